@@ -1,0 +1,41 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Dependencies point one way: CKernels → MoEFormats → MoEKernels / MoETokenizer → MoEStore → MoEModel → executables.
+let package = Package(
+    name: "SwiftMoE",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "moe", targets: ["moe"]),
+        .library(name: "MoEModel", targets: ["MoEModel"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // C SIMD kernels: dequantization and dot products, scalar `_generic` reference beside each SIMD one.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
+        ),
+        // File formats only (GGUF, safetensors, configs, tokenizer files); no compute.
+        .target(name: "MoEFormats"),
+        // Swift API over CKernels: per-type dequantize/dot tables.
+        .target(name: "MoEKernels", dependencies: ["CKernels", "MoEFormats"]),
+        // Byte-level BPE tokenizer over a TokenizerSpec: encode, decode.
+        .target(name: "MoETokenizer", dependencies: ["MoEFormats"]),
+        // Weight store: one view of tensors by canonical name, whatever file they came from.
+        .target(name: "MoEStore", dependencies: ["MoEFormats", "MoEKernels"]),
+        // Tokenizer, model description, forward pass, sampling, generation.
+        .target(name: "MoEModel", dependencies: ["MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
+        .executableTarget(
+            name: "moe",
+            dependencies: ["MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats"]),
+        .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"]),
+        .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
+        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore"]),
+    ]
+)

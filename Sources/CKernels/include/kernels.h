@@ -1,0 +1,2 @@
+#pragma once
+int moe_kernels_version(void);

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A read-only memory mapping of a whole file. Every access goes through a bounds check, so a corrupt
+/// offset becomes a `FormatError.outOfBounds`, never a read outside the mapping.
+/// The mapping lives as long as this object; tensor views keep a reference to it.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    /// Size of the file in bytes.
+    public let size: Int
+    /// Start of the mapping (nil only for an empty file).
+    public let base: UnsafeRawPointer?
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        if fd < 0 {
+            if errno == ENOENT { throw FormatError.missingFile(path: path) }
+            throw FormatError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            throw FormatError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
+        }
+        if (st.st_mode & S_IFMT) == S_IFDIR {
+            throw FormatError.cannotOpen(path: path, reason: "is a directory")
+        }
+        size = Int(st.st_size)
+        if size == 0 { base = nil; return }
+        let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let p, p != MAP_FAILED else {
+            throw FormatError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
+        }
+        base = UnsafeRawPointer(p)
+    }
+
+    deinit {
+        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+    }
+
+    /// A checked view of `count` bytes at `offset`. `what` names the thing for the error message.
+    public func bytes(at offset: Int, count: Int, what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
+        guard offset >= 0, count >= 0, offset <= size, count <= size - offset else {
+            throw FormatError.outOfBounds(path: path, what: what())
+        }
+        guard let base else { return UnsafeRawBufferPointer(start: nil, count: 0) }
+        return UnsafeRawBufferPointer(start: base + offset, count: count)
+    }
+
+    /// Advises the kernel how these bytes will be used (e.g. `MADV_WILLNEED`, `MADV_DONTNEED`).
+    public func advise(offset: Int, count: Int, advice: Int32) {
+        guard let base, count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = offset & ~(page - 1)
+        let end = min(size, offset + count)
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
+    }
+}
+
+/// A little-endian cursor over a mapped file, for parsing headers. Every read is bounds-checked.
+public struct ByteReader {
+    public let file: MappedFile
+    public var offset: Int
+
+    public init(file: MappedFile, offset: Int = 0) {
+        self.file = file
+        self.offset = offset
+    }
+
+    public mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
+        let size = MemoryLayout<T>.size
+        guard offset >= 0, offset + size <= file.size, let base = file.base else {
+            throw FormatError.truncated(path: file.path, what: what())
+        }
+        let v = (base + offset).loadUnaligned(as: T.self)
+        offset += size
+        return T(littleEndian: v)
+    }
+
+    public mutating func readFloat(_ what: @autoclosure () -> String) throws -> Float {
+        Float(bitPattern: try read(UInt32.self, what()))
+    }
+
+    public mutating func readDouble(_ what: @autoclosure () -> String) throws -> Double {
+        Double(bitPattern: try read(UInt64.self, what()))
+    }
+
+    public mutating func readBytes(_ count: Int, _ what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
+        guard count >= 0, offset >= 0, count <= file.size - offset else {
+            throw FormatError.truncated(path: file.path, what: what())
+        }
+        let b = try file.bytes(at: offset, count: count, what: what())
+        offset += count
+        return b
+    }
+}
