@@ -1,1 +1,36 @@
 import MoEFormats
+import MoEKernels
+import MoEStore
+import MoETokenizer
+
+/// A loaded model: its description, resolved weights and tokenizer. Immutable and shareable;
+/// per-sequence state (KV cache, scratch) lives in `InferenceState`.
+public final class Model: Sendable {
+    public let config: ModelConfig
+    public let store: WeightStore
+    public let tokenizer: Tokenizer
+    public let tokenEmbedding: WeightMatrix   // [vocab, hidden]; rows dequantized on lookup
+    public let outputNorm: [Float]            // [hidden]
+    public let output: WeightMatrix           // [vocab, hidden]; token_embd when tied
+    public let layers: [LayerWeights]         // [layers]
+    let rope: Rope
+
+    /// Opens a GGUF file or a Hugging Face folder and resolves every tensor the forward pass needs.
+    public convenience init(path: String) throws {
+        try self.init(store: WeightStore(path: path))
+    }
+
+    public init(store: WeightStore) throws {
+        let c = store.config
+        self.store = store
+        config = c
+        tokenizer = try Tokenizer(spec: store.tokenizerSpec())
+        tokenEmbedding = try store.matrix(TensorName.tokenEmbedding, rows: c.vocabSize, cols: c.hiddenSize)
+        outputNorm = try store.vector(TensorName.outputNorm, count: c.hiddenSize)
+        output = store.hasTensor(TensorName.output)
+            ? try store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize)
+            : tokenEmbedding
+        rope = Rope(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
+        layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0) }
+    }
+}

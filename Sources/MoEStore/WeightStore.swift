@@ -1,1 +1,131 @@
+import Foundation
 import MoEFormats
+import MoEKernels
+
+/// All of a model's weights, looked up by canonical (GGUF) name whatever file they came from:
+/// a GGUF file, or a Hugging Face folder of safetensors shards. Nothing is copied: matrices are views
+/// into the memory mappings, and the OS pages them in as the forward pass touches them.
+public final class WeightStore: @unchecked Sendable {
+    public enum Source: Sendable {
+        case gguf(GGUFFile)
+        case safetensors(SafetensorsCheckpoint)
+    }
+
+    public let path: String
+    public let source: Source
+    public let config: ModelConfig
+    public let architecture: any ArchitectureSpec.Type
+
+    /// Opens `path`: a `.gguf` file, or a folder with `config.json` and safetensors weights.
+    public init(path: String) throws {
+        self.path = path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else { throw FormatError.missingFile(path: path) }
+        if isDir.boolValue {
+            let configPath = path + "/config.json"
+            let hf = try HFConfig.load(path: configPath)
+            guard let modelType = hf.modelType else {
+                throw FormatError.malformed(path: configPath, what: "config.json lacks 'model_type'")
+            }
+            let spec = try Architectures.spec(modelType: modelType, path: configPath)
+            let config = try spec.config(hf: hf, path: configPath)
+            try config.validate(path: configPath)
+            let checkpoint = try SafetensorsCheckpoint(directory: path)
+            architecture = spec
+            self.config = config
+            source = .safetensors(checkpoint)
+        } else {
+            let gguf = try GGUFFile(path: path)
+            let spec = try Architectures.spec(gguf: gguf)
+            let config = try spec.config(gguf: GGUFMetadata(gguf, arch: gguf.architecture ?? ""))
+            try config.validate(path: path)
+            architecture = spec
+            self.config = config
+            source = .gguf(gguf)
+        }
+        try validateTypes()
+    }
+
+    /// The file a tensor error should name.
+    private var errorPath: String {
+        switch source {
+        case let .gguf(g): return g.path
+        case .safetensors: return path
+        }
+    }
+
+    /// Every tensor in the model, for `inspect` and type checks.
+    public var allTensors: [TensorView] {
+        switch source {
+        case let .gguf(g): return g.tensors
+        case let .safetensors(s): return s.allTensors.sorted { $0.name < $1.name }
+        }
+    }
+
+    private func validateTypes() throws {
+        for t in allTensors where !t.type.isSupported {
+            throw FormatError.unknownDType(path: t.file.path, tensor: t.name, dtype: t.type.description)
+        }
+    }
+
+    /// A non-expert tensor by canonical name, or nil.
+    public func tensor(_ canonical: String) -> TensorView? {
+        switch source {
+        case let .gguf(g): return g.tensor(canonical)
+        case let .safetensors(s): return architecture.hfNaming.hfName(for: canonical).flatMap { s.tensor($0) }
+        }
+    }
+
+    private func require(_ canonical: String, shape: [Int]) throws -> TensorView {
+        guard let t = tensor(canonical) else {
+            let shown: String
+            if case .safetensors = source { shown = architecture.hfNaming.hfName(for: canonical) ?? canonical } else { shown = canonical }
+            throw FormatError.missingTensor(path: errorPath, name: shown)
+        }
+        guard t.shape == shape else {
+            throw FormatError.shapeMismatch(path: t.file.path, tensor: t.name, expected: shape, found: t.shape)
+        }
+        return t
+    }
+
+    /// A 2-D weight `[rows, cols]` (rows = outputs, cols = inputs), shape-checked.
+    public func matrix(_ canonical: String, rows: Int, cols: Int) throws -> WeightMatrix {
+        WeightMatrix(try require(canonical, shape: [rows, cols]))
+    }
+
+    /// A 1-D tensor (norm weight, bias) widened to float32.
+    public func vector(_ canonical: String, count: Int) throws -> [Float] {
+        let t = try require(canonical, shape: [count])
+        var out = [Float](repeating: 0, count: count)
+        out.withUnsafeMutableBufferPointer { Dequantize.row(type: t.type, src: t.bytes.baseAddress!, dst: $0.baseAddress!, count: count) }
+        return out
+    }
+
+    public func hasTensor(_ canonical: String) -> Bool { tensor(canonical) != nil }
+
+    /// Expert `e`'s projection in `layer`: gate/up are `[expertFFN, hidden]`, down is `[hidden, expertFFN]`.
+    public func expertMatrix(layer: Int, expert e: Int, _ p: ExpertProjection) throws -> WeightMatrix {
+        let c = config
+        let (rows, cols) = p == .down ? (c.hiddenSize, c.expertFFN) : (c.expertFFN, c.hiddenSize)
+        switch source {
+        case .gguf:
+            let t = try require(TensorName.experts(layer, p), shape: [c.expertCount, rows, cols])
+            return WeightMatrix(stacked: t, index: e)
+        case let .safetensors(s):
+            let name = architecture.hfNaming.expert(layer, e, p)
+            guard let t = s.tensor(name) else { throw FormatError.missingTensor(path: path, name: name) }
+            guard t.shape == [rows, cols] else {
+                throw FormatError.shapeMismatch(path: t.file.path, tensor: name, expected: [rows, cols], found: t.shape)
+            }
+            return WeightMatrix(t)
+        }
+    }
+
+    /// The tokenizer description: GGUF metadata, or the folder's tokenizer.json.
+    public func tokenizerSpec() throws -> TokenizerSpec {
+        switch source {
+        case let .gguf(g): return try TokenizerSpec(gguf: g)
+        case .safetensors: return try TokenizerSpec(tokenizerJSON: path + "/tokenizer.json")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// The fields of a Hugging Face `config.json` that any supported architecture uses. Every field is optional
+/// here; each architecture applies its own defaults (as transformers does) in its `ArchitectureSpec`.
+public struct HFConfig: Decodable, Sendable {
+    public var modelType: String?
+    public var vocabSize: Int?
+    public var hiddenSize: Int?
+    public var intermediateSize: Int?
+    public var numHiddenLayers: Int?
+    public var numAttentionHeads: Int?
+    public var numKeyValueHeads: Int?
+    public var headDim: Int?
+    public var numExperts: Int?
+    public var numLocalExperts: Int?
+    public var numExpertsPerTok: Int?
+    public var moeIntermediateSize: Int?
+    public var sharedExpertIntermediateSize: Int?
+    public var normTopkProb: Bool?
+    public var decoderSparseStep: Int?
+    public var mlpOnlyLayers: [Int]?
+    public var rmsNormEps: Double?
+    public var ropeTheta: Double?
+    public var ropeParameters: RopeParameters?
+    public var attentionBias: Bool?
+    public var qkvBias: Bool?
+    public var clipQkv: Double?
+    public var tieWordEmbeddings: Bool?
+    public var maxPositionEmbeddings: Int?
+    public var eosTokenId: TokenIds?
+    public var bosTokenId: TokenIds?
+
+    public struct RopeParameters: Decodable, Sendable {
+        public var ropeTheta: Double?
+        public var ropeType: String?
+        enum CodingKeys: String, CodingKey {
+            case ropeTheta = "rope_theta"
+            case ropeType = "rope_type"
+        }
+    }
+
+    /// `eos_token_id` may be a number, a list of numbers, or null.
+    public struct TokenIds: Decodable, Sendable {
+        public var ids: [Int]
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() { ids = [] } else if let one = try? c.decode(Int.self) { ids = [one] } else { ids = try c.decode([Int].self) }
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case modelType = "model_type"
+        case vocabSize = "vocab_size"
+        case hiddenSize = "hidden_size"
+        case intermediateSize = "intermediate_size"
+        case numHiddenLayers = "num_hidden_layers"
+        case numAttentionHeads = "num_attention_heads"
+        case numKeyValueHeads = "num_key_value_heads"
+        case headDim = "head_dim"
+        case numExperts = "num_experts"
+        case numLocalExperts = "num_local_experts"
+        case numExpertsPerTok = "num_experts_per_tok"
+        case moeIntermediateSize = "moe_intermediate_size"
+        case sharedExpertIntermediateSize = "shared_expert_intermediate_size"
+        case normTopkProb = "norm_topk_prob"
+        case decoderSparseStep = "decoder_sparse_step"
+        case mlpOnlyLayers = "mlp_only_layers"
+        case rmsNormEps = "rms_norm_eps"
+        case ropeTheta = "rope_theta"
+        case ropeParameters = "rope_parameters"
+        case attentionBias = "attention_bias"
+        case qkvBias = "qkv_bias"
+        case clipQkv = "clip_qkv"
+        case tieWordEmbeddings = "tie_word_embeddings"
+        case maxPositionEmbeddings = "max_position_embeddings"
+        case eosTokenId = "eos_token_id"
+        case bosTokenId = "bos_token_id"
+    }
+
+    public static func load(path: String) throws -> HFConfig {
+        guard FileManager.default.fileExists(atPath: path) else { throw FormatError.missingFile(path: path) }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw FormatError.cannotOpen(path: path, reason: error.localizedDescription)
+        }
+        do { return try JSONDecoder().decode(HFConfig.self, from: data) } catch let e as DecodingError {
+            throw FormatError.badJSON(path: path, reason: Self.explain(e))
+        } catch {
+            throw FormatError.badJSON(path: path, reason: "\(error)")
+        }
+    }
+
+    static func explain(_ e: DecodingError) -> String {
+        switch e {
+        case let .dataCorrupted(c): return c.underlyingError.map { "\($0.localizedDescription)" } ?? c.debugDescription
+        case let .typeMismatch(_, c), let .valueNotFound(_, c):
+            return "field '\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
+        case let .keyNotFound(k, _): return "missing field '\(k.stringValue)'"
+        @unknown default: return "\(e)"
+        }
+    }
+
+    /// Rope theta from transformers 5's `rope_parameters` or the older top-level `rope_theta`.
+    public var resolvedRopeTheta: Double? { ropeParameters?.ropeTheta ?? ropeTheta }
+
+    /// Throws a clear error for a required field that is absent.
+    public func require<T>(_ value: T?, _ name: String, path: String) throws -> T {
+        guard let value else { throw FormatError.malformed(path: path, what: "config.json lacks '\(name)'") }
+        return value
+    }
+}
+
+/// Typed access to GGUF metadata keys under the architecture prefix (`qwen3moe.block_count`, …).
+public struct GGUFMetadata {
+    public let file: GGUFFile
+    public let arch: String
+    public init(_ file: GGUFFile, arch: String) { self.file = file; self.arch = arch }
+
+    public func int(_ key: String) -> Int? { file.metadata["\(arch).\(key)"]?.int }
+    public func float(_ key: String) -> Float? { file.metadata["\(arch).\(key)"]?.double.map { Float($0) } }
+    public func bool(_ key: String) -> Bool? { file.metadata["\(arch).\(key)"]?.bool }
+    public func requireInt(_ key: String) throws -> Int {
+        guard let v = int(key) else { throw FormatError.malformed(path: file.path, what: "metadata lacks '\(arch).\(key)'") }
+        return v
+    }
+    public var eosTokenId: Int? { file.metadata["tokenizer.ggml.eos_token_id"]?.int }
+    public var bosTokenId: Int? { file.metadata["tokenizer.ggml.bos_token_id"]?.int }
+    /// Vocabulary size from metadata, else from the token list, else from token_embd's rows.
+    public var vocabSize: Int? {
+        int("vocab_size") ?? file.metadata["tokenizer.ggml.tokens"]?.array?.count ?? file.tensor("token_embd.weight")?.shape.first
+    }
+}

@@ -1,0 +1,92 @@
+/// One description of a model — layers, shapes, attention and routing rules — whatever file it came from.
+/// Filled by an `ArchitectureSpec` from a Hugging Face `config.json` or from GGUF metadata.
+public struct ModelConfig: Sendable, Equatable {
+    /// Rotary embedding layout. `.neox` rotates pairs (i, i + headDim/2) (HF's rotate_half);
+    /// `.interleaved` rotates pairs (2i, 2i+1), which is what llama.cpp's `llama` GGUF files expect
+    /// because its converter permutes the q/k weights.
+    public enum RopeStyle: String, Sendable { case neox, interleaved }
+    /// Where q/k RMSNorm applies: per head over `headDim` (Qwen3), over the whole projection (OLMoE), or not at all.
+    public enum QKNorm: String, Sendable { case none, perHead, whole }
+
+    public var architecture: String           // registry key, e.g. "qwen3_moe"
+    public var vocabSize: Int
+    public var hiddenSize: Int
+    public var layerCount: Int
+    public var headCount: Int
+    public var kvHeadCount: Int
+    public var headDim: Int
+    /// Experts per MoE layer, experts chosen per token, and each expert's FFN width.
+    public var expertCount: Int
+    public var expertsPerToken: Int
+    public var expertFFN: Int
+    /// Width of a shared expert (Qwen2-MoE) applied to every token, 0 when absent. It has a sigmoid gate.
+    public var sharedExpertFFN: Int
+    /// FFN width of dense (non-MoE) layers, and which layers are dense.
+    public var denseFFN: Int
+    public var denseLayers: Set<Int>
+    /// Routing rule: softmax over all experts' logits, take top-k, then renormalise the k weights to sum 1 if set.
+    /// (Mixtral's "softmax over the top-k logits" is the same as softmax-all + renormalise.)
+    public var normTopKProb: Bool
+    public var rmsNormEps: Float
+    public var ropeTheta: Float
+    public var ropeStyle: RopeStyle
+    public var qkNorm: QKNorm
+    /// q, k, v projections carry biases (Qwen2-MoE).
+    public var attentionBias: Bool
+    /// OLMoE's optional clamp of q, k, v to ±clip.
+    public var clipQKV: Float?
+    public var tieWordEmbeddings: Bool
+    public var maxPositions: Int
+    public var eosTokenId: Int?
+    public var bosTokenId: Int?
+
+    public init(architecture: String, vocabSize: Int, hiddenSize: Int, layerCount: Int, headCount: Int,
+                kvHeadCount: Int, headDim: Int, expertCount: Int, expertsPerToken: Int, expertFFN: Int,
+                sharedExpertFFN: Int = 0, denseFFN: Int = 0, denseLayers: Set<Int> = [],
+                normTopKProb: Bool, rmsNormEps: Float, ropeTheta: Float, ropeStyle: RopeStyle = .neox,
+                qkNorm: QKNorm = .none, attentionBias: Bool = false, clipQKV: Float? = nil,
+                tieWordEmbeddings: Bool = false, maxPositions: Int = 4096, eosTokenId: Int? = nil, bosTokenId: Int? = nil) {
+        self.architecture = architecture
+        self.vocabSize = vocabSize
+        self.hiddenSize = hiddenSize
+        self.layerCount = layerCount
+        self.headCount = headCount
+        self.kvHeadCount = kvHeadCount
+        self.headDim = headDim
+        self.expertCount = expertCount
+        self.expertsPerToken = expertsPerToken
+        self.expertFFN = expertFFN
+        self.sharedExpertFFN = sharedExpertFFN
+        self.denseFFN = denseFFN
+        self.denseLayers = denseLayers
+        self.normTopKProb = normTopKProb
+        self.rmsNormEps = rmsNormEps
+        self.ropeTheta = ropeTheta
+        self.ropeStyle = ropeStyle
+        self.qkNorm = qkNorm
+        self.attentionBias = attentionBias
+        self.clipQKV = clipQKV
+        self.tieWordEmbeddings = tieWordEmbeddings
+        self.maxPositions = maxPositions
+        self.eosTokenId = eosTokenId
+        self.bosTokenId = bosTokenId
+    }
+
+    public func isMoELayer(_ layer: Int) -> Bool { !denseLayers.contains(layer) }
+
+    /// Checks the numbers make a model; `path` names the file in the error.
+    public func validate(path: String) throws {
+        func bad(_ what: String) -> FormatError { .malformed(path: path, what: what) }
+        guard vocabSize > 0, hiddenSize > 0, layerCount > 0, headCount > 0, kvHeadCount > 0, headDim > 0 else {
+            throw bad("config has a zero or negative dimension")
+        }
+        guard headCount % kvHeadCount == 0 else { throw bad("\(headCount) attention heads not divisible by \(kvHeadCount) KV heads") }
+        guard headDim % 2 == 0 else { throw bad("head dimension \(headDim) is odd") }
+        if denseLayers.count < layerCount {
+            guard expertCount > 0, expertsPerToken > 0, expertsPerToken <= expertCount, expertFFN > 0 else {
+                throw bad("MoE layers need 0 < experts per token (\(expertsPerToken)) ≤ experts (\(expertCount)) and an expert FFN width")
+            }
+        }
+        guard rmsNormEps > 0, ropeTheta > 0 else { throw bad("rms_norm_eps and rope theta must be positive") }
+    }
+}

@@ -1,0 +1,72 @@
+/// Tensor names, translated between GGUF (the canonical names used throughout the engine) and
+/// Hugging Face checkpoints — in this one place.
+public enum ExpertProjection: String, Sendable, CaseIterable {
+    case gate, up, down
+}
+
+/// Canonical (GGUF) names of a model's tensors.
+public enum TensorName {
+    public static let tokenEmbedding = "token_embd.weight"
+    public static let outputNorm = "output_norm.weight"
+    public static let output = "output.weight"
+    public static func block(_ layer: Int, _ part: String) -> String { "blk.\(layer).\(part)" }
+    /// The stacked expert tensor of a layer: shape [experts, rows, cols].
+    public static func experts(_ layer: Int, _ p: ExpertProjection) -> String { "blk.\(layer).ffn_\(p.rawValue)_exps.weight" }
+}
+
+/// How one architecture names its tensors in Hugging Face checkpoints.
+public struct HFNaming: Sendable {
+    /// Prefix of the MoE block inside a layer: "mlp" (Qwen, OLMoE) or "block_sparse_moe" (Mixtral).
+    public var moeBlock: String
+    /// Expert projection names: ("gate_proj","up_proj","down_proj") or Mixtral's ("w1","w3","w2").
+    public var gate: String, up: String, down: String
+
+    public static let standard = HFNaming(moeBlock: "mlp", gate: "gate_proj", up: "up_proj", down: "down_proj")
+    public static let mixtral = HFNaming(moeBlock: "block_sparse_moe", gate: "w1", up: "w3", down: "w2")
+
+    func projection(_ p: ExpertProjection) -> String {
+        switch p { case .gate: return gate; case .up: return up; case .down: return down }
+    }
+
+    /// HF name of expert `e`'s projection in `layer`.
+    public func expert(_ layer: Int, _ e: Int, _ p: ExpertProjection) -> String {
+        "model.layers.\(layer).\(moeBlock).experts.\(e).\(projection(p)).weight"
+    }
+
+    /// HF name for a canonical non-expert tensor name, or nil if the name is unknown.
+    public func hfName(for canonical: String) -> String? {
+        switch canonical {
+        case TensorName.tokenEmbedding: return "model.embed_tokens.weight"
+        case TensorName.outputNorm: return "model.norm.weight"
+        case TensorName.output: return "lm_head.weight"
+        default: break
+        }
+        let parts = canonical.split(separator: ".", maxSplits: 2).map(String.init)
+        guard parts.count == 3, parts[0] == "blk", let layer = Int(parts[1]) else { return nil }
+        let rest = parts[2]  // e.g. "attn_q.weight"
+        let dot = rest.lastIndex(of: ".")!
+        let base = String(rest[..<dot]), suffix = String(rest[rest.index(after: dot)...]) // weight | bias
+        let l = "model.layers.\(layer)"
+        let mapped: String
+        switch base {
+        case "attn_norm": mapped = "\(l).input_layernorm"
+        case "ffn_norm": mapped = "\(l).post_attention_layernorm"
+        case "attn_q": mapped = "\(l).self_attn.q_proj"
+        case "attn_k": mapped = "\(l).self_attn.k_proj"
+        case "attn_v": mapped = "\(l).self_attn.v_proj"
+        case "attn_output": mapped = "\(l).self_attn.o_proj"
+        case "attn_q_norm": mapped = "\(l).self_attn.q_norm"
+        case "attn_k_norm": mapped = "\(l).self_attn.k_norm"
+        case "ffn_gate_inp": mapped = "\(l).\(moeBlock).gate"
+        case "ffn_gate_inp_shexp": mapped = "\(l).mlp.shared_expert_gate"
+        case "ffn_gate_shexp": mapped = "\(l).mlp.shared_expert.gate_proj"
+        case "ffn_up_shexp": mapped = "\(l).mlp.shared_expert.up_proj"
+        case "ffn_down_shexp": mapped = "\(l).mlp.shared_expert.down_proj"
+        case "ffn_gate": mapped = "\(l).mlp.gate_proj"
+        case "ffn_up": mapped = "\(l).mlp.up_proj"
+        case "ffn_down": mapped = "\(l).mlp.down_proj"
+        default: return nil
+        }
+        return mapped + "." + suffix
+    }
+}

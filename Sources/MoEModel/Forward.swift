@@ -1,0 +1,226 @@
+import Foundation
+import MoEFormats
+import MoEKernels
+
+/// Errors of running a model (as opposed to loading one).
+public enum InferenceError: Error, CustomStringConvertible, Equatable {
+    case contextFull(position: Int, tokens: Int, contextLength: Int)
+    case tokenOutOfRange(id: Int, vocabSize: Int)
+    case emptyInput
+
+    public var description: String {
+        switch self {
+        case let .contextFull(p, n, c): return "context full: \(p) tokens cached + \(n) new exceeds the context length \(c)"
+        case let .tokenOutOfRange(id, v): return "token id \(id) is outside the vocabulary (0..<\(v))"
+        case .emptyInput: return "no input tokens"
+        }
+    }
+}
+
+/// Which positions' logits a forward call computes.
+public enum LogitsWanted: Sendable { case none, last, all }
+
+extension Model {
+    /// Runs `tokens` through the model at positions `state.position …`, appending their keys and values to
+    /// the KV cache. Returns the requested logits, `[1 or tokens.count, vocab]`, valid until the next call.
+    @discardableResult
+    public func forward(_ tokens: [Int], state: InferenceState, logits wanted: LogitsWanted = .last) throws -> UnsafeBufferPointer<Float> {
+        guard !tokens.isEmpty else { throw InferenceError.emptyInput }
+        guard state.position + tokens.count <= state.contextLength else {
+            throw InferenceError.contextFull(position: state.position, tokens: tokens.count, contextLength: state.contextLength)
+        }
+        if let bad = tokens.first(where: { $0 < 0 || $0 >= config.vocabSize }) {
+            throw InferenceError.tokenOutOfRange(id: bad, vocabSize: config.vocabSize)
+        }
+        // Long inputs go through in batches of maxBatch; only the last batch's logits are kept unless all are wanted.
+        if tokens.count > state.maxBatch {
+            precondition(wanted != .all, "all-position logits need tokens.count ≤ maxBatch")
+            var start = 0
+            var out = UnsafeBufferPointer<Float>(start: nil, count: 0)
+            while start < tokens.count {
+                let end = min(tokens.count, start + state.maxBatch)
+                out = try forward(Array(tokens[start ..< end]), state: state, logits: end == tokens.count ? wanted : .none)
+                start = end
+            }
+            return out
+        }
+        let n = tokens.count
+        let c = config
+        let h = c.hiddenSize
+
+        // Token embeddings → residual stream x [n, hidden].
+        for (t, id) in tokens.enumerated() {
+            Dequantize.row(type: tokenEmbedding.type, src: tokenEmbedding.row(id), dst: state.x + t * h, count: h)
+        }
+        for l in 0 ..< c.layerCount {
+            attention(layer: l, n: n, state: state)
+            feedForward(layer: l, n: n, state: state)
+        }
+        state.position += n
+
+        // Final norm and output head for the wanted positions.
+        let first: Int
+        switch wanted {
+        case .none: return UnsafeBufferPointer(start: nil, count: 0)
+        case .last: first = n - 1
+        case .all: first = 0
+        }
+        let rows = n - first
+        for t in first ..< n {
+            Ops.rmsNorm(state.x + t * h, outputNorm, state.xb + (t - first) * h, n: h, eps: c.rmsNormEps)
+        }
+        MatMul.apply(output, x: state.xb, n: rows, y: state.logits)
+        return UnsafeBufferPointer(start: state.logits, count: rows * c.vocabSize)
+    }
+
+    /// x += Wo · attention(norm(x)) for `n` tokens at positions state.position ..< +n.
+    private func attention(layer l: Int, n: Int, state s: InferenceState) {
+        let c = config, w = layers[l]
+        let h = c.hiddenSize, hd = c.headDim
+        let qDim = c.headCount * hd, kvDim = c.kvHeadCount * hd
+        for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.attnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
+        MatMul.apply(w.wq, x: s.xb, n: n, y: s.q)
+        MatMul.apply(w.wk, x: s.xb, n: n, y: s.k)
+        MatMul.apply(w.wv, x: s.xb, n: n, y: s.v)
+
+        for t in 0 ..< n {
+            let q = s.q + t * qDim, k = s.k + t * kvDim, v = s.v + t * kvDim
+            if let b = w.bq { for i in 0 ..< qDim { q[i] += b[i] } }
+            if let b = w.bk { for i in 0 ..< kvDim { k[i] += b[i] } }
+            if let b = w.bv { for i in 0 ..< kvDim { v[i] += b[i] } }
+            switch c.qkNorm {
+            case .none: break
+            case .perHead:
+                for hh in 0 ..< c.headCount { Ops.rmsNorm(q + hh * hd, w.qNorm!, q + hh * hd, n: hd, eps: c.rmsNormEps) }
+                for hh in 0 ..< c.kvHeadCount { Ops.rmsNorm(k + hh * hd, w.kNorm!, k + hh * hd, n: hd, eps: c.rmsNormEps) }
+            case .whole:
+                Ops.rmsNorm(q, w.qNorm!, q, n: qDim, eps: c.rmsNormEps)
+                Ops.rmsNorm(k, w.kNorm!, k, n: kvDim, eps: c.rmsNormEps)
+            }
+            if let clip = c.clipQKV {
+                for i in 0 ..< qDim { q[i] = min(max(q[i], -clip), clip) }
+                for i in 0 ..< kvDim { k[i] = min(max(k[i], -clip), clip); v[i] = min(max(v[i], -clip), clip) }
+            }
+            let pos = s.position + t
+            rope.apply(q, heads: c.headCount, position: pos, cos: s.ropeCos, sin: s.ropeSin)
+            rope.apply(k, heads: c.kvHeadCount, position: pos, cos: s.ropeCos, sin: s.ropeSin)
+            // Append to the KV cache: [layer, position, kvDim].
+            let slot = (l * s.contextLength + pos) * kvDim
+            (s.keyCache + slot).update(from: k, count: kvDim)
+            (s.valueCache + slot).update(from: v, count: kvDim)
+        }
+
+        // Causal attention of each (token, head) over cached positions 0 ... pos; tokens split across workers.
+        let keys = s.keyCache + l * s.contextLength * kvDim
+        let values = s.valueCache + l * s.contextLength * kvDim
+        let group = c.headCount / c.kvHeadCount
+        let scale = 1 / Float(hd).squareRoot()
+        let start = s.position
+        let workers = n * start > 4096 || n > 8 ? s.workers : 1
+        let job = UnsafeJob { worker in
+            let scores = s.scores + worker * s.contextLength
+            var t = worker
+            while t < n {
+                let pos = start + t
+                for hh in 0 ..< c.headCount {
+                    let q = s.q + t * qDim + hh * hd
+                    let kvOff = (hh / group) * hd
+                    for j in 0 ... pos {
+                        let kj = keys + j * kvDim + kvOff
+                        var dot: Float = 0
+                        for i in 0 ..< hd { dot += q[i] * kj[i] }
+                        scores[j] = dot * scale
+                    }
+                    Ops.softmax(scores, n: pos + 1)
+                    let out = s.attnOut + t * qDim + hh * hd
+                    out.update(repeating: 0, count: hd)
+                    for j in 0 ... pos {
+                        let vj = values + j * kvDim + kvOff
+                        let p = scores[j]
+                        for i in 0 ..< hd { out[i] += p * vj[i] }
+                    }
+                }
+                t += workers
+            }
+        }
+        job.run(workers: workers)
+        MatMul.apply(w.wo, x: s.attnOut, n: n, y: s.xb)
+        for i in 0 ..< n * h { s.x[i] += s.xb[i] }
+    }
+
+    /// x += FFN(norm(x)): the routed experts (plus a shared expert where present), or a dense FFN.
+    private func feedForward(layer l: Int, n: Int, state s: InferenceState) {
+        let c = config, w = layers[l], h = c.hiddenSize
+        for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.ffnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
+        s.ffnOut.update(repeating: 0, count: n * h)
+
+        if let dense = w.dense {
+            runExpert(dense, inputs: s.xb, n: n, state: s)
+            for i in 0 ..< n * h { s.ffnOut[i] = s.expertOut[i] }
+        }
+        if let router = w.router {
+            // Route every token: softmax → top-k → (renormalise).
+            let k = c.expertsPerToken, e = c.expertCount
+            MatMul.apply(router, x: s.xb, n: n, y: s.routerLogits)
+            for t in 0 ..< n {
+                Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb,
+                             probs: s.routerProbs, experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
+            }
+            if s.routingLog != nil {
+                for t in 0 ..< n {
+                    s.routingLog!.layers[l].append(RoutingDecision(
+                        experts: (0 ..< k).map { Int(s.chosen[t * k + $0]) },
+                        weights: (0 ..< k).map { s.chosenWeights[t * k + $0] }))
+                }
+            }
+            // Each expert runs once over the tokens routed to it; its output is mixed into those tokens' rows.
+            for expert in 0 ..< e {
+                var count = 0
+                for t in 0 ..< n {
+                    for j in 0 ..< k where s.chosen[t * k + j] == Int32(expert) {
+                        s.expertTokens[count] = Int32(t)
+                        s.expertWeights[count] = s.chosenWeights[t * k + j]
+                        (s.expertIn + count * h).update(from: s.xb + t * h, count: h)
+                        count += 1
+                    }
+                }
+                if count == 0 { continue }
+                runExpert(w.experts[expert], inputs: s.expertIn, n: count, state: s)
+                for i in 0 ..< count {
+                    let out = s.ffnOut + Int(s.expertTokens[i]) * h, y = s.expertOut + i * h
+                    let wt = s.expertWeights[i]
+                    for d in 0 ..< h { out[d] += wt * y[d] }
+                }
+            }
+            if let shared = w.shared, let sharedGate = w.sharedGate {
+                runExpert(shared, inputs: s.xb, n: n, state: s)
+                MatMul.apply(sharedGate, x: s.xb, n: n, y: s.shGate)
+                for t in 0 ..< n {
+                    let g = 1 / (1 + expf(-s.shGate[t]))
+                    let out = s.ffnOut + t * h, y = s.expertOut + t * h
+                    for d in 0 ..< h { out[d] += g * y[d] }
+                }
+            }
+        }
+        for i in 0 ..< n * h { s.x[i] += s.ffnOut[i] }
+    }
+
+    /// expertOut[n, hidden] = down(silu(gate · in) ⊙ (up · in)).
+    private func runExpert(_ e: ExpertWeights, inputs: UnsafePointer<Float>, n: Int, state s: InferenceState) {
+        MatMul.apply(e.gate, x: inputs, n: n, y: s.gate)
+        MatMul.apply(e.up, x: inputs, n: n, y: s.up)
+        Ops.swiglu(s.gate, s.up, n: n * e.gate.rows)
+        MatMul.apply(e.down, x: s.gate, n: n, y: s.expertOut)
+    }
+}
+
+/// A body run on `workers` threads at once (worker index 0 ..< workers); the caller guarantees the
+/// workers touch disjoint memory. Wraps DispatchQueue.concurrentPerform for non-Sendable captures.
+struct UnsafeJob: @unchecked Sendable {
+    let body: (Int) -> Void
+    init(_ body: @escaping (Int) -> Void) { self.body = body }
+    func run(workers: Int) {
+        if workers <= 1 { body(0); return }
+        DispatchQueue.concurrentPerform(iterations: workers) { body($0) }
+    }
+}

@@ -1,0 +1,84 @@
+import MoEFormats
+import MoEKernels
+import MoEStore
+
+/// One expert's SwiGLU FFN: down(silu(gate · x) ⊙ (up · x)).
+public struct ExpertWeights: Sendable {
+    public let gate: WeightMatrix   // [ffn, hidden]
+    public let up: WeightMatrix     // [ffn, hidden]
+    public let down: WeightMatrix   // [hidden, ffn]
+}
+
+/// A decoder layer's weights, resolved and shape-checked once at load. Matrices are views into the mapped
+/// files; only the small vectors (norms, biases) are copied, widened to float32.
+public struct LayerWeights: Sendable {
+    public let attnNorm: [Float]          // [hidden]
+    public let wq: WeightMatrix           // [heads * headDim, hidden]
+    public let wk: WeightMatrix           // [kvHeads * headDim, hidden]
+    public let wv: WeightMatrix           // [kvHeads * headDim, hidden]
+    public let wo: WeightMatrix           // [hidden, heads * headDim]
+    public let bq: [Float]?               // [heads * headDim]   (Qwen2-MoE)
+    public let bk: [Float]?               // [kvHeads * headDim]
+    public let bv: [Float]?               // [kvHeads * headDim]
+    public let qNorm: [Float]?            // [headDim] per head, or [heads * headDim] whole (OLMoE)
+    public let kNorm: [Float]?            // [headDim] or [kvHeads * headDim]
+    public let ffnNorm: [Float]           // [hidden]
+    public let router: WeightMatrix?      // [experts, hidden]; nil for a dense layer
+    public let experts: [ExpertWeights]   // [experts]
+    public let shared: ExpertWeights?     // Qwen2-MoE shared expert, [sharedFFN, hidden] / [hidden, sharedFFN]
+    public let sharedGate: WeightMatrix?  // [1, hidden]
+    public let dense: ExpertWeights?      // dense FFN for non-MoE layers, [denseFFN, hidden] / [hidden, denseFFN]
+
+    init(store: WeightStore, layer l: Int) throws {
+        let c = store.config
+        let h = c.hiddenSize, qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
+        func name(_ part: String) -> String { TensorName.block(l, part) }
+        attnNorm = try store.vector(name("attn_norm.weight"), count: h)
+        wq = try store.matrix(name("attn_q.weight"), rows: qDim, cols: h)
+        wk = try store.matrix(name("attn_k.weight"), rows: kvDim, cols: h)
+        wv = try store.matrix(name("attn_v.weight"), rows: kvDim, cols: h)
+        wo = try store.matrix(name("attn_output.weight"), rows: h, cols: qDim)
+        if c.attentionBias {
+            bq = try store.vector(name("attn_q.bias"), count: qDim)
+            bk = try store.vector(name("attn_k.bias"), count: kvDim)
+            bv = try store.vector(name("attn_v.bias"), count: kvDim)
+        } else {
+            (bq, bk, bv) = (nil, nil, nil)
+        }
+        switch c.qkNorm {
+        case .none: (qNorm, kNorm) = (nil, nil)
+        case .perHead:
+            qNorm = try store.vector(name("attn_q_norm.weight"), count: c.headDim)
+            kNorm = try store.vector(name("attn_k_norm.weight"), count: c.headDim)
+        case .whole:
+            qNorm = try store.vector(name("attn_q_norm.weight"), count: qDim)
+            kNorm = try store.vector(name("attn_k_norm.weight"), count: kvDim)
+        }
+        ffnNorm = try store.vector(name("ffn_norm.weight"), count: h)
+        if c.isMoELayer(l) {
+            router = try store.matrix(name("ffn_gate_inp.weight"), rows: c.expertCount, cols: h)
+            experts = try (0 ..< c.expertCount).map { e in
+                ExpertWeights(gate: try store.expertMatrix(layer: l, expert: e, .gate),
+                              up: try store.expertMatrix(layer: l, expert: e, .up),
+                              down: try store.expertMatrix(layer: l, expert: e, .down))
+            }
+            dense = nil
+        } else {
+            router = nil
+            experts = []
+            dense = ExpertWeights(gate: try store.matrix(name("ffn_gate.weight"), rows: c.denseFFN, cols: h),
+                                  up: try store.matrix(name("ffn_up.weight"), rows: c.denseFFN, cols: h),
+                                  down: try store.matrix(name("ffn_down.weight"), rows: h, cols: c.denseFFN))
+        }
+        if c.sharedExpertFFN > 0, c.isMoELayer(l) {
+            let s = c.sharedExpertFFN
+            shared = ExpertWeights(gate: try store.matrix(name("ffn_gate_shexp.weight"), rows: s, cols: h),
+                                   up: try store.matrix(name("ffn_up_shexp.weight"), rows: s, cols: h),
+                                   down: try store.matrix(name("ffn_down_shexp.weight"), rows: h, cols: s))
+            sharedGate = try store.matrix(name("ffn_gate_inp_shexp.weight"), rows: 1, cols: h)
+        } else {
+            shared = nil
+            sharedGate = nil
+        }
+    }
+}
