@@ -1,0 +1,144 @@
+import Foundation
+
+public struct GenerationOptions: Sendable {
+    public var maxTokens: Int = 128
+    public var sampling = SamplingOptions()
+    /// Keep generating past end-of-text (the golden continuations were made this way).
+    public var ignoreEOS = false
+    public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), ignoreEOS: Bool = false) {
+        self.maxTokens = maxTokens
+        self.sampling = sampling
+        self.ignoreEOS = ignoreEOS
+    }
+}
+
+public struct GenerationStats: Sendable, Codable {
+    public var promptTokens: Int
+    public var generatedTokens: Int
+    /// Wall seconds spent on the prompt (prefill) and on generating tokens (decode).
+    public var promptSeconds: Double
+    public var decodeSeconds: Double
+    public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
+    public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0 }
+    public var stopReason: String
+
+    enum CodingKeys: String, CodingKey {
+        case promptTokens = "prompt_tokens", generatedTokens = "generated_tokens"
+        case promptSeconds = "prompt_seconds", decodeSeconds = "decode_seconds"
+        case promptTokensPerSecond = "prompt_tokens_per_second", decodeTokensPerSecond = "decode_tokens_per_second"
+        case stopReason = "stop_reason"
+    }
+    public func encode(to e: Encoder) throws {
+        var c = e.container(keyedBy: CodingKeys.self)
+        try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(generatedTokens, forKey: .generatedTokens)
+        try c.encode(promptSeconds, forKey: .promptSeconds)
+        try c.encode(decodeSeconds, forKey: .decodeSeconds)
+        try c.encode(promptTokensPerSecond, forKey: .promptTokensPerSecond)
+        try c.encode(decodeTokensPerSecond, forKey: .decodeTokensPerSecond)
+        try c.encode(stopReason, forKey: .stopReason)
+    }
+    public init(promptTokens: Int, generatedTokens: Int, promptSeconds: Double, decodeSeconds: Double, stopReason: String) {
+        self.promptTokens = promptTokens
+        self.generatedTokens = generatedTokens
+        self.promptSeconds = promptSeconds
+        self.decodeSeconds = decodeSeconds
+        self.stopReason = stopReason
+    }
+    public init(from d: Decoder) throws {
+        let c = try d.container(keyedBy: CodingKeys.self)
+        promptTokens = try c.decode(Int.self, forKey: .promptTokens)
+        generatedTokens = try c.decode(Int.self, forKey: .generatedTokens)
+        promptSeconds = try c.decode(Double.self, forKey: .promptSeconds)
+        decodeSeconds = try c.decode(Double.self, forKey: .decodeSeconds)
+        stopReason = try c.decode(String.self, forKey: .stopReason)
+    }
+}
+
+public struct GenerationResult: Sendable {
+    public var tokenIds: [Int]
+    public var text: String
+    public var stats: GenerationStats
+}
+
+/// Turns a stream of token bytes into text without splitting a UTF-8 sequence between two pieces.
+public struct UTF8Streamer: Sendable {
+    private var pending: [UInt8] = []
+    public init() {}
+
+    /// Appends `bytes` and returns the longest prefix of everything pending that is complete UTF-8.
+    public mutating func push(_ bytes: [UInt8]) -> String {
+        pending += bytes
+        var end = pending.count
+        // Hold back at most 3 trailing bytes of an incomplete sequence.
+        var back = 0
+        while back < min(3, pending.count) {
+            let b = pending[pending.count - 1 - back]
+            if b & 0xC0 != 0x80 {  // a lead or ASCII byte
+                let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
+                if need > back + 1 { end = pending.count - 1 - back }
+                break
+            }
+            back += 1
+        }
+        let text = String(decoding: pending[..<end], as: UTF8.self)
+        pending.removeSubrange(..<end)
+        return text
+    }
+
+    /// Whatever is left (invalid sequences become U+FFFD).
+    public mutating func flush() -> String {
+        defer { pending = [] }
+        return String(decoding: pending, as: UTF8.self)
+    }
+}
+
+extension Model {
+    /// Generates a continuation of `prompt`, calling `onText` with each piece of text as soon as it is complete.
+    public func generate(prompt: String, options: GenerationOptions, state: InferenceState? = nil,
+                         onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        var ids = tokenizer.encode(prompt)
+        if tokenizer.addsBos, let bos = config.bosTokenId ?? tokenizer.bosTokenId { ids.insert(bos, at: 0) }
+        return try generate(promptIds: ids, options: options, state: state, onText: onText)
+    }
+
+    public func generate(promptIds: [Int], options: GenerationOptions, state given: InferenceState? = nil,
+                         onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        guard !promptIds.isEmpty else { throw InferenceError.emptyInput }
+        let context = min(config.maxPositions, promptIds.count + options.maxTokens)
+        let state = given ?? InferenceState(config: config, contextLength: max(context, promptIds.count + options.maxTokens))
+        var sampler = Sampler(options: options.sampling)
+        var streamer = UTF8Streamer()
+        var history = promptIds
+        var produced: [Int] = []
+        var text = ""
+        let eos = config.eosTokenId ?? tokenizer.eosTokenId
+        let clock = ContinuousClock()
+
+        let t0 = clock.now
+        var logits = try forward(promptIds, state: state, logits: .last)
+        let promptSeconds = (clock.now - t0).seconds
+        var stopReason = "max_tokens"
+        let t1 = clock.now
+        while produced.count < options.maxTokens {
+            let next = sampler.sample(logits, history: history)
+            produced.append(next)
+            history.append(next)
+            if next == eos, !options.ignoreEOS { stopReason = "eos"; break }
+            let piece = streamer.push(tokenizer.decodeBytes([next]))
+            if !piece.isEmpty { text += piece; onText(piece) }
+            if produced.count == options.maxTokens { break }
+            if state.position >= state.contextLength { stopReason = "context_full"; break }
+            logits = try forward([next], state: state, logits: .last)
+        }
+        let rest = streamer.flush()
+        if !rest.isEmpty { text += rest; onText(rest) }
+        let stats = GenerationStats(promptTokens: promptIds.count, generatedTokens: produced.count,
+                                    promptSeconds: promptSeconds, decodeSeconds: (clock.now - t1).seconds, stopReason: stopReason)
+        return GenerationResult(tokenIds: produced, text: text, stats: stats)
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

@@ -1,0 +1,40 @@
+import Foundation
+import MoEModel
+import Testing
+
+/// Perplexity over the first 65,536 reference token ids of valid.txt (valid-ids.bin), by the method of
+/// ../shared/README.md, against transformers' ppl.json; and llama.cpp's quantized files against bf16.
+@Suite(.enabled(if: SharedData.available, SharedData.skipMessage), .serialized)
+struct PerplexityTests {
+    static let tokenCount = 65_536
+
+    static func referenceIds() throws -> [Int] {
+        let data = try #require(FileManager.default.contents(atPath: SharedData.tiny + "/valid-ids.bin"))
+        let ids = data.withUnsafeBytes { raw in (0 ..< data.count / 2).map { Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) } }
+        return Array(ids.prefix(tokenCount))
+    }
+
+    static func referencePPL() throws -> Double {
+        let data = try #require(FileManager.default.contents(atPath: SharedData.tiny + "/ppl.json"))
+        struct PPL: Decodable { struct Overall: Decodable { let ppl: Double; let tokens: Int }; let overall: Overall }
+        return try JSONDecoder().decode(PPL.self, from: data).overall.ppl
+    }
+
+    /// bf16 perplexity of our engine, computed once and shared by the quantized-file comparisons.
+    static let bf16PPL: Double? = try? Model(path: SharedData.tiny + "/tiny-qwen3moe-bf16.gguf").perplexity(tokens: referenceIds()).perplexity
+
+    @Test("safetensors and bf16 GGUF perplexity equal transformers' within 0.1%", arguments: ["", "bf16"])
+    func matchesTransformers(source: String) throws {
+        let reference = try Self.referencePPL()
+        let ppl: Double
+        if source == "bf16" {
+            ppl = try #require(Self.bf16PPL)
+        } else {
+            let result = try Model(path: SharedData.tiny).perplexity(tokens: Self.referenceIds())
+            #expect(result.scoredTokens == Self.tokenCount - 1)
+            ppl = result.perplexity
+        }
+        let rel = abs(ppl - reference) / reference
+        #expect(rel <= 0.001, "perplexity \(ppl) vs transformers \(reference) (\(rel * 100)%)")
+    }
+}
