@@ -59,7 +59,11 @@ extension TokenizerSpec {
             idToToken[id] = content
         }
         // Ids are normally dense; a gap (an id nobody names) becomes an empty token that never matches.
+        // A few gaps are tolerated, an id far beyond the token count is a corrupt file (and a huge allocation).
         let count = (idToToken.keys.max() ?? -1) + 1
+        guard count <= 2 * idToToken.count + 1024 else {
+            throw FormatError.malformed(path: path, what: "token ids are not dense (largest \(count - 1) for \(idToToken.count) tokens)")
+        }
         var tokens = [String](repeating: "", count: count)
         for (id, token) in idToToken { tokens[id] = token }
 
