@@ -1,0 +1,152 @@
+import MoEFormats
+
+/// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, OLMo, …) built from a TokenizerSpec.
+///
+/// Encoding: split out added tokens verbatim → split the rest with the pre-tokenizer regex → spell each
+/// piece's UTF-8 bytes as single-byte tokens → merge by rank. Ids match Hugging Face `tokenizers` for the
+/// same tokenizer.json. Immutable apart from an internal, locked cache, so one instance may serve many threads.
+public final class Tokenizer: Sendable {
+    public let vocabularySize: Int
+    public let eosTokenId: Int?
+    public let bosTokenId: Int?
+    /// Whether prompts should start with `bosTokenId` (see `encodePrompt`).
+    public let addsBosToken: Bool
+
+    /// id → the token as the vocabulary spells it (e.g. "Ġthe").
+    private let tokenStrings: [String]
+    /// id → the raw bytes it stands for. Added tokens stand for their content as written.
+    private let tokenBytes: [[UInt8]]
+    private let idForVocabularyString: [String: Int]
+    /// byte → id of the single-byte token, or -1 if the vocabulary lacks it (such bytes are dropped,
+    /// as Hugging Face does when there is no unknown token).
+    private let byteTokenIds: [Int32]
+    private let specialIds: Set<Int>
+    private let merges: MergeTable
+    private let addedTokens: AddedTokenMatcher
+    private let preTokenizer: PreTokenizer
+    private let cache = PieceCache()
+
+    public init(spec: TokenizerSpec) throws {
+        let size = spec.tokens.count
+        vocabularySize = size
+        tokenStrings = spec.tokens
+        for (what, id) in [("eos token", spec.eosTokenId), ("bos token", spec.bosTokenId)] {
+            if let id, !(0 ..< size).contains(id) { throw TokenizerError.tokenIdOutOfRange(what: what, id: id, vocabularySize: size) }
+        }
+        for token in spec.addedTokens where !(0 ..< size).contains(token.id) {
+            throw TokenizerError.tokenIdOutOfRange(what: "added token '\(token.content)'", id: token.id, vocabularySize: size)
+        }
+        eosTokenId = spec.eosTokenId
+        bosTokenId = spec.bosTokenId
+        addsBosToken = spec.addBosToken && spec.bosTokenId != nil
+
+        // Keyed by UTF-8 bytes, not String: Swift compares Strings by canonical equivalence, and two
+        // distinct tokens must never be treated as one.
+        var idForBytes: [[UInt8]: Int32] = [:]
+        for (id, token) in spec.tokens.enumerated() where !token.isEmpty {
+            let key = Array(token.utf8)
+            if idForBytes[key] == nil { idForBytes[key] = Int32(id) }
+        }
+        idForVocabularyString = Dictionary(spec.tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        byteTokenIds = ByteLevel.scalarForByte.map { idForBytes[Array(String($0).utf8)] ?? -1 }
+
+        var rules: [UInt64: MergeTable.Rule] = [:]
+        rules.reserveCapacity(spec.merges.count)
+        for (rank, (left, right)) in spec.merges.enumerated() {
+            guard let l = idForBytes[Array(left.utf8)] else { throw TokenizerError.mergeOfUnknownToken(rank: rank, token: left) }
+            guard let r = idForBytes[Array(right.utf8)] else { throw TokenizerError.mergeOfUnknownToken(rank: rank, token: right) }
+            guard let merged = idForBytes[Array(left.utf8) + Array(right.utf8)] else {
+                throw TokenizerError.mergeResultNotInVocabulary(rank: rank, left: left, right: right)
+            }
+            let key = MergeTable.key(l, r)
+            if rules[key] == nil { rules[key] = MergeTable.Rule(rank: Int32(rank), merged: merged) }
+        }
+        merges = MergeTable(rules: rules)
+
+        let addedIds = Set(spec.addedTokens.map(\.id))
+        tokenBytes = spec.tokens.enumerated().map { id, token in
+            addedIds.contains(id) ? Array(token.utf8) : ByteLevel.bytes(of: token)
+        }
+        specialIds = Set(spec.addedTokens.filter(\.special).map(\.id))
+        addedTokens = AddedTokenMatcher(spec.addedTokens.map { (id: $0.id, content: $0.content) })
+        preTokenizer = try PreTokenizer(pattern: spec.preTokenizerPattern)
+    }
+
+    // MARK: Encoding
+
+    /// The ids of `text`, without BOS. Added tokens written in the text ("<|endoftext|>") become their ids.
+    public func encode(_ text: String) -> [Int] {
+        let bytes = Array(text.utf8)
+        var ids: [Int] = []
+        ids.reserveCapacity(bytes.count / 3)
+        for segment in addedTokens.segments(of: bytes) {
+            switch segment {
+            case let .token(id):
+                ids.append(id)
+            case let .text(range):
+                let text = String(decoding: bytes[range], as: UTF8.self)
+                for piece in preTokenizer.pieces(of: text) {
+                    appendPiece(bytes[(range.lowerBound + piece.lowerBound) ..< (range.lowerBound + piece.upperBound)], to: &ids)
+                }
+            }
+        }
+        return ids
+    }
+
+    /// `encode(text)` with BOS in front when the tokenizer asks for one (Llama 3 does; Qwen does not).
+    public func encodePrompt(_ text: String) -> [Int] {
+        guard addsBosToken, let bos = bosTokenId else { return encode(text) }
+        return [bos] + encode(text)
+    }
+
+    private func appendPiece(_ piece: ArraySlice<UInt8>, to ids: inout [Int]) {
+        if piece.count == 1 {
+            let id = byteTokenIds[Int(piece.first!)]
+            if id >= 0 { ids.append(Int(id)) }
+            return
+        }
+        if let cached = cache.ids(for: piece) {
+            ids.append(contentsOf: cached)
+            return
+        }
+        let symbols = piece.map { byteTokenIds[Int($0)] }.filter { $0 >= 0 }
+        let merged = merges.apply(to: symbols).map(Int.init)
+        cache.store(merged, for: piece)
+        ids.append(contentsOf: merged)
+    }
+
+    // MARK: Decoding
+
+    /// The raw bytes of `ids`, concatenated. A token may end inside a UTF-8 sequence, so a streaming caller
+    /// should write these bytes as they come (or use `UTF8StreamDecoder`) rather than decode token by token.
+    /// Ids outside the vocabulary are skipped.
+    public func decodeBytes(_ ids: [Int]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for id in ids where id >= 0 && id < vocabularySize {
+            bytes.append(contentsOf: tokenBytes[id])
+        }
+        return bytes
+    }
+
+    /// The text of `ids`; invalid UTF-8 (a sequence cut off, or ids that make no sense together) becomes U+FFFD.
+    public func decode(_ ids: [Int]) -> String {
+        String(decoding: decodeBytes(ids), as: UTF8.self)
+    }
+
+    // MARK: Vocabulary
+
+    /// The token as the vocabulary spells it (byte-level form, e.g. "Ġthe"), or nil for an unknown id.
+    public func tokenString(_ id: Int) -> String? {
+        id >= 0 && id < vocabularySize ? tokenStrings[id] : nil
+    }
+
+    /// The id of a token spelled as in the vocabulary (e.g. "<|im_end|>"), if there is one.
+    public func tokenId(_ vocabularyString: String) -> Int? {
+        idForVocabularyString[vocabularyString]
+    }
+
+    /// Whether `id` is a special (control) token such as "<|endoftext|>".
+    public func isSpecial(_ id: Int) -> Bool {
+        specialIds.contains(id)
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+import MoEFormats
+import MoETokenizer
+import Testing
+
+/// Bad input must surface as the FormatError that names the problem, never a crash.
+struct LoadErrorTests {
+    /// A minimal well-formed byte-level BPE tokenizer.json, for the tests to break one part at a time.
+    static func tokenizerJSON(model: [String: Any]? = nil, preTokenizer: Any? = nil) -> [String: Any] {
+        [
+            "added_tokens": [["id": 3, "content": "<|end|>", "special": true]],
+            "normalizer": NSNull(),
+            "pre_tokenizer": preTokenizer ?? ["type": "ByteLevel", "add_prefix_space": false, "use_regex": true],
+            "model": model ?? ["type": "BPE", "vocab": ["a": 0, "b": 1, "ab": 2, "<|end|>": 3], "merges": ["a b"]],
+        ]
+    }
+
+    @Test func missingFile() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/tokenizer.json"
+        #expect(throws: FormatError.missingFile(path: path)) { try TokenizerSpec(tokenizerJSON: path) }
+    }
+
+    @Test func malformedJSON() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.write("tokenizer.json", Data(#"{"model": {"type": "BPE", "vocab": {"#.utf8))
+        let error = #expect(throws: FormatError.self) { try TokenizerSpec(tokenizerJSON: path) }
+        guard case let .badJSON(errorPath, _) = error else { Issue.record("expected badJSON, got \(String(describing: error))"); return }
+        #expect(errorPath == path)
+    }
+
+    @Test func unsupportedModelType() throws {
+        let directory = try TemporaryDirectory()
+        let path = try directory.writeJSON("tokenizer.json", Self.tokenizerJSON(model: ["type": "WordPiece", "vocab": ["a": 0]]))
+        let error = #expect(throws: FormatError.self) { try TokenizerSpec(tokenizerJSON: path) }
+        guard case let .malformed(errorPath, what) = error else { Issue.record("expected malformed, got \(String(describing: error))"); return }
+        #expect(errorPath == path)
+        #expect(what.contains("WordPiece"))
+    }
+
+    @Test func nonByteLevelPreTokenizerIsRefused() throws {
+        let directory = try TemporaryDirectory()
+        let metaspace: [String: Any] = ["type": "Metaspace", "replacement": "▁", "prepend_scheme": "always"]
+        let path = try directory.writeJSON("tokenizer.json", Self.tokenizerJSON(preTokenizer: metaspace))
+        let error = #expect(throws: FormatError.self) { try TokenizerSpec(tokenizerJSON: path) }
+        guard case .malformed = error else { Issue.record("expected malformed, got \(String(describing: error))"); return }
+    }
+
+    @Test func badMergeEntry() throws {
+        let directory = try TemporaryDirectory()
+        let model: [String: Any] = ["type": "BPE", "vocab": ["a": 0, "b": 1], "merges": ["a b c"]]
+        let path = try directory.writeJSON("tokenizer.json", Self.tokenizerJSON(model: model))
+        let error = #expect(throws: FormatError.self) { try TokenizerSpec(tokenizerJSON: path) }
+        guard case .malformed = error else { Issue.record("expected malformed, got \(String(describing: error))"); return }
+    }
+
+    @Test("a bare ByteLevel pre-tokenizer means GPT-2's regex; merges may be strings or pairs")
+    func minimalTokenizerLoads() throws {
+        let directory = try TemporaryDirectory()
+        let asStrings = try TokenizerSpec(tokenizerJSON: directory.writeJSON("strings.json", Self.tokenizerJSON()))
+        let pairsModel: [String: Any] = ["type": "BPE", "vocab": ["a": 0, "b": 1, "ab": 2, "<|end|>": 3], "merges": [["a", "b"]]]
+        let asPairs = try TokenizerSpec(tokenizerJSON: directory.writeJSON("pairs.json", Self.tokenizerJSON(model: pairsModel)))
+        for spec in [asStrings, asPairs] {
+            #expect(spec.preTokenizerPattern == TokenizerSpec.gpt2Pattern)
+            #expect(spec.tokens == ["a", "b", "ab", "<|end|>"])
+            #expect(spec.merges.count == 1 && spec.merges[0] == ("a", "b"))
+            #expect(spec.addedTokens.count == 1 && spec.addedTokens[0].id == 3 && spec.addedTokens[0].special)
+            #expect(spec.eosTokenId == nil, "no tokenizer_config.json beside it")
+        }
+        let tokenizer = try Tokenizer(spec: asStrings)
+        #expect(tokenizer.encode("ab<|end|>ba") == [2, 3, 1, 0])
+    }
+
+    @Test func ggufWithoutByteLevelBPE() throws {
+        let directory = try TemporaryDirectory()
+        let noTokenizer = try directory.write("none.gguf", ggufBytes([("general.architecture", .string("qwen3moe"))]))
+        let sentencePiece = try directory.write("spm.gguf", ggufBytes([
+            ("tokenizer.ggml.model", .string("llama")),
+            ("tokenizer.ggml.tokens", .array(.string, [.string("<unk>")])),
+        ]))
+        for path in [noTokenizer, sentencePiece] {
+            let error = #expect(throws: FormatError.self) { try TokenizerSpec(gguf: GGUFFile(path: path)) }
+            guard case let .malformed(errorPath, _) = error else { Issue.record("expected malformed, got \(String(describing: error))"); continue }
+            #expect(errorPath == path)
+        }
+    }
+
+    @Test func ggufPreTokenizers() throws {
+        let directory = try TemporaryDirectory()
+        func spec(pre: String?) throws -> TokenizerSpec {
+            var metadata: [(String, GGUFValue)] = [
+                ("tokenizer.ggml.model", .string("gpt2")),
+                ("tokenizer.ggml.tokens", .array(.string, ["a", "b", "ab", "<s>"].map { .string($0) })),
+                ("tokenizer.ggml.merges", .array(.string, [.string("a b")])),
+                ("tokenizer.ggml.token_type", .array(.int32, [.int32(1), .int32(1), .int32(1), .int32(3)])),
+                ("tokenizer.ggml.bos_token_id", .uint32(3)),
+            ]
+            if let pre { metadata.append(("tokenizer.ggml.pre", .string(pre))) }
+            return try TokenizerSpec(gguf: GGUFFile(path: directory.write("\(pre ?? "none").gguf", ggufBytes(metadata))))
+        }
+        #expect(try spec(pre: "qwen2").preTokenizerPattern == TokenizerSpec.qwen2Pattern)
+        #expect(try spec(pre: "olmo").preTokenizerPattern == TokenizerSpec.gpt2Pattern)
+        #expect(try spec(pre: "gpt-2").preTokenizerPattern == TokenizerSpec.gpt2Pattern)
+        #expect(try spec(pre: nil).preTokenizerPattern == TokenizerSpec.gpt2Pattern)
+        let llama = try spec(pre: "llama-bpe")
+        #expect(llama.preTokenizerPattern == TokenizerSpec.llama3Pattern)
+        #expect(llama.addBosToken && llama.bosTokenId == 3, "llama.cpp adds BOS for Llama 3 unless the file says otherwise")
+        #expect(try spec(pre: "qwen2").addedTokens.map(\.id) == [3])
+        let error = #expect(throws: FormatError.self) { try spec(pre: "deepseek-llm") }
+        guard case let .malformed(_, what) = error else { Issue.record("expected malformed, got \(String(describing: error))"); return }
+        #expect(what.contains("deepseek-llm"))
+    }
+}
