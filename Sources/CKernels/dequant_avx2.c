@@ -42,12 +42,11 @@ MOE_AVX2 void moe_dq_f16_avx2(const void *src, float *dst, int64_t n) {
 MOE_AVX2 void moe_dq_bf16_avx2(const void *src, float *dst, int64_t n) {
     const uint16_t *p = src;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(p + i));
-        const __m256i lo = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(h)), 16);
-        const __m256i hi = _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(h, 1)), 16);
-        _mm256_storeu_si256((__m256i *)(dst + i), lo);
-        _mm256_storeu_si256((__m256i *)(dst + i + 8), hi);
+    for (; i + 16 <= n; i += 16) { // zero-extend 8 × u16 straight from memory, shift into the top half
+        const __m256i lo = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + i)));
+        const __m256i hi = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(p + i + 8)));
+        _mm256_storeu_si256((__m256i *)(dst + i), _mm256_slli_epi32(lo, 16));
+        _mm256_storeu_si256((__m256i *)(dst + i + 8), _mm256_slli_epi32(hi, 16));
     }
     if (i < n) moe_dq_bf16_generic(p + i, dst + i, n - i);
 }

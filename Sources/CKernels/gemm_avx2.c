@@ -11,7 +11,10 @@
 #if MOE_X86
 #include <immintrin.h>
 
-enum { MR = 4, NR = 3, KC = 1024 };
+#ifndef MOE_GEMM_KC
+#define MOE_GEMM_KC 1024
+#endif
+enum { MR = 4, NR = 3, KC = MOE_GEMM_KC };
 
 static inline MOE_AVX2 float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -44,18 +47,33 @@ MOE_AVX2 float moe_dot_f32_avx2(const float *a, const float *b, int64_t n) {
 
 // One mr × nr block over kc values of k. W, X point at k = k0 of the block's first row / token;
 // rows are K floats apart. add: accumulate into Y (later k chunks) instead of storing.
+// Small blocks would wait on the FMA latency (4 cycles) with so few accumulators, so they keep
+// u independent sets over consecutive 8-float steps of k (u · mr · nr ≥ 4 chains in flight).
 static inline __attribute__((always_inline)) MOE_AVX2 void micro(
     const int mr, const int nr, int64_t kc, int64_t K, const float *W, const float *X, float *Y, int64_t ldy, int add) {
-    __m256 acc[MR][NR];
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) acc[i][j] = _mm256_setzero_ps();
+    enum { UMAX = 4 };
+    const int u = mr * nr >= 6 ? 1 : mr * nr >= 3 ? 2 : 4;
+    __m256 acc[UMAX][MR][NR];
+    for (int v = 0; v < u; v++)
+        for (int i = 0; i < mr; i++)
+            for (int j = 0; j < nr; j++) acc[v][i][j] = _mm256_setzero_ps();
     int64_t k = 0;
+    for (; k + 8 * u <= kc; k += 8 * u) {
+        for (int v = 0; v < u; v++) {
+            __m256 x[NR];
+            for (int j = 0; j < nr; j++) x[j] = _mm256_loadu_ps(X + j * K + k + 8 * v);
+            for (int i = 0; i < mr; i++) {
+                const __m256 w = _mm256_loadu_ps(W + i * K + k + 8 * v);
+                for (int j = 0; j < nr; j++) acc[v][i][j] = _mm256_fmadd_ps(w, x[j], acc[v][i][j]);
+            }
+        }
+    }
     for (; k + 8 <= kc; k += 8) {
         __m256 x[NR];
         for (int j = 0; j < nr; j++) x[j] = _mm256_loadu_ps(X + j * K + k);
         for (int i = 0; i < mr; i++) {
             const __m256 w = _mm256_loadu_ps(W + i * K + k);
-            for (int j = 0; j < nr; j++) acc[i][j] = _mm256_fmadd_ps(w, x[j], acc[i][j]);
+            for (int j = 0; j < nr; j++) acc[0][i][j] = _mm256_fmadd_ps(w, x[j], acc[0][i][j]);
         }
     }
     if (k < kc) { // masked loads read nothing past the row end
@@ -64,12 +82,14 @@ static inline __attribute__((always_inline)) MOE_AVX2 void micro(
         for (int j = 0; j < nr; j++) x[j] = _mm256_maskload_ps(X + j * K + k, m);
         for (int i = 0; i < mr; i++) {
             const __m256 w = _mm256_maskload_ps(W + i * K + k, m);
-            for (int j = 0; j < nr; j++) acc[i][j] = _mm256_fmadd_ps(w, x[j], acc[i][j]);
+            for (int j = 0; j < nr; j++) acc[0][i][j] = _mm256_fmadd_ps(w, x[j], acc[0][i][j]);
         }
     }
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < mr; i++) {
-            const float s = hsum8(acc[i][j]);
+            __m256 a = acc[0][i][j];
+            for (int v = 1; v < u; v++) a = _mm256_add_ps(a, acc[v][i][j]);
+            const float s = hsum8(a);
             Y[j * ldy + i] = add ? Y[j * ldy + i] + s : s;
         }
 }

@@ -8,8 +8,9 @@ public enum MatMul {
     /// Threads used when the caller does not say: the active processor count.
     public static let defaultThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
-    /// Multiply-adds (rows · cols · n) below which one more thread does not pay for its start.
-    public static let minWorkPerThread = 1 << 18
+    /// Multiply-adds (rows · cols · n) a thread must get before another one is started:
+    /// ≈ 50 µs of decode work, against 10–40 µs to wake a worker on a busy 2-core machine.
+    public static let minWorkPerThread = 1 << 19
 
     /// y[t * yStride + r] = Σ_c w[r, c] · x[t * w.cols + c] for t < n, r < w.rows.
     ///
@@ -39,11 +40,13 @@ public enum MatMul {
         }
     }
 
-    /// Rows per dequantized tile: about `tileBytes` of float32, at least 4 and at most 64 rows, a multiple of 4.
+    /// Rows per dequantized tile (at most 64; a multiple of 4, the gemm's row block, from 4 rows up).
+    /// Few tokens: the tile should stay in L1 (≈16 KiB), as each weight is used only n times once
+    /// written. Many tokens: big tiles (≈1 MiB, L2) so the token vectors are streamed fewer times.
     static func tileRows(cols: Int, n: Int) -> Int {
-        let tileBytes = n <= 4 ? 32 << 10 : 256 << 10
-        let r = tileBytes / max(1, cols * 4)
-        return min(64, max(4, r & ~3))
+        let targetBytes = n <= 2 ? 16 << 10 : n <= 8 ? 64 << 10 : 1 << 20
+        let r = min(64, max(1, targetBytes / max(1, cols * MemoryLayout<Float>.stride)))
+        return r >= 4 ? r & ~3 : r
     }
 
     /// One call's operands, shared read-only by the threads (each writes its own rows of y).

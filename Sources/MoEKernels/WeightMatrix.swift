@@ -32,7 +32,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// The whole tensor as a matrix: `shape.last` columns, all outer dimensions flattened into rows.
     public init(_ view: TensorView) throws {
-        guard let base = view.bytes.baseAddress ?? (view.elementCount == 0 ? UnsafeRawPointer(bitPattern: 64) : nil) else {
+        guard let base = view.bytes.baseAddress else {
             throw KernelError.badShape(tensor: view.name, shape: view.shape, reason: "has no bytes")
         }
         try self.init(type: view.type, rows: view.rowCount, cols: view.rowLength, base: base, owner: view.file, name: view.name)
