@@ -33,7 +33,7 @@ let package = Package(
             dependencies: ["MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats"]),
-        .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"]),
+        .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore"]),

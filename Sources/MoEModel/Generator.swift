@@ -97,8 +97,7 @@ extension Model {
     /// Generates a continuation of `prompt`, calling `onText` with each piece of text as soon as it is complete.
     public func generate(prompt: String, options: GenerationOptions, state: InferenceState? = nil,
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
-        var ids = tokenizer.encode(prompt)
-        if tokenizer.addsBos, let bos = config.bosTokenId ?? tokenizer.bosTokenId { ids.insert(bos, at: 0) }
+        let ids = tokenizer.encodePrompt(prompt)
         return try generate(promptIds: ids, options: options, state: state, onText: onText)
     }
 

@@ -90,7 +90,7 @@ public final class WeightStore: @unchecked Sendable {
 
     /// A 2-D weight `[rows, cols]` (rows = outputs, cols = inputs), shape-checked.
     public func matrix(_ canonical: String, rows: Int, cols: Int) throws -> WeightMatrix {
-        WeightMatrix(try require(canonical, shape: [rows, cols]))
+        try WeightMatrix(try require(canonical, shape: [rows, cols]))
     }
 
     /// A 1-D tensor (norm weight, bias) widened to float32.
@@ -110,14 +110,14 @@ public final class WeightStore: @unchecked Sendable {
         switch source {
         case .gguf:
             let t = try require(TensorName.experts(layer, p), shape: [c.expertCount, rows, cols])
-            return WeightMatrix(stacked: t, index: e)
+            return try WeightMatrix(t, expert: e)
         case let .safetensors(s):
             let name = architecture.hfNaming.expert(layer, e, p)
             guard let t = s.tensor(name) else { throw FormatError.missingTensor(path: path, name: name) }
             guard t.shape == [rows, cols] else {
                 throw FormatError.shapeMismatch(path: t.file.path, tensor: name, expected: [rows, cols], found: t.shape)
             }
-            return WeightMatrix(t)
+            return try WeightMatrix(t)
         }
     }
 

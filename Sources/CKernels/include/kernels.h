@@ -1,2 +1,0 @@
-#pragma once
-int moe_kernels_version(void);

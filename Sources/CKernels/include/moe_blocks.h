@@ -1,0 +1,87 @@
+// Quantized block layouts, byte for byte as ggml stores them (ggml-common.h).
+// A quantized row of n elements is n / QK consecutive blocks; nothing else in between.
+// All multi-byte fields are little-endian; `ggml_half` is an IEEE binary16 bit pattern.
+#pragma once
+#include <stdint.h>
+
+// ggml type numbers (GGUF stores them raw). Same values as MoEFormats.TensorType.
+enum {
+    MOE_TYPE_F32  = 0,
+    MOE_TYPE_F16  = 1,
+    MOE_TYPE_Q4_0 = 2,
+    MOE_TYPE_Q4_1 = 3,
+    MOE_TYPE_Q8_0 = 8,
+    MOE_TYPE_Q4_K = 12,
+    MOE_TYPE_Q5_K = 13,
+    MOE_TYPE_Q6_K = 14,
+    MOE_TYPE_BF16 = 30,
+};
+
+typedef uint16_t ggml_half;   // IEEE 754 binary16 bits
+typedef uint16_t ggml_bf16;   // bfloat16 bits: the top half of a float32
+
+#define QK4_0 32
+#define QK4_1 32
+#define QK8_0 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+// Q4_0: 32 elements. x[j] = d * ((qs[j] & 0xF) - 8), x[j + 16] = d * ((qs[j] >> 4) - 8), j < 16.
+typedef struct {
+    ggml_half d;              // scale
+    uint8_t qs[QK4_0 / 2];    // nibbles: low = first half of the block, high = second half
+} block_q4_0;
+_Static_assert(sizeof(block_q4_0) == 2 + QK4_0 / 2, "block_q4_0 size");
+
+// Q4_1: 32 elements. x[j] = d * (qs[j] & 0xF) + m, x[j + 16] = d * (qs[j] >> 4) + m.
+typedef struct {
+    ggml_half d;              // scale
+    ggml_half m;              // minimum (added)
+    uint8_t qs[QK4_1 / 2];
+} block_q4_1;
+_Static_assert(sizeof(block_q4_1) == 2 + 2 + QK4_1 / 2, "block_q4_1 size");
+
+// Q8_0: 32 elements. x[j] = d * qs[j].
+typedef struct {
+    ggml_half d;
+    int8_t qs[QK8_0];
+} block_q8_0;
+_Static_assert(sizeof(block_q8_0) == 2 + QK8_0, "block_q8_0 size");
+
+// Q4_K: 256 elements in 8 sub-blocks of 32, each with a 6-bit scale sc and 6-bit min m
+// packed in `scales` (see moe_get_scale_min_k4). Elements come in 4 chunks of 64: chunk c uses
+// qs[32c ..< 32c+32]; its first 32 elements are the low nibbles (sub-block 2c), the next 32 the
+// high nibbles (sub-block 2c+1). x = (d * sc) * q - (dmin * m).
+typedef struct {
+    ggml_half d;              // super-block scale for the 6-bit scales
+    ggml_half dmin;           // super-block scale for the 6-bit mins
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qs[QK_K / 2];
+} block_q4_K;
+_Static_assert(sizeof(block_q4_K) == 2 + 2 + K_SCALE_SIZE + QK_K / 2, "block_q4_K size");
+
+// Q5_K: as Q4_K plus a fifth bit per element: for chunk c (64 elements) and l < 32,
+// bit 2c of qh[l] is the high bit of element 64c + l, bit 2c+1 that of element 64c + 32 + l.
+typedef struct {
+    ggml_half d;
+    ggml_half dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+} block_q5_K;
+_Static_assert(sizeof(block_q5_K) == 2 + 2 + K_SCALE_SIZE + QK_K / 8 + QK_K / 2, "block_q5_K size");
+
+// Q6_K: 256 elements in 16 sub-blocks of 16, each with an int8 scale. x = (d * scales[i / 16]) * (q - 32),
+// q 6 bits: 4 low bits in ql, 2 high bits in qh. Two halves of 128 elements; half h uses
+// ql[64h ..< 64h+64] and qh[32h ..< 32h+32]. For l < 32, within the half:
+//   element l      : ql[l]      & 0xF, (qh[l] >> 0) & 3
+//   element l + 32 : ql[l + 32] & 0xF, (qh[l] >> 2) & 3
+//   element l + 64 : ql[l]      >> 4,  (qh[l] >> 4) & 3
+//   element l + 96 : ql[l + 32] >> 4,  (qh[l] >> 6) & 3
+typedef struct {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    ggml_half d;
+} block_q6_K;
+_Static_assert(sizeof(block_q6_K) == QK_K / 2 + QK_K / 4 + QK_K / 16 + 2, "block_q6_K size");

@@ -1,3 +1,0 @@
-// Placeholder; kernels land here.
-#include "kernels.h"
-int moe_kernels_version(void) { return 1; }

@@ -1,0 +1,28 @@
+import CKernels
+import MoEFormats
+
+/// Facts about, and switches for, the C kernels under this module.
+public enum Kernels {
+    /// CPU features the kernels use, e.g. "avx2 fma f16c", "neon", or "generic".
+    public static var features: String { String(cString: moe_kernels_features()) }
+
+    /// True when SIMD code is in use (the CPU supports it and `forceGeneric` is off).
+    public static var simdActive: Bool { moe_kernels_simd_active() != 0 }
+
+    /// Makes every kernel use its scalar reference code (process-wide; for benchmarks and
+    /// debugging). Tests comparing the two paths call the explicit generic functions instead.
+    public static func forceGeneric(_ on: Bool) { moe_kernels_force_generic(on ? 1 : 0) }
+}
+
+/// Problems with weights handed to the kernels.
+public enum KernelError: Error, CustomStringConvertible, Equatable, Sendable {
+    case unsupportedType(tensor: String, type: TensorType)
+    case badShape(tensor: String, shape: [Int], reason: String)
+
+    public var description: String {
+        switch self {
+        case let .unsupportedType(t, type): return "tensor '\(t)': type \(type) is not supported by the kernels"
+        case let .badShape(t, shape, reason): return "tensor '\(t)': shape \(shape) \(reason)"
+        }
+    }
+}

@@ -1,0 +1,61 @@
+import MoEFormats
+
+/// A weight matrix in its stored type: `rows` rows (output features) of `cols` elements
+/// (input features), row r at `base + r * rowBytes`. Rows are whole blocks, back to back.
+/// Holds the mapped file (if any) alive; the bytes are read-only.
+public struct WeightMatrix: @unchecked Sendable {
+    public let type: TensorType
+    /// Number of rows (output features).
+    public let rows: Int
+    /// Elements per row (input features); a multiple of `type.blockSize`.
+    public let cols: Int
+    /// Bytes per row: `cols / type.blockSize * type.blockBytes`.
+    public let rowBytes: Int
+    /// Row 0's first byte.
+    public let base: UnsafeRawPointer
+    /// Keeps the memory behind `base` alive (a `MappedFile`, or nil when the caller owns it).
+    public let owner: AnyObject?
+
+    /// Wraps memory the caller keeps alive: `rows` rows of `cols` elements of `type` at `base`.
+    public init(type: TensorType, rows: Int, cols: Int, base: UnsafeRawPointer, owner: AnyObject? = nil, name: String = "<matrix>") throws {
+        guard type.isSupported else { throw KernelError.unsupportedType(tensor: name, type: type) }
+        guard rows >= 0, cols >= 0, cols % type.blockSize == 0 else {
+            throw KernelError.badShape(tensor: name, shape: [rows, cols], reason: "has rows not made of whole \(type) blocks")
+        }
+        self.type = type
+        self.rows = rows
+        self.cols = cols
+        self.rowBytes = cols / type.blockSize * type.blockBytes
+        self.base = base
+        self.owner = owner
+    }
+
+    /// The whole tensor as a matrix: `shape.last` columns, all outer dimensions flattened into rows.
+    public init(_ view: TensorView) throws {
+        guard let base = view.bytes.baseAddress else {
+            throw KernelError.badShape(tensor: view.name, shape: view.shape, reason: "has no bytes")
+        }
+        try self.init(type: view.type, rows: view.rowCount, cols: view.rowLength, base: base, owner: view.file, name: view.name)
+        guard rows * rowBytes <= view.bytes.count else {
+            throw KernelError.badShape(tensor: view.name, shape: view.shape, reason: "needs \(rows * rowBytes) bytes, has \(view.bytes.count)")
+        }
+    }
+
+    /// Expert `expert` of a stacked `[experts, rows, cols]` tensor: rows `expert * rows ..< (expert + 1) * rows`.
+    public init(_ view: TensorView, expert: Int) throws {
+        guard view.shape.count == 3 else {
+            throw KernelError.badShape(tensor: view.name, shape: view.shape, reason: "is not [experts, rows, cols]")
+        }
+        guard expert >= 0, expert < view.shape[0] else {
+            throw KernelError.badShape(tensor: view.name, shape: view.shape, reason: "has no expert \(expert)")
+        }
+        let all = try WeightMatrix(view)
+        let rows = view.shape[1]
+        try self.init(type: all.type, rows: rows, cols: all.cols, base: all.base + expert * rows * all.rowBytes,
+                      owner: all.owner, name: view.name)
+    }
+
+    /// First byte of row `r` (0 ..< rows).
+    @inline(__always)
+    public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }
+}
