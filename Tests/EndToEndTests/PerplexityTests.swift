@@ -38,3 +38,19 @@ struct PerplexityTests {
         #expect(rel <= 0.001, "perplexity \(ppl) vs transformers \(reference) (\(rel * 100)%)")
     }
 }
+
+extension PerplexityTests {
+    /// llama.cpp's own rise over bf16 for its quantized files (../shared/README.md, llama-perplexity).
+    static let llamaCppRise: [String: Double] = ["Q8_0": 0.00013, "Q4_0": 0.0263]
+
+    @Test("llama.cpp's Q8_0 and Q4_0 files: perplexity rise over bf16 ≤ llama.cpp's rise + 0.5 points", arguments: ["Q8_0", "Q4_0"])
+    func quantizedRise(type: String) throws {
+        let bf16 = try #require(Self.bf16PPL)
+        let model = try Model(path: SharedData.tiny + "/tiny-qwen3moe-\(type).gguf")
+        let ppl = try model.perplexity(tokens: Self.referenceIds()).perplexity
+        let rise = ppl / bf16 - 1
+        let bound = try #require(Self.llamaCppRise[type]) + 0.005
+        #expect(rise <= bound, "\(type): perplexity \(ppl) vs bf16 \(bf16): rise \(rise * 100)% > \(bound * 100)%")
+        #expect(ppl.isFinite && ppl > 1)
+    }
+}
