@@ -1,0 +1,102 @@
+import ArgumentParser
+import Foundation
+import MoEModel
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Continue a prompt. The continuation streams to stdout; statistics go to stderr.",
+        discussion: """
+        Greedy by default (--temperature 0). With a temperature, --top-k, --top-p and --min-p narrow the
+        choice, --repeat-penalty discourages recent tokens, and --seed makes the draw repeatable.
+        Stops at end-of-text or after --max-tokens; --ignore-eos keeps going past end-of-text.
+        """
+    )
+
+    @Option(name: .shortAndLong, help: "GGUF file or Hugging Face folder (default: Weights/\(DefaultModel.fileName)).")
+    var model: String?
+
+    @Option(name: .shortAndLong, help: "The prompt text. Read from stdin when omitted and stdin is not a terminal.")
+    var prompt: String?
+
+    @Option(name: [.customShort("n"), .long], help: "Most tokens to generate.")
+    var maxTokens: Int = 128
+
+    @Option(help: "Sampling temperature; 0 = greedy.")
+    var temperature: Float = 0
+
+    @Option(help: "Keep only the K most likely tokens (0 = off).")
+    var topK: Int = 0
+
+    @Option(help: "Keep the smallest set of tokens whose probability reaches P (1 = off).")
+    var topP: Float = 1
+
+    @Option(help: "Drop tokens less likely than P × the most likely one (0 = off).")
+    var minP: Float = 0
+
+    @Option(help: "Divide the logits of the last 64 tokens by this (1 = off).")
+    var repeatPenalty: Float = 1
+
+    @Option(help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Flag(help: "Keep generating past the end-of-text token.")
+    var ignoreEos = false
+
+    @Flag(help: "Print one JSON object {text, token_ids, stats} instead of streaming text.")
+    var json = false
+
+    func validate() throws {
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
+        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
+        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
+        guard minP >= 0, minP < 1 else { throw ValidationError("--min-p must be in [0, 1)") }
+        guard repeatPenalty > 0 else { throw ValidationError("--repeat-penalty must be > 0") }
+    }
+
+    struct Output: Encodable {
+        let text: String
+        let token_ids: [Int]
+        let prompt_ids: [Int]
+        let model: String
+        let stats: GenerationStats
+    }
+
+    func run() throws {
+        do {
+            let path = try model ?? DefaultModel.path()
+            var text = prompt
+            if text == nil, isatty(0) == 0 {
+                text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+            }
+            guard let text, !text.isEmpty else { throw ValidationError("give a prompt with --prompt TEXT (or on stdin)") }
+            let m = try Model(path: path)
+            let promptIds = m.tokenizer.encodePrompt(text)
+            guard promptIds.count + maxTokens <= m.config.maxPositions else {
+                throw ValidationError("prompt (\(promptIds.count) tokens) + --max-tokens \(maxTokens) exceeds the model's context of \(m.config.maxPositions)")
+            }
+            let options = GenerationOptions(
+                maxTokens: maxTokens,
+                sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
+                                          repetitionPenalty: repeatPenalty, seed: seed),
+                ignoreEOS: ignoreEos)
+            let stream = !json
+            let result = try m.generate(promptIds: promptIds, options: options) { piece in
+                if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
+            }
+            let s = result.stats
+            if json {
+                try printJSON(Output(text: result.text, token_ids: result.tokenIds, prompt_ids: promptIds, model: path, stats: s))
+            } else {
+                FileHandle.standardOutput.write(Data("\n".utf8))
+                printErr(String(format: "[%@] prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s; stop: %@",
+                                (path as NSString).lastPathComponent, s.promptTokens, s.promptTokensPerSecond,
+                                s.generatedTokens, s.decodeTokensPerSecond, s.stopReason))
+            }
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// Runs the built `moe` binary (beside the test bundle) the way a user does.
+enum CLI {
+    static var binary: String {
+        let products = Bundle.main.bundleURL.path.hasSuffix(".xctest")
+            ? Bundle.main.bundleURL.deletingLastPathComponent()
+            : URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for dir in [products, products.deletingLastPathComponent()] where FileManager.default.fileExists(atPath: dir.appendingPathComponent("moe").path) {
+            return dir.appendingPathComponent("moe").path
+        }
+        return products.appendingPathComponent("moe").path
+    }
+    static var repoRoot: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
+
+    struct Result { let status: Int32; let stdout: String; let stderr: String }
+
+    static func run(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: binary)
+        p.arguments = args
+        p.currentDirectoryURL = repoRoot
+        p.standardInput = FileHandle.nullDevice
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+@Suite(.enabled(if: FileManager.default.fileExists(atPath: CLI.binary), "moe binary not built beside the tests"))
+struct CLITests {
+    @Test("moe generate with no --model runs the default model in Weights/ and prints only the continuation")
+    func defaultModel() throws {
+        let r = try CLI.run(["generate", "--prompt", "In the beginning God created", "--max-tokens", "8", "--ignore-eos"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix(" the king"), "stdout: \(r.stdout)")
+        #expect(r.stderr.contains("tok/s"))
+    }
+
+    @Test("--json prints one object with text, token_ids and stats")
+    func json() throws {
+        let r = try CLI.run(["generate", "--prompt", "El amor es", "-n", "5", "--ignore-eos", "--json"])
+        #expect(r.status == 0)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect((obj["token_ids"] as? [Int])?.count == 5)
+        #expect(obj["text"] is String)
+        #expect(obj["stats"] is [String: Any])
+    }
+
+    @Test("bad files end with one error line naming the file, exit status 1")
+    func badFile() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("moe-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let notGGUF = dir.appendingPathComponent("notes.gguf").path
+        try Data("hello, world".utf8).write(to: URL(fileURLWithPath: notGGUF))
+        let truncated = dir.appendingPathComponent("truncated.gguf").path
+        let weights = CLI.repoRoot.appendingPathComponent("Weights/tiny-qwen3moe-Q8_0.gguf").path
+        try FileManager.default.contents(atPath: weights)!.prefix(3_000_000).write(to: URL(fileURLWithPath: truncated))
+        for (args, path) in [(["inspect", notGGUF], notGGUF), (["generate", "-m", truncated, "-p", "x"], truncated),
+                             (["perplexity", "-m", dir.path + "/missing.gguf", "-f", notGGUF], dir.path + "/missing.gguf")] {
+            let r = try CLI.run(args)
+            #expect(r.status == 1, "\(args): status \(r.status)")
+            let lines = r.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("moe: error: \(path)"), "\(args): \(r.stderr)")
+            #expect(r.stdout.isEmpty)
+        }
+    }
+}
