@@ -1,4 +1,5 @@
 import Foundation
+import MoETokenizer
 
 public struct GenerationOptions: Sendable {
     public var maxTokens: Int = 128
@@ -61,38 +62,6 @@ public struct GenerationResult: Sendable {
     public var stats: GenerationStats
 }
 
-/// Turns a stream of token bytes into text without splitting a UTF-8 sequence between two pieces.
-public struct UTF8Streamer: Sendable {
-    private var pending: [UInt8] = []
-    public init() {}
-
-    /// Appends `bytes` and returns the longest prefix of everything pending that is complete UTF-8.
-    public mutating func push(_ bytes: [UInt8]) -> String {
-        pending += bytes
-        var end = pending.count
-        // Hold back at most 3 trailing bytes of an incomplete sequence.
-        var back = 0
-        while back < min(3, pending.count) {
-            let b = pending[pending.count - 1 - back]
-            if b & 0xC0 != 0x80 {  // a lead or ASCII byte
-                let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
-                if need > back + 1 { end = pending.count - 1 - back }
-                break
-            }
-            back += 1
-        }
-        let text = String(decoding: pending[..<end], as: UTF8.self)
-        pending.removeSubrange(..<end)
-        return text
-    }
-
-    /// Whatever is left (invalid sequences become U+FFFD).
-    public mutating func flush() -> String {
-        defer { pending = [] }
-        return String(decoding: pending, as: UTF8.self)
-    }
-}
-
 extension Model {
     /// Generates a continuation of `prompt`, calling `onText` with each piece of text as soon as it is complete.
     public func generate(prompt: String, options: GenerationOptions, state: InferenceState? = nil,
@@ -107,7 +76,7 @@ extension Model {
         let context = min(config.maxPositions, promptIds.count + options.maxTokens)
         let state = given ?? InferenceState(config: config, contextLength: max(context, promptIds.count + options.maxTokens))
         var sampler = Sampler(options: options.sampling)
-        var streamer = UTF8Streamer()
+        var streamer = UTF8StreamDecoder()
         var history = promptIds
         var produced: [Int] = []
         var text = ""
@@ -124,13 +93,13 @@ extension Model {
             produced.append(next)
             history.append(next)
             if next == eos, !options.ignoreEOS { stopReason = "eos"; break }
-            let piece = streamer.push(tokenizer.decodeBytes([next]))
+            let piece = streamer.decode(tokenizer.decodeBytes([next]))
             if !piece.isEmpty { text += piece; onText(piece) }
             if produced.count == options.maxTokens { break }
             if state.position >= state.contextLength { stopReason = "context_full"; break }
             logits = try forward([next], state: state, logits: .last)
         }
-        let rest = streamer.flush()
+        let rest = streamer.finish()
         if !rest.isEmpty { text += rest; onText(rest) }
         let stats = GenerationStats(promptTokens: promptIds.count, generatedTokens: produced.count,
                                     promptSeconds: promptSeconds, decodeSeconds: (clock.now - t1).seconds, stopReason: stopReason)
