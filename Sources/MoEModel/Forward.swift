@@ -7,12 +7,14 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
     case contextFull(position: Int, tokens: Int, contextLength: Int)
     case tokenOutOfRange(id: Int, vocabSize: Int)
     case emptyInput
+    case tooManyLogitRows(tokens: Int, logitRows: Int)
 
     public var description: String {
         switch self {
         case let .contextFull(p, n, c): return "context full: \(p) tokens cached + \(n) new exceeds the context length \(c)"
         case let .tokenOutOfRange(id, v): return "token id \(id) is outside the vocabulary (0..<\(v))"
         case .emptyInput: return "no input tokens"
+        case let .tooManyLogitRows(n, r): return "logits for all \(n) positions asked of a state sized for \(r)"
         }
     }
 }
@@ -33,8 +35,10 @@ extension Model {
             throw InferenceError.tokenOutOfRange(id: bad, vocabSize: config.vocabSize)
         }
         // Long inputs go through in batches of maxBatch; only the last batch's logits are kept unless all are wanted.
+        if wanted == .all, tokens.count > state.logitRows {
+            throw InferenceError.tooManyLogitRows(tokens: tokens.count, logitRows: state.logitRows)
+        }
         if tokens.count > state.maxBatch {
-            precondition(wanted != .all, "all-position logits need tokens.count ≤ maxBatch")
             var start = 0
             var out = UnsafeBufferPointer<Float>(start: nil, count: 0)
             while start < tokens.count {

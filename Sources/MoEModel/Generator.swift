@@ -73,8 +73,9 @@ extension Model {
     public func generate(promptIds: [Int], options: GenerationOptions, state given: InferenceState? = nil,
                          onText: (String) -> Void = { _ in }) throws -> GenerationResult {
         guard !promptIds.isEmpty else { throw InferenceError.emptyInput }
-        let context = min(config.maxPositions, promptIds.count + options.maxTokens)
-        let state = given ?? InferenceState(config: config, contextLength: max(context, promptIds.count + options.maxTokens))
+        let needed = promptIds.count + options.maxTokens
+        let state = given ?? InferenceState(config: config, contextLength: min(needed, max(config.maxPositions, promptIds.count + 1)),
+                                            maxBatch: min(512, promptIds.count))
         var sampler = Sampler(options: options.sampling)
         var streamer = UTF8StreamDecoder()
         var history = promptIds

@@ -6,6 +6,8 @@ import MoEFormats
 public final class InferenceState: @unchecked Sendable {
     public let contextLength: Int
     public let maxBatch: Int
+    /// Positions whose logits one forward call can return (1 for generation; the window for perplexity).
+    public let logitRows: Int
     /// Tokens already in the KV cache; the next token goes at this position.
     public internal(set) var position = 0
     /// When set, every layer's routing decision for every processed token is appended here.
@@ -34,7 +36,7 @@ public final class InferenceState: @unchecked Sendable {
     let up: UnsafeMutablePointer<Float>          // [maxBatch, maxFFN]
     let expertOut: UnsafeMutablePointer<Float>   // [maxBatch, hidden]
     let shGate: UnsafeMutablePointer<Float>      // [maxBatch] shared-expert gate logits
-    let logits: UnsafeMutablePointer<Float>      // [maxBatch, vocab]
+    let logits: UnsafeMutablePointer<Float>      // [logitRows, vocab]
     let allocations: [(UnsafeMutablePointer<Float>, Int)]
     let intAllocations: [UnsafeMutablePointer<Int32>]
     let workers: Int
@@ -42,9 +44,14 @@ public final class InferenceState: @unchecked Sendable {
     /// Bytes held by this state (KV cache plus scratch).
     public let byteCount: Int
 
-    public init(config c: ModelConfig, contextLength: Int, maxBatch: Int = 512, workers: Int = 2) {
+    /// - contextLength: positions the KV cache holds.
+    /// - maxBatch: most tokens one forward call processes at once (longer inputs are split).
+    /// - logitRows: most positions whose logits one call returns (`.all` needs tokens.count ≤ logitRows).
+    public init(config c: ModelConfig, contextLength: Int, maxBatch: Int = 512, logitRows: Int = 1, workers: Int = 2) {
         self.contextLength = contextLength
-        self.maxBatch = maxBatch
+        self.maxBatch = max(1, maxBatch)
+        self.logitRows = max(1, min(logitRows, self.maxBatch))
+        let maxBatch = self.maxBatch
         self.workers = max(1, workers)
         let qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
         let maxFFN = max(c.expertFFN, c.sharedExpertFFN, c.denseFFN)
@@ -76,7 +83,7 @@ public final class InferenceState: @unchecked Sendable {
         up = alloc(maxBatch * maxFFN)
         expertOut = alloc(maxBatch * c.hiddenSize)
         shGate = alloc(maxBatch)
-        logits = alloc(maxBatch * c.vocabSize)
+        logits = alloc(self.logitRows * c.vocabSize)
         chosen = .allocate(capacity: maxBatch * max(c.expertsPerToken, 1))
         expertTokens = .allocate(capacity: maxBatch)
         allocations = allocs

@@ -20,7 +20,7 @@ extension Model {
     /// token but the very first is scored exactly once. `progress(windowsDone, windowsTotal)` is called per window.
     public func perplexity(tokens: [Int], window: Int = 512, progress: (Int, Int) -> Void = { _, _ in }) throws -> PerplexityResult {
         guard tokens.count >= 2, window >= 1 else { throw InferenceError.emptyInput }
-        let state = InferenceState(config: config, contextLength: window, maxBatch: window)
+        let state = InferenceState(config: config, contextLength: window, maxBatch: window, logitRows: window)
         let vocab = config.vocabSize
         var nll = 0.0
         var scored = 0
