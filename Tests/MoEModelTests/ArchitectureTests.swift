@@ -104,4 +104,20 @@ struct ArchitectureTests {
         }
         #expect(results[0] == results[1])
     }
+
+    @Test("OLMoE's clip_qkv clamps q, k, v in both forms as the reference does")
+    func olmoeClipQKV() throws {
+        let fixture = try TinyFixture(.olmoe, editHF: { $0.spec.clipQKV = 0.5; $0.config["clip_qkv"] = 0.5 },
+                                      editGGUF: { $0.setMetadata("olmoe.attention.clamp_kqv", .float32(0.5)) })
+        let hf = try Model(path: fixture.folder), gguf = try Model(path: fixture.gguf)
+        #expect(hf.config.clipQKV == 0.5 && gguf.config.clipQKV == 0.5)
+        let reference = ReferenceModel(fixture.checkpoint)
+        let unclipped = ReferenceModel(TinyCheckpoint(.olmoe))
+        for prompt in Self.prompts.dropFirst() {
+            let a = try Self.lastLogits(hf, prompt).0, b = try Self.lastLogits(gguf, prompt).0
+            #expect(Self.maxDifference(a, b) <= 1e-4)
+            #expect(Self.maxDifference(a, reference.forward(prompt).logits.map { Float($0) }) <= 1e-3)
+            #expect(Self.maxDifference(a, unclipped.forward(prompt).logits.map { Float($0) }) > 1e-2, "the clamp binds")
+        }
+    }
 }

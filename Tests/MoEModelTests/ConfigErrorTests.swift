@@ -118,4 +118,10 @@ struct ConfigErrorTests {
         let noBlocks = try TinyFixture(.olmoe, editGGUF: { $0.setMetadata("olmoe.block_count", nil) })
         Self.expectMalformed(noBlocks.gguf, at: noBlocks.gguf, mentioning: "olmoe.block_count")
     }
+
+    @Test("untied embeddings need lm_head.weight: a folder without it is refused, not silently tied")
+    func missingOutputHead() throws {
+        let fixture = try TinyFixture(.mixtral, editHF: { $0.remove("lm_head.weight") })
+        #expect(Self.loadError(fixture.folder) == .missingTensor(path: fixture.folder, name: "lm_head.weight"))
+    }
 }

@@ -7,7 +7,8 @@ import Foundation
 /// - Qwen2-MoE (Qwen2MoeSparseMoeBlock): softmax over all, top-k, renormalise only if norm_topk_prob;
 ///   plus shared_expert(x) · sigmoid(shared_expert_gate(x)); q/k/v projections with bias.
 /// - OLMoE (OlmoeAttention, OlmoeSparseMoeBlock): q_norm / k_norm RMSNorm over the whole q and k
-///   projections before splitting heads; softmax, top-k, renormalise only if norm_topk_prob.
+///   projections before splitting heads, then q, k, v clamped to ±clip_qkv if set; softmax, top-k,
+///   renormalise only if norm_topk_prob.
 /// - Qwen3-MoE: q_norm / k_norm per head; softmax, top-k, renormalise if norm_topk_prob.
 /// All: RMSNorm(x) = w · x / sqrt(mean(x²) + eps); rotary with rotate_half (NeoX pairs i, i + d/2);
 /// SwiGLU experts down(silu(gate x) · up x); causal softmax attention with grouped KV heads.
@@ -117,10 +118,13 @@ struct ReferenceModel {
                 let bias = s.qkvBias
                 var q = linear("\(p).self_attn.q_proj.weight", h, bias: bias ? "\(p).self_attn.q_proj.bias" : nil)
                 var k = linear("\(p).self_attn.k_proj.weight", h, bias: bias ? "\(p).self_attn.k_proj.bias" : nil)
-                let v = linear("\(p).self_attn.v_proj.weight", h, bias: bias ? "\(p).self_attn.v_proj.bias" : nil)
+                var v = linear("\(p).self_attn.v_proj.weight", h, bias: bias ? "\(p).self_attn.v_proj.bias" : nil)
                 if s.qkNorm == .whole {
                     q = rmsNorm(q, "\(p).self_attn.q_norm.weight")
                     k = rmsNorm(k, "\(p).self_attn.k_norm.weight")
+                }
+                if let clip = s.clipQKV {
+                    (q, k, v) = (q.map { min(max($0, -clip), clip) }, k.map { min(max($0, -clip), clip) }, v.map { min(max($0, -clip), clip) })
                 }
                 func heads(_ v: [Double], _ n: Int) -> [[Double]] { (0 ..< n).map { Array(v[$0 * hd ..< ($0 + 1) * hd]) } }
                 var qh = heads(q, s.heads), kh = heads(k, s.kvHeads)

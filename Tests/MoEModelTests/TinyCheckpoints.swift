@@ -23,6 +23,8 @@ struct TinySpec {
     var normTopK = false
     var eps = 1e-6, ropeTheta = 1_000_000.0
     var qkvBias = false
+    /// OLMoE's clip_qkv: q, k, v clamped to ±clip after the q/k norms.
+    var clipQKV: Double?
     enum QKNorm { case none, perHead, whole }
     var qkNorm = QKNorm.none
     /// The dtype of the safetensors weights.
@@ -232,7 +234,7 @@ struct TinyCheckpoint {
             c["intermediate_size"] = s.expertFFN
             c["num_experts"] = s.experts
             c["norm_topk_prob"] = s.normTopK
-            c["clip_qkv"] = NSNull()
+            c["clip_qkv"] = s.clipQKV ?? NSNull()
             c["attention_bias"] = false
             c["rope_scaling"] = NSNull()
             c["pad_token_id"] = 1
@@ -325,7 +327,7 @@ struct TinyCheckpoint {
             meta += [("qwen2moe.expert_feed_forward_length", .uint32(UInt32(s.expertFFN))),
                      ("qwen2moe.expert_shared_feed_forward_length", .uint32(UInt32(s.sharedFFN)))]
         case .olmoe:
-            break
+            if let clip = s.clipQKV { meta.append(("olmoe.attention.clamp_kqv", .float32(Float(clip)))) }
         case .qwen3_moe:
             meta += [("qwen3moe.key_length", .uint32(UInt32(s.headDim))), ("qwen3moe.value_length", .uint32(UInt32(s.headDim))),
                      ("qwen3moe.expert_feed_forward_length", .uint32(UInt32(s.expertFFN)))]
