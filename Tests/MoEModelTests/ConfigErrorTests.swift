@@ -75,8 +75,8 @@ struct ConfigErrorTests {
             Issue.record("expected shapeMismatch"); return
         }
         #expect(tensor == "model.layers.0.self_attn.q_norm.weight" && expected == [64] && found == [16])
-        let qwen3 = try TinyFixture(.qwen3_moe, editGGUF: { $0.reshape("blk.0.attn_k_norm.weight", to: [32]) })
-        #expect(Self.loadError(qwen3.gguf) == .shapeMismatch(path: qwen3.gguf, tensor: "blk.0.attn_k_norm.weight", expected: [16], found: [32]))
+        let qwen3 = try TinyFixture(.qwen3_moe, editGGUF: { $0.reshape("blk.0.attn_k_norm.weight", to: [48]) })
+        #expect(Self.loadError(qwen3.gguf) == .shapeMismatch(path: qwen3.gguf, tensor: "blk.0.attn_k_norm.weight", expected: [24], found: [48]))
     }
 
     @Test("Qwen2-MoE needs its shared expert gate and q/k/v biases")

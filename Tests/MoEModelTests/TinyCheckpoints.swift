@@ -42,7 +42,8 @@ struct TinySpec {
         case .olmoe:
             eps = 1e-5; ropeTheta = 10000; qkNorm = .whole; sharded = true
         case .qwen3_moe:
-            normTopK = true; qkNorm = .perHead; tied = true; hfType = .f16
+            // head_dim ≠ hidden / heads, as in the real Qwen3-MoE models (o_proj is then not square).
+            normTopK = true; qkNorm = .perHead; tied = true; hfType = .f16; headDim = 24
         }
     }
 
@@ -145,7 +146,9 @@ struct TinyCheckpoint {
             add(name, [rows, cols], scale: gain * (3 / Float(cols)).squareRoot())
         }
         let h = s.hidden
-        add("model.embed_tokens.weight", [s.vocab, h], scale: 1)
+        // A tied embedding is also the output head: scaled like one, so that logits stay O(1) and float32
+        // rounding stays well below the tests' absolute tolerances.
+        add("model.embed_tokens.weight", [s.vocab, h], scale: s.tied ? (3 / Float(h)).squareRoot() : 1)
         for l in 0 ..< s.layers {
             let p = "model.layers.\(l)"
             add("\(p).input_layernorm.weight", [h], scale: 0.3, offset: 1)
@@ -329,7 +332,8 @@ struct TinyCheckpoint {
         case .olmoe:
             if let clip = s.clipQKV { meta.append(("olmoe.attention.clamp_kqv", .float32(Float(clip)))) }
         case .qwen3_moe:
-            meta += [("qwen3moe.key_length", .uint32(UInt32(s.headDim))), ("qwen3moe.value_length", .uint32(UInt32(s.headDim))),
+            meta += [("qwen3moe.attention.key_length", .uint32(UInt32(s.headDim))),
+                     ("qwen3moe.attention.value_length", .uint32(UInt32(s.headDim))),
                      ("qwen3moe.expert_feed_forward_length", .uint32(UInt32(s.expertFFN)))]
         }
         meta += TinyTokenizer.ggufMetadata(pre: s.arch == .olmoe ? "olmo" : s.arch == .mixtral ? "gpt-2" : "qwen2")
