@@ -120,4 +120,16 @@ struct ArchitectureTests {
             #expect(Self.maxDifference(a, unclipped.forward(prompt).logits.map { Float($0) }) > 1e-2, "the clamp binds")
         }
     }
+
+    @Test("a transformers 5 config (rope_parameters instead of rope_theta) reads the same")
+    func ropeParameters() throws {
+        let old = try TinyFixture(.qwen2_moe)
+        let new = try TinyFixture(.qwen2_moe, editHF: {
+            $0.config["rope_theta"] = nil
+            $0.config["rope_parameters"] = ["rope_theta": 1_000_000.0, "rope_type": "default"]
+        })
+        let a = try Model(path: old.folder), b = try Model(path: new.folder)
+        #expect(b.config.ropeTheta == 1_000_000)
+        #expect(try Self.lastLogits(a, Self.prompts[2]).0 == Self.lastLogits(b, Self.prompts[2]).0)
+    }
 }

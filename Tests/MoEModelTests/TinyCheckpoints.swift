@@ -215,6 +215,7 @@ struct TinyCheckpoint {
             c["model_type"] = "mixtral"
             c["intermediate_size"] = s.expertFFN
             c["num_local_experts"] = s.experts
+            c["head_dim"] = NSNull()
             c["sliding_window"] = NSNull()
             c["router_jitter_noise"] = 0.0
         case .qwen2_moe:
