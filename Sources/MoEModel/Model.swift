@@ -27,9 +27,11 @@ public final class Model: Sendable {
         tokenizer = try Tokenizer(spec: store.tokenizerSpec())
         tokenEmbedding = try store.matrix(TensorName.tokenEmbedding, rows: c.vocabSize, cols: c.hiddenSize)
         outputNorm = try store.vector(TensorName.outputNorm, count: c.hiddenSize)
-        output = store.hasTensor(TensorName.output)
-            ? try store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize)
-            : tokenEmbedding
+        // Tied (HF tie_word_embeddings; GGUF without output.weight): the embedding is the output head, as
+        // transformers ties it. Untied, the head is required: a folder that lacks lm_head.weight is broken.
+        output = c.tieWordEmbeddings
+            ? tokenEmbedding
+            : try store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize)
         rope = Rope(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
         layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0) }
     }

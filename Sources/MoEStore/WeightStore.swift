@@ -82,10 +82,17 @@ public final class WeightStore: @unchecked Sendable {
             if case .safetensors = source { shown = architecture.hfNaming.hfName(for: canonical) ?? canonical } else { shown = canonical }
             throw FormatError.missingTensor(path: errorPath, name: shown)
         }
-        guard t.shape == shape else {
+        guard Self.sameShape(t.shape, shape) else {
             throw FormatError.shapeMismatch(path: t.file.path, tensor: t.name, expected: shape, found: t.shape)
         }
         return t
+    }
+
+    /// Shapes equal but for outer dimensions of 1. ggml's own GGUF writer (llama-quantize, gguf-split) stores
+    /// only `ggml_n_dims` dimensions, dropping trailing `ne` of 1, so Qwen2-MoE's `[1, hidden]`
+    /// `ffn_gate_inp_shexp` comes back as `[hidden]`; the bytes are the same either way.
+    static func sameShape(_ found: [Int], _ expected: [Int]) -> Bool {
+        found.drop { $0 == 1 }.elementsEqual(expected.drop { $0 == 1 })
     }
 
     /// A 2-D weight `[rows, cols]` (rows = outputs, cols = inputs), shape-checked.
