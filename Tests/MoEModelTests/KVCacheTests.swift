@@ -46,7 +46,7 @@ struct KVCacheTests {
         let fixture = try TinyFixture(arch)
         let model = try Model(path: fixture.folder)
         let v = model.config.vocabSize
-        let state = InferenceState(config: model.config, contextLength: 32)
+        let state = InferenceState(config: model.config, contextLength: 32, logitRows: 32)
         let all = Array(try model.forward(Self.prompt, state: state, logits: .all))
         #expect(all.count == Self.prompt.count * v)
         for n in [1, 4, Self.prompt.count] {
