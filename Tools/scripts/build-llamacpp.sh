@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Builds the llama.cpp peer that moe-bench measures SwiftMoE against, outside the repository.
+#
+# Source: the llama.cpp tree vendored in the PyPI sdist of llama-cpp-python (pinned below), because
+# PyPI is reachable from these machines and GitHub is not. Nothing it downloads or builds is committed.
+#
+#   Tools/scripts/build-llamacpp.sh            # builds into $SWIFTMOE_CACHE (default ~/.cache/swiftmoe)
+#   Tools/scripts/build-llamacpp.sh --print    # prints the bin folder if already built, else exits 1
+#
+# Result: $SWIFTMOE_CACHE/llama.cpp-<version>/bin/{llama-bench,llama-completion,llama-perplexity,llama-quantize}
+# About 10 minutes on 2 cores. Idempotent: a finished build is reused.
+set -euo pipefail
+
+VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+CACHE="${SWIFTMOE_CACHE:-$HOME/.cache/swiftmoe}"
+ROOT="$CACHE/llama.cpp-$VERSION"
+BIN="$ROOT/bin"
+TARGETS=(llama-bench llama-completion llama-perplexity llama-quantize)
+
+built() { for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || return 1; done; }
+
+if [ "${1:-}" = "--print" ]; then
+  built && { echo "$BIN"; exit 0; }
+  exit 1
+fi
+if built; then echo "llama.cpp $VERSION already built: $BIN"; exit 0; fi
+
+mkdir -p "$ROOT"
+cd "$ROOT"
+echo "== build tools (cmake, ninja, scikit-build-core) from PyPI"
+python3 -m pip install -q cmake ninja scikit-build-core
+
+if [ ! -d src/vendor/llama.cpp ]; then
+  echo "== downloading the llama-cpp-python $VERSION sdist"
+  rm -rf dl src && mkdir -p dl src
+  # pip prepares the sdist's metadata, which needs CMake: hence no build isolation.
+  python3 -m pip download -q --no-deps --no-binary llama-cpp-python --no-build-isolation \
+    -d dl "llama-cpp-python==$VERSION"
+  tar -xzf dl/llama_cpp_python-"$VERSION".tar.gz -C src --strip-components=1
+fi
+
+echo "== configuring and building ${TARGETS[*]} (GGML_NATIVE: tuned for this CPU)"
+cmake -S src/vendor/llama.cpp -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
+  -DLLAMA_BUILD_EXAMPLES=ON -DBUILD_SHARED_LIBS=OFF >build.log 2>&1 || { tail -20 build.log; exit 1; }
+cmake --build build --target "${TARGETS[@]}" -j "$(nproc)" >>build.log 2>&1 || { tail -30 build.log; exit 1; }
+
+mkdir -p "$BIN"
+for t in "${TARGETS[@]}"; do cp "build/bin/$t" "$BIN/$t"; done
+echo "llama.cpp $VERSION built: $BIN"
