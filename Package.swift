@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
     ],
     targets: [
         // C SIMD kernels: dequantization and dot products, scalar `_generic` reference beside each SIMD one.
@@ -21,7 +22,7 @@ let package = Package(
         // File formats only (GGUF, safetensors, configs, tokenizer files); no compute.
         .target(name: "MoEFormats"),
         // Swift API over CKernels: per-type dequantize/dot tables.
-        .target(name: "MoEKernels", dependencies: ["CKernels", "MoEFormats"]),
+        .target(name: "MoEKernels", dependencies: ["CKernels", "MoEFormats", .product(name: "Atomics", package: "swift-atomics")]),
         // Byte-level BPE tokenizer over a TokenizerSpec: encode, decode.
         .target(name: "MoETokenizer", dependencies: ["MoEFormats"]),
         // Weight store: one view of tensors by canonical name, whatever file they came from.
@@ -30,7 +31,7 @@ let package = Package(
         .target(name: "MoEModel", dependencies: ["MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
         .executableTarget(
             name: "moe",
-            dependencies: ["MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),

@@ -1,42 +1,71 @@
 import CKernels
-import Dispatch
 import Foundation
 import MoEFormats
 
-/// y = x · Wᵀ for a stored-type weight matrix and float32 token vectors.
+/// y = x · Wᵀ for stored-type weight matrices and float32 token vectors, one product or a batch of them
+/// in one parallel region.
 public enum MatMul {
-    /// Threads used when the caller does not say: the active processor count.
-    public static let defaultThreads = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Multiply-adds (rows · cols · tokens) below which a batch runs on the calling thread alone:
+    /// ≈ 50 µs of work, against a few µs to start a job on a spinning pool (more if workers sleep).
+    public static let minParallelWork = 1 << 17
 
-    /// Multiply-adds (rows · cols · n) a thread must get before another one is started:
-    /// ≈ 50 µs of decode work, against 10–40 µs to wake a worker on a busy 2-core machine.
-    public static let minWorkPerThread = 1 << 19
-
-    /// y[t * yStride + r] = Σ_c w[r, c] · x[t * w.cols + c] for t < n, r < w.rows.
-    ///
+    /// One product: y[t * ldy + r] = Σ_c w[r, c] · x[t * w.cols + c] for t < n, r < w.rows.
     /// - x: n token vectors of `w.cols` floats, back to back.
-    /// - y: n rows of `yStride` floats (default `w.rows`); only the first `w.rows` of each are written.
-    /// - threads: most threads to use (rows are split between them when the work is big enough).
-    ///
-    /// Quantized rows are dequantized a tile at a time into the thread's scratch and multiplied there,
-    /// so each weight row is dequantized once per call whatever n is. F32 weights are used in place.
+    /// - y: n rows of `ldy` floats (ldy ≥ w.rows); only the first `w.rows` of each are written.
+    public struct Product: @unchecked Sendable {
+        public let w: WeightMatrix
+        public let x: UnsafePointer<Float>
+        public let n: Int
+        public let y: UnsafeMutablePointer<Float>
+        public let ldy: Int
+
+        public init(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, yStride: Int? = nil) {
+            let ldy = yStride ?? w.rows
+            precondition(n >= 0 && ldy >= w.rows, "MatMul.Product: bad n \(n) or yStride \(ldy) < rows \(w.rows)")
+            (self.w, self.x, self.n, self.y, self.ldy) = (w, x, n, y, ldy)
+        }
+
+        var work: Int { w.rows * w.cols * n }
+    }
+
+    /// One product, rows split across `pool` when it is worth it (nil: the calling thread alone).
     public static func apply(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>,
-                             yStride: Int? = nil, threads: Int = defaultThreads) {
-        let ldy = yStride ?? w.rows
-        precondition(n >= 0 && ldy >= w.rows, "MatMul.apply: bad n \(n) or yStride \(ldy) < rows \(w.rows)")
-        if n == 0 || w.rows == 0 { return }
-        let job = Job(w: w, x: x, n: n, y: y, ldy: ldy)
-        let work = w.rows * w.cols * n
-        // Split rows in multiples of 4 (the gemm's row block) between at most `threads` threads.
-        let parts = min(max(1, threads), max(1, work / minWorkPerThread), (w.rows + 3) / 4)
-        if parts == 1 {
-            job.run(rows: 0 ..< w.rows)
+                             yStride: Int? = nil, pool: ThreadPool? = nil) {
+        run([Product(w, x: x, n: n, y: y, yStride: yStride)], pool: pool)
+    }
+
+    /// Several independent products in one parallel region: their rows are cut into chunks (multiples of
+    /// 4 rows, the gemm's row block, so a row's result never depends on the chunking) and handed out to the
+    /// pool's threads. One region instead of one per product saves a fork/join per product.
+    public static func run(_ products: [Product], pool: ThreadPool?) {
+        let total = products.reduce(0) { $0 + $1.work }
+        if total == 0 { return }
+        let threads = pool?.threadCount ?? 1
+        guard let pool, threads > 1, total >= minParallelWork else {
+            for p in products where p.work > 0 { compute(p, rows: 0 ..< p.w.rows) }
             return
         }
-        let per = ((w.rows + parts - 1) / parts + 3) & ~3
-        DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let lo = min(p * per, w.rows), hi = min(lo + per, w.rows)
-            if lo < hi { job.run(rows: lo ..< hi) }
+        // About 4 chunks per thread over the whole batch, so uneven products still balance.
+        let target = max(1, total / (threads * 4))
+        var chunkRows = [Int](), firstItem = [Int](), items = 0
+        chunkRows.reserveCapacity(products.count)
+        firstItem.reserveCapacity(products.count + 1)
+        for p in products {
+            let perRow = max(1, p.w.cols * p.n)
+            let rows = p.work == 0 ? 0 : min(p.w.rows, max(4, (target / perRow + 3) & ~3))
+            chunkRows.append(rows)
+            firstItem.append(items)
+            items += rows == 0 ? 0 : (p.w.rows + rows - 1) / rows
+        }
+        firstItem.append(items)
+        products.withUnsafeBufferPointer { ps in
+            pool.forEach(items) { item, _ in
+                // The product holding this item: products are few (≤ 3 · experts per token), scan.
+                var i = 0
+                while firstItem[i + 1] <= item { i += 1 }
+                let lo = (item - firstItem[i]) * chunkRows[i]
+                compute(ps[i], rows: lo ..< min(lo + chunkRows[i], ps[i].w.rows))
+            }
         }
     }
 
@@ -49,34 +78,28 @@ public enum MatMul {
         return r >= 4 ? r & ~3 : r
     }
 
-    /// One call's operands, shared read-only by the threads (each writes its own rows of y).
-    private struct Job: @unchecked Sendable {
-        let w: WeightMatrix
-        let x: UnsafePointer<Float>
-        let n: Int
-        let y: UnsafeMutablePointer<Float>
-        let ldy: Int
-
-        func run(rows: Range<Int>) {
-            let cols = w.cols
-            if w.type == .f32 {
-                let wf = w.row(rows.lowerBound).assumingMemoryBound(to: Float.self)
-                moe_gemm_f32(Int64(rows.count), Int64(n), Int64(cols), wf, x, y + rows.lowerBound, Int64(ldy))
-                return
-            }
-            let tile = MatMul.tileRows(cols: cols, n: n)
-            guard let raw = moe_thread_scratch(0, min(tile, rows.count) * cols * MemoryLayout<Float>.stride) else {
-                fatalError("MatMul.apply: out of memory for scratch")
-            }
-            let scratch = raw.assumingMemoryBound(to: Float.self)
-            var r = rows.lowerBound
-            while r < rows.upperBound {
-                let m = min(tile, rows.upperBound - r)
-                // Rows are contiguous, so a tile of m rows is one run of m * cols elements.
-                moe_dequantize_row(w.type.rawValue, w.row(r), scratch, Int64(m * cols))
-                moe_gemm_f32(Int64(m), Int64(n), Int64(cols), scratch, x, y + r, Int64(ldy))
-                r += m
-            }
+    /// Rows `rows` of one product on the calling thread. Quantized rows are dequantized a tile at a time
+    /// into the thread's scratch and multiplied there, so each weight row is dequantized once whatever n
+    /// is. F32 weights are used in place.
+    static func compute(_ p: Product, rows: Range<Int>) {
+        let w = p.w, cols = w.cols
+        if w.type == .f32 {
+            let wf = w.row(rows.lowerBound).assumingMemoryBound(to: Float.self)
+            moe_gemm_f32(Int64(rows.count), Int64(p.n), Int64(cols), wf, p.x, p.y + rows.lowerBound, Int64(p.ldy))
+            return
+        }
+        let tile = tileRows(cols: cols, n: p.n)
+        guard let raw = moe_thread_scratch(0, min(tile, rows.count) * cols * MemoryLayout<Float>.stride) else {
+            fatalError("MatMul: out of memory for a \(tile) × \(cols) scratch tile")
+        }
+        let scratch = raw.assumingMemoryBound(to: Float.self)
+        var r = rows.lowerBound
+        while r < rows.upperBound {
+            let m = min(tile, rows.upperBound - r)
+            // Rows are contiguous, so a tile of m rows is one run of m * cols elements.
+            moe_dequantize_row(w.type.rawValue, w.row(r), scratch, Int64(m * cols))
+            moe_gemm_f32(Int64(m), Int64(p.n), Int64(cols), scratch, p.x, p.y + r, Int64(p.ldy))
+            r += m
         }
     }
 }

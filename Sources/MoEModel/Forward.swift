@@ -73,7 +73,7 @@ extension Model {
         for t in first ..< n {
             Ops.rmsNorm(state.x + t * h, outputNorm, state.xb + (t - first) * h, n: h, eps: c.rmsNormEps)
         }
-        MatMul.apply(output, x: state.xb, n: rows, y: state.logits)
+        MatMul.apply(output, x: state.xb, n: rows, y: state.logits, pool: state.pool)
         return UnsafeBufferPointer(start: state.logits, count: rows * c.vocabSize)
     }
 
@@ -83,9 +83,9 @@ extension Model {
         let h = c.hiddenSize, hd = c.headDim
         let qDim = c.headCount * hd, kvDim = c.kvHeadCount * hd
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.attnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
-        MatMul.apply(w.wq, x: s.xb, n: n, y: s.q)
-        MatMul.apply(w.wk, x: s.xb, n: n, y: s.k)
-        MatMul.apply(w.wv, x: s.xb, n: n, y: s.v)
+        MatMul.run([MatMul.Product(w.wq, x: s.xb, n: n, y: s.q),
+                    MatMul.Product(w.wk, x: s.xb, n: n, y: s.k),
+                    MatMul.Product(w.wv, x: s.xb, n: n, y: s.v)], pool: s.pool)
 
         for t in 0 ..< n {
             let q = s.q + t * qDim, k = s.k + t * kvDim, v = s.v + t * kvDim
@@ -114,41 +114,36 @@ extension Model {
             (s.valueCache + slot).update(from: v, count: kvDim)
         }
 
-        // Causal attention of each (token, head) over cached positions 0 ... pos; tokens split across workers.
+        // Causal attention of each (token, head) over cached positions 0 ... pos; the (token, head) pairs
+        // are handed out to the pool's threads when there is enough of them to pay for a job.
         let keys = s.keyCache + l * s.contextLength * kvDim
         let values = s.valueCache + l * s.contextLength * kvDim
         let group = c.headCount / c.kvHeadCount
         let scale = 1 / Float(hd).squareRoot()
         let start = s.position
-        let workers = n * start > 4096 || n > 8 ? s.workers : 1
-        let job = UnsafeJob { worker in
+        let work = n * c.headCount * (start + n) * hd
+        s.pool.forEach(n * c.headCount, parallel: work >= MatMul.minParallelWork) { item, worker in
+            let t = item / c.headCount, hh = item % c.headCount
+            let pos = start + t
             let scores = s.scores + worker * s.contextLength
-            var t = worker
-            while t < n {
-                let pos = start + t
-                for hh in 0 ..< c.headCount {
-                    let q = s.q + t * qDim + hh * hd
-                    let kvOff = (hh / group) * hd
-                    for j in 0 ... pos {
-                        let kj = keys + j * kvDim + kvOff
-                        var dot: Float = 0
-                        for i in 0 ..< hd { dot += q[i] * kj[i] }
-                        scores[j] = dot * scale
-                    }
-                    Ops.softmax(scores, n: pos + 1)
-                    let out = s.attnOut + t * qDim + hh * hd
-                    out.update(repeating: 0, count: hd)
-                    for j in 0 ... pos {
-                        let vj = values + j * kvDim + kvOff
-                        let p = scores[j]
-                        for i in 0 ..< hd { out[i] += p * vj[i] }
-                    }
-                }
-                t += workers
+            let q = s.q + t * qDim + hh * hd
+            let kvOff = (hh / group) * hd
+            for j in 0 ... pos {
+                let kj = keys + j * kvDim + kvOff
+                var dot: Float = 0
+                for i in 0 ..< hd { dot += q[i] * kj[i] }
+                scores[j] = dot * scale
+            }
+            Ops.softmax(scores, n: pos + 1)
+            let out = s.attnOut + t * qDim + hh * hd
+            out.update(repeating: 0, count: hd)
+            for j in 0 ... pos {
+                let vj = values + j * kvDim + kvOff
+                let p = scores[j]
+                for i in 0 ..< hd { out[i] += p * vj[i] }
             }
         }
-        job.run(workers: workers)
-        MatMul.apply(w.wo, x: s.attnOut, n: n, y: s.xb)
+        MatMul.apply(w.wo, x: s.attnOut, n: n, y: s.xb, pool: s.pool)
         for i in 0 ..< n * h { s.x[i] += s.xb[i] }
     }
 
@@ -163,42 +158,10 @@ extension Model {
             for i in 0 ..< n * h { s.ffnOut[i] = s.expertOut[i] }
         }
         if let router = w.router {
-            // Route every token: softmax → top-k → (renormalise).
-            let k = c.expertsPerToken, e = c.expertCount
-            MatMul.apply(router, x: s.xb, n: n, y: s.routerLogits)
-            for t in 0 ..< n {
-                Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb,
-                             probs: s.routerProbs, experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
-            }
-            if s.routingLog != nil {
-                for t in 0 ..< n {
-                    s.routingLog!.layers[l].append(RoutingDecision(
-                        experts: (0 ..< k).map { Int(s.chosen[t * k + $0]) },
-                        weights: (0 ..< k).map { s.chosenWeights[t * k + $0] }))
-                }
-            }
-            // Each expert runs once over the tokens routed to it; its output is mixed into those tokens' rows.
-            for expert in 0 ..< e {
-                var count = 0
-                for t in 0 ..< n {
-                    for j in 0 ..< k where s.chosen[t * k + j] == Int32(expert) {
-                        s.expertTokens[count] = Int32(t)
-                        s.expertWeights[count] = s.chosenWeights[t * k + j]
-                        (s.expertIn + count * h).update(from: s.xb + t * h, count: h)
-                        count += 1
-                    }
-                }
-                if count == 0 { continue }
-                runExpert(w.experts[expert], inputs: s.expertIn, n: count, state: s)
-                for i in 0 ..< count {
-                    let out = s.ffnOut + Int(s.expertTokens[i]) * h, y = s.expertOut + i * h
-                    let wt = s.expertWeights[i]
-                    for d in 0 ..< h { out[d] += wt * y[d] }
-                }
-            }
+            routedExperts(layer: l, router: router, n: n, state: s)
             if let shared = w.shared, let sharedGate = w.sharedGate {
                 runExpert(shared, inputs: s.xb, n: n, state: s)
-                MatMul.apply(sharedGate, x: s.xb, n: n, y: s.shGate)
+                MatMul.apply(sharedGate, x: s.xb, n: n, y: s.shGate, pool: s.pool)
                 for t in 0 ..< n {
                     let g = 1 / (1 + expf(-s.shGate[t]))
                     let out = s.ffnOut + t * h, y = s.expertOut + t * h
@@ -209,22 +172,71 @@ extension Model {
         for i in 0 ..< n * h { s.x[i] += s.ffnOut[i] }
     }
 
-    /// expertOut[n, hidden] = down(silu(gate · in) ⊙ (up · in)).
-    private func runExpert(_ e: ExpertWeights, inputs: UnsafePointer<Float>, n: Int, state s: InferenceState) {
-        MatMul.apply(e.gate, x: inputs, n: n, y: s.gate)
-        MatMul.apply(e.up, x: inputs, n: n, y: s.up)
-        Ops.swiglu(s.gate, s.up, n: n * e.gate.rows)
-        MatMul.apply(e.down, x: s.gate, n: n, y: s.expertOut)
+    /// ffnOut += Σ over each token's chosen experts of weight · expert(xb).
+    ///
+    /// The n·k (token, expert) pairs are grouped by expert into "slots" (expert ascending, tokens in order
+    /// within an expert), so each chosen expert runs once over all its tokens and its weights are streamed
+    /// once per batch. All experts' gate and up products run in one parallel region, their down products
+    /// in a second; the weighted sum into each token's row is then added in slot order, which does not
+    /// depend on the number of threads.
+    private func routedExperts(layer l: Int, router: WeightMatrix, n: Int, state s: InferenceState) {
+        let c = config, w = layers[l], h = c.hiddenSize
+        let k = c.expertsPerToken, e = c.expertCount, ffn = c.expertFFN
+        MatMul.apply(router, x: s.xb, n: n, y: s.routerLogits, pool: s.pool)
+        for t in 0 ..< n {
+            Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb,
+                         probs: s.routerProbs, experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
+        }
+        if s.routingLog != nil {
+            for t in 0 ..< n {
+                s.routingLog!.layers[l].append(RoutingDecision(
+                    experts: (0 ..< k).map { Int(s.chosen[t * k + $0]) },
+                    weights: (0 ..< k).map { s.chosenWeights[t * k + $0] }))
+            }
+        }
+        // Counting sort of the n·k pairs by expert: expertStart[x] is expert x's first slot.
+        s.expertStart.update(repeating: 0, count: e + 1)
+        for i in 0 ..< n * k { s.expertStart[Int(s.chosen[i]) + 1] += 1 }
+        for x in 0 ..< e { s.expertStart[x + 1] += s.expertStart[x] }
+        s.expertFill.update(from: s.expertStart, count: e)
+        for t in 0 ..< n {
+            for j in 0 ..< k {
+                let x = Int(s.chosen[t * k + j])
+                let slot = Int(s.expertFill[x])
+                s.expertFill[x] += 1
+                s.slotToken[slot] = Int32(t)
+                s.slotWeight[slot] = s.chosenWeights[t * k + j]
+                // One token: every slot's input is that token's row, used in place. Several: gathered.
+                if n > 1 { (s.expertIn + slot * h).update(from: s.xb + t * h, count: h) }
+            }
+        }
+        var gateUp: [MatMul.Product] = [], down: [MatMul.Product] = []
+        gateUp.reserveCapacity(2 * min(e, n * k))
+        down.reserveCapacity(min(e, n * k))
+        for x in 0 ..< e {
+            let first = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - first
+            if count == 0 { continue }
+            let input = n > 1 ? UnsafePointer(s.expertIn + first * h) : UnsafePointer(s.xb)
+            let ex = w.experts[x]
+            gateUp.append(MatMul.Product(ex.gate, x: input, n: count, y: s.gate + first * ffn))
+            gateUp.append(MatMul.Product(ex.up, x: input, n: count, y: s.up + first * ffn))
+            down.append(MatMul.Product(ex.down, x: s.gate + first * ffn, n: count, y: s.expertOut + first * h))
+        }
+        MatMul.run(gateUp, pool: s.pool)
+        Ops.swiglu(s.gate, s.up, n: n * k * ffn)
+        MatMul.run(down, pool: s.pool)
+        for slot in 0 ..< n * k {
+            let out = s.ffnOut + Int(s.slotToken[slot]) * h, y = s.expertOut + slot * h
+            let wt = s.slotWeight[slot]
+            for d in 0 ..< h { out[d] += wt * y[d] }
+        }
     }
-}
 
-/// A body run on `workers` threads at once (worker index 0 ..< workers); the caller guarantees the
-/// workers touch disjoint memory. Wraps DispatchQueue.concurrentPerform for non-Sendable captures.
-struct UnsafeJob: @unchecked Sendable {
-    let body: (Int) -> Void
-    init(_ body: @escaping (Int) -> Void) { self.body = body }
-    func run(workers: Int) {
-        if workers <= 1 { body(0); return }
-        DispatchQueue.concurrentPerform(iterations: workers) { body($0) }
+    /// expertOut[n, hidden] = down(silu(gate · in) ⊙ (up · in)), for a dense FFN or a shared expert.
+    private func runExpert(_ e: ExpertWeights, inputs: UnsafePointer<Float>, n: Int, state s: InferenceState) {
+        MatMul.run([MatMul.Product(e.gate, x: inputs, n: n, y: s.gate),
+                    MatMul.Product(e.up, x: inputs, n: n, y: s.up)], pool: s.pool)
+        Ops.swiglu(s.gate, s.up, n: n * e.gate.rows)
+        MatMul.apply(e.down, x: s.gate, n: n, y: s.expertOut, pool: s.pool)
     }
 }

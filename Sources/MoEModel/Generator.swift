@@ -1,4 +1,5 @@
 import Foundation
+import MoEKernels
 import MoETokenizer
 
 public struct GenerationOptions: Sendable {
@@ -6,7 +7,11 @@ public struct GenerationOptions: Sendable {
     public var sampling = SamplingOptions()
     /// Keep generating past end-of-text (the golden continuations were made this way).
     public var ignoreEOS = false
-    public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), ignoreEOS: Bool = false) {
+    /// Threads of the forward pass (clamped to 1 ... active processors); used when no state is given.
+    public var threads = ThreadPool.physicalCores
+    public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), ignoreEOS: Bool = false,
+                threads: Int = ThreadPool.physicalCores) {
+        self.threads = threads
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.ignoreEOS = ignoreEOS
@@ -75,7 +80,7 @@ extension Model {
         guard !promptIds.isEmpty else { throw InferenceError.emptyInput }
         let needed = promptIds.count + options.maxTokens
         let state = given ?? InferenceState(config: config, contextLength: min(needed, max(config.maxPositions, promptIds.count + 1)),
-                                            maxBatch: min(512, promptIds.count))
+                                            maxBatch: min(512, promptIds.count), threads: options.threads)
         var sampler = Sampler(options: options.sampling)
         var streamer = UTF8StreamDecoder()
         var history = promptIds

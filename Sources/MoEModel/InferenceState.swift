@@ -1,4 +1,5 @@
 import MoEFormats
+import MoEKernels
 
 /// Per-sequence state: the KV cache and every scratch buffer of the forward pass, allocated once up front
 /// for `contextLength` positions and batches of up to `maxBatch` tokens. Not shared between threads
@@ -29,17 +30,20 @@ public final class InferenceState: @unchecked Sendable {
     let routerProbs: UnsafeMutablePointer<Float> // [experts]
     let chosen: UnsafeMutablePointer<Int32>      // [maxBatch, k] chosen expert ids
     let chosenWeights: UnsafeMutablePointer<Float> // [maxBatch, k] their mixing weights
-    let expertTokens: UnsafeMutablePointer<Int32>  // [maxBatch] tokens routed to the current expert
-    let expertWeights: UnsafeMutablePointer<Float> // [maxBatch] their weights for that expert
-    let expertIn: UnsafeMutablePointer<Float>    // [maxBatch, hidden] gathered inputs of one expert
-    let gate: UnsafeMutablePointer<Float>        // [maxBatch, maxFFN]
-    let up: UnsafeMutablePointer<Float>          // [maxBatch, maxFFN]
-    let expertOut: UnsafeMutablePointer<Float>   // [maxBatch, hidden]
+    let expertStart: UnsafeMutablePointer<Int32> // [experts + 1] first slot of each expert (slots grouped by expert)
+    let expertFill: UnsafeMutablePointer<Int32>  // [experts] next free slot of each expert while grouping
+    let slotToken: UnsafeMutablePointer<Int32>   // [maxBatch * k] token of each (token, expert) slot
+    let slotWeight: UnsafeMutablePointer<Float>  // [maxBatch * k] mixing weight of each slot
+    let expertIn: UnsafeMutablePointer<Float>    // [maxBatch * k, hidden] inputs gathered by slot (batches > 1)
+    let gate: UnsafeMutablePointer<Float>        // [maxBatch * k, maxFFN] gate products, then silu(gate) ⊙ up
+    let up: UnsafeMutablePointer<Float>          // [maxBatch * k, maxFFN]
+    let expertOut: UnsafeMutablePointer<Float>   // [maxBatch * k, hidden] expert outputs by slot
     let shGate: UnsafeMutablePointer<Float>      // [maxBatch] shared-expert gate logits
     let logits: UnsafeMutablePointer<Float>      // [logitRows, vocab]
     let allocations: [(UnsafeMutablePointer<Float>, Int)]
     let intAllocations: [UnsafeMutablePointer<Int32>]
-    let workers: Int
+    /// The threads of every parallel part of the forward pass (the calling thread is one of them).
+    public let pool: ThreadPool
 
     /// Bytes held by this state (KV cache plus scratch).
     public let byteCount: Int
@@ -47,12 +51,15 @@ public final class InferenceState: @unchecked Sendable {
     /// - contextLength: positions the KV cache holds.
     /// - maxBatch: most tokens one forward call processes at once (longer inputs are split).
     /// - logitRows: most positions whose logits one call returns (`.all` needs tokens.count ≤ logitRows).
-    public init(config c: ModelConfig, contextLength: Int, maxBatch: Int = 512, logitRows: Int = 1, workers: Int = 2) {
+    /// - threads: threads of the forward pass, clamped to 1 ... active processors (default: physical cores).
+    public init(config c: ModelConfig, contextLength: Int, maxBatch: Int = 512, logitRows: Int = 1,
+                threads: Int = ThreadPool.physicalCores) {
         self.contextLength = contextLength
         self.maxBatch = max(1, maxBatch)
         self.logitRows = max(1, min(logitRows, self.maxBatch))
         let maxBatch = self.maxBatch
-        self.workers = max(1, workers)
+        pool = ThreadPool(threads: threads)
+        let slots = maxBatch * max(c.expertsPerToken, 1)
         let qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
         let maxFFN = max(c.expertFFN, c.sharedExpertFFN, c.denseFFN)
         var allocs: [(UnsafeMutablePointer<Float>, Int)] = []
@@ -70,25 +77,27 @@ public final class InferenceState: @unchecked Sendable {
         k = alloc(maxBatch * kvDim)
         v = alloc(maxBatch * kvDim)
         attnOut = alloc(maxBatch * qDim)
-        scores = alloc(self.workers * contextLength)
+        scores = alloc(pool.threadCount * contextLength)
         ropeCos = alloc(c.headDim / 2)
         ropeSin = alloc(c.headDim / 2)
         ffnOut = alloc(maxBatch * c.hiddenSize)
         routerLogits = alloc(maxBatch * max(c.expertCount, 1))
         routerProbs = alloc(max(c.expertCount, 1))
         chosenWeights = alloc(maxBatch * max(c.expertsPerToken, 1))
-        expertWeights = alloc(maxBatch)
-        expertIn = alloc(maxBatch * c.hiddenSize)
-        gate = alloc(maxBatch * maxFFN)
-        up = alloc(maxBatch * maxFFN)
-        expertOut = alloc(maxBatch * c.hiddenSize)
+        slotWeight = alloc(slots)
+        expertIn = alloc(slots * c.hiddenSize)
+        gate = alloc(slots * maxFFN)
+        up = alloc(slots * maxFFN)
+        expertOut = alloc(slots * c.hiddenSize)
         shGate = alloc(maxBatch)
         logits = alloc(self.logitRows * c.vocabSize)
-        chosen = .allocate(capacity: maxBatch * max(c.expertsPerToken, 1))
-        expertTokens = .allocate(capacity: maxBatch)
+        chosen = .allocate(capacity: slots)
+        slotToken = .allocate(capacity: slots)
+        expertStart = .allocate(capacity: c.expertCount + 1)
+        expertFill = .allocate(capacity: max(c.expertCount, 1))
         allocations = allocs
-        intAllocations = [chosen, expertTokens]
-        byteCount = allocs.reduce(0) { $0 + $1.1 * 4 } + (maxBatch * max(c.expertsPerToken, 1) + maxBatch) * 4
+        intAllocations = [chosen, slotToken, expertStart, expertFill]
+        byteCount = allocs.reduce(0) { $0 + $1.1 * 4 } + (2 * slots + 2 * c.expertCount + 1) * 4
     }
 
     deinit {

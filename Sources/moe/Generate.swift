@@ -39,6 +39,8 @@ struct Generate: ParsableCommand {
     @Option(help: "Random seed for sampling.")
     var seed: UInt64 = 0
 
+    @OptionGroup var threads: ThreadsOption
+
     @Flag(help: "Keep generating past the end-of-text token.")
     var ignoreEos = false
 
@@ -79,7 +81,7 @@ struct Generate: ParsableCommand {
                 maxTokens: maxTokens,
                 sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed),
-                ignoreEOS: ignoreEos)
+                ignoreEOS: ignoreEos, threads: threads.count)
             let stream = !json
             let result = try m.generate(promptIds: promptIds, options: options) { piece in
                 if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }

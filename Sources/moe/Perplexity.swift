@@ -28,6 +28,8 @@ struct Perplexity: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
+    @OptionGroup var threads: ThreadsOption
+
     func validate() throws {
         guard window >= 2 else { throw ValidationError("--window must be ≥ 2") }
         if let n = maxTokens, n < 2 { throw ValidationError("--max-tokens must be ≥ 2") }
@@ -60,7 +62,7 @@ struct Perplexity: ParsableCommand {
             if let n = maxTokens { ids = Array(ids.prefix(n)) }
             guard ids.count >= 2 else { throw ValidationError("\(file) has fewer than 2 tokens") }
             let showProgress = !json && isatty(2) != 0
-            let result = try m.perplexity(tokens: ids, window: window) { done, total in
+            let result = try m.perplexity(tokens: ids, window: window, threads: threads.count) { done, total in
                 if showProgress { printErr("\rwindow \(done)/\(total)", terminator: done == total ? "\n" : "") }
             }
             if json {

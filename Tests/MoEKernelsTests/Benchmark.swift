@@ -17,11 +17,12 @@ struct MatMulBenchmark {
         let flops = 2.0 * Double(rows * cols * n)
         return bytes.withUnsafeBytes { raw in
             let w = try! WeightMatrix(type: t, rows: rows, cols: cols, base: raw.baseAddress!)
+            let pool = ThreadPool(threads: threads)
             var best = Double.infinity
             for _ in 0 ..< 5 {
                 let reps = max(1, Int(2e8 / flops))
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                for _ in 0 ..< reps { MatMul.apply(w, x: x, n: n, y: &y, threads: threads) }
+                for _ in 0 ..< reps { MatMul.apply(w, x: x, n: n, y: &y, pool: pool) }
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 / Double(reps)
                 best = min(best, dt)
             }
@@ -30,7 +31,7 @@ struct MatMulBenchmark {
     }
 
     @Test func report() {
-        print("features: \(Kernels.features), default threads \(MatMul.defaultThreads)")
+        print("features: \(Kernels.features), physical cores \(ThreadPool.physicalCores)")
         for (t, rows, cols) in [(TensorType.bf16, 256, 4096), (.bf16, 4096, 256), (.q8_0, 256, 4096), (.q4_0, 256, 4096)] {
             for n in [1, 512] {
                 for threads in [1, 2] {

@@ -28,7 +28,7 @@ import Testing
                     try bytes.withUnsafeBytes { raw in
                         let w = try WeightMatrix(type: t, rows: rows, cols: cols, base: raw.baseAddress!)
                         #expect(w.rowBytes == t.byteCount(elements: cols))
-                        MatMul.apply(w, x: X, n: n, y: &Y, yStride: stride, threads: threads)
+                        MatMul.apply(w, x: X, n: n, y: &Y, yStride: stride, pool: ThreadPool(threads: threads))
                     }
                     var worst = 0.0
                     for i in 0 ..< n {
