@@ -33,6 +33,12 @@ let package = Package(
             name: "moe",
             dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // Benchmarks, outside the libraries' dependency graph.
+        .executableTarget(
+            name: "moe-bench",
+            dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/moe-bench"
+        ),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),

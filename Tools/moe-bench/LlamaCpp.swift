@@ -1,0 +1,40 @@
+import Foundation
+
+/// The llama.cpp peer: its binaries, built by Tools/scripts/build-llamacpp.sh outside the repository.
+struct LlamaCpp {
+    let bin: String
+
+    /// `--llama-cpp DIR` if given, else `$LLAMA_CPP_BIN`, else the build script's cache folder.
+    static func locate(_ given: String?) -> LlamaCpp? {
+        var candidates: [String] = []
+        if let given { candidates.append(given) }
+        if let env = ProcessInfo.processInfo.environment["LLAMA_CPP_BIN"] { candidates.append(env) }
+        let cache = ProcessInfo.processInfo.environment["SWIFTMOE_CACHE"] ?? (NSHomeDirectory() + "/.cache/swiftmoe")
+        if let dirs = try? FileManager.default.contentsOfDirectory(atPath: cache) {
+            candidates += dirs.filter { $0.hasPrefix("llama.cpp-") }.sorted().reversed().map { "\(cache)/\($0)/bin" }
+        }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0 + "/llama-bench") }.map(LlamaCpp.init)
+    }
+
+    /// One llama-bench process: one repetition (`-r 1`, after llama-bench's own warm-up run) of a
+    /// prefill test (pp: promptTokens tokens in one batch) and a decode test (tg: genTokens tokens).
+    func bench(model: String, promptTokens: Int, genTokens: Int, threads: Int, repack: Bool?) throws -> EngineRun {
+        var args = [bin + "/llama-bench", "-m", model, "-p", "\(promptTokens)", "-n", "\(genTokens)",
+                    "-t", "\(threads)", "-r", "1", "-o", "json"]
+        if let repack { args += ["--repack", repack ? "1" : "0"] }
+        let r = try ChildProcess.run(args)
+        guard r.status == 0 else { throw BenchError.childFailed("llama-bench", r.status, r.stderr) }
+        struct Entry: Decodable { let n_prompt: Int; let n_gen: Int; let avg_ts: Double }
+        guard let json = r.stdout.firstIndex(of: "["),
+              let entries = try? JSONDecoder().decode([Entry].self, from: Data(r.stdout[json...].utf8)) else {
+            throw BenchError.badOutput("llama-bench", String(r.stdout.prefix(200)))
+        }
+        let pp = entries.first { $0.n_prompt > 0 && $0.n_gen == 0 }?.avg_ts ?? 0
+        let tg = entries.first { $0.n_gen > 0 && $0.n_prompt == 0 }?.avg_ts ?? 0
+        // llama-bench reports no time to first token: the prefill time of the same prompt stands for it,
+        // as it does for SwiftMoE (both leave out the sampling of that token, microseconds).
+        return EngineRun(loadSeconds: .nan, prefillTokensPerSecond: pp, decodeTokensPerSecond: tg,
+                         timeToFirstTokenSeconds: pp > 0 ? Double(promptTokens) / pp : .nan,
+                         peakRSSBytes: r.peakRSSBytes)
+    }
+}
