@@ -52,11 +52,12 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Advises the kernel how these bytes will be used (e.g. `MADV_WILLNEED`, `MADV_DONTNEED`).
+    /// A range outside the mapping is clipped to it.
     public func advise(offset: Int, count: Int, advice: Int32) {
-        guard let base, count > 0 else { return }
+        guard let base, count > 0, offset >= 0, offset < size else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset & ~(page - 1)
-        let end = min(size, offset + count)
+        let end = count > size - offset ? size : offset + count
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
     }
 }
@@ -73,8 +74,8 @@ public struct ByteReader {
 
     public mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
         let size = MemoryLayout<T>.size
-        guard offset >= 0, offset + size <= file.size, let base = file.base else {
-            throw FormatError.truncated(path: file.path, what: what())
+        guard offset >= 0, offset <= file.size, size <= file.size - offset, let base = file.base else {
+            throw FormatError.truncated(path: file.path, what: "the file ends inside \(what()) (byte \(offset) of \(file.size))")
         }
         let v = (base + offset).loadUnaligned(as: T.self)
         offset += size
@@ -90,11 +91,14 @@ public struct ByteReader {
     }
 
     public mutating func readBytes(_ count: Int, _ what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
-        guard count >= 0, offset >= 0, count <= file.size - offset else {
-            throw FormatError.truncated(path: file.path, what: what())
+        guard count >= 0, offset >= 0, offset <= file.size, count <= file.size - offset else {
+            throw FormatError.truncated(path: file.path, what: "\(what()) (\(count) bytes at byte \(offset)) runs past the end of the file (\(file.size) bytes)")
         }
         let b = try file.bytes(at: offset, count: count, what: what())
         offset += count
         return b
     }
+
+    /// Bytes left after the cursor.
+    public var remaining: Int { max(0, file.size - offset) }
 }
