@@ -32,7 +32,7 @@ let package = Package(
             name: "moe",
             dependencies: ["MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats"]),
+        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),

@@ -44,7 +44,10 @@ public final class GGUFFile: @unchecked Sendable {
         // cannot hold are corrupt, and refusing them here bounds every loop and allocation below.
         let rest = UInt64(r.remaining)
         guard kvCount <= rest / 13, tensorCount <= rest / 32, kvCount * 13 + tensorCount * 32 <= rest else {
-            throw FormatError.malformed(path: path, what: "header claims \(tensorCount) tensors and \(kvCount) metadata entries, more than its \(file.size) bytes can hold")
+            // Counts a real model has mean the file was cut short; others mean the counts themselves are corrupt.
+            let what = "header claims \(tensorCount) tensors and \(kvCount) metadata entries, more than its \(file.size) bytes can hold"
+            let plausible = tensorCount <= 1 << 20 && kvCount <= 1 << 20
+            throw plausible ? FormatError.truncated(path: path, what: what) : FormatError.malformed(path: path, what: what)
         }
         var keys: [String] = []
         var meta: [String: GGUFValue] = [:]
@@ -139,7 +142,7 @@ public final class GGUFFile: @unchecked Sendable {
         }
         guard let relative = Int(exactly: offset), case let (start, false) = dataStart.addingReportingOverflow(relative),
               start <= file.size else {
-            throw FormatError.outOfBounds(path: path, what: "tensor \(quoted) data at offset \(offset) of the data section (byte \(dataStart)) of a \(file.size)-byte file")
+            throw FormatError.outOfBounds(path: path, what: "tensor \(quoted) data at offset \(offset) (of the data section, which starts at byte \(dataStart) of \(file.size))")
         }
         guard nbytes <= file.size - start else {
             let end = UInt64(start) + UInt64(nbytes)   // both below 2^63: no overflow

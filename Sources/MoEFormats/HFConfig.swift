@@ -137,7 +137,7 @@ public struct GGUFMetadata {
     public func requireInt(_ key: String) throws -> Int {
         guard let v = int(key) else {
             let present = file.metadata["\(arch).\(key)"] != nil
-            throw FormatError.malformed(path: file.path, what: present ? "metadata '\(arch).\(key)' is not an integer" : "metadata lacks '\(arch).\(key)'")
+            throw FormatError.malformed(path: file.path, what: present ? "metadata '\(arch).\(key)' is not an integer that fits" : "metadata lacks '\(arch).\(key)'")
         }
         return v
     }
