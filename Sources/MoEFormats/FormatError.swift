@@ -45,17 +45,16 @@ public enum FormatError: Error, CustomStringConvertible, Equatable, Sendable {
     /// Text from a file, fit for an error line: in quotes, shortened and escaped by `clip`.
     public static func quote(_ text: String, limit: Int = 80) -> String { "'\(clip(text, limit: limit))'" }
 
-    /// At most `limit` characters of `text` (a corrupt file can hold a "name" megabytes long), with control
-    /// characters and line separators written as `\u{…}` escapes.
+    /// `text` with control characters and line separators written as `\u{…}` escapes, cut to about `limit`
+    /// characters (a corrupt file can hold a "name" megabytes long).
     public static func clip(_ text: String, limit: Int = 80) -> String {
-        var out = ""
-        for (i, ch) in text.enumerated() {
-            if i == limit { out += "…"; break }
-            if ch.unicodeScalars.contains(where: breaksLine) {
-                out += ch.unicodeScalars.map { "\\u{\(String($0.value, radix: 16))}" }.joined()
-            } else {
-                out.append(ch)
-            }
+        var out = "", length = 0
+        for ch in text {
+            if length >= limit { out += "…"; break }
+            let piece = ch.unicodeScalars.contains(where: breaksLine)
+                ? ch.unicodeScalars.map { "\\u{\(String($0.value, radix: 16))}" }.joined() : String(ch)
+            out += piece
+            length += piece.count
         }
         return out
     }

@@ -5,11 +5,15 @@ import Testing
 // Helpers of the bad-input tests: a scratch folder, byte builders for files that the writers refuse to make,
 // small valid files to corrupt, and the checks every error must pass (typed, one line, names the file).
 
-/// A fresh folder under the temporary directory, removed when the value goes away.
+/// A fresh folder under the temporary directory, removed when the value goes away. `inMemory` puts it on
+/// /dev/shm where there is one: the mutation tests write thousands of files, and a disk-backed /tmp can take
+/// milliseconds per write.
 final class BadInputScratch {
     let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("moe-badinput-\(UUID().uuidString)").path
+    init(inMemory: Bool = false) throws {
+        let shm = "/dev/shm"
+        let base = inMemory && FileManager.default.isWritableFile(atPath: shm) ? URL(fileURLWithPath: shm) : FileManager.default.temporaryDirectory
+        path = base.appendingPathComponent("moe-badinput-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
     deinit { try? FileManager.default.removeItem(atPath: path) }
@@ -133,21 +137,31 @@ enum SmallFiles {
     static let ggufTensors: [(String, TensorType, [Int])] = [
         ("token_embd.weight", .f16, [6, 32]),
         ("blk.0.attn_norm.weight", .f32, [32]),
+        ("blk.0.ffn_gate_inp.weight", .f32, [2, 32]),
         ("blk.0.ffn_up_exps.weight", .q8_0, [2, 3, 32]),
         ("blk.0.ffn_down_exps.weight", .q4_K, [2, 1, 256]),
         ("output.weight", .bf16, [6, 32]),
     ]
 
-    /// A small valid GGUF with metadata of several kinds (strings, arrays, a nested array) and tensors.
+    /// A small valid GGUF: a complete Qwen3-MoE description (so that a weight store reads and checks it), a
+    /// byte-level BPE tokenizer, metadata of several other kinds (a nested array) and tensors of several types.
     static func gguf(at path: String) throws {
         let w = try GGUFWriter(path: path)
-        try w.setMetadata("general.architecture", .string("qwen3moe"))
-        try w.setMetadata("general.name", .string("tiny ✓"))
-        try w.setMetadata("qwen3moe.block_count", .uint32(1))
-        try w.setMetadata("qwen3moe.rope.freq_base", .float32(10000))
-        try w.setMetadata("tokenizer.ggml.tokens", .array(.string, ["a", "b", "ab", "<s>"].map { .string($0) }))
-        try w.setMetadata("tokenizer.ggml.token_type", .array(.int32, [1, 1, 1, 3].map { .int32($0) }))
-        try w.setMetadata("t.nested", .array(.array, [.array(.uint8, [.uint8(1), .uint8(2)]), .array(.uint8, [])]))
+        let metadata: [(String, GGUFValue)] = [
+            ("general.architecture", .string("qwen3moe")), ("general.name", .string("tiny ✓")),
+            ("qwen3moe.block_count", .uint32(1)), ("qwen3moe.embedding_length", .uint32(32)),
+            ("qwen3moe.attention.head_count", .uint32(2)), ("qwen3moe.attention.head_count_kv", .uint32(1)),
+            ("qwen3moe.attention.key_length", .uint32(16)), ("qwen3moe.expert_count", .uint32(2)),
+            ("qwen3moe.expert_used_count", .uint32(1)), ("qwen3moe.expert_feed_forward_length", .uint32(32)),
+            ("qwen3moe.rope.freq_base", .float32(10000)),
+            ("tokenizer.ggml.model", .string("gpt2")), ("tokenizer.ggml.pre", .string("qwen2")),
+            ("tokenizer.ggml.tokens", .array(.string, ["a", "b", "ab", "<s>", "c", "d"].map { .string($0) })),
+            ("tokenizer.ggml.token_type", .array(.int32, [1, 1, 1, 3, 1, 1].map { .int32($0) })),
+            ("tokenizer.ggml.merges", .array(.string, [.string("a b")])),
+            ("tokenizer.ggml.eos_token_id", .uint32(3)),
+            ("t.nested", .array(.array, [.array(.uint8, [.uint8(1), .uint8(2)]), .array(.uint8, [])])),
+        ]
+        for (k, v) in metadata { try w.setMetadata(k, v) }
         var rng = SplitMix64(seed: 7)
         for (name, type, shape) in ggufTensors {
             try w.addTensor(name: name, type: type, shape: shape, bytes: rng.bytes(type.byteCount(elements: shape.reduce(1, *))!))
@@ -175,10 +189,18 @@ enum SmallFiles {
     static func read(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
 }
 
-/// Reads every byte of every tensor: a view that reached outside the mapping would crash here.
+/// Checks every tensor view lies inside its file's mapping, then reads every byte of it (a view reaching past
+/// the mapping's pages would crash here).
 @discardableResult
-func touchAll(_ views: [TensorView]) -> UInt64 {
+func touchAll(_ views: [TensorView], sourceLocation: SourceLocation = #_sourceLocation) -> UInt64 {
     var sum: UInt64 = 0
-    for v in views { for b in v.bytes { sum &+= UInt64(b) } }
+    for v in views {
+        if let start = v.bytes.baseAddress, let base = v.file.base {
+            let inside = start >= base && v.bytes.count <= v.file.size - (start - base)
+            #expect(inside, "tensor \(v.name) lies outside its mapping", sourceLocation: sourceLocation)
+            if !inside { continue }
+        }
+        for b in v.bytes { sum &+= UInt64(b) }
+    }
     return sum
 }
