@@ -16,7 +16,8 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a FIFO given as a model must not hang the open; it is refused below as not a regular file.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
             if errno == ENOENT { throw FormatError.missingFile(path: path) }
             throw FormatError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
@@ -26,8 +27,10 @@ public final class MappedFile: @unchecked Sendable {
         guard fstat(fd, &st) == 0 else {
             throw FormatError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
         }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw FormatError.cannotOpen(path: path, reason: "is a directory")
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw FormatError.cannotOpen(path: path, reason: "is a directory")
+        default: throw FormatError.cannotOpen(path: path, reason: "not a regular file")
         }
         size = Int(st.st_size)
         if size == 0 { base = nil; return }

@@ -42,7 +42,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         var meta: [String: String] = [:]
         var views: [String: TensorView] = [:]
         var spans: [(begin: Int, end: Int, name: String)] = []
-        for (name, entry) in entries {
+        for (name, entry) in entries.sorted(by: { $0.key < $1.key }) {   // sorted: the same error every run
             switch entry {
             case let .metadata(m): meta = m
             case let .invalid(why): throw FormatError.malformed(path: path, what: "tensor \(FormatError.quote(name)) \(why)")

@@ -25,6 +25,18 @@ struct GGUFBadInputTests {
         expectMessage(empty, path: emptyPath, "truncated")
     }
 
+    @Test("a folder, a device or a FIFO is refused without reading (a FIFO would block an ordinary open)")
+    func notARegularFile() throws {
+        let dir = try BadInputScratch()
+        let fifo = dir.file("fifo.gguf")
+        #expect(mkfifo(fifo, 0o600) == 0)
+        for path in [dir.path, "/dev/null", fifo] {
+            let e = formatError { _ = try GGUFFile(path: path) }
+            guard case .cannotOpen? = e else { Issue.record("\(path): \(String(describing: e))"); continue }
+            expectMessage(e, path: path, "cannot open")
+        }
+    }
+
     @Test("a truncated file: cut in the header, the metadata, the tensor infos or the data", arguments: [3, 10, 30, 120, 400, -1])
     func truncated(cutAt: Int) throws {
         let dir = try BadInputScratch()
