@@ -39,7 +39,7 @@ let package = Package(
             dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-bench"
         ),
-        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats"]),
+        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),

@@ -81,22 +81,37 @@ public struct HFConfig: Decodable, Sendable {
         guard FileManager.default.fileExists(atPath: path) else { throw FormatError.missingFile(path: path) }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FormatError.cannotOpen(path: path, reason: error.localizedDescription)
+            throw FormatError.cannotOpen(path: path, reason: FormatError.clip(error.localizedDescription))
         }
         do { return try JSONDecoder().decode(HFConfig.self, from: data) } catch let e as DecodingError {
-            throw FormatError.badJSON(path: path, reason: Self.explain(e))
+            throw FormatError.badJSON(path: path, reason: Self.explain(e, data: data))
         } catch {
-            throw FormatError.badJSON(path: path, reason: "\(error)")
+            throw FormatError.badJSON(path: path, reason: FormatError.clip("\(error)"))
         }
     }
 
-    static func explain(_ e: DecodingError) -> String {
+    /// A decoding error in words, one short line.
+    static func explain(_ e: DecodingError, data: Data) -> String {
+        func field(_ c: DecodingError.Context) -> String { FormatError.quote(c.codingPath.map(\.stringValue).joined(separator: ".")) }
         switch e {
-        case let .dataCorrupted(c): return c.underlyingError.map { "\($0.localizedDescription)" } ?? c.debugDescription
-        case let .typeMismatch(_, c), let .valueNotFound(_, c):
-            return "field '\(c.codingPath.map(\.stringValue).joined(separator: "."))' has the wrong type"
-        case let .keyNotFound(k, _): return "missing field '\(k.stringValue)'"
-        @unknown default: return "\(e)"
+        case let .dataCorrupted(c) where c.codingPath.isEmpty: return syntaxProblem(data)
+        case let .dataCorrupted(c): return "field \(field(c)) has an invalid value"
+        case let .typeMismatch(_, c) where c.codingPath.isEmpty: return "the top level is not an object"
+        case let .typeMismatch(_, c), let .valueNotFound(_, c): return "field \(field(c)) has the wrong type"
+        case let .keyNotFound(k, _): return "missing field \(FormatError.quote(k.stringValue))"
+        @unknown default: return FormatError.clip("\(e)")
+        }
+    }
+
+    /// Why `data` did not decode when the decoder gives no field: JSONSerialization's account of the syntax
+    /// error ("Invalid value around character 8."), or, if it parses, a number that fits no Swift number type.
+    static func syntaxProblem(_ data: Data) -> String {
+        do {
+            _ = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
+            return "a number is fractional or too large where an integer belongs"
+        } catch {
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            return "not valid JSON" + (detail.map { " (\(FormatError.clip($0)))" } ?? "")
         }
     }
 
@@ -120,7 +135,10 @@ public struct GGUFMetadata {
     public func float(_ key: String) -> Float? { file.metadata["\(arch).\(key)"]?.double.map { Float($0) } }
     public func bool(_ key: String) -> Bool? { file.metadata["\(arch).\(key)"]?.bool }
     public func requireInt(_ key: String) throws -> Int {
-        guard let v = int(key) else { throw FormatError.malformed(path: file.path, what: "metadata lacks '\(arch).\(key)'") }
+        guard let v = int(key) else {
+            let present = file.metadata["\(arch).\(key)"] != nil
+            throw FormatError.malformed(path: file.path, what: present ? "metadata '\(arch).\(key)' is not an integer that fits" : "metadata lacks '\(arch).\(key)'")
+        }
         return v
     }
     public var eosTokenId: Int? { file.metadata["tokenizer.ggml.eos_token_id"]?.int }

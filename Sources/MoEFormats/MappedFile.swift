@@ -16,7 +16,8 @@ public final class MappedFile: @unchecked Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a FIFO given as a model must not hang the open; it is refused below as not a regular file.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
             if errno == ENOENT { throw FormatError.missingFile(path: path) }
             throw FormatError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
@@ -26,8 +27,10 @@ public final class MappedFile: @unchecked Sendable {
         guard fstat(fd, &st) == 0 else {
             throw FormatError.cannotOpen(path: path, reason: String(cString: strerror(errno)))
         }
-        if (st.st_mode & S_IFMT) == S_IFDIR {
-            throw FormatError.cannotOpen(path: path, reason: "is a directory")
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw FormatError.cannotOpen(path: path, reason: "is a directory")
+        default: throw FormatError.cannotOpen(path: path, reason: "not a regular file")
         }
         size = Int(st.st_size)
         if size == 0 { base = nil; return }
@@ -52,11 +55,12 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Advises the kernel how these bytes will be used (e.g. `MADV_WILLNEED`, `MADV_DONTNEED`).
+    /// A range outside the mapping is clipped to it.
     public func advise(offset: Int, count: Int, advice: Int32) {
-        guard let base, count > 0 else { return }
+        guard let base, count > 0, offset >= 0, offset < size else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset & ~(page - 1)
-        let end = min(size, offset + count)
+        let end = count > size - offset ? size : offset + count
         _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, advice)
     }
 }
@@ -73,8 +77,8 @@ public struct ByteReader {
 
     public mutating func read<T: FixedWidthInteger>(_: T.Type, _ what: @autoclosure () -> String) throws -> T {
         let size = MemoryLayout<T>.size
-        guard offset >= 0, offset + size <= file.size, let base = file.base else {
-            throw FormatError.truncated(path: file.path, what: what())
+        guard offset >= 0, offset <= file.size, size <= file.size - offset, let base = file.base else {
+            throw FormatError.truncated(path: file.path, what: "the file ends inside \(what()) (byte \(offset) of \(file.size))")
         }
         let v = (base + offset).loadUnaligned(as: T.self)
         offset += size
@@ -90,11 +94,14 @@ public struct ByteReader {
     }
 
     public mutating func readBytes(_ count: Int, _ what: @autoclosure () -> String) throws -> UnsafeRawBufferPointer {
-        guard count >= 0, offset >= 0, count <= file.size - offset else {
-            throw FormatError.truncated(path: file.path, what: what())
+        guard count >= 0, offset >= 0, offset <= file.size, count <= file.size - offset else {
+            throw FormatError.truncated(path: file.path, what: "\(what()) (\(count) bytes at byte \(offset)) runs past the end of the file (\(file.size) bytes)")
         }
         let b = try file.bytes(at: offset, count: count, what: what())
         offset += count
         return b
     }
+
+    /// Bytes left after the cursor.
+    public var remaining: Int { max(0, file.size - offset) }
 }

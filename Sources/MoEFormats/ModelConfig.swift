@@ -74,19 +74,39 @@ public struct ModelConfig: Sendable, Equatable {
 
     public func isMoELayer(_ layer: Int) -> Bool { !denseLayers.contains(layer) }
 
+    /// Upper limits on a model's numbers, far above any real model. A corrupt value beyond them would otherwise
+    /// overflow a product (heads × head size, layers × context × KV width) or drive a huge allocation or loop.
+    public static let maxWidth = 1 << 20          // hidden size, head size, FFN widths, heads × head size
+    public static let maxVocabulary = 1 << 24
+    public static let maxCount = 1 << 16          // layers, heads, experts
+
     /// Checks the numbers make a model; `path` names the file in the error.
     public func validate(path: String) throws {
         func bad(_ what: String) -> FormatError { .malformed(path: path, what: what) }
-        guard vocabSize > 0, hiddenSize > 0, layerCount > 0, headCount > 0, kvHeadCount > 0, headDim > 0 else {
-            throw bad("config has a zero or negative dimension")
+        for (name, value, limit) in [("vocabulary size", vocabSize, Self.maxVocabulary), ("hidden size", hiddenSize, Self.maxWidth),
+                                     ("layer count", layerCount, Self.maxCount), ("attention head count", headCount, Self.maxCount),
+                                     ("KV head count", kvHeadCount, Self.maxCount), ("head dimension", headDim, Self.maxWidth)] {
+            guard value > 0, value <= limit else { throw bad("\(name) \(value) is not in 1…\(limit)") }
         }
         guard headCount % kvHeadCount == 0 else { throw bad("\(headCount) attention heads not divisible by \(kvHeadCount) KV heads") }
         guard headDim % 2 == 0 else { throw bad("head dimension \(headDim) is odd") }
+        guard headCount * headDim <= Self.maxWidth else { throw bad("\(headCount) heads × \(headDim) is wider than \(Self.maxWidth)") }
+        for (name, value) in [("expert FFN width", expertFFN), ("shared expert FFN width", sharedExpertFFN), ("dense FFN width", denseFFN)] {
+            guard value >= 0, value <= Self.maxWidth else { throw bad("\(name) \(value) is not in 0…\(Self.maxWidth)") }
+        }
+        guard expertCount >= 0, expertCount <= Self.maxCount else { throw bad("expert count \(expertCount) is not in 0…\(Self.maxCount)") }
         if denseLayers.count < layerCount {
             guard expertCount > 0, expertsPerToken > 0, expertsPerToken <= expertCount, expertFFN > 0 else {
                 throw bad("MoE layers need 0 < experts per token (\(expertsPerToken)) ≤ experts (\(expertCount)) and an expert FFN width")
             }
         }
-        guard rmsNormEps > 0, ropeTheta > 0 else { throw bad("rms_norm_eps and rope theta must be positive") }
+        if !denseLayers.isEmpty, denseFFN <= 0 { throw bad("dense layers \(denseLayers.sorted().prefix(8)) need an FFN width (intermediate_size)") }
+        guard rmsNormEps > 0, rmsNormEps.isFinite, ropeTheta > 0, ropeTheta.isFinite else {
+            throw bad("rms_norm_eps (\(rmsNormEps)) and rope theta (\(ropeTheta)) must be positive and finite")
+        }
+        guard maxPositions > 0 else { throw bad("context length \(maxPositions) is not positive") }
+        for (name, id) in [("eos", eosTokenId), ("bos", bosTokenId)] {
+            if let id, !(0 ..< vocabSize).contains(id) { throw bad("\(name) token id \(id) is outside the vocabulary of \(vocabSize)") }
+        }
     }
 }

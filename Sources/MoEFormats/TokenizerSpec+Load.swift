@@ -28,7 +28,7 @@ extension TokenizerSpec {
         }
         let modelType = model["type"] as? String ?? "(none)"
         guard modelType == "BPE" else {
-            throw FormatError.malformed(path: path, what: "tokenizer model type '\(modelType)' is not supported (only BPE)")
+            throw FormatError.malformed(path: path, what: "tokenizer model type \(FormatError.quote(modelType)) is not supported (only BPE)")
         }
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] where !(model[key] is NSNull || model[key] == nil) {
             throw FormatError.malformed(path: path, what: "BPE option '\(key)' is not supported")
@@ -41,18 +41,18 @@ extension TokenizerSpec {
         }
         var idToToken: [Int: String] = [:]
         for (token, value) in vocab {
-            guard let id = value as? Int, id >= 0 else {
-                throw FormatError.malformed(path: path, what: "vocab entry '\(token)' has no valid id")
+            guard let id = value as? Int, id >= 0, id <= Int(Int32.max) else {
+                throw FormatError.malformed(path: path, what: "vocab entry \(FormatError.quote(token)) has no valid id")
             }
             if let other = idToToken[id] {
-                throw FormatError.malformed(path: path, what: "id \(id) is given to both '\(other)' and '\(token)'")
+                throw FormatError.malformed(path: path, what: "id \(id) is given to both \(FormatError.quote(other)) and \(FormatError.quote(token))")
             }
             idToToken[id] = token
         }
 
         var added: [(id: Int, content: String, special: Bool)] = []
         for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
-            guard let id = entry["id"] as? Int, id >= 0, let content = entry["content"] as? String, !content.isEmpty else {
+            guard let id = entry["id"] as? Int, id >= 0, id <= Int(Int32.max), let content = entry["content"] as? String, !content.isEmpty else {
                 throw FormatError.malformed(path: path, what: "an added_tokens entry lacks an id or content")
             }
             added.append((id: id, content: content, special: entry["special"] as? Bool ?? false))
@@ -72,7 +72,7 @@ extension TokenizerSpec {
             // NFC (real Qwen2 files) is accepted: it changes nothing for text that is already NFC, as nearly all is.
             // Anything else would change ids, so it is refused.
             guard normalizer["type"] as? String == "NFC" else {
-                throw FormatError.malformed(path: path, what: "normalizer '\(normalizer["type"] ?? "?")' is not supported")
+                throw FormatError.malformed(path: path, what: "normalizer \(FormatError.quote("\(normalizer["type"] ?? "?")")) is not supported")
             }
         }
         let pattern = try Self.splitPattern(root["pre_tokenizer"], path: path)
@@ -100,11 +100,11 @@ extension TokenizerSpec {
         guard FileManager.default.fileExists(atPath: path) else { throw FormatError.missingFile(path: path) }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw FormatError.cannotOpen(path: path, reason: error.localizedDescription)
+            throw FormatError.cannotOpen(path: path, reason: FormatError.clip(error.localizedDescription))
         }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw FormatError.badJSON(path: path, reason: String(describing: error))
+            throw FormatError.badJSON(path: path, reason: HFConfig.syntaxProblem(data))
         }
         guard let dict = object as? [String: Any] else {
             throw FormatError.badJSON(path: path, reason: "top level is not an object")
@@ -169,7 +169,7 @@ extension TokenizerSpec {
                 }
                 sawByteLevel = true
             default:
-                throw FormatError.malformed(path: path, what: "pre-tokenizer '\(step["type"] ?? "?")' is not supported")
+                throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote("\(step["type"] ?? "?")")) is not supported")
             }
         }
         guard sawByteLevel else {
@@ -213,7 +213,7 @@ extension TokenizerSpec {
             throw FormatError.malformed(path: path, what: "no tokenizer.ggml.model (the file carries no tokenizer)")
         }
         guard model == "gpt2" else {
-            throw FormatError.malformed(path: path, what: "tokenizer model '\(model)' is not supported (only 'gpt2', byte-level BPE)")
+            throw FormatError.malformed(path: path, what: "tokenizer model \(FormatError.quote(model)) is not supported (only 'gpt2', byte-level BPE)")
         }
         func strings(_ key: String) throws -> [String] {
             guard let list = meta[key]?.array else { throw FormatError.malformed(path: path, what: "no \(key) array") }
@@ -242,7 +242,7 @@ extension TokenizerSpec {
 
         let pre = meta["tokenizer.ggml.pre"]?.string ?? "default"
         guard let (pattern, llamaDefaultsToBos) = Self.ggufPreTokenizer(pre) else {
-            throw FormatError.malformed(path: path, what: "pre-tokenizer '\(pre)' is not supported (known: qwen2, llama3/llama-bpe, gpt-2/default, olmo and aliases)")
+            throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote(pre)) is not supported (known: qwen2, llama3/llama-bpe, gpt-2/default, olmo and aliases)")
         }
         func tokenId(_ key: String) throws -> Int? {
             guard let value = meta[key] else { return nil }

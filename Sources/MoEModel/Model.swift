@@ -24,7 +24,7 @@ public final class Model: Sendable {
         let c = store.config
         self.store = store
         config = c
-        tokenizer = try Tokenizer(spec: store.tokenizerSpec())
+        tokenizer = try Self.loadTokenizer(store)
         tokenEmbedding = try store.matrix(TensorName.tokenEmbedding, rows: c.vocabSize, cols: c.hiddenSize)
         outputNorm = try store.vector(TensorName.outputNorm, count: c.hiddenSize)
         // Tied (HF tie_word_embeddings; GGUF without output.weight): the embedding is the output head, as
@@ -34,5 +34,19 @@ public final class Model: Sendable {
             : try store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize)
         rope = Rope(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
         layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0) }
+    }
+
+    /// The tokenizer, its problems reported against its file. It may not make ids the model has no rows for:
+    /// the embedding lookup and the scoring of perplexity index by token id.
+    static func loadTokenizer(_ store: WeightStore) throws -> Tokenizer {
+        let path = store.tokenizerPath
+        let tokenizer: Tokenizer
+        do { tokenizer = try Tokenizer(spec: store.tokenizerSpec()) } catch let e as TokenizerError {
+            throw FormatError.malformed(path: path, what: FormatError.clip(e.description, limit: 200))
+        }
+        guard tokenizer.vocabularySize <= store.config.vocabSize else {
+            throw FormatError.malformed(path: path, what: "the tokenizer has \(tokenizer.vocabularySize) tokens, the model only \(store.config.vocabSize)")
+        }
+        return tokenizer
     }
 }

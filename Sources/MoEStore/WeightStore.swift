@@ -25,7 +25,7 @@ public final class WeightStore: @unchecked Sendable {
             let configPath = path + "/config.json"
             let hf = try HFConfig.load(path: configPath)
             guard let modelType = hf.modelType else {
-                throw FormatError.malformed(path: configPath, what: "config.json lacks 'model_type'")
+                throw FormatError.malformed(path: configPath, what: "config.json lacks 'model_type' (supported: \(Architectures.supportedModelTypes))")
             }
             let spec = try Architectures.spec(modelType: modelType, path: configPath)
             let config = try spec.config(hf: hf, path: configPath)
@@ -97,7 +97,17 @@ public final class WeightStore: @unchecked Sendable {
 
     /// A 2-D weight `[rows, cols]` (rows = outputs, cols = inputs), shape-checked.
     public func matrix(_ canonical: String, rows: Int, cols: Int) throws -> WeightMatrix {
-        try WeightMatrix(try require(canonical, shape: [rows, cols]))
+        try Self.weightMatrix(try require(canonical, shape: [rows, cols]))
+    }
+
+    /// A view as a matrix (or one expert of a stacked tensor); the kernels' complaint becomes one naming the file.
+    static func weightMatrix(_ t: TensorView, expert: Int? = nil) throws -> WeightMatrix {
+        do {
+            if let expert { return try WeightMatrix(t, expert: expert) }
+            return try WeightMatrix(t)
+        } catch let e as KernelError {
+            throw FormatError.malformed(path: t.file.path, what: e.description)
+        }
     }
 
     /// A 1-D tensor (norm weight, bias) widened to float32.
@@ -117,14 +127,22 @@ public final class WeightStore: @unchecked Sendable {
         switch source {
         case .gguf:
             let t = try require(TensorName.experts(layer, p), shape: [c.expertCount, rows, cols])
-            return try WeightMatrix(t, expert: e)
+            return try Self.weightMatrix(t, expert: e)
         case let .safetensors(s):
             let name = architecture.hfNaming.expert(layer, e, p)
             guard let t = s.tensor(name) else { throw FormatError.missingTensor(path: path, name: name) }
             guard t.shape == [rows, cols] else {
                 throw FormatError.shapeMismatch(path: t.file.path, tensor: name, expected: [rows, cols], found: t.shape)
             }
-            return try WeightMatrix(t)
+            return try Self.weightMatrix(t)
+        }
+    }
+
+    /// The file the tokenizer comes from: the GGUF file itself, or the folder's tokenizer.json.
+    public var tokenizerPath: String {
+        switch source {
+        case let .gguf(g): return g.path
+        case .safetensors: return path + "/tokenizer.json"
         }
     }
 
@@ -132,7 +150,7 @@ public final class WeightStore: @unchecked Sendable {
     public func tokenizerSpec() throws -> TokenizerSpec {
         switch source {
         case let .gguf(g): return try TokenizerSpec(gguf: g)
-        case .safetensors: return try TokenizerSpec(tokenizerJSON: path + "/tokenizer.json")
+        case .safetensors: return try TokenizerSpec(tokenizerJSON: tokenizerPath)
         }
     }
 }

@@ -74,7 +74,7 @@ struct Generate: ParsableCommand {
             guard let text, !text.isEmpty else { throw ValidationError("give a prompt with --prompt TEXT (or on stdin)") }
             let m = try Model(path: path)
             let promptIds = m.tokenizer.encodePrompt(text)
-            guard promptIds.count + maxTokens <= m.config.maxPositions else {
+            guard maxTokens <= m.config.maxPositions - promptIds.count else {   // no overflow for a huge --max-tokens
                 throw ValidationError("prompt (\(promptIds.count) tokens) + --max-tokens \(maxTokens) exceeds the model's context of \(m.config.maxPositions)")
             }
             let options = GenerationOptions(

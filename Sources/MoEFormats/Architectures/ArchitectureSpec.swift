@@ -23,13 +23,19 @@ extension ArchitectureSpec {
         let heads = try m.requireInt("attention.head_count")
         guard let vocab = m.vocabSize else { throw FormatError.malformed(path: path, what: "cannot tell the vocabulary size") }
         let layers = try m.requireInt("block_count")
+        // Checked before the loop below runs over the layers (validate() checks the rest).
+        guard layers > 0, layers <= ModelConfig.maxCount else {
+            throw FormatError.malformed(path: path, what: "'\(m.arch).block_count' \(layers) is not in 1…\(ModelConfig.maxCount)")
+        }
+        let keyLength = m.int("attention.key_length")
+        try checkHeads(hidden: hidden, heads: heads, headDim: keyLength, names: ("\(m.arch).embedding_length", "\(m.arch).attention.head_count"), path: path)
         let experts = m.int("expert_count") ?? 0
         // Dense layers: those without a router tensor.
         let dense = Set((0 ..< layers).filter { m.file.tensor(TensorName.block($0, "ffn_gate_inp.weight")) == nil })
         return ModelConfig(
             architecture: modelType, vocabSize: vocab, hiddenSize: hidden, layerCount: layers,
             headCount: heads, kvHeadCount: m.int("attention.head_count_kv") ?? heads,
-            headDim: m.int("attention.key_length") ?? (heads > 0 ? hidden / heads : 0),
+            headDim: keyLength ?? hidden / heads,
             expertCount: experts, expertsPerToken: m.int("expert_used_count") ?? 0,
             expertFFN: m.int("expert_feed_forward_length") ?? m.int("feed_forward_length") ?? 0,
             sharedExpertFFN: m.int("expert_shared_feed_forward_length") ?? 0,
@@ -48,10 +54,11 @@ extension ArchitectureSpec {
         let hidden = try c.require(c.hiddenSize, "hidden_size", path: path)
         let heads = try c.require(c.numAttentionHeads, "num_attention_heads", path: path)
         let experts = try c.require(c.numExperts ?? c.numLocalExperts, "num_experts", path: path)
+        try checkHeads(hidden: hidden, heads: heads, headDim: c.headDim, names: ("hidden_size", "num_attention_heads"), path: path)
         return ModelConfig(
             architecture: modelType, vocabSize: try c.require(c.vocabSize, "vocab_size", path: path),
             hiddenSize: hidden, layerCount: try c.require(c.numHiddenLayers, "num_hidden_layers", path: path),
-            headCount: heads, kvHeadCount: c.numKeyValueHeads ?? heads, headDim: c.headDim ?? (heads > 0 ? hidden / heads : 0),
+            headCount: heads, kvHeadCount: c.numKeyValueHeads ?? heads, headDim: c.headDim ?? hidden / heads,
             expertCount: experts, expertsPerToken: try c.require(c.numExpertsPerTok, "num_experts_per_tok", path: path),
             expertFFN: expertFFN, sharedExpertFFN: sharedFFN, denseFFN: c.intermediateSize ?? 0, denseLayers: denseLayers,
             normTopKProb: normTopK, rmsNormEps: Float(c.rmsNormEps ?? 1e-6), ropeTheta: Float(c.resolvedRopeTheta ?? 10000),
@@ -60,9 +67,19 @@ extension ArchitectureSpec {
             eosTokenId: c.eosTokenId?.ids.first, bosTokenId: c.bosTokenId?.ids.first)
     }
 
+    /// The head count must be positive, and when no head size is given (it is then hidden / heads) it must
+    /// divide the hidden size: a remainder would silently drop columns.
+    static func checkHeads(hidden: Int, heads: Int, headDim: Int?, names: (hidden: String, heads: String), path: String) throws {
+        guard heads > 0 else { throw FormatError.malformed(path: path, what: "'\(names.heads)' \(heads) is not positive") }
+        guard headDim != nil || hidden % heads == 0 else {
+            throw FormatError.malformed(path: path, what: "'\(names.hidden)' \(hidden) is not divisible by '\(names.heads)' \(heads)")
+        }
+    }
+
     /// Qwen-style dense layers: listed in `mlp_only_layers`, or not on the `decoder_sparse_step` grid.
     static func qwenDenseLayers(_ c: HFConfig) -> Set<Int> {
-        let n = c.numHiddenLayers ?? 0
+        // Clamped so that a corrupt count cannot make a huge (or, negative, an invalid) range; validate() refuses it.
+        let n = min(max(0, c.numHiddenLayers ?? 0), ModelConfig.maxCount)
         let step = max(1, c.decoderSparseStep ?? 1)
         let only = Set(c.mlpOnlyLayers ?? [])
         return Set((0 ..< n).filter { only.contains($0) || ($0 + 1) % step != 0 })
@@ -73,6 +90,13 @@ extension ArchitectureSpec {
 public enum Architectures {
     public static let registry: [any ArchitectureSpec.Type] = [Qwen3MoE.self, Qwen2MoE.self, Mixtral.self, OLMoE.self]
 
+    /// For error messages: the `model_type`s and GGUF `general.architecture`s that can be read.
+    public static var supportedModelTypes: String { registry.map { $0.modelType }.joined(separator: ", ") }
+    public static var supportedGGUFArchitectures: String {
+        registry.map { $0 == Mixtral.self ? "llama with experts (Mixtral)" : $0.ggufArchitectures.joined(separator: ", ") }
+            .joined(separator: ", ")
+    }
+
     public static func spec(modelType: String, path: String) throws -> any ArchitectureSpec.Type {
         guard let s = registry.first(where: { $0.modelType == modelType }) else {
             throw FormatError.unsupportedArchitecture(path: path, name: modelType)
@@ -82,7 +106,8 @@ public enum Architectures {
 
     public static func spec(gguf file: GGUFFile) throws -> any ArchitectureSpec.Type {
         guard let arch = file.architecture else {
-            throw FormatError.malformed(path: file.path, what: "metadata lacks general.architecture")
+            let why = file.metadata["general.architecture"] == nil ? "lacks" : "has a non-string"
+            throw FormatError.malformed(path: file.path, what: "metadata \(why) general.architecture (supported: \(supportedGGUFArchitectures))")
         }
         let m = GGUFMetadata(file, arch: arch)
         guard let s = registry.first(where: { $0.ggufArchitectures.contains(arch) && $0.matches(gguf: m) }) else {

@@ -1,0 +1,180 @@
+import Foundation
+import MoEFormats
+import MoEStore
+import Testing
+
+/// A model description that is malformed, unsupported or absurd is refused by the weight store with the
+/// FormatError naming config.json (or the GGUF file), before any weight is used.
+struct ConfigBadInputTests {
+    /// A valid Qwen3-MoE config.json, to break one field at a time.
+    static var qwen3: [String: Any] { [
+        "model_type": "qwen3_moe", "vocab_size": 300, "hidden_size": 64, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16, "num_experts": 8,
+        "num_experts_per_tok": 2, "moe_intermediate_size": 32, "intermediate_size": 96,
+    ] }
+
+    /// Opens a folder holding only `config.json`: the store reads and checks the config before the weights.
+    static func storeError(config text: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> (FormatError?, String) {
+        let dir = try BadInputScratch()
+        let path = try dir.write("config.json", text: text)
+        return (formatError({ _ = try WeightStore(path: dir.path) }, sourceLocation: sourceLocation), path)
+    }
+
+    static func storeError(_ changes: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) throws -> (FormatError?, String) {
+        let config = qwen3.merging(changes) { _, new in new }
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
+        return try storeError(config: String(decoding: data, as: UTF8.self), sourceLocation: sourceLocation)
+    }
+
+    @Test("the valid config passes: the store goes on to look for weights")
+    func validConfig() throws {
+        let (e, path) = try Self.storeError([:])
+        #expect(e == .missingFile(path: path.replacingOccurrences(of: "config.json", with: "model.safetensors")))
+    }
+
+    @Test("malformed JSON", arguments: [#"{"model_type": "qwen3_moe","#, "not json", "", String(repeating: "[", count: 100_000)])
+    func malformedJSON(text: String) throws {
+        let (e, path) = try Self.storeError(config: text)
+        guard case .badJSON? = e else { Issue.record("\(String(describing: e))"); return }
+        expectMessage(e, path: path, "malformed JSON: not valid JSON")
+    }
+
+    @Test("JSON of the wrong shape: not an object, a field of the wrong type")
+    func wrongShape() throws {
+        let (a, aPath) = try Self.storeError(config: "[1, 2]")
+        #expect(a == .badJSON(path: aPath, reason: "the top level is not an object"))
+        let (t, tPath) = try Self.storeError(["num_experts": "eight"])
+        #expect(t == .badJSON(path: tPath, reason: "field 'num_experts' has the wrong type"))
+    }
+
+    @Test("an unknown or missing model_type lists the supported ones")
+    func unknownModelType() throws {
+        let (e, path) = try Self.storeError(["model_type": "gpt_neox"])
+        #expect(e == .unsupportedArchitecture(path: path, name: "gpt_neox"))
+        expectMessage(e, path: path, "unsupported architecture 'gpt_neox' (supported: qwen3_moe, qwen2_moe, mixtral, olmoe)")
+        let (m, mPath) = try Self.storeError(["model_type": NSNull()])
+        expectMessage(m, path: mPath, "lacks 'model_type'", "qwen3_moe")
+    }
+
+    @Test("a missing required field is named", arguments: ["hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size",
+                                                          "num_experts", "num_experts_per_tok", "moe_intermediate_size"])
+    func missingField(field: String) throws {
+        let (e, path) = try Self.storeError([field: NSNull()])
+        #expect(e == .malformed(path: path, what: "config.json lacks '\(field)'"))
+    }
+
+    /// Values no model has, each with what the message must say. Several would once have trapped (a negative
+    /// layer count made an invalid range) or overflowed (heads × head size).
+    static var absurd: [([String: Any], String)] { [
+        (["num_hidden_layers": 0], "layer count 0 is not in 1…65536"),
+        (["num_hidden_layers": -3], "layer count -3"),
+        (["num_hidden_layers": 1 << 40], "layer count 1099511627776"),
+        (["num_attention_heads": 0], "'num_attention_heads' 0 is not positive"),
+        (["hidden_size": 100, "num_attention_heads": 3, "num_key_value_heads": 1, "head_dim": NSNull()],
+         "'hidden_size' 100 is not divisible by 'num_attention_heads' 3"),
+        (["num_attention_heads": 1 << 40, "head_dim": 2], "attention head count 1099511627776"),
+        (["num_key_value_heads": 3], "4 attention heads not divisible by 3 KV heads"),
+        (["num_experts_per_tok": 9], "experts per token (9) ≤ experts (8)"),
+        (["num_experts_per_tok": 0], "experts per token (0)"),
+        (["num_experts": 1 << 20], "expert count 1048576"),
+        (["head_dim": 1 << 40], "head dimension 1099511627776"),
+        (["head_dim": 15], "head dimension 15 is odd"),
+        (["head_dim": 4096, "num_attention_heads": 512, "num_key_value_heads": 512], "512 heads × 4096 is wider than"),
+        (["hidden_size": 0], "hidden size 0"),
+        (["vocab_size": -1], "vocabulary size -1"),
+        (["moe_intermediate_size": -5], "expert FFN width -5"),
+        (["rms_norm_eps": 0], "rms_norm_eps"),
+        (["eos_token_id": 300], "eos token id 300 is outside the vocabulary of 300"),
+        (["mlp_only_layers": [0], "intermediate_size": NSNull()], "dense layers [0] need an FFN width"),
+    ] }
+
+    @Test("absurd values are refused, naming the value")
+    func absurdValues() throws {
+        for (changes, phrase) in Self.absurd {
+            let (e, path) = try Self.storeError(changes)
+            guard case .malformed? = e else { Issue.record("\(changes): \(String(describing: e))"); continue }
+            expectMessage(e, path: path, phrase)
+        }
+    }
+
+    // MARK: GGUF metadata
+
+    /// A GGUF with Qwen3-MoE metadata and router tensors (so that both layers are MoE layers), but no other weights:
+    /// enough for the store to read and check the model description. `changes` replace (or, nil, remove) keys.
+    static func gguf(_ changes: [String: GGUFValue?], extraTensor: (String, TensorType, [Int])? = nil) throws -> BadInputScratch {
+        var metadata: [(String, GGUFValue)] = [
+            ("general.architecture", .string("qwen3moe")), ("qwen3moe.block_count", .uint32(2)),
+            ("qwen3moe.embedding_length", .uint32(64)), ("qwen3moe.attention.head_count", .uint32(4)),
+            ("qwen3moe.attention.head_count_kv", .uint32(2)), ("qwen3moe.attention.key_length", .uint32(16)),
+            ("qwen3moe.expert_count", .uint32(8)), ("qwen3moe.expert_used_count", .uint32(2)),
+            ("qwen3moe.expert_feed_forward_length", .uint32(32)), ("qwen3moe.vocab_size", .uint32(300)),
+        ]
+        for (key, value) in changes {
+            metadata.removeAll { $0.0 == key }
+            if let value { metadata.append((key, value)) }
+        }
+        let dir = try BadInputScratch()
+        let w = try GGUFWriter(path: dir.file("model.gguf"))
+        for (k, v) in metadata { try w.setMetadata(k, v) }
+        var tensors = (0 ..< 2).map { ("blk.\($0).ffn_gate_inp.weight", TensorType.f32, [8, 64]) }
+        if let extraTensor { tensors.append(extraTensor) }
+        for (name, type, shape) in tensors {
+            try w.addTensor(name: name, type: type, shape: shape, bytes: [UInt8](repeating: 0, count: type.byteCount(elements: shape.reduce(1, *))!))
+        }
+        try w.finish()
+        return dir
+    }
+
+    static func ggufError(_ changes: [String: GGUFValue?], extraTensor: (String, TensorType, [Int])? = nil,
+                          sourceLocation: SourceLocation = #_sourceLocation) throws -> (FormatError?, String) {
+        let dir = try gguf(changes, extraTensor: extraTensor)
+        let path = dir.file("model.gguf")
+        return (formatError({ _ = try WeightStore(path: path) }, sourceLocation: sourceLocation), path)
+    }
+
+    @Test("the valid GGUF description loads")
+    func validGGUF() throws {
+        let dir = try Self.gguf([:])
+        let store = try WeightStore(path: dir.file("model.gguf"))
+        #expect(store.config.expertCount == 8 && store.config.denseLayers.isEmpty)
+    }
+
+    @Test("an unknown or missing general.architecture lists the supported ones")
+    func unknownArchitecture() throws {
+        let (e, path) = try Self.ggufError(["general.architecture": .string("bert")])
+        #expect(e == .unsupportedArchitecture(path: path, name: "bert"))
+        expectMessage(e, path: path, "unsupported architecture 'bert'", "qwen3moe", "llama with experts (Mixtral)", "olmoe")
+        let (m, mPath) = try Self.ggufError(["general.architecture": nil])
+        expectMessage(m, path: mPath, "metadata lacks general.architecture", "qwen3moe")
+        let (n, nPath) = try Self.ggufError(["general.architecture": .uint32(3)])
+        expectMessage(n, path: nPath, "metadata has a non-string general.architecture")
+    }
+
+    @Test("GGUF metadata that is missing, of the wrong type, or absurd")
+    func ggufMetadata() throws {
+        let cases: [([String: GGUFValue?], String)] = [
+            (["qwen3moe.embedding_length": nil], "metadata lacks 'qwen3moe.embedding_length'"),
+            (["qwen3moe.block_count": .string("2")], "'qwen3moe.block_count' is not an integer"),
+            (["qwen3moe.block_count": .uint64(.max)], "'qwen3moe.block_count' is not an integer"),
+            (["qwen3moe.block_count": .int32(-1)], "'qwen3moe.block_count' -1 is not in 1…65536"),
+            (["qwen3moe.block_count": .uint32(1 << 30)], "'qwen3moe.block_count' 1073741824 is not in 1…65536"),
+            (["qwen3moe.embedding_length": .uint32(100), "qwen3moe.attention.head_count": .uint32(3),
+              "qwen3moe.attention.key_length": nil], "'qwen3moe.embedding_length' 100 is not divisible by 'qwen3moe.attention.head_count' 3"),
+            (["qwen3moe.attention.head_count": .int32(0)], "'qwen3moe.attention.head_count' 0 is not positive"),
+            (["qwen3moe.expert_used_count": .uint32(9)], "experts per token (9) ≤ experts (8)"),
+            (["qwen3moe.rope.freq_base": .float32(.infinity)], "rope theta (inf) must be positive and finite"),
+            (["tokenizer.ggml.eos_token_id": .uint32(1000)], "eos token id 1000 is outside the vocabulary of 300"),
+        ]
+        for (changes, phrase) in cases {
+            let (e, path) = try Self.ggufError(changes)
+            guard case .malformed? = e else { Issue.record("\(changes): \(String(describing: e))"); continue }
+            expectMessage(e, path: path, phrase)
+        }
+    }
+
+    @Test("a tensor of a recognised type the kernels cannot compute with is refused naming it")
+    func unsupportedTensorType() throws {
+        let (e, path) = try Self.ggufError([:], extraTensor: ("blk.0.attn_q.weight", .q5_0, [64, 64]))
+        #expect(e == .unknownDType(path: path, tensor: "blk.0.attn_q.weight", dtype: "Q5_0"))
+    }
+}
