@@ -12,10 +12,21 @@ typedef struct {
     moe_dequant_fn dq[MOE_TYPE_BF16 + 1]; // indexed by ggml type; NULL = unsupported
     moe_dot_fn dot;
     moe_gemm_fn gemm;
+    moe_quant_fn quant[MOE_TYPE_BF16 + 1]; // by activation type (F32, Q8_0, Q8_1, Q8_K)
+    moe_vdot_fn vdot[MOE_TYPE_BF16 + 1];   // by weight type
+    moe_mmq_fn mmq[MOE_TYPE_BF16 + 1];     // by weight type; NULL: by dot products
     const char *features;
 } moe_impl;
 
 static moe_impl generic_impl, simd_impl;
+
+// moe_dot_f32 with the vec_dot signature (F32 weights, F32 activations).
+#if MOE_X86
+static float moe_dot_f32_avx2_vd(int64_t n, const void *w, const void *x) { return moe_dot_f32_avx2(w, x, n); }
+#endif
+#if MOE_NEON
+static float moe_dot_f32_neon_vd(int64_t n, const void *w, const void *x) { return moe_dot_f32_neon(w, x, n); }
+#endif
 static pthread_once_t impl_once = PTHREAD_ONCE_INIT;
 static atomic_int force_generic;
 
@@ -32,6 +43,19 @@ static void init_impls(void) {
     g->dq[MOE_TYPE_Q6_K] = moe_dq_q6_K_generic;
     g->dot = moe_dot_f32_generic;
     g->gemm = moe_gemm_f32_generic;
+    g->quant[MOE_TYPE_F32] = moe_qa_f32_generic;
+    g->quant[MOE_TYPE_Q8_0] = moe_qa_q8_0_generic;
+    g->quant[MOE_TYPE_Q8_1] = moe_qa_q8_1_generic;
+    g->quant[MOE_TYPE_Q8_K] = moe_qa_q8_K_generic;
+    g->vdot[MOE_TYPE_F32] = moe_vd_f32_generic;
+    g->vdot[MOE_TYPE_F16] = moe_vd_f16_generic;
+    g->vdot[MOE_TYPE_BF16] = moe_vd_bf16_generic;
+    g->vdot[MOE_TYPE_Q8_0] = moe_vd_q8_0_generic;
+    g->vdot[MOE_TYPE_Q4_0] = moe_vd_q4_0_generic;
+    g->vdot[MOE_TYPE_Q4_1] = moe_vd_q4_1_generic;
+    g->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_generic;
+    g->vdot[MOE_TYPE_Q5_K] = moe_vd_q5_K_generic;
+    g->vdot[MOE_TYPE_Q6_K] = moe_vd_q6_K_generic;
     g->features = "generic";
     simd_impl = generic_impl;
     moe_impl *s = &simd_impl;
@@ -48,6 +72,26 @@ static void init_impls(void) {
         s->dq[MOE_TYPE_Q6_K] = moe_dq_q6_K_avx2;
         s->dot = moe_dot_f32_avx2;
         s->gemm = moe_gemm_f32_avx2;
+        s->quant[MOE_TYPE_Q8_0] = moe_qa_q8_0_avx2;
+        s->quant[MOE_TYPE_Q8_1] = moe_qa_q8_1_avx2;
+        s->quant[MOE_TYPE_Q8_K] = moe_qa_q8_K_avx2;
+        s->vdot[MOE_TYPE_F32] = moe_dot_f32_avx2_vd;
+        s->vdot[MOE_TYPE_F16] = moe_vd_f16_avx2;
+        s->vdot[MOE_TYPE_BF16] = moe_vd_bf16_avx2;
+        s->vdot[MOE_TYPE_Q8_0] = moe_vd_q8_0_avx2;
+        s->vdot[MOE_TYPE_Q4_0] = moe_vd_q4_0_avx2;
+        s->vdot[MOE_TYPE_Q4_1] = moe_vd_q4_1_avx2;
+        s->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_avx2;
+        s->vdot[MOE_TYPE_Q5_K] = moe_vd_q5_K_avx2;
+        s->vdot[MOE_TYPE_Q6_K] = moe_vd_q6_K_avx2;
+        s->mmq[MOE_TYPE_F16] = moe_mmq_f16_avx2;
+        s->mmq[MOE_TYPE_BF16] = moe_mmq_bf16_avx2;
+        s->mmq[MOE_TYPE_Q8_0] = moe_mmq_q8_0_avx2;
+        s->mmq[MOE_TYPE_Q4_0] = moe_mmq_q4_0_avx2;
+        s->mmq[MOE_TYPE_Q4_1] = moe_mmq_q4_1_avx2;
+        s->mmq[MOE_TYPE_Q4_K] = moe_mmq_q4_K_avx2;
+        s->mmq[MOE_TYPE_Q5_K] = moe_mmq_q5_K_avx2;
+        s->mmq[MOE_TYPE_Q6_K] = moe_mmq_q6_K_avx2;
         s->features = "avx2 fma f16c";
     }
 #elif MOE_NEON
@@ -57,6 +101,18 @@ static void init_impls(void) {
     s->dq[MOE_TYPE_Q4_0] = moe_dq_q4_0_neon;
     s->dot = moe_dot_f32_neon;
     s->gemm = moe_gemm_f32_neon;
+    s->quant[MOE_TYPE_Q8_0] = moe_qa_q8_0_neon;
+    s->quant[MOE_TYPE_Q8_1] = moe_qa_q8_1_neon;
+    s->quant[MOE_TYPE_Q8_K] = moe_qa_q8_K_neon;
+    s->vdot[MOE_TYPE_F32] = moe_dot_f32_neon_vd;
+    s->vdot[MOE_TYPE_F16] = moe_vd_f16_neon;
+    s->vdot[MOE_TYPE_BF16] = moe_vd_bf16_neon;
+    s->vdot[MOE_TYPE_Q8_0] = moe_vd_q8_0_neon;
+    s->vdot[MOE_TYPE_Q4_0] = moe_vd_q4_0_neon;
+    s->vdot[MOE_TYPE_Q4_1] = moe_vd_q4_1_neon;
+    s->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_neon;
+    s->vdot[MOE_TYPE_Q5_K] = moe_vd_q5_K_neon;
+    s->vdot[MOE_TYPE_Q6_K] = moe_vd_q6_K_neon;
     s->features = "neon";
 #endif
 }
@@ -111,6 +167,106 @@ float moe_dot_f32(const float *a, const float *b, int64_t n) { return active()->
 
 void moe_gemm_f32(int64_t M, int64_t N, int64_t K, const float *W, const float *X, float *Y, int64_t ldy) {
     if (M > 0 && N > 0) active()->gemm(M, N, K, W, X, Y, ldy);
+}
+
+// ---- quantized activations ----
+
+int32_t moe_activation_type(uint32_t t) {
+    switch (t) {
+    case MOE_TYPE_F32: case MOE_TYPE_F16: case MOE_TYPE_BF16: return MOE_TYPE_F32;
+    case MOE_TYPE_Q8_0: case MOE_TYPE_Q4_0: return MOE_TYPE_Q8_0;
+    case MOE_TYPE_Q4_1: return MOE_TYPE_Q8_1;
+    case MOE_TYPE_Q4_K: case MOE_TYPE_Q5_K: case MOE_TYPE_Q6_K: return MOE_TYPE_Q8_K;
+    default: return -1;
+    }
+}
+
+// Elements per block and bytes per block of an activation type; 0 for others.
+static int64_t act_block_size(uint32_t a) {
+    switch (a) {
+    case MOE_TYPE_F32: return 1;
+    case MOE_TYPE_Q8_0: case MOE_TYPE_Q8_1: return 32;
+    case MOE_TYPE_Q8_K: return QK_K;
+    default: return 0;
+    }
+}
+static int64_t act_block_bytes(uint32_t a) {
+    switch (a) {
+    case MOE_TYPE_F32: return 4;
+    case MOE_TYPE_Q8_0: return sizeof(block_q8_0);
+    case MOE_TYPE_Q8_1: return sizeof(block_q8_1);
+    case MOE_TYPE_Q8_K: return sizeof(block_q8_K);
+    default: return 0;
+    }
+}
+
+int64_t moe_activation_row_bytes(uint32_t a, int64_t n) {
+    const int64_t bs = act_block_size(a);
+    if (bs == 0 || n < 0 || n % bs != 0) return -1;
+    return n / bs * act_block_bytes(a);
+}
+
+static int quantize_with(const moe_impl *impl, uint32_t a, const float *x, void *xq, int64_t n) {
+    if (moe_activation_row_bytes(a, n) < 0) return -1;
+    if (n > 0) impl->quant[a](x, xq, n);
+    return 0;
+}
+int moe_quantize_activations(uint32_t a, const float *x, void *xq, int64_t n) { return quantize_with(active(), a, x, xq, n); }
+int moe_quantize_activations_generic(uint32_t a, const float *x, void *xq, int64_t n) { return quantize_with(generic(), a, x, xq, n); }
+
+void moe_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t n) { active()->quant[MOE_TYPE_Q8_0](x, y, n); }
+void moe_quantize_row_q8_0_generic(const float *x, block_q8_0 *y, int64_t n) { moe_qa_q8_0_generic(x, y, n); }
+void moe_quantize_row_q8_1(const float *x, block_q8_1 *y, int64_t n) { active()->quant[MOE_TYPE_Q8_1](x, y, n); }
+void moe_quantize_row_q8_1_generic(const float *x, block_q8_1 *y, int64_t n) { moe_qa_q8_1_generic(x, y, n); }
+void moe_quantize_row_q8_K(const float *x, block_q8_K *y, int64_t n) { active()->quant[MOE_TYPE_Q8_K](x, y, n); }
+void moe_quantize_row_q8_K_generic(const float *x, block_q8_K *y, int64_t n) { moe_qa_q8_K_generic(x, y, n); }
+
+#define VEC_DOT(name, T, XT)                                                                                  \
+    float moe_vec_dot_##name(int64_t n, const void *w, const XT *x) { return active()->vdot[T](n, w, x); }     \
+    float moe_vec_dot_##name##_generic(int64_t n, const void *w, const XT *x) { return generic_impl_vdot(T)(n, w, x); }
+static inline moe_vdot_fn generic_impl_vdot(uint32_t t) { return generic()->vdot[t]; }
+VEC_DOT(q8_0_q8_0, MOE_TYPE_Q8_0, void)
+VEC_DOT(q4_0_q8_0, MOE_TYPE_Q4_0, void)
+VEC_DOT(q4_1_q8_1, MOE_TYPE_Q4_1, void)
+VEC_DOT(q4_K_q8_K, MOE_TYPE_Q4_K, void)
+VEC_DOT(q5_K_q8_K, MOE_TYPE_Q5_K, void)
+VEC_DOT(q6_K_q8_K, MOE_TYPE_Q6_K, void)
+VEC_DOT(f16_f32, MOE_TYPE_F16, float)
+VEC_DOT(bf16_f32, MOE_TYPE_BF16, float)
+#undef VEC_DOT
+
+static int vec_dot_with(const moe_impl *impl, uint32_t t, int64_t n, const void *w, const void *x, float *out) {
+    const int64_t bs = moe_type_block_size(t);
+    if (moe_activation_type(t) < 0 || bs == 0 || n < 0 || n % bs != 0) return -1;
+    *out = impl->vdot[t](n, w, x);
+    return 0;
+}
+int moe_vec_dot(uint32_t t, int64_t n, const void *w, const void *x, float *out) { return vec_dot_with(active(), t, n, w, x, out); }
+int moe_vec_dot_generic(uint32_t t, int64_t n, const void *w, const void *x, float *out) { return vec_dot_with(generic(), t, n, w, x, out); }
+
+static int matmul_with(const moe_impl *impl, uint32_t t, int64_t M, int64_t N, int64_t K, const void *W, size_t rowBytes,
+                       const void *Xq, float *Y, int64_t ldy) {
+    const int32_t a = moe_activation_type(t);
+    const int64_t bs = moe_type_block_size(t);
+    if (a < 0 || bs == 0 || M < 0 || N < 0 || K < 0 || K % bs != 0 || ldy < M) return -1;
+    const int64_t wBytes = K / bs * moe_type_block_bytes(t);
+    if ((int64_t)rowBytes < wBytes) return -1;
+    if (M == 0 || N == 0) return 0;
+    const size_t xBytes = (size_t)moe_activation_row_bytes((uint32_t)a, K);
+    if (t == MOE_TYPE_F32 && (int64_t)rowBytes == wBytes) {
+        impl->gemm(M, N, K, W, Xq, Y, ldy);
+    } else if (impl->mmq[t] != NULL) {
+        impl->mmq[t](M, N, K, W, rowBytes, Xq, xBytes, Y, ldy);
+    } else {
+        moe_mmq_by_dots(impl->vdot[t], M, N, K, W, rowBytes, Xq, xBytes, Y, ldy);
+    }
+    return 0;
+}
+int moe_matmul_q(uint32_t t, int64_t M, int64_t N, int64_t K, const void *W, size_t rowBytes, const void *Xq, float *Y, int64_t ldy) {
+    return matmul_with(active(), t, M, N, K, W, rowBytes, Xq, Y, ldy);
+}
+int moe_matmul_q_generic(uint32_t t, int64_t M, int64_t N, int64_t K, const void *W, size_t rowBytes, const void *Xq, float *Y, int64_t ldy) {
+    return matmul_with(generic(), t, M, N, K, W, rowBytes, Xq, Y, ldy);
 }
 
 void moe_kernels_force_generic(int on) { atomic_store(&force_generic, on != 0); }

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <string.h>
 #include "moe_kernels.h"
+#include "moe_quant.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define MOE_X86 1
@@ -26,6 +27,27 @@ static inline float moe_half_to_float(uint16_t h) {
     if (exp != 0) return moe_bits_f32(sign | ((exp + (127 - 15)) << 23) | (man << 13));
     const float f = (float)man * 0x1p-24f; // 0 or subnormal: exact (man < 2¹⁰)
     return moe_bits_f32(sign | moe_f32_bits(f));
+}
+
+// binary32 → binary16, rounding to nearest even (as F16C's vcvtps2ph with imm 0 and ggml's
+// GGML_FP32_TO_FP16): too large → ±inf, below 2⁻²⁴·½ → ±0, subnormals rounded; NaN → quiet NaN
+// with the top 9 payload bits kept.
+static inline uint16_t moe_float_to_half(float f) {
+    const uint32_t x = moe_f32_bits(f);
+    const uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7FFFFFFFu;
+    if (ax > 0x7F800000u) return (uint16_t)(sign | 0x7E00u | ((ax >> 13) & 0x3FFu)); // NaN
+    if (ax >= 0x47800000u) return (uint16_t)(sign | 0x7C00u);                           // ≥ 2¹⁶: inf
+    if (ax < 0x38800000u) {
+        // |f| < 2⁻¹⁴: half subnormal or zero. Adding 0.5 (whose ulp is 2⁻²⁴, the half subnormal unit)
+        // rounds |f| to a multiple of 2⁻²⁴ (nearest even); the low bits are then that multiple.
+        const float t = moe_bits_f32(ax) + 0.5f;
+        return (uint16_t)(sign | (moe_f32_bits(t) - 0x3F000000u));
+    }
+    // Normal: rebias the exponent (127 → 15) and round the 13 dropped bits to nearest even;
+    // a carry out of the mantissa bumps the exponent, up to inf for 65520 and above.
+    ax += 0xC8000FFFu + ((ax >> 13) & 1u); // -(112 << 23) + 0xFFF + odd bit, modulo 2³²
+    return (uint16_t)(sign | (ax >> 13));
 }
 
 // bfloat16 → binary32: the 16 bits are the top half of the float (exact, NaNs untouched).
@@ -82,4 +104,70 @@ void moe_dq_q8_0_neon(const void *src, float *dst, int64_t n);
 void moe_dq_q4_0_neon(const void *src, float *dst, int64_t n);
 float moe_dot_f32_neon(const float *a, const float *b, int64_t n);
 void moe_gemm_f32_neon(int64_t M, int64_t N, int64_t K, const float *W, const float *X, float *Y, int64_t ldy);
+#endif
+
+// ---- quantized-activation kernels (quant_generic.c, quant_avx2.c, quant_neon.c) ----
+// Activation quantizer: n floats (whole blocks) → blocks at y.
+typedef void (*moe_quant_fn)(const float *x, void *y, int64_t n);
+// Dot product of one weight row with one activation row, n elements.
+typedef float (*moe_vdot_fn)(int64_t n, const void *w, const void *x);
+// Matrix product: Y[j*ldy + i] = dot(row i of W, row j of X), i < M, j < N; K elements per row;
+// W rows wStride bytes apart, X rows xStride bytes apart.
+typedef void (*moe_mmq_fn)(int64_t M, int64_t N, int64_t K, const void *W, size_t wStride,
+                           const void *X, size_t xStride, float *Y, int64_t ldy);
+
+void moe_qa_q8_0_generic(const float *x, void *y, int64_t n);
+void moe_qa_q8_1_generic(const float *x, void *y, int64_t n);
+void moe_qa_q8_K_generic(const float *x, void *y, int64_t n);
+void moe_qa_f32_generic(const float *x, void *y, int64_t n);
+
+float moe_vd_f32_generic(int64_t n, const void *w, const void *x);
+float moe_vd_f16_generic(int64_t n, const void *w, const void *x);
+float moe_vd_bf16_generic(int64_t n, const void *w, const void *x);
+float moe_vd_q8_0_generic(int64_t n, const void *w, const void *x);
+float moe_vd_q4_0_generic(int64_t n, const void *w, const void *x);
+float moe_vd_q4_1_generic(int64_t n, const void *w, const void *x);
+float moe_vd_q4_K_generic(int64_t n, const void *w, const void *x);
+float moe_vd_q5_K_generic(int64_t n, const void *w, const void *x);
+float moe_vd_q6_K_generic(int64_t n, const void *w, const void *x);
+
+// Rows outer, tokens inner, one dot product per output (the reference, and the matrix product of
+// any path whose dot product has no tiled kernel).
+void moe_mmq_by_dots(moe_vdot_fn dot, int64_t M, int64_t N, int64_t K, const void *W, size_t wStride,
+                     const void *X, size_t xStride, float *Y, int64_t ldy);
+
+#if MOE_X86
+void moe_qa_q8_0_avx2(const float *x, void *y, int64_t n);
+void moe_qa_q8_1_avx2(const float *x, void *y, int64_t n);
+void moe_qa_q8_K_avx2(const float *x, void *y, int64_t n);
+float moe_vd_f16_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_bf16_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_q8_0_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_q4_0_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_q4_1_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_q4_K_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_q5_K_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_q6_K_avx2(int64_t n, const void *w, const void *x);
+void moe_mmq_f16_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_bf16_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q8_0_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q4_0_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q4_1_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q4_K_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q5_K_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q6_K_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+#endif
+
+#if MOE_NEON
+void moe_qa_q8_0_neon(const float *x, void *y, int64_t n);
+void moe_qa_q8_1_neon(const float *x, void *y, int64_t n);
+void moe_qa_q8_K_neon(const float *x, void *y, int64_t n);
+float moe_vd_f16_neon(int64_t n, const void *w, const void *x);
+float moe_vd_bf16_neon(int64_t n, const void *w, const void *x);
+float moe_vd_q8_0_neon(int64_t n, const void *w, const void *x);
+float moe_vd_q4_0_neon(int64_t n, const void *w, const void *x);
+float moe_vd_q4_1_neon(int64_t n, const void *w, const void *x);
+float moe_vd_q4_K_neon(int64_t n, const void *w, const void *x);
+float moe_vd_q5_K_neon(int64_t n, const void *w, const void *x);
+float moe_vd_q6_K_neon(int64_t n, const void *w, const void *x);
 #endif

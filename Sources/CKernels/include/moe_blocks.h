@@ -11,9 +11,11 @@ enum {
     MOE_TYPE_Q4_0 = 2,
     MOE_TYPE_Q4_1 = 3,
     MOE_TYPE_Q8_0 = 8,
+    MOE_TYPE_Q8_1 = 9,   // activations only (paired with Q4_1 weights)
     MOE_TYPE_Q4_K = 12,
     MOE_TYPE_Q5_K = 13,
     MOE_TYPE_Q6_K = 14,
+    MOE_TYPE_Q8_K = 15,  // activations only (paired with the K-quant weights)
     MOE_TYPE_BF16 = 30,
 };
 
@@ -23,6 +25,7 @@ typedef uint16_t ggml_bf16;   // bfloat16 bits: the top half of a float32
 #define QK4_0 32
 #define QK4_1 32
 #define QK8_0 32
+#define QK8_1 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
@@ -85,3 +88,25 @@ typedef struct {
     ggml_half d;
 } block_q6_K;
 _Static_assert(sizeof(block_q6_K) == QK_K / 2 + QK_K / 4 + QK_K / 16 + 2, "block_q6_K size");
+
+// ---- activation blocks: what a float activation row is quantized to before a quantized dot ----
+
+// Q8_1: 32 elements, as Q8_0 plus s = d * Σ qs (stored as f16), so that a Q4_1 block's minimum m
+// contributes m * s to a dot product without touching the 32 codes. x[j] ≈ d * qs[j].
+// (Current ggml layout: two f16 then the codes, 36 bytes; older ggml used two floats.)
+typedef struct {
+    ggml_half d;              // scale: amax / 127
+    ggml_half s;              // d * Σ_j qs[j], computed with the float d before rounding to f16
+    int8_t qs[QK8_1];
+} block_q8_1;
+_Static_assert(sizeof(block_q8_1) == 2 + 2 + QK8_1, "block_q8_1 size");
+
+// Q8_K: 256 elements with a float scale, for the K-quant dot products. x[j] ≈ d * qs[j].
+// bsums[g] = Σ qs[16g ..< 16g+16]: group sums that carry the K-quants' per-sub-block minimum
+// (Q4_K, Q5_K) and Q6_K's code offset of 32 through the dot product.
+typedef struct {
+    float d;                  // scale: 1 / iscale, iscale = -127 / (the element of largest magnitude)
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} block_q8_K;
+_Static_assert(sizeof(block_q8_K) == 4 + QK_K + 2 * (QK_K / 16), "block_q8_K size");
