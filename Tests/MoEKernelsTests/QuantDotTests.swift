@@ -67,6 +67,24 @@ import Testing
         }
     }
 
+    /// The typed entry points (moe_quantize_row_q8_*) write what moe_quantize_activations writes.
+    @Test func typedQuantizers() {
+        var rng = SeededRNG(seed: 0x7E5)
+        let x = randomActivations(512, rng: &rng)
+        var q0 = [block_q8_0](repeating: block_q8_0(), count: 16), q1 = [block_q8_1](repeating: block_q8_1(), count: 16)
+        var qk = [block_q8_K](repeating: block_q8_K(), count: 2)
+        for generic in [false, true] {
+            if generic {
+                moe_quantize_row_q8_0_generic(x, &q0, 512); moe_quantize_row_q8_1_generic(x, &q1, 512); moe_quantize_row_q8_K_generic(x, &qk, 512)
+            } else {
+                moe_quantize_row_q8_0(x, &q0, 512); moe_quantize_row_q8_1(x, &q1, 512); moe_quantize_row_q8_K(x, &qk, 512)
+            }
+            #expect(q0.withUnsafeBytes { [UInt8]($0) } == quantizeActs(.q8_0, x, generic: generic))
+            #expect(q1.withUnsafeBytes { [UInt8]($0) } == quantizeActs(.q8_1, x, generic: generic))
+            #expect(qk.withUnsafeBytes { [UInt8]($0) } == quantizeActs(.q8_K, x, generic: generic))
+        }
+    }
+
     /// |x − x̂| per element within the activation error bound used by the dot product tests:
     /// Q8_0/Q8_1: d·(½ + 2⁻¹⁶) for rounding the code, plus 127 × half an f16 ulp of d for storing d
     /// as f16 (d·2⁻¹¹, or 2⁻²⁵ where d is an f16 subnormal: blocks with amax < 2⁻⁷ lose precision);

@@ -22,7 +22,7 @@ func randomWeights(_ t: TensorType, rows: Int, cols: Int, rng: inout SeededRNG) 
         t.blockSize == 256 ? [256, 5 * 256] : t.blockSize == 32 ? [32, 17 * 32] : [1, 37, 256]
     }
 
-    /// For N tokens (1, 2, 3, 5, 8: off and on the 2-token tile): every output of the tiled product equals
+    /// For N tokens (1, 2, 3, 5, 8: off and on the 2- and 4-token tiles): every output of the tiled product equals
     /// the single dot product of its row and token bit for bit (SIMD and generic each), so results do
     /// not depend on M, N or the tile an output fell in; the SIMD product is within float rounding of
     /// the generic one; the gaps of a Y stride wider than M stay untouched.

@@ -1,6 +1,6 @@
 // Micro-benchmark of the quantized matrix products (not part of the package or the tests).
 //
-// Build and run from the repository root (one core, release flags as the package uses):
+// x86-64 with AVX2 only. Build and run from the repository root (one core, the package's -O3 flags):
 //   clang -O3 -fno-math-errno -ISources/CKernels/include -ISources/CKernels Tools/bench/qbench.c \
 //         Sources/CKernels/*.c -lpthread -lm -o /tmp/qbench && /tmp/qbench [rows] [cols]
 //
