@@ -43,6 +43,6 @@ let package = Package(
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "moe"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "moe"]),
     ]
 )

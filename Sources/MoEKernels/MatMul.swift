@@ -18,11 +18,21 @@ public enum MatMul {
         public let n: Int
         public let y: UnsafeMutablePointer<Float>
         public let ldy: Int
+        /// When set, the same n token vectors already quantized for `w` (rows `xqRow ..< xqRow + n` of
+        /// `xq`): the product then runs on 8-bit activations in the integer kernels and `x` is not read.
+        public let xq: QuantizedActivations?
+        public let xqRow: Int
 
-        public init(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, yStride: Int? = nil) {
+        public init(_ w: WeightMatrix, x: UnsafePointer<Float>, n: Int, y: UnsafeMutablePointer<Float>, yStride: Int? = nil,
+                    xq: QuantizedActivations? = nil, xqRow: Int = 0) {
             let ldy = yStride ?? w.rows
             precondition(n >= 0 && ldy >= w.rows, "MatMul.Product: bad n \(n) or yStride \(ldy) < rows \(w.rows)")
-            (self.w, self.x, self.n, self.y, self.ldy) = (w, x, n, y, ldy)
+            if let xq {
+                precondition(QuantizedActivations.activationType(for: w.type) == xq.activationType && xq.cols == w.cols
+                             && xqRow >= 0 && xqRow + n <= xq.capacity,
+                             "MatMul.Product: activations \(xq.activationType)×\(xq.cols) rows \(xqRow)+\(n) for \(w.type)×\(w.cols)")
+            }
+            (self.w, self.x, self.n, self.y, self.ldy, self.xq, self.xqRow) = (w, x, n, y, ldy, xq, xqRow)
         }
 
         var work: Int { w.rows * w.cols * n }
@@ -78,11 +88,18 @@ public enum MatMul {
         return r >= 4 ? r & ~3 : r
     }
 
-    /// Rows `rows` of one product on the calling thread. Quantized rows are dequantized a tile at a time
+    /// Rows `rows` of one product on the calling thread. With quantized activations, the integer kernels
+    /// read the weights in their stored type. Otherwise quantized rows are dequantized a tile at a time
     /// into the thread's scratch and multiplied there, so each weight row is dequantized once whatever n
     /// is. F32 weights are used in place.
     static func compute(_ p: Product, rows: Range<Int>) {
         let w = p.w, cols = w.cols
+        if let xq = p.xq {
+            let rc = moe_matmul_q(w.type.rawValue, Int64(rows.count), Int64(p.n), Int64(cols), w.row(rows.lowerBound),
+                                  w.rowBytes, xq.row(p.xqRow), p.y + rows.lowerBound, Int64(p.ldy))
+            precondition(rc == 0, "MatMul: quantized kernel refused \(w.type) \(w.rows)×\(cols)")
+            return
+        }
         if w.type == .f32 {
             let wf = w.row(rows.lowerBound).assumingMemoryBound(to: Float.self)
             moe_gemm_f32(Int64(rows.count), Int64(p.n), Int64(cols), wf, p.x, p.y + rows.lowerBound, Int64(p.ldy))

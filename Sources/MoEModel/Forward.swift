@@ -73,7 +73,9 @@ extension Model {
         for t in first ..< n {
             Ops.rmsNorm(state.x + t * h, outputNorm, state.xb + (t - first) * h, n: h, eps: c.rmsNormEps)
         }
-        MatMul.apply(output, x: state.xb, n: rows, y: state.logits, pool: state.pool)
+        state.hiddenQ.invalidate()
+        MatMul.run([MatMul.Product(output, x: state.xb, n: rows, y: state.logits,
+                                   xq: state.hiddenQ.activations(for: output, x: state.xb, n: rows))], pool: state.pool)
         return UnsafeBufferPointer(start: state.logits, count: rows * c.vocabSize)
     }
 
@@ -83,9 +85,11 @@ extension Model {
         let h = c.hiddenSize, hd = c.headDim
         let qDim = c.headCount * hd, kvDim = c.kvHeadCount * hd
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.attnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
-        MatMul.run([MatMul.Product(w.wq, x: s.xb, n: n, y: s.q),
-                    MatMul.Product(w.wk, x: s.xb, n: n, y: s.k),
-                    MatMul.Product(w.wv, x: s.xb, n: n, y: s.v)], pool: s.pool)
+        s.hiddenQ.invalidate()
+        func product(_ m: WeightMatrix, _ y: UnsafeMutablePointer<Float>) -> MatMul.Product {
+            MatMul.Product(m, x: s.xb, n: n, y: y, xq: s.hiddenQ.activations(for: m, x: s.xb, n: n))
+        }
+        MatMul.run([product(w.wq, s.q), product(w.wk, s.k), product(w.wv, s.v)], pool: s.pool)
 
         for t in 0 ..< n {
             let q = s.q + t * qDim, k = s.k + t * kvDim, v = s.v + t * kvDim
@@ -143,7 +147,9 @@ extension Model {
                 for i in 0 ..< hd { out[i] += p * vj[i] }
             }
         }
-        MatMul.apply(w.wo, x: s.attnOut, n: n, y: s.xb, pool: s.pool)
+        s.attnQ.invalidate()
+        MatMul.run([MatMul.Product(w.wo, x: s.attnOut, n: n, y: s.xb,
+                                   xq: s.attnQ.activations(for: w.wo, x: s.attnOut, n: n))], pool: s.pool)
         for i in 0 ..< n * h { s.x[i] += s.xb[i] }
     }
 
@@ -151,17 +157,19 @@ extension Model {
     private func feedForward(layer l: Int, n: Int, state s: InferenceState) {
         let c = config, w = layers[l], h = c.hiddenSize
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.ffnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
+        s.hiddenQ.invalidate()
         s.ffnOut.update(repeating: 0, count: n * h)
 
         if let dense = w.dense {
-            runExpert(dense, inputs: s.xb, n: n, state: s)
+            runExpert(dense, n: n, state: s)
             for i in 0 ..< n * h { s.ffnOut[i] = s.expertOut[i] }
         }
         if let router = w.router {
             routedExperts(layer: l, router: router, n: n, state: s)
             if let shared = w.shared, let sharedGate = w.sharedGate {
-                runExpert(shared, inputs: s.xb, n: n, state: s)
-                MatMul.apply(sharedGate, x: s.xb, n: n, y: s.shGate, pool: s.pool)
+                runExpert(shared, n: n, state: s)
+                MatMul.run([MatMul.Product(sharedGate, x: s.xb, n: n, y: s.shGate,
+                                           xq: s.hiddenQ.activations(for: sharedGate, x: s.xb, n: n))], pool: s.pool)
                 for t in 0 ..< n {
                     let g = 1 / (1 + expf(-s.shGate[t]))
                     let out = s.ffnOut + t * h, y = s.expertOut + t * h
@@ -182,7 +190,8 @@ extension Model {
     private func routedExperts(layer l: Int, router: WeightMatrix, n: Int, state s: InferenceState) {
         let c = config, w = layers[l], h = c.hiddenSize
         let k = c.expertsPerToken, e = c.expertCount, ffn = c.expertFFN
-        MatMul.apply(router, x: s.xb, n: n, y: s.routerLogits, pool: s.pool)
+        MatMul.run([MatMul.Product(router, x: s.xb, n: n, y: s.routerLogits,
+                                   xq: s.hiddenQ.activations(for: router, x: s.xb, n: n))], pool: s.pool)
         for t in 0 ..< n {
             Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb,
                          probs: s.routerProbs, experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
@@ -206,24 +215,56 @@ extension Model {
                 s.expertFill[x] += 1
                 s.slotToken[slot] = Int32(t)
                 s.slotWeight[slot] = s.chosenWeights[t * k + j]
-                // One token: every slot's input is that token's row, used in place. Several: gathered.
-                if n > 1 { (s.expertIn + slot * h).update(from: s.xb + t * h, count: h) }
+            }
+        }
+        // Inputs by slot. One token: every slot's input is that token's row, used in place. Several: the
+        // token rows are gathered by slot, as 8-bit blocks when the experts take quantized activations
+        // (quantized once per token, copied per slot), else as floats.
+        let first = w.experts[0]
+        var gateQ: QuantizedActivations?, upQ: QuantizedActivations?
+        let quantized = s.precision == .q8 && w.expertTypesUniform
+        if n == 1 {
+            if quantized {
+                gateQ = s.hiddenQ.activations(for: first.gate, x: s.xb, n: 1)
+                upQ = s.hiddenQ.activations(for: first.up, x: s.xb, n: 1)
+            }
+        } else {
+            let tokens = UnsafeBufferPointer(start: s.slotToken, count: n * k).lazy.map { Int($0) }
+            func gathered(_ m: WeightMatrix) -> QuantizedActivations? {
+                guard quantized, let src = s.hiddenQ.activations(for: m, x: s.xb, n: n), let dst = s.slotQ.buffer(for: m) else { return nil }
+                dst.gather(from: src, rows: tokens)
+                return dst
+            }
+            gateQ = gathered(first.gate)
+            let sameActivations = QuantizedActivations.activationType(for: first.up.type) == gateQ?.activationType
+            upQ = sameActivations ? gateQ : gathered(first.up)
+            if gateQ == nil || upQ == nil {
+                for slot in 0 ..< n * k { (s.expertIn + slot * h).update(from: s.xb + Int(s.slotToken[slot]) * h, count: h) }
             }
         }
         var gateUp: [MatMul.Product] = [], down: [MatMul.Product] = []
         gateUp.reserveCapacity(2 * min(e, n * k))
         down.reserveCapacity(min(e, n * k))
         for x in 0 ..< e {
-            let first = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - first
+            let slot0 = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - slot0
             if count == 0 { continue }
-            let input = n > 1 ? UnsafePointer(s.expertIn + first * h) : UnsafePointer(s.xb)
+            let input = n > 1 ? UnsafePointer(s.expertIn + slot0 * h) : UnsafePointer(s.xb)
+            let row = n > 1 ? slot0 : 0
             let ex = w.experts[x]
-            gateUp.append(MatMul.Product(ex.gate, x: input, n: count, y: s.gate + first * ffn))
-            gateUp.append(MatMul.Product(ex.up, x: input, n: count, y: s.up + first * ffn))
-            down.append(MatMul.Product(ex.down, x: s.gate + first * ffn, n: count, y: s.expertOut + first * h))
+            gateUp.append(MatMul.Product(ex.gate, x: input, n: count, y: s.gate + slot0 * ffn, xq: gateQ, xqRow: row))
+            gateUp.append(MatMul.Product(ex.up, x: input, n: count, y: s.up + slot0 * ffn, xq: upQ, xqRow: row))
         }
         MatMul.run(gateUp, pool: s.pool)
         Ops.swiglu(s.gate, s.up, n: n * k * ffn)
+        // The down projections' inputs, silu(gate) ⊙ up by slot, quantized once for all experts.
+        s.downQ.invalidate()
+        let downQ = quantized ? s.downQ.activations(for: first.down, x: s.gate, n: n * k) : nil
+        for x in 0 ..< e {
+            let slot0 = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - slot0
+            if count == 0 { continue }
+            down.append(MatMul.Product(w.experts[x].down, x: s.gate + slot0 * ffn, n: count, y: s.expertOut + slot0 * h,
+                                       xq: downQ, xqRow: slot0))
+        }
         MatMul.run(down, pool: s.pool)
         for slot in 0 ..< n * k {
             let out = s.ffnOut + Int(s.slotToken[slot]) * h, y = s.expertOut + slot * h
@@ -232,11 +273,14 @@ extension Model {
         }
     }
 
-    /// expertOut[n, hidden] = down(silu(gate · in) ⊙ (up · in)), for a dense FFN or a shared expert.
-    private func runExpert(_ e: ExpertWeights, inputs: UnsafePointer<Float>, n: Int, state s: InferenceState) {
-        MatMul.run([MatMul.Product(e.gate, x: inputs, n: n, y: s.gate),
-                    MatMul.Product(e.up, x: inputs, n: n, y: s.up)], pool: s.pool)
+    /// expertOut[n, hidden] = down(silu(gate · xb) ⊙ (up · xb)), for a dense FFN or a shared expert.
+    private func runExpert(_ e: ExpertWeights, n: Int, state s: InferenceState) {
+        MatMul.run([MatMul.Product(e.gate, x: s.xb, n: n, y: s.gate, xq: s.hiddenQ.activations(for: e.gate, x: s.xb, n: n)),
+                    MatMul.Product(e.up, x: s.xb, n: n, y: s.up, xq: s.hiddenQ.activations(for: e.up, x: s.xb, n: n))],
+                   pool: s.pool)
         Ops.swiglu(s.gate, s.up, n: n * e.gate.rows)
-        MatMul.apply(e.down, x: s.gate, n: n, y: s.expertOut, pool: s.pool)
+        s.denseDownQ.invalidate()
+        MatMul.run([MatMul.Product(e.down, x: s.gate, n: n, y: s.expertOut,
+                                   xq: s.denseDownQ.activations(for: e.down, x: s.gate, n: n))], pool: s.pool)
     }
 }

@@ -9,9 +9,12 @@ public struct GenerationOptions: Sendable {
     public var ignoreEOS = false
     /// Threads of the forward pass (clamped to 1 ... active processors); used when no state is given.
     public var threads = ThreadPool.physicalCores
+    /// Float or 8-bit activations (used when no state is given).
+    public var precision = ActivationPrecision.f32
     public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), ignoreEOS: Bool = false,
-                threads: Int = ThreadPool.physicalCores) {
+                threads: Int = ThreadPool.physicalCores, precision: ActivationPrecision = .f32) {
         self.threads = threads
+        self.precision = precision
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.ignoreEOS = ignoreEOS
@@ -80,7 +83,8 @@ extension Model {
         guard !promptIds.isEmpty else { throw InferenceError.emptyInput }
         let needed = promptIds.count + options.maxTokens
         let state = given ?? InferenceState(config: config, contextLength: min(needed, max(config.maxPositions, promptIds.count + 1)),
-                                            maxBatch: min(512, promptIds.count), threads: options.threads)
+                                            maxBatch: min(512, promptIds.count), threads: options.threads,
+                                            precision: options.precision)
         var sampler = Sampler(options: options.sampling)
         var streamer = UTF8StreamDecoder()
         var history = promptIds

@@ -44,22 +44,38 @@ public final class InferenceState: @unchecked Sendable {
     let intAllocations: [UnsafeMutablePointer<Int32>]
     /// The threads of every parallel part of the forward pass (the calling thread is one of them).
     public let pool: ThreadPool
+    /// Float activations, or 8-bit ones for the integer kernels.
+    public let precision: ActivationPrecision
+    let hiddenQ: ActivationQuantizer     // xb quantized: [maxBatch, hidden] per activation type
+    let attnQ: ActivationQuantizer       // attnOut quantized: [maxBatch, heads * headDim]
+    let slotQ: ActivationQuantizer       // expert inputs gathered by slot: [maxBatch * k, hidden]
+    let downQ: ActivationQuantizer       // silu(gate) ⊙ up by slot: [maxBatch * k, expertFFN]
+    let denseDownQ: ActivationQuantizer  // dense / shared expert down input: [maxBatch, max(shared, dense FFN)]
 
     /// Bytes held by this state (KV cache plus scratch).
-    public let byteCount: Int
+    public var byteCount: Int {
+        fixedBytes + [hiddenQ, attnQ, slotQ, downQ, denseDownQ].reduce(0) { $0 + $1.byteCount }
+    }
+    private let fixedBytes: Int
 
     /// - contextLength: positions the KV cache holds.
     /// - maxBatch: most tokens one forward call processes at once (longer inputs are split).
     /// - logitRows: most positions whose logits one call returns (`.all` needs tokens.count ≤ logitRows).
     /// - threads: threads of the forward pass, clamped to 1 ... active processors (default: physical cores).
     public init(config c: ModelConfig, contextLength: Int, maxBatch: Int = 512, logitRows: Int = 1,
-                threads: Int = ThreadPool.physicalCores) {
+                threads: Int = ThreadPool.physicalCores, precision: ActivationPrecision = .f32) {
         self.contextLength = contextLength
         self.maxBatch = max(1, maxBatch)
         self.logitRows = max(1, min(logitRows, self.maxBatch))
         let maxBatch = self.maxBatch
         pool = ThreadPool(threads: threads)
         let slots = maxBatch * max(c.expertsPerToken, 1)
+        self.precision = precision
+        hiddenQ = ActivationQuantizer(cols: c.hiddenSize, capacity: maxBatch, precision: precision)
+        attnQ = ActivationQuantizer(cols: c.headCount * c.headDim, capacity: maxBatch, precision: precision)
+        slotQ = ActivationQuantizer(cols: c.hiddenSize, capacity: slots, precision: precision)
+        downQ = ActivationQuantizer(cols: c.expertFFN, capacity: slots, precision: precision)
+        denseDownQ = ActivationQuantizer(cols: max(c.sharedExpertFFN, c.denseFFN), capacity: maxBatch, precision: precision)
         let qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
         let maxFFN = max(c.expertFFN, c.sharedExpertFFN, c.denseFFN)
         var allocs: [(UnsafeMutablePointer<Float>, Int)] = []
@@ -97,7 +113,7 @@ public final class InferenceState: @unchecked Sendable {
         expertFill = .allocate(capacity: max(c.expertCount, 1))
         allocations = allocs
         intAllocations = [chosen, slotToken, expertStart, expertFill]
-        byteCount = allocs.reduce(0) { $0 + $1.1 * 4 } + (2 * slots + 2 * c.expertCount + 1) * 4
+        fixedBytes = allocs.reduce(0) { $0 + $1.1 * 4 } + (2 * slots + 2 * c.expertCount + 1) * 4
     }
 
     deinit {

@@ -25,6 +25,9 @@ public struct LayerWeights: Sendable {
     public let ffnNorm: [Float]           // [hidden]
     public let router: WeightMatrix?      // [experts, hidden]; nil for a dense layer
     public let experts: [ExpertWeights]   // [experts]
+    /// Every expert's gate, up and down have the types of expert 0's (always so for stacked GGUF tensors
+    /// and safetensors folders), so one quantized copy of an input serves them all.
+    public let expertTypesUniform: Bool
     public let shared: ExpertWeights?     // Qwen2-MoE shared expert, [sharedFFN, hidden] / [hidden, sharedFFN]
     public let sharedGate: WeightMatrix?  // [1, hidden]
     public let dense: ExpertWeights?      // dense FFN for non-MoE layers, [denseFFN, hidden] / [hidden, denseFFN]
@@ -69,6 +72,10 @@ public struct LayerWeights: Sendable {
             dense = ExpertWeights(gate: try store.matrix(name("ffn_gate.weight"), rows: c.denseFFN, cols: h),
                                   up: try store.matrix(name("ffn_up.weight"), rows: c.denseFFN, cols: h),
                                   down: try store.matrix(name("ffn_down.weight"), rows: h, cols: c.denseFFN))
+        }
+        let all = experts
+        expertTypesUniform = all.allSatisfy {
+            $0.gate.type == all[0].gate.type && $0.up.type == all[0].up.type && $0.down.type == all[0].down.type
         }
         if c.sharedExpertFFN > 0, c.isMoELayer(l) {
             let s = c.sharedExpertFFN

@@ -19,9 +19,11 @@ extension Model {
     /// Perplexity by non-overlapping windows, the method of ../shared/README.md: window k feeds tokens
     /// [w·k, w·k + w) with no earlier context and scores the predictions of tokens w·k+1 … w·k+w, so every
     /// token but the very first is scored exactly once. `progress(windowsDone, windowsTotal)` is called per window.
-    public func perplexity(tokens: [Int], window: Int = 512, threads: Int = ThreadPool.physicalCores, progress: (Int, Int) -> Void = { _, _ in }) throws -> PerplexityResult {
+    public func perplexity(tokens: [Int], window: Int = 512, threads: Int = ThreadPool.physicalCores,
+                           precision: ActivationPrecision = .f32, progress: (Int, Int) -> Void = { _, _ in }) throws -> PerplexityResult {
         guard tokens.count >= 2, window >= 1 else { throw InferenceError.emptyInput }
-        let state = InferenceState(config: config, contextLength: window, maxBatch: window, logitRows: window, threads: threads)
+        let state = InferenceState(config: config, contextLength: window, maxBatch: window, logitRows: window, threads: threads,
+                                   precision: precision)
         let vocab = config.vocabSize
         var nll = 0.0
         var scored = 0

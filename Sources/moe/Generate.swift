@@ -81,7 +81,7 @@ struct Generate: ParsableCommand {
                 maxTokens: maxTokens,
                 sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed),
-                ignoreEOS: ignoreEos, threads: threads.count)
+                ignoreEOS: ignoreEos, threads: threads.count, precision: threads.activations)
             let stream = !json
             let result = try m.generate(promptIds: promptIds, options: options) { piece in
                 if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }

@@ -62,7 +62,7 @@ struct Perplexity: ParsableCommand {
             if let n = maxTokens { ids = Array(ids.prefix(n)) }
             guard ids.count >= 2 else { throw ValidationError("\(file) has fewer than 2 tokens") }
             let showProgress = !json && isatty(2) != 0
-            let result = try m.perplexity(tokens: ids, window: window, threads: threads.count) { done, total in
+            let result = try m.perplexity(tokens: ids, window: window, threads: threads.count, precision: threads.activations) { done, total in
                 if showProgress { printErr("\rwindow \(done)/\(total)", terminator: done == total ? "\n" : "") }
             }
             if json {

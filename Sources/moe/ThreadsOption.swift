@@ -1,8 +1,14 @@
 import ArgumentParser
 import MoEKernels
 
-/// `--threads N`, shared by the commands that run the model.
+extension ActivationPrecision: ExpressibleByArgument {}
+
+/// `--threads N` and `--activations q8|f32`, shared by the commands that run the model.
 struct ThreadsOption: ParsableArguments {
+    @Option(help: ArgumentHelp("q8: activations quantized to 8-bit blocks for the integer kernels (fast, as llama.cpp). f32: float activations, weights widened on the fly (the reference path that reproduces transformers).",
+                               valueName: "q8|f32"))
+    var activations: ActivationPrecision = .q8
+
     @Option(name: [.customShort("t"), .long],
             help: "Threads of the forward pass, 1 ... \(ThreadPool.maxThreads) (default: the \(ThreadPool.physicalCores) physical cores).")
     var threads: Int?

@@ -1,4 +1,5 @@
 import Foundation
+import MoEKernels
 import MoEModel
 import Testing
 
@@ -43,14 +44,29 @@ extension PerplexityTests {
     /// llama.cpp's own rise over bf16 for its quantized files (../shared/README.md, llama-perplexity).
     static let llamaCppRise: [String: Double] = ["Q8_0": 0.00013, "Q4_0": 0.0263]
 
+    /// Perplexity of llama.cpp's quantized file `type` with float32 activations (the reference path),
+    /// computed once and shared by the tests below.
+    static let f32PPL: [String: Double] = Dictionary(uniqueKeysWithValues: ["Q8_0", "Q4_0"].compactMap { type in
+        (try? Model(path: SharedData.tiny + "/tiny-qwen3moe-\(type).gguf").perplexity(tokens: referenceIds()).perplexity)
+            .map { (type, $0) }
+    })
+
     @Test("llama.cpp's Q8_0 and Q4_0 files: perplexity rise over bf16 ≤ llama.cpp's rise + 0.5 points", arguments: ["Q8_0", "Q4_0"])
     func quantizedRise(type: String) throws {
         let bf16 = try #require(Self.bf16PPL)
-        let model = try Model(path: SharedData.tiny + "/tiny-qwen3moe-\(type).gguf")
-        let ppl = try model.perplexity(tokens: Self.referenceIds()).perplexity
+        let ppl = try #require(Self.f32PPL[type])
         let rise = ppl / bf16 - 1
         let bound = try #require(Self.llamaCppRise[type]) + 0.005
         #expect(rise <= bound, "\(type): perplexity \(ppl) vs bf16 \(bf16): rise \(rise * 100)% > \(bound * 100)%")
         #expect(ppl.isFinite && ppl > 1)
+    }
+
+    @Test("8-bit activations (integer kernels) keep perplexity within 0.1% of float32 activations", arguments: ["Q8_0", "Q4_0"])
+    func quantizedActivations(type: String) throws {
+        let f32 = try #require(Self.f32PPL[type])
+        let model = try Model(path: SharedData.tiny + "/tiny-qwen3moe-\(type).gguf")
+        let q8 = try model.perplexity(tokens: Self.referenceIds(), precision: .q8).perplexity
+        let rel = abs(q8 / f32 - 1)
+        #expect(rel <= 0.001, "\(type): q8 activations \(q8) vs f32 \(f32): \(rel * 100)%")
     }
 }

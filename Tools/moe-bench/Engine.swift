@@ -36,6 +36,7 @@ struct EngineCommand: ParsableCommand {
     @Option(name: [.customShort("n"), .long], help: "Tokens for the decode test.") var genTokens = 128
     @Option(name: .shortAndLong, help: "Threads (default: physical cores).") var threads = ThreadPool.physicalCores
     @Option(help: "Seed of the random prompt.") var seed: UInt64 = 1
+    @Option(help: "Activations: q8 (integer kernels) or f32.") var activations: ActivationPrecision = .q8
 
     func run() throws {
         let clock = ContinuousClock()
@@ -46,7 +47,8 @@ struct EngineCommand: ParsableCommand {
         var rng = SeededGenerator(seed: seed)
         let prompt = (0 ..< max(1, promptTokens)).map { _ in Int.random(in: 0 ..< c.vocabSize, using: &rng) }
         let state = InferenceState(config: c, contextLength: max(promptTokens, genTokens) + 1,
-                                   maxBatch: min(512, max(1, promptTokens)), threads: threads)
+                                   maxBatch: min(512, max(1, promptTokens)), threads: threads,
+                                   precision: activations)
 
         // Warm-up: touches the weights a run uses (page faults of the mapping) and the pool's threads.
         try m.forward(Array(prompt.prefix(min(16, prompt.count))), state: state)
@@ -79,6 +81,8 @@ struct EngineCommand: ParsableCommand {
         return best
     }
 }
+
+extension ActivationPrecision: ExpressibleByArgument {}
 
 extension Duration {
     var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
