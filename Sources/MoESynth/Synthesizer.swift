@@ -12,7 +12,7 @@ public struct Synthesizer: Sendable {
     public let type: TensorType
     public let format: Format
     public let vocab: VocabSource
-    public let producer: TensorProducer
+    public var producer: TensorProducer
     /// `general.name` in GGUF files.
     public var name = "Synthetic Qwen3Moe"
     /// Largest shard of a safetensors folder, in bytes (4 GB).
