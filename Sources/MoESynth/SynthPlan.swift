@@ -42,48 +42,64 @@ public struct WeightSpec: Sendable {
 }
 
 /// Every tensor of a synthetic Qwen3-MoE model, in canonical names and shapes, with the distribution its
-/// values are drawn from:
-/// - token embedding: N(0, 0.02²), as transformers initialises embeddings;
+/// values are drawn from (defaults of `Scales`):
 /// - attention and expert projections, output head: N(0, 1/fan_in), so each output has about the variance
-///   of one input element (fan_in = the row length);
+///   of one input element (fan_in = the row length), as real weights have (std ≈ 0.02 for fan_in 2048);
+/// - token embedding: N(0, 1), and the attention output projection at a quarter of the above: the token's
+///   own embedding and expert outputs then dominate the residual stream, as in trained models. (With the usual
+///   0.02 embedding, the attention output, nearly the same average over positions for every token, dominates
+///   after a layer or two and all tokens route to the same few experts.)
 /// - RMSNorm weights (attention, FFN, q/k per head, final): 1 + 0.05 · N(0, 1);
 /// - router: N(0, (2/√hidden)²): logits of std ≈ 2 over the experts, so each token has a few clear
-///   favourites but the favourites differ from token to token and the load spreads over all experts.
+///   favourites, the favourites differ from token to token and the load spreads over all experts
+///   (measured by `RoutingSpread`: the busiest expert gets < 2× its fair share on 48 layers).
 public struct SynthPlan: Sendable {
+    /// The standard deviations the weights are drawn with.
+    public struct Scales: Sendable {
+        public var embedding: Float = 1
+        public var norm: Float = 0.05
+        /// Router std × √hidden: the std of the router logits for a normalised input.
+        public var routerGain: Float = 2
+        /// Attention output projection std × √(heads · headDim).
+        public var attentionOutputGain: Float = 0.25
+        /// Expert down projection std × √(expert FFN).
+        public var expertDownGain: Float = 1
+        public init() {}
+    }
+
     public let shape: SynthShape
     public let vocab: Int
+    public let scales: Scales
     public let weights: [WeightSpec]
 
-    public static let embeddingStd: Float = 0.02
-    public static let normStd: Float = 0.05
-    public static let routerGain: Float = 2
-
-    public init(shape s: SynthShape, vocab: Int) {
+    public init(shape s: SynthShape, vocab: Int, scales k: Scales = Scales()) {
         shape = s
         self.vocab = vocab
+        scales = k
         var w: [WeightSpec] = []
-        func linear(_ name: String, _ rows: Int, _ cols: Int) {
-            w.append(WeightSpec(name, [rows, cols], std: 1 / Float(cols).squareRoot()))
+        func linear(_ name: String, _ rows: Int, _ cols: Int, gain: Float = 1) {
+            w.append(WeightSpec(name, [rows, cols], std: gain / Float(cols).squareRoot()))
         }
         func norm(_ name: String, _ n: Int) {
-            w.append(WeightSpec(name, [n], mean: 1, std: Self.normStd, keepsF32: true))
+            w.append(WeightSpec(name, [n], mean: 1, std: k.norm, keepsF32: true))
         }
-        w.append(WeightSpec(TensorName.tokenEmbedding, [vocab, s.hidden], std: Self.embeddingStd))
+        w.append(WeightSpec(TensorName.tokenEmbedding, [vocab, s.hidden], std: k.embedding))
         for l in 0 ..< s.layers {
             let b = { TensorName.block(l, $0) }
             norm(b("attn_norm.weight"), s.hidden)
             linear(b("attn_q.weight"), s.qDim, s.hidden)
             linear(b("attn_k.weight"), s.kvDim, s.hidden)
             linear(b("attn_v.weight"), s.kvDim, s.hidden)
-            linear(b("attn_output.weight"), s.hidden, s.qDim)
+            linear(b("attn_output.weight"), s.hidden, s.qDim, gain: k.attentionOutputGain)
             norm(b("attn_q_norm.weight"), s.headDim)
             norm(b("attn_k_norm.weight"), s.headDim)
             norm(b("ffn_norm.weight"), s.hidden)
             w.append(WeightSpec(b("ffn_gate_inp.weight"), [s.experts, s.hidden],
-                                std: Self.routerGain / Float(s.hidden).squareRoot(), keepsF32: true))
+                                std: k.routerGain / Float(s.hidden).squareRoot(), keepsF32: true))
             for p in ExpertProjection.allCases {
                 let (rows, cols) = p == .down ? (s.hidden, s.expertFFN) : (s.expertFFN, s.hidden)
-                w.append(WeightSpec(TensorName.experts(l, p), [s.experts, rows, cols], std: 1 / Float(cols).squareRoot(),
+                let gain = p == .down ? k.expertDownGain : 1
+                w.append(WeightSpec(TensorName.experts(l, p), [s.experts, rows, cols], std: gain / Float(cols).squareRoot(),
                                     layer: l, projection: p))
             }
         }
@@ -110,19 +126,25 @@ public struct FileTensor: Sendable {
     public let spec: WeightSpec
     /// The spec's row this tensor starts at.
     public let firstRow: Int
+    /// Values pass through f16 before being stored (F32 norms of an F16 GGUF: what converting the F16
+    /// safetensors folder gives).
+    public var throughF16 = false
 
     public var rowCount: Int { shape.dropLast().reduce(1, *) }
     public var rowBytes: Int { type.byteCount(elements: spec.rowLength)! }
     public var byteCount: Int { rowCount * rowBytes }
 
     /// The tensors of a GGUF file of `type`, as llama.cpp's converter and `llama-quantize` lay them out:
-    /// norms and routers F32; token embedding, attention and experts in `type`; the output head in `type`,
-    /// except Q8_0 for the 4-bit types (llama-quantize uses Q6_K there, which has no quantizer here).
+    /// norms and routers F32 (holding f16 values when `type` is F16); token embedding, attention and experts
+    /// in `type`; the output head in `type`, except Q8_0 for the 4-bit types (llama-quantize uses Q6_K there,
+    /// which has no quantizer here).
     public static func gguf(_ plan: SynthPlan, type: TensorType) -> [FileTensor] {
         plan.weights.map { w in
             let t: TensorType
             if w.keepsF32 { t = .f32 } else if w.name == TensorName.output, type == .q4_0 || type == .q4_1 { t = .q8_0 } else { t = type }
-            return FileTensor(name: w.name, type: t, shape: w.shape, spec: w, firstRow: 0)
+            var f = FileTensor(name: w.name, type: t, shape: w.shape, spec: w, firstRow: 0)
+            f.throughF16 = w.keepsF32 && type == .f16
+            return f
         }
     }
 

@@ -46,8 +46,8 @@ public struct SynthShape: Sendable, Equatable {
     public var qDim: Int { heads * headDim }
     public var kvDim: Int { kvHeads * headDim }
     /// `intermediate_size` / `feed_forward_length`: the dense FFN width, unused by an all-MoE model. Set to
-    /// top-k × expert width, as in Qwen3-30B-A3B (8 × 768 = 6144).
-    public var denseFFN: Int { topK * expertFFN }
+    /// 8 × the expert width, as in Qwen3-30B-A3B (6144 = 8 × 768) and the tiny reference model (768 = 8 × 96).
+    public var denseFFN: Int { 8 * expertFFN }
 
     /// Checks the numbers make a model whose rows can be stored as `type` (quantized rows need multiples of
     /// 32 elements). Returns a message naming the problem, or nil.

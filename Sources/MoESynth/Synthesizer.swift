@@ -18,7 +18,8 @@ public struct Synthesizer: Sendable {
     /// Largest shard of a safetensors folder, in bytes (4 GB).
     public var maxShardBytes = 4_000_000_000
 
-    public init(shape: SynthShape, type: TensorType, format: Format, vocab: VocabSource, seed: UInt64, threads: Int) throws {
+    public init(shape: SynthShape, type: TensorType, format: Format, vocab: VocabSource, seed: UInt64, threads: Int,
+                scales: SynthPlan.Scales = SynthPlan.Scales()) throws {
         let floatOnly: Set<TensorType> = [.f32, .f16, .bf16]
         guard format == .gguf ? Quantize.supportedTypes.contains(type) : floatOnly.contains(type) else {
             throw SynthError.badShape(format == .gguf
@@ -32,7 +33,7 @@ public struct Synthesizer: Sendable {
         if format == .safetensors, vocab.tokenizerJSON == nil {
             throw SynthError.vocab(path: vocab.path, reason: "safetensors output needs a folder with tokenizer.json")
         }
-        plan = SynthPlan(shape: shape, vocab: vocab.vocabSize)
+        plan = SynthPlan(shape: shape, vocab: vocab.vocabSize, scales: scales)
         self.type = type
         self.format = format
         self.vocab = vocab
@@ -137,7 +138,7 @@ public struct Synthesizer: Sendable {
     }
 
     /// gguf-py's model_weight_count_rounded_notation(count, min_digits=2): "4.3M", "287M", "1.2B".
-    static func roundedNotation(_ count: Int) -> String {
+    public static func roundedNotation(_ count: Int) -> String {
         let n = Double(count)
         let (scaled, suffix) = n > 1e12 ? (n * 1e-12, "T") : n > 1e9 ? (n * 1e-9, "B") : n > 1e6 ? (n * 1e-6, "M") : (n * 1e-3, "K")
         let digits = String(Int(scaled.rounded(.toNearestOrEven))).drop { $0 == "0" }.count

@@ -44,7 +44,8 @@ public struct TensorProducer: Sendable {
 
     /// Generates spec rows `rows` and stores them as `t.type`, back to back, at `out`.
     func fill(_ t: FileTensor, rows: Range<Int>, into out: UnsafeMutableRawPointer) {
-        let job = Job(spec: t.spec, type: t.type, seed: seed, out: out, rowBytes: t.rowBytes, first: rows.lowerBound)
+        let job = Job(spec: t.spec, type: t.type, throughF16: t.throughF16, seed: seed, out: out, rowBytes: t.rowBytes,
+                      first: rows.lowerBound)
         // Split rows between threads only when there is enough work (≈ 64 Ki elements a thread).
         let parts = min(threads, rows.count, max(1, rows.count * t.spec.rowLength / (1 << 16)))
         if parts == 1 {
@@ -62,6 +63,7 @@ public struct TensorProducer: Sendable {
     private struct Job: @unchecked Sendable {
         let spec: WeightSpec
         let type: TensorType
+        let throughF16: Bool
         let seed: UInt64
         let out: UnsafeMutableRawPointer
         let rowBytes: Int
@@ -72,6 +74,7 @@ public struct TensorProducer: Sendable {
             defer { scratch.deallocate() }
             for r in rows {
                 spec.fillRow(r, seed: seed, into: scratch)
+                if throughF16 { for i in 0 ..< spec.rowLength { scratch[i] = Float(Float16(scratch[i])) } }
                 Quantize.row(type: type, src: scratch, dst: out + (r - first) * rowBytes, count: spec.rowLength)
             }
         }

@@ -28,9 +28,10 @@ struct MoESynthCommand: ParsableCommand {
 
         Weights: mean + std · N(0, 1) from a counter-based generator keyed by (seed, tensor name, row), rounded
         to bfloat16 and then stored in the chosen type with ggml's reference round-to-nearest quantizers, so the
-        codes have the statistics of real weights. Embeddings std 0.02; projections and the output head
-        std 1/√(row length); RMSNorm and q/k-norm weights 1 + 0.05 · N(0, 1); routers std 2/√hidden, which
-        spreads tokens over all experts (see --check). The same seed gives the same bytes whatever --threads is,
+        codes have the statistics of real weights. Projections and the output head std 1/√(row length)
+        (the attention output projection a quarter of that); token embeddings std 1, so that each token's
+        identity, not the attention average, dominates the hidden state; RMSNorm and q/k-norm weights
+        1 + 0.05 · N(0, 1); routers std 2/√hidden, which spreads tokens over all experts (see --check). The same seed gives the same bytes whatever --threads is,
         and a GGUF file and a safetensors folder made with the same seed hold the same numbers.
 
         GGUF layout, as llama.cpp's converter and llama-quantize make it: norms and routers F32; token
@@ -121,8 +122,8 @@ struct MoESynthCommand: ParsableCommand {
         let s = synth.plan.shape
         printErr("moe-synth: \(shape.rawValue) \(storedType) \(fileFormat.rawValue): \(s.layers) layers, hidden \(s.hidden), "
             + "\(s.experts) experts top-\(s.topK), expert FFN \(s.expertFFN), \(s.heads)/\(s.kvHeads) heads × \(s.headDim), vocab \(synth.plan.vocab)")
-        let billions = { (n: Int) in String(format: "%.3f", Double(n) / 1e9) }
-        printErr("moe-synth: \(billions(synth.plan.parameterCount)) B parameters (\(billions(synth.plan.activeParameterCount)) B active per token), "
+        let count = { (n: Int) in n >= 1_000_000_000 ? String(format: "%.2f B", Double(n) / 1e9) : String(format: "%.2f M", Double(n) / 1e6) }
+        printErr("moe-synth: \(count(synth.plan.parameterCount)) parameters (\(count(synth.plan.activeParameterCount)) active per token), "
             + "\(ProgressReporter.bytes(synth.tensorBytes)) of tensor data → \(out)")
 
         let interrupt = Interrupt(cleaning: Synthesizer.partialPath(out))
