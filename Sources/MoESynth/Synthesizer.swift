@@ -50,11 +50,21 @@ public struct Synthesizer: Sendable {
 
     public static func partialPath(_ out: String) -> String { out + ".partial" }
 
-    /// Writes the model to `out` (replacing what is there). `progress` is called with each chunk's byte
-    /// count as it is written; it may throw (e.g. `SynthError.interrupted`) to stop and clean up.
+    /// Writes the model to `out`, replacing a previous model there (a file for GGUF, a folder with config.json
+    /// for safetensors; anything else is refused). `progress` is called with each chunk's byte count as it is
+    /// written; it may throw (e.g. `SynthError.interrupted`) to stop and clean up.
     public func write(to out: String, progress: (Int) throws -> Void = { _ in }) throws {
         let partial = Self.partialPath(out)
         let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: out, isDirectory: &isDir) {
+            let replaceable = format == .safetensors
+                ? isDir.boolValue && fm.fileExists(atPath: out + "/config.json") : !isDir.boolValue
+            guard replaceable else {
+                throw SynthError.output(path: out, reason: isDir.boolValue ? "is a folder that is not a model folder; not replacing it"
+                                                                           : "is a file; a safetensors model is a folder")
+            }
+        }
         try? fm.removeItem(atPath: partial) // left by a killed run
         do {
             // The writers call the tensors' producers (and so `progress`) before they return.
@@ -64,7 +74,8 @@ public struct Synthesizer: Sendable {
                 case .safetensors: try writeFolder(partial, progress)
                 }
             }
-            if fm.fileExists(atPath: out) { try fm.removeItem(atPath: out) }
+            // rename(2) replaces a file atomically; a folder must go first.
+            if format == .safetensors, fm.fileExists(atPath: out) { try fm.removeItem(atPath: out) }
             guard rename(partial, out) == 0 else {
                 throw SynthError.output(path: out, reason: "cannot rename \(partial): \(String(cString: strerror(errno)))")
             }
@@ -154,7 +165,9 @@ public struct Synthesizer: Sendable {
         }
         try writeJSON(hfConfig(), to: dir + "/config.json")
         for source in [vocab.tokenizerJSON, vocab.tokenizerConfig].compactMap({ $0 }) {
-            try fm.copyItem(atPath: source, toPath: dir + "/" + URL(fileURLWithPath: source).lastPathComponent)
+            let target = dir + "/" + URL(fileURLWithPath: source).lastPathComponent
+            try fm.copyItem(atPath: source, toPath: target)
+            try fm.setAttributes([.posixPermissions: 0o644], ofItemAtPath: target) // the source may be read-only
         }
         let shards = shardPlan()
         var weightMap: [String: String] = [:]

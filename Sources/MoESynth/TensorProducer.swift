@@ -34,14 +34,6 @@ public struct TensorProducer: Sendable {
         }
     }
 
-    /// The bytes of a whole tensor (for tests and small tensors).
-    public func bytes(_ t: FileTensor) -> [UInt8] {
-        [UInt8](unsafeUninitializedCapacity: t.byteCount) { buf, count in
-            fill(t, rows: t.firstRow ..< t.firstRow + t.rowCount, into: UnsafeMutableRawPointer(buf.baseAddress!))
-            count = t.byteCount
-        }
-    }
-
     /// Generates spec rows `rows` and stores them as `t.type`, back to back, at `out`.
     func fill(_ t: FileTensor, rows: Range<Int>, into out: UnsafeMutableRawPointer) {
         let job = Job(spec: t.spec, type: t.type, throughF16: t.throughF16, seed: seed, out: out, rowBytes: t.rowBytes,

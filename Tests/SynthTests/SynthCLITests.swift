@@ -35,6 +35,7 @@ struct SynthCLITests {
             (["--shape", "tiny", "--hidden", "48", "--type", "q4_0", "--format", "gguf", "--out", dir.file("d.gguf")], "not a multiple of 32"),
             (["--shape", "tiny", "--type", "q4_0", "--format", "gguf", "--out", dir.file("e.gguf"), "--vocab-from", dir.file("none")], "no such file"),
             (["--shape", "tiny", "--type", "q4_0", "--format", "gguf", "--out", dir.file("nodir/f.gguf")], "cannot create"),
+            (["--shape", "tiny", "--type", "q4_0", "--format", "gguf", "--out", dir.path, "--force"], "not a model folder"),
         ]
         for (args, text) in cases {
             let r = try SynthCLI.run(base + args)

@@ -10,44 +10,61 @@ struct MoESynthCommand: ParsableCommand {
         commandName: "moe-synth",
         abstract: "Write a large, valid Qwen3-MoE checkpoint with random weights, for testing memory and speed.",
         discussion: """
-        No large model can be downloaded everywhere, so this makes one: a GGUF file that llama.cpp and moe load
-        like any Qwen3-MoE model, or a Hugging Face safetensors folder. The weights are random, so the text such
-        a model writes is meaningless; what is real is the size, the layout, the tensor types and the routing
-        work, which is what memory budgets, expert caches and kernels are tested with.
+        No large model can be downloaded everywhere, so this makes one: a GGUF file
+        that llama.cpp and moe load like any Qwen3-MoE model, or a Hugging Face
+        safetensors folder. The weights are random, so the text such a model
+        writes is meaningless; what is real is the size, the layout, the tensor
+        types and the routing work, which memory budgets, expert caches and
+        kernels are tested with.
 
-        Shapes (the vocabulary is the tokenizer's, 4096 tokens for the default one):
-          tiny                 2 layers, hidden 64, 8 experts top-2, expert FFN 32, 4 heads / 2 KV × 16
-                               ≈ 0.6 M parameters; builds in well under a second (for tests)
-          olmoe-like           16 layers, hidden 2048, 64 experts top-8, expert FFN 1024, 16 heads / 4 KV × 128
-                               ≈ 6.6 B parameters (1.3 B active): ≈ 3.5 GiB Q4_0, 6.6 GiB Q8_0, 12.4 GiB bf16
-          qwen3-30b-a3b-like   48 layers, hidden 2048, 128 experts top-8, expert FFN 768, 32 heads / 4 KV × 128
-                               ≈ 29.9 B parameters (1.8 B active): ≈ 17 GB Q4_0
-          custom               give --layers, --hidden, --experts, --top-k, --expert-ffn and --heads
-                               (--kv-heads defaults to --heads, --head-dim to hidden / heads)
-        The dimension options also override a named shape (e.g. --shape olmoe-like --layers 2).
+        Shapes (vocabulary: the tokenizer's, 4096 tokens for the default one):
+          tiny          2 layers, hidden 64, 8 experts top-2, expert FFN 32,
+                        4 heads / 2 KV × 16: 0.65 M parameters (tests)
+          olmoe-like    16 layers, hidden 2048, 64 experts top-8, expert FFN
+                        1024, 16 heads / 4 KV × 128: 6.6 B parameters (1.0 B
+                        active); Q4_0 3.5 GiB, Q8_0 6.6 GiB, bf16 12.4 GiB
+          qwen3-30b-a3b-like
+                        48 layers, hidden 2048, 128 experts top-8, expert FFN
+                        768, 32 heads / 4 KV × 128: 29.9 B parameters (2.7 B
+                        active); Q4_0 16.9 GB (15.7 GiB)
+          custom        needs --layers --hidden --experts --top-k --expert-ffn
+                        --heads (--kv-heads defaults to --heads, --head-dim to
+                        hidden / heads)
+        The dimension options also override a named shape
+        (e.g. --shape olmoe-like --layers 2).
 
-        Weights: mean + std · N(0, 1) from a counter-based generator keyed by (seed, tensor name, row), rounded
-        to bfloat16 and then stored in the chosen type with ggml's reference round-to-nearest quantizers, so the
-        codes have the statistics of real weights. Projections and the output head std 1/√(row length)
-        (the attention output projection a quarter of that); token embeddings std 1, so that each token's
-        identity, not the attention average, dominates the hidden state; RMSNorm and q/k-norm weights
-        1 + 0.05 · N(0, 1); routers std 2/√hidden, which spreads tokens over all experts (see --check). The same seed gives the same bytes whatever --threads is,
-        and a GGUF file and a safetensors folder made with the same seed hold the same numbers.
+        Weights: mean + std · N(0, 1) from a counter-based generator keyed by
+        (seed, tensor name, row), rounded to bfloat16, then stored in --type by
+        ggml's reference round-to-nearest quantizers (the bytes llama-quantize
+        would write), so the codes have the statistics of real weights.
+        Projections and output head: std 1/√(row length), the attention output
+        a quarter of that. Token embeddings: std 1, so that each token's own
+        identity, not the attention average, dominates the hidden state.
+        RMSNorm and q/k-norm weights: 1 + 0.05 · N(0, 1). Routers: std
+        2/√hidden, which spreads tokens over all experts (see --check).
+        The same seed gives the same bytes whatever --threads is, and a GGUF
+        file and a safetensors folder with the same seed hold the same numbers.
 
-        GGUF layout, as llama.cpp's converter and llama-quantize make it: norms and routers F32; token
-        embedding, attention and experts (stacked, blk.N.ffn_{gate,up,down}_exps.weight) in --type; the output
-        head in --type, except Q8_0 for q4_0 and q4_1 (llama-quantize would use Q6_K, which has no quantizer
-        here). Metadata: the complete qwen3moe key set, tokenizer.ggml.* copied from --vocab-from.
-        safetensors: bf16, f16 or f32 throughout, HF tensor names (one tensor per expert), shards of ≤ 4 GB
-        with model.safetensors.index.json, config.json (qwen3_moe), tokenizer.json and tokenizer_config.json.
+        GGUF, as llama.cpp's converter and llama-quantize lay it out: norms and
+        routers F32; token embedding, attention and experts (stacked:
+        blk.N.ffn_{gate,up,down}_exps.weight) in --type; the output head in
+        --type, but Q8_0 for q4_0 and q4_1 (llama-quantize uses Q6_K, which has
+        no quantizer here). Metadata: the full qwen3moe key set, with
+        tokenizer.ggml.* copied from --vocab-from.
+        safetensors: bf16, f16 or f32 throughout, HF names (one tensor per
+        expert), shards of at most 4 GB with model.safetensors.index.json,
+        config.json (qwen3_moe), tokenizer.json, tokenizer_config.json.
 
-        The output is written to OUT.partial and renamed to OUT when complete; on an error or Ctrl-C nothing is
-        left under OUT. Memory stays at a few tens of MB whatever the model size. Progress goes to stderr.
+        The output goes to OUT.partial, renamed to OUT when complete: after an
+        error or Ctrl-C nothing is left. Memory stays at a few tens of MB
+        whatever the model size. Progress goes to stderr.
 
         Examples:
           moe-synth --shape tiny --type f32 --format gguf --out /tmp/tiny.gguf
-          nice -n 10 moe-synth --shape olmoe-like --type q4_0 --format gguf --out ~/models/olmoe-like-Q4_0.gguf
-          moe-synth --shape olmoe-like --type bf16 --format safetensors --out ~/models/olmoe-like-bf16
+          nice -n 10 moe-synth --shape olmoe-like --type q4_0 --format gguf \
+              --out ~/models/olmoe-like-Q4_0.gguf
+          moe-synth --shape olmoe-like --type bf16 --format safetensors \
+              --out ~/models/olmoe-like-bf16
         """
     )
 
