@@ -45,7 +45,7 @@ void moe_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t k) {
             amax = amax > fabsf(v) ? amax : fabsf(v);
         }
         const float d = amax / ((1 << 7) - 1);
-        const float id = d ? 1.0f / d : 0.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = moe_f32_to_f16(d);
         for (int j = 0; j < QK8_0; ++j) {
             const float x0 = x[i * QK8_0 + j] * id;
@@ -73,7 +73,7 @@ void moe_quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t k) {
             }
         }
         const float d = max / -8;
-        const float id = d ? 1.0f / d : 0.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = moe_f32_to_f16(d);
         for (int j = 0; j < qk / 2; ++j) {
             const float x0 = x[i * qk + 0 + j] * id;
@@ -98,7 +98,7 @@ void moe_quantize_row_q4_1(const float *x, block_q4_1 *y, int64_t k) {
             if (v > max) max = v;
         }
         const float d = (max - min) / ((1 << 4) - 1);
-        const float id = d ? 1.0f / d : 0.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[i].d = moe_f32_to_f16(d);
         y[i].m = moe_f32_to_f16(min);
         for (int j = 0; j < qk / 2; ++j) {
