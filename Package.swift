@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Dependencies point one way: CKernels → MoEFormats → MoEKernels / MoETokenizer → MoEStore → MoEModel → executables.
+// Dependencies point one way: CKernels → MoEFormats → MoEKernels / MoETokenizer → MoEStore → MoEModel → MoESynth → executables.
 let package = Package(
     name: "SwiftMoE",
     platforms: [.macOS(.v14)],
@@ -29,20 +29,28 @@ let package = Package(
         .target(name: "MoEStore", dependencies: ["MoEFormats", "MoEKernels"]),
         // Tokenizer, model description, forward pass, sampling, generation.
         .target(name: "MoEModel", dependencies: ["MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
+        // Synthetic checkpoints for tests: shapes, seeded weights, GGUF / safetensors output.
+        .target(name: "MoESynth", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEModel"]),
         .executableTarget(
             name: "moe",
             dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        // Benchmarks, outside the libraries' dependency graph.
+        // Tools, outside the libraries' dependency graph.
         .executableTarget(
             name: "moe-bench",
             dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-bench"
         ),
+        .executableTarget(
+            name: "moe-synth",
+            dependencies: ["MoESynth", "MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/moe-synth"
+        ),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
+        .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "moe-synth"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "moe"]),
     ]
 )
