@@ -198,8 +198,16 @@ MOE_AVX2 void moe_mmq_bf16_avx2(int64_t M, int64_t N, int64_t K, const void *W, 
 #define MOE_Q_PF 1024
 #endif
 // One prefetch per 64-byte line of a block of `bytes` bytes at p (32-element blocks: one line).
+#ifndef MOE_Q_PF_MODE
+#define MOE_Q_PF_MODE 1
+#endif
+#if MOE_Q_PF_MODE == 1
+#define PF_DIST ((size_t)ws * MR > MOE_Q_PF ? (size_t)ws * MR : MOE_Q_PF)
+#else
+#define PF_DIST MOE_Q_PF
+#endif
 #define PREFETCH(p, bytes) do { \
-        for (int pf_ = 0; pf_ < (int)(bytes); pf_ += 64) _mm_prefetch((const char *)(p) + MOE_Q_PF + pf_, _MM_HINT_T0); \
+        for (int pf_ = 0; pf_ < (int)(bytes); pf_ += 64) _mm_prefetch((const char *)(p) + PF_DIST + pf_, _MM_HINT_T0); \
     } while (0)
 
 #define TILE_ARGS int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs, float *Y, int64_t ldy

@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 #include "moe_quantize.h"
+#include "moe_quant.h"
 
 // No fused multiply-add: the bytes must not depend on the CPU or compiler (ggml's code has none either).
 #pragma STDC FP_CONTRACT OFF
@@ -36,25 +37,11 @@ uint16_t moe_f32_to_bf16(float s) {
     return (uint16_t)((u + (0x7fff + ((u >> 16) & 1))) >> 16);
 }
 
-void moe_quantize_row_q8_0(const float *x, block_q8_0 *y, int64_t k) {
-    const int64_t nb = k / QK8_0;
-    for (int64_t i = 0; i < nb; i++) {
-        float amax = 0.0f; // absolute max
-        for (int j = 0; j < QK8_0; j++) {
-            const float v = x[i * QK8_0 + j];
-            amax = amax > fabsf(v) ? amax : fabsf(v);
-        }
-        const float d = amax / ((1 << 7) - 1);
-        const float id = d != 0.0f ? 1.0f / d : 0.0f;
-        y[i].d = moe_f32_to_f16(d);
-        for (int j = 0; j < QK8_0; ++j) {
-            const float x0 = x[i * QK8_0 + j] * id;
-            y[i].qs[j] = (int8_t)roundf(x0);
-        }
-    }
-}
+// Q8_0 weights are quantized exactly as Q8_0 activations are (ggml uses one function for both):
+// the scalar reference of moe_quant.h.
+void moe_quantize_ref_q8_0(const float *x, block_q8_0 *y, int64_t k) { moe_quantize_row_q8_0_generic(x, y, k); }
 
-void moe_quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t k) {
+void moe_quantize_ref_q4_0(const float *x, block_q4_0 *y, int64_t k) {
     const int qk = QK4_0;
     const int64_t nb = k / qk;
     for (int64_t i = 0; i < nb; i++) {
@@ -86,7 +73,7 @@ void moe_quantize_row_q4_0(const float *x, block_q4_0 *y, int64_t k) {
     }
 }
 
-void moe_quantize_row_q4_1(const float *x, block_q4_1 *y, int64_t k) {
+void moe_quantize_ref_q4_1(const float *x, block_q4_1 *y, int64_t k) {
     const int qk = QK4_1;
     const int64_t nb = k / qk;
     for (int64_t i = 0; i < nb; i++) {

@@ -26,9 +26,9 @@ public enum Quantize {
         case .f32: dst.copyMemory(from: src, byteCount: count * 4)
         case .f16: moe_convert_row_f16(src, dst.assumingMemoryBound(to: UInt16.self), n)
         case .bf16: moe_convert_row_bf16(src, dst.assumingMemoryBound(to: UInt16.self), n)
-        case .q8_0: moe_quantize_row_q8_0(src, dst.assumingMemoryBound(to: block_q8_0.self), n)
-        case .q4_0: moe_quantize_row_q4_0(src, dst.assumingMemoryBound(to: block_q4_0.self), n)
-        case .q4_1: moe_quantize_row_q4_1(src, dst.assumingMemoryBound(to: block_q4_1.self), n)
+        case .q8_0: moe_quantize_ref_q8_0(src, dst.assumingMemoryBound(to: block_q8_0.self), n)
+        case .q4_0: moe_quantize_ref_q4_0(src, dst.assumingMemoryBound(to: block_q4_0.self), n)
+        case .q4_1: moe_quantize_ref_q4_1(src, dst.assumingMemoryBound(to: block_q4_1.self), n)
         default: preconditionFailure("Quantize.row: type \(type) has no quantizer")
         }
     }

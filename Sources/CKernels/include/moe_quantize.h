@@ -16,9 +16,9 @@ uint16_t moe_f32_to_f16(float x);
 uint16_t moe_f32_to_bf16(float x);
 
 // n floats (a multiple of 32 for the block types) → n / 32 blocks at dst.
-void moe_quantize_row_q8_0(const float *x, block_q8_0 *dst, int64_t n);
-void moe_quantize_row_q4_0(const float *x, block_q4_0 *dst, int64_t n);
-void moe_quantize_row_q4_1(const float *x, block_q4_1 *dst, int64_t n);
+void moe_quantize_ref_q8_0(const float *x, block_q8_0 *dst, int64_t n);
+void moe_quantize_ref_q4_0(const float *x, block_q4_0 *dst, int64_t n);
+void moe_quantize_ref_q4_1(const float *x, block_q4_1 *dst, int64_t n);
 // n floats → n half / bfloat16 values.
 void moe_convert_row_f16(const float *x, uint16_t *dst, int64_t n);
 void moe_convert_row_bf16(const float *x, uint16_t *dst, int64_t n);
