@@ -12,6 +12,13 @@ public enum Kernels {
     /// Makes every kernel use its scalar reference code (process-wide; for benchmarks and
     /// debugging). Tests comparing the two paths call the explicit generic functions instead.
     public static func forceGeneric(_ on: Bool) { moe_kernels_force_generic(on ? 1 : 0) }
+
+    /// Σ a[i] · b[i] over `count` floats, in SIMD (8 lanes, FMA), so the sum's order differs from a
+    /// left-to-right loop's by rounding only.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        moe_dot_f32(a, b, Int64(count))
+    }
 }
 
 /// Problems with weights handed to the kernels.

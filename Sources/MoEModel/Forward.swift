@@ -133,10 +133,8 @@ extension Model {
             let q = s.q + t * qDim + hh * hd
             let kvOff = (hh / group) * hd
             for j in 0 ... pos {
-                let kj = keys + j * kvDim + kvOff
-                var dot: Float = 0
-                for i in 0 ..< hd { dot += q[i] * kj[i] }
-                scores[j] = dot * scale
+                // The C dot product: Swift does not reassociate a float sum, so its loop would be scalar.
+                scores[j] = Kernels.dot(q, keys + j * kvDim + kvOff, count: hd) * scale
             }
             Ops.softmax(scores, n: pos + 1)
             let out = s.attnOut + t * qDim + hh * hd
