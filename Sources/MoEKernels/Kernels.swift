@@ -13,6 +13,10 @@ public enum Kernels {
     /// debugging). Tests comparing the two paths call the explicit generic functions instead.
     public static func forceGeneric(_ on: Bool) { moe_kernels_force_generic(on ? 1 : 0) }
 
+    /// Σ of `count` bytes at p, read front to back as fast as one core can: the yardstick of the
+    /// matrix-vector kernels' bandwidth (moe-bench kernels).
+    public static func streamSum(_ p: UnsafeRawPointer, count: Int) -> UInt64 { moe_stream_sum(p, count) }
+
     /// Σ a[i] · b[i] over `count` floats, in SIMD (8 lanes, FMA), so the sum's order differs from a
     /// left-to-right loop's by rounding only.
     @inline(__always)

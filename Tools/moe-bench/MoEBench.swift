@@ -16,7 +16,7 @@ struct MoEBench: ParsableCommand {
           moe-bench compare --model /work/models/olmoe-like-Q4_0.gguf --reps 5 --json bench.json
           moe-bench compare --model Weights/tiny-qwen3moe-Q8_0.gguf --llama-cpp none
         """,
-        subcommands: [Compare.self, EngineCommand.self],
+        subcommands: [Compare.self, KernelsCommand.self, EngineCommand.self],
         defaultSubcommand: Compare.self
     )
 }

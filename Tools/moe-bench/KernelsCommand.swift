@@ -1,0 +1,105 @@
+import ArgumentParser
+import Foundation
+import MoEFormats
+import MoEKernels
+import MoEModel
+
+/// `moe-bench kernels`: the matrix-vector kernels' memory bandwidth against a plain streaming read of
+/// the same bytes, on one core and on all, through the engine's own MatMul and thread pool.
+struct KernelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kernels",
+        abstract: "Q4_0 / Q8_0 matrix-vector GB/s against a streaming read, 1 thread and all threads.",
+        discussion: """
+        The weights are a stack of matrices of --rows × --cols (default: olmoe-like experts, 1024 × 2048)
+        filling --megabytes of memory, far more than the last-level cache, so every byte comes from DRAM.
+        One token (decode): each pass multiplies every matrix once, as the forward pass would, rows split
+        across the pool's threads. The streaming read sums the same bytes with AVX2, split the same way.
+        GB/s = weight bytes / time; the ratio is matvec ÷ stream. Median of --reps passes.
+        """)
+
+    @Option(help: "Rows of each matrix.") var rows = 1024
+    @Option(help: "Columns of each matrix (a multiple of 32).") var cols = 2048
+    @Option(help: "Total weight bytes per type, in MiB.") var megabytes = 512
+    @Option(name: .shortAndLong, help: "Passes; the median is reported.") var reps = 7
+    @Option(help: "Also write the results as JSON to this file.") var json: String?
+
+    func validate() throws {
+        guard rows >= 1, cols >= 32, cols % 256 == 0 || cols % 32 == 0 else { throw ValidationError("--cols must be a multiple of 32") }
+        guard megabytes >= 1, reps >= 1 else { throw ValidationError("--megabytes and --reps must be ≥ 1") }
+    }
+
+    struct Row: Encodable { let type: String; let threads: Int; let stream_gbs: Double; let matvec_gbs: Double; let ratio: Double }
+
+    func run() throws {
+        var results: [Row] = []
+        print("kernels: \(Kernels.features); \(rows) × \(cols) matrices, \(megabytes) MiB per type, median of \(reps)")
+        print("| type | threads | stream GB/s | matvec GB/s | matvec ÷ stream |")
+        print("|---|---|---|---|---|")
+        for type in [TensorType.q4_0, .q8_0] {
+            let rowBytes = cols / type.blockSize * type.blockBytes
+            let count = max(1, megabytes << 20 / (rows * rowBytes))
+            let bytes = count * rows * rowBytes
+            let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+            defer { buffer.deallocate() }
+            Self.fillBlocks(buffer, bytes: bytes, blockBytes: type.blockBytes)
+            let matrices = try (0 ..< count).map {
+                try WeightMatrix(type: type, rows: rows, cols: cols, base: buffer + $0 * rows * rowBytes)
+            }
+            var x = (0 ..< cols).map { Float(($0 * 7919) % 13) - 6 }
+            let xq = try QuantizedActivations(for: matrices[0], capacity: 1)
+            x.withUnsafeMutableBufferPointer { xq.quantize($0.baseAddress!, rows: 1) }
+            let y = UnsafeMutablePointer<Float>.allocate(capacity: count * rows)
+            defer { y.deallocate() }
+            for threads in Set([1, ThreadPool.maxThreads]).sorted() {
+                let pool = ThreadPool(threads: threads)
+                let stream = Self.median(reps) {
+                    pool.run { w in
+                        let per = (bytes / pool.threadCount + 4095) & ~4095
+                        let lo = min(bytes, w * per), hi = min(bytes, lo + per)
+                        if hi > lo { Self.sink &+= Kernels.streamSum(buffer + lo, count: hi - lo) }
+                    }
+                }
+                let products = matrices.enumerated().map { i, m in
+                    MatMul.Product(m, x: x, n: 1, y: y + i * rows, xq: xq)
+                }
+                let matvec = Self.median(reps) { MatMul.run(products, pool: pool) }
+                let row = Row(type: type.description, threads: pool.threadCount, stream_gbs: Double(bytes) / stream / 1e9,
+                              matvec_gbs: Double(bytes) / matvec / 1e9, ratio: stream / matvec)
+                results.append(row)
+                print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", row.type, row.threads, row.stream_gbs, row.matvec_gbs, row.ratio * 100))
+            }
+        }
+        if let json {
+            let enc = JSONEncoder()
+            enc.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try enc.encode(results).write(to: URL(fileURLWithPath: json))
+        }
+    }
+
+    nonisolated(unsafe) static var sink: UInt64 = 0
+
+    /// Median seconds of `reps` timed calls, after one untimed warm-up call.
+    static func median(_ reps: Int, _ body: () -> Void) -> Double {
+        body()
+        let clock = ContinuousClock()
+        var times: [Double] = []
+        for _ in 0 ..< reps {
+            let t0 = clock.now
+            body()
+            times.append((clock.now - t0).seconds)
+        }
+        return Summary(times).median
+    }
+
+    /// Random codes with small finite f16 scales (first two bytes of each 32-element block).
+    static func fillBlocks(_ p: UnsafeMutableRawPointer, bytes: Int, blockBytes: Int) {
+        var rng = SeededGenerator(seed: 7)
+        var i = 0
+        while i + 8 <= bytes { p.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self); i += 8 }
+        var b = 0
+        while b + blockBytes <= bytes {
+            p.storeBytes(of: UInt16(0x2000 | (rng.next() & 0x7FF)), toByteOffset: b, as: UInt16.self)
+            b += blockBytes
+        }
+    }
+}
