@@ -72,4 +72,21 @@ struct CLITests {
             #expect(r.stdout.isEmpty)
         }
     }
+
+    @Test("--threads 0 or above the processor count is refused with a clear message", arguments: ["0", "100000", "-1"])
+    func badThreadCount(threads: String) throws {
+        let r = try CLI.run(["generate", "--prompt", "x", "-n", "1", "--threads=\(threads)"])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("--threads must be between 1 and"), "\(r.stderr)")
+        #expect(r.stdout.isEmpty)
+    }
+
+    @Test("--activations f32 and q8 both generate; f32 reproduces the float path")
+    func activations() throws {
+        for a in ["f32", "q8"] {
+            let r = try CLI.run(["generate", "--prompt", "In the beginning", "-n", "4", "--ignore-eos", "--activations", a, "--threads", "1"])
+            #expect(r.status == 0, "\(a): \(r.stderr)")
+            #expect(!r.stdout.isEmpty)
+        }
+    }
 }
