@@ -10,6 +10,7 @@
 // and of the float path it replaces (dequantize a tile of rows, then moe_gemm_f32).
 #define _POSIX_C_SOURCE 200809L
 #include "moe_quant.h"
+#include "moe_stream.h"
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,23 +39,8 @@ static void fill(uint32_t t, uint8_t *p, size_t bytes) {
     }
 }
 
-// Streaming read: Σ of all bytes (vpsadbw), 4 independent accumulators.
-__attribute__((target("avx2"))) static uint64_t sum_bytes(const uint8_t *p, size_t n) {
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
-    const __m256i z = _mm256_setzero_si256();
-    size_t i = 0;
-    for (; i + 128 <= n; i += 128) {
-        a0 = _mm256_add_epi64(a0, _mm256_sad_epu8(_mm256_loadu_si256((const __m256i *)(p + i)), z));
-        a1 = _mm256_add_epi64(a1, _mm256_sad_epu8(_mm256_loadu_si256((const __m256i *)(p + i + 32)), z));
-        a2 = _mm256_add_epi64(a2, _mm256_sad_epu8(_mm256_loadu_si256((const __m256i *)(p + i + 64)), z));
-        a3 = _mm256_add_epi64(a3, _mm256_sad_epu8(_mm256_loadu_si256((const __m256i *)(p + i + 96)), z));
-    }
-    const __m256i s = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
-    uint64_t r = (uint64_t)_mm256_extract_epi64(s, 0) + (uint64_t)_mm256_extract_epi64(s, 1) +
-                 (uint64_t)_mm256_extract_epi64(s, 2) + (uint64_t)_mm256_extract_epi64(s, 3);
-    for (; i < n; i++) r += p[i];
-    return r;
-}
+// Streaming read: moe_stream_sum (stream.c), the same yardstick moe-bench kernels uses.
+static uint64_t sum_bytes(const uint8_t *p, size_t n) { return moe_stream_sum(p, n); }
 
 static volatile uint64_t sink;
 
