@@ -63,6 +63,7 @@ struct Compare: ParsableCommand {
             if let json {
                 let enc = JSONEncoder()
                 enc.outputFormatting = [.sortedKeys, .prettyPrinted]
+                enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
                 try enc.encode(report).write(to: URL(fileURLWithPath: json))
             }
         } catch let e as ValidationError { throw e } catch { throw fail(error) }

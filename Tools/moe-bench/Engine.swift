@@ -5,7 +5,8 @@ import MoEModel
 
 /// What one measurement of an engine on a model reports (one process, one repetition).
 struct EngineRun: Codable {
-    var loadSeconds: Double
+    /// Model load time, nil where the engine does not report it (llama-bench).
+    var loadSeconds: Double?
     /// Prompt processing: promptTokens tokens in one batch from an empty context, tokens/s.
     var prefillTokensPerSecond: Double
     /// Generation: genTokens single-token steps from an empty context, tokens/s.

@@ -33,7 +33,7 @@ struct LlamaCpp {
         let tg = entries.first { $0.n_gen > 0 && $0.n_prompt == 0 }?.avg_ts ?? 0
         // llama-bench reports no time to first token: the prefill time of the same prompt stands for it,
         // as it does for SwiftMoE (both leave out the sampling of that token, microseconds).
-        return EngineRun(loadSeconds: .nan, prefillTokensPerSecond: pp, decodeTokensPerSecond: tg,
+        return EngineRun(loadSeconds: nil, prefillTokensPerSecond: pp, decodeTokensPerSecond: tg,
                          timeToFirstTokenSeconds: pp > 0 ? Double(promptTokens) / pp : .nan,
                          peakRSSBytes: r.peakRSSBytes)
     }
