@@ -259,14 +259,18 @@ INLINE void tile_q8_0(const int mr, const int nr, TILE_ARGS) {
 }
 
 // Q4_0 and Q4_1 tiles reduce the 4 rows' products together: the int16 pair sums of rows 0-3 are
-// folded with two rounds of vphaddw into one vector (each 128-bit half: 2 sums of 8 products per
-// row, ≤ 8 · 15 · 128 = 15360 in magnitude, so int16 is exact), then vpmaddwd, one conversion and one
-// FMA serve all 4 rows: acc lanes i and i + 4 belong to row i. Tiles of fewer rows fold in zeros,
+// folded into one vector of int32 (each 128-bit half: one sum of 16 products per row), so one
+// conversion and one FMA serve all 4 rows: acc lanes i and i + 4 belong to row i. Tiles of fewer rows fold in zeros,
 // so every row sees the same operations whatever the tile.
-INLINE __m256 fold4(const __m256i p[4]) {
-    const __m256i h = _mm256_hadd_epi16(_mm256_hadd_epi16(p[0], p[1]), _mm256_hadd_epi16(p[2], p[3]));
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(h, _mm256_set1_epi16(1)));
+// vphaddw is slow on Zen 3 (one per 2 cycles, measured); the same sums come from vpmaddwd with ones and
+// vpackssdw (sums of 4 and 8 products fit int16, so nothing saturates): 7 vpmaddwd + 3 vpackssdw.
+INLINE __m256i fold4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i one = _mm256_set1_epi16(1);
+    const __m256i ab = _mm256_madd_epi16(_mm256_packs_epi32(_mm256_madd_epi16(a, one), _mm256_madd_epi16(b, one)), one);
+    const __m256i cd = _mm256_madd_epi16(_mm256_packs_epi32(_mm256_madd_epi16(c, one), _mm256_madd_epi16(d, one)), one);
+    return _mm256_madd_epi16(_mm256_packs_epi32(ab, cd), one);
 }
+INLINE __m256 fold4(const __m256i p[4]) { return _mm256_cvtepi32_ps(fold4_i32(p[0], p[1], p[2], p[3])); }
 
 // Y[j * ldy + i] = lanes i + (i + 4) of acc[j].
 INLINE void store_fold4(const int mr, const int nr, const __m256 acc[NR], float *Y, int64_t ldy) {
@@ -473,7 +477,7 @@ INLINE void tile_q6_K(const int mr, const int nr, TILE_ARGS) {
 // product as the 1 × 1 tile, and the matrix product driver.
 
 #define SHAPE(T, a, b) case (a) * 8 + (b): tile_##T(a, b, nb, W, ws, X, xs, Y, ldy); break
-#define DEFINE_TYPE(T, BLOCK, QK)                                                                          \
+#define DEFINE_TILES(T, BLOCK, QK)                                                                         \
     static MOE_AVX2 void tiles_##T(int mr, int nr, TILE_ARGS) {                                           \
         switch (mr * 8 + nr) {                                                                            \
             SHAPE(T, 4, 4); SHAPE(T, 4, 3); SHAPE(T, 4, 2); SHAPE(T, 4, 1);                               \
@@ -487,7 +491,9 @@ INLINE void tile_q6_K(const int mr, const int nr, TILE_ARGS) {
         float r;                                                                                          \
         tile_##T(1, 1, n / (QK), w, 0, x, 0, &r, 1);                                                      \
         return r;                                                                                         \
-    }                                                                                                     \
+    }
+#define DEFINE_TYPE(T, BLOCK, QK)                                                                          \
+    DEFINE_TILES(T, BLOCK, QK)                                                                            \
     MOE_AVX2 void moe_mmq_##T##_avx2(int64_t M, int64_t N, int64_t K, const void *W, size_t ws,          \
                                      const void *X, size_t xs, float *Y, int64_t ldy) {                   \
         mmq_tiles(tiles_##T, T##_MR, T##_NR, M, N, K / (QK), W, ws, X, xs, Y, ldy);                      \
@@ -527,10 +533,90 @@ enum {
 };
 
 DEFINE_TYPE(q8_0, block_q8_0, QK8_0)
-DEFINE_TYPE(q4_0, block_q4_0, QK4_0)
+DEFINE_TILES(q4_0, block_q4_0, QK4_0)
 DEFINE_TYPE(q4_1, block_q4_1, QK4_1)
 DEFINE_TYPE(q4_K, block_q4_K, QK_K)
 DEFINE_TYPE(q5_K, block_q5_K, QK_K)
 DEFINE_TYPE(q6_K, block_q6_K, QK_K)
+
+// One token (matrix-vector), 8 rows at a time: the same integers and float operations per row as
+// tile_q4_0 (so the same bits), fewer instructions per block:
+// - rows r and r + 4 share a vector (row r in the low 128 bits, row r + 4 in the high), low and
+//   high nibbles in separate vectors, so the activations are two broadcast loads and the folded
+//   sums come out as [rows 0-7, elements 0-15] and [rows 0-7, elements 16-31]: the 8 rows' scales
+//   are one conversion and one product;
+// - the -8 offset is taken out after the fold, as 8 Σy of each half of the block (int32, computed
+//   once per call with d_x as a float), instead of once per row;
+// - the 8 scales are gathered in general registers and moved over in two vmovq;
+// - two blocks per step, one prefetch per row (36 bytes < one line), 8 rows (one step of rows) ahead.
+enum { GEMV_NB_MAX = 1024 }; // per-call activation sums on the stack; longer rows take the tiles
+
+#ifndef MOE_Q4_PF8
+#define MOE_Q4_PF8 8
+#endif
+
+// One block of 8 rows: rows r and r + 4 at a[r] and a[r] + ws4.
+INLINE void gemv_block(const uint8_t *a0, size_t ws, const int8_t *xq, const int32_t *c, const float *dxp,
+                       __m256 *accl, __m256 *acch) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const size_t ws4 = 4 * ws;
+    const uint8_t *a1 = a0 + ws, *a2 = a0 + 2 * ws, *a3 = a1 + 2 * ws;
+#define LD(p) _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)((p) + 2))), _mm_loadu_si128((const __m128i *)((p) + ws4 + 2)), 1)
+    const __m256i v0 = LD(a0), v1 = LD(a1), v2 = LD(a2), v3 = LD(a3);
+#undef LD
+#define H(p) ((uint64_t)*(const uint16_t *)(p))
+    const __m128i hg = _mm_set_epi64x((long long)(H(a0 + ws4) | H(a1 + ws4) << 16 | H(a2 + ws4) << 32 | H(a3 + ws4) << 48),
+                                      (long long)(H(a0) | H(a1) << 16 | H(a2) << 32 | H(a3) << 48));
+#undef H
+    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xq));
+    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + 16)));
+#define LO(v) _mm256_maddubs_epi16(_mm256_and_si256(v, m4), yl)
+#define HI(v) _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yh)
+    const __m256i sl = _mm256_sub_epi32(fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3)), _mm256_set1_epi32(c[0]));
+    const __m256i sh = _mm256_sub_epi32(fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3)), _mm256_set1_epi32(c[1]));
+#undef LO
+#undef HI
+    const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(hg), _mm256_broadcast_ss(dxp));
+    *accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), *accl);
+    *acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), *acch);
+}
+
+static MOE_AVX2 void gemv_q4_0(int64_t M, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, float *Y) {
+    const block_q8_0 *x = (const block_q8_0 *)X;
+    float dx[GEMV_NB_MAX];
+    int32_t cs[2 * GEMV_NB_MAX];
+    for (int64_t b = 0; b < nb; b++) {
+        dx[b] = h2f(x[b].d);
+        const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), _mm256_loadu_si256((const __m256i *)x[b].qs)), _mm256_set1_epi16(1));
+        __m128i lo = _mm256_castsi256_si128(s), hi = _mm256_extracti128_si256(s, 1);
+        lo = _mm_add_epi32(lo, _mm_unpackhi_epi64(lo, lo)); lo = _mm_add_epi32(lo, _mm_shuffle_epi32(lo, 1));
+        hi = _mm_add_epi32(hi, _mm_unpackhi_epi64(hi, hi)); hi = _mm_add_epi32(hi, _mm_shuffle_epi32(hi, 1));
+        cs[2 * b] = _mm_cvtsi128_si32(lo);
+        cs[2 * b + 1] = _mm_cvtsi128_si32(hi);
+    }
+    const size_t pf = (size_t)ws * MOE_Q4_PF8;
+    int64_t m0 = 0;
+    for (; m0 + 8 <= M; m0 += 8) {
+        const uint8_t *a = W + (size_t)m0 * ws;
+        __m256 accl = _mm256_setzero_ps(), acch = _mm256_setzero_ps();
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2, a += 2 * sizeof(block_q4_0)) {
+            // 36 bytes per row per step: one prefetch per row covers every 64-byte line
+            for (int r = 0; r < 8; r++) _mm_prefetch((const char *)a + pf + (size_t)r * ws, _MM_HINT_T0);
+            gemv_block(a, ws, x[b].qs, cs + 2 * b, dx + b, &accl, &acch);
+            gemv_block(a + sizeof(block_q4_0), ws, x[b + 1].qs, cs + 2 * b + 2, dx + b + 1, &accl, &acch);
+        }
+        if (b < nb) gemv_block(a, ws, x[b].qs, cs + 2 * b, dx + b, &accl, &acch);
+        // lanes 0-3: rows 0-3, lanes 4-7: rows 4-7
+        _mm256_storeu_ps(Y + m0, _mm256_add_ps(accl, acch));
+    }
+    if (m0 < M) mmq_tiles(tiles_q4_0, 4, 1, M - m0, 1, nb, W + (size_t)m0 * ws, ws, X, 0, Y + m0, 1);
+}
+
+MOE_AVX2 void moe_mmq_q4_0_avx2(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                               float *Y, int64_t ldy) {
+    if (N == 1 && K / QK4_0 <= GEMV_NB_MAX) gemv_q4_0(M, K / QK4_0, W, ws, X, Y);
+    else mmq_tiles(tiles_q4_0, q4_0_MR, q4_0_NR, M, N, K / QK4_0, W, ws, X, xs, Y, ldy);
+}
 
 #endif // MOE_X86
