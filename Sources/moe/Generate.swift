@@ -39,7 +39,7 @@ struct Generate: ParsableCommand {
     @Option(help: "Random seed for sampling.")
     var seed: UInt64 = 0
 
-    @OptionGroup var threads: ThreadsOption
+    @OptionGroup var compute: ComputeOptions
 
     @Flag(help: "Keep generating past the end-of-text token.")
     var ignoreEos = false
@@ -81,7 +81,7 @@ struct Generate: ParsableCommand {
                 maxTokens: maxTokens,
                 sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed),
-                ignoreEOS: ignoreEos, threads: threads.count, precision: threads.activations)
+                ignoreEOS: ignoreEos, threads: compute.threadCount, precision: compute.activations)
             let stream = !json
             let result = try m.generate(promptIds: promptIds, options: options) { piece in
                 if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }

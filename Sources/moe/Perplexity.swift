@@ -28,7 +28,7 @@ struct Perplexity: ParsableCommand {
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
-    @OptionGroup var threads: ThreadsOption
+    @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
         guard window >= 2 else { throw ValidationError("--window must be ≥ 2") }
@@ -62,7 +62,7 @@ struct Perplexity: ParsableCommand {
             if let n = maxTokens { ids = Array(ids.prefix(n)) }
             guard ids.count >= 2 else { throw ValidationError("\(file) has fewer than 2 tokens") }
             let showProgress = !json && isatty(2) != 0
-            let result = try m.perplexity(tokens: ids, window: window, threads: threads.count, precision: threads.activations) { done, total in
+            let result = try m.perplexity(tokens: ids, window: window, threads: compute.threadCount, precision: compute.activations) { done, total in
                 if showProgress { printErr("\rwindow \(done)/\(total)", terminator: done == total ? "\n" : "") }
             }
             if json {

@@ -3,8 +3,8 @@ import MoEKernels
 
 extension ActivationPrecision: ExpressibleByArgument {}
 
-/// `--threads N` and `--activations q8|f32`, shared by the commands that run the model.
-struct ThreadsOption: ParsableArguments {
+/// How the forward pass computes: `--threads N` and `--activations q8|f32`, shared by the commands that run the model.
+struct ComputeOptions: ParsableArguments {
     @Option(help: ArgumentHelp("q8: activations quantized to 8-bit blocks for the integer kernels (fast, as llama.cpp). f32: float activations, weights widened on the fly (the reference path that reproduces transformers).",
                                valueName: "q8|f32"))
     var activations: ActivationPrecision = .q8
@@ -13,7 +13,7 @@ struct ThreadsOption: ParsableArguments {
             help: "Threads of the forward pass, 1 ... \(ThreadPool.maxThreads) (default: the \(ThreadPool.physicalCores) physical cores).")
     var threads: Int?
 
-    var count: Int { threads ?? ThreadPool.physicalCores }
+    var threadCount: Int { threads ?? ThreadPool.physicalCores }
 
     func validate() throws {
         if let t = threads, t < 1 || t > ThreadPool.maxThreads {
