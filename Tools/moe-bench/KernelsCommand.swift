@@ -14,7 +14,8 @@ struct KernelsCommand: ParsableCommand {
         filling --megabytes of memory, far more than the last-level cache, so every byte comes from DRAM.
         One token (decode): each pass multiplies every matrix once, as the forward pass would, rows split
         across the pool's threads. The streaming read sums the same bytes with AVX2, split the same way.
-        GB/s = weight bytes / time; the ratio is matvec ÷ stream. Median of --reps passes.
+        GB/s = weight bytes / time (medians of --reps passes); the ratio is the median over passes of
+        matvec ÷ stream, each pass timing one stream and one matvec back to back.
         """)
 
     @Option(help: "Rows of each matrix.") var rows = 1024
@@ -52,19 +53,21 @@ struct KernelsCommand: ParsableCommand {
             defer { y.deallocate() }
             for threads in Set([1, ThreadPool.maxThreads]).sorted() {
                 let pool = ThreadPool(threads: threads)
-                let stream = Self.median(reps) {
+                let products = matrices.enumerated().map { i, m in
+                    MatMul.Product(m, x: x, n: 1, y: y + i * rows, xq: xq)
+                }
+                // Stream and matvec passes alternate, and the ratio is taken pass by pair, so a burst of
+                // load from elsewhere on the machine hits both sides of a ratio alike.
+                let pairs = Self.pairs(reps, {
                     pool.run { w in
                         let per = (bytes / pool.threadCount + 4095) & ~4095
                         let lo = min(bytes, w * per), hi = min(bytes, lo + per)
                         if hi > lo { Self.sink &+= Kernels.streamSum(buffer + lo, count: hi - lo) }
                     }
-                }
-                let products = matrices.enumerated().map { i, m in
-                    MatMul.Product(m, x: x, n: 1, y: y + i * rows, xq: xq)
-                }
-                let matvec = Self.median(reps) { MatMul.run(products, pool: pool) }
+                }, { MatMul.run(products, pool: pool) })
+                let stream = Summary(pairs.map(\.0)).median, matvec = Summary(pairs.map(\.1)).median
                 let row = Row(type: type.description, threads: pool.threadCount, stream_gbs: Double(bytes) / stream / 1e9,
-                              matvec_gbs: Double(bytes) / matvec / 1e9, ratio: stream / matvec)
+                              matvec_gbs: Double(bytes) / matvec / 1e9, ratio: Summary(pairs.map { $0.0 / $0.1 }).median)
                 results.append(row)
                 print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", row.type, row.threads, row.stream_gbs, row.matvec_gbs, row.ratio * 100))
             }
@@ -78,17 +81,17 @@ struct KernelsCommand: ParsableCommand {
 
     nonisolated(unsafe) static var sink: UInt64 = 0
 
-    /// Median seconds of `reps` timed calls, after one untimed warm-up call.
-    static func median(_ reps: Int, _ body: () -> Void) -> Double {
-        body()
+    /// Seconds of `reps` (a, b) pairs of timed calls, a then b, after one untimed warm-up call of each.
+    static func pairs(_ reps: Int, _ a: () -> Void, _ b: () -> Void) -> [(Double, Double)] {
+        a()
+        b()
         let clock = ContinuousClock()
-        var times: [Double] = []
-        for _ in 0 ..< reps {
+        func time(_ f: () -> Void) -> Double {
             let t0 = clock.now
-            body()
-            times.append((clock.now - t0).seconds)
+            f()
+            return (clock.now - t0).seconds
         }
-        return Summary(times).median
+        return (0 ..< reps).map { _ in (time(a), time(b)) }
     }
 
     /// Random codes with small finite f16 scales (first two bytes of each 32-element block).
