@@ -25,7 +25,7 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Also write the results as JSON to this file.") var json: String?
 
     func validate() throws {
-        guard rows >= 1, cols >= 32, cols % 256 == 0 || cols % 32 == 0 else { throw ValidationError("--cols must be a multiple of 32") }
+        guard rows >= 1, cols >= 32, cols % 32 == 0 else { throw ValidationError("--cols must be a multiple of 32") }
         guard megabytes >= 1, reps >= 1 else { throw ValidationError("--megabytes and --reps must be ≥ 1") }
     }
 
