@@ -1,7 +1,7 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-// Dependencies point one way: CKernels → MoEFormats → MoEKernels / MoETokenizer → MoEStore → MoEModel → MoESynth → executables.
+// Dependencies point one way: CKernels → MoEFormats → MoEKernels / MoETokenizer → MoEStore → MoEModel → MoESynth / MoEQuantize → executables.
 let package = Package(
     name: "SwiftMoE",
     platforms: [.macOS(.v14)],
@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "MoEModel", dependencies: ["MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
         // Synthetic checkpoints for tests: shapes, seeded weights, GGUF / safetensors output.
         .target(name: "MoESynth", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEModel"]),
+        // Checkpoint → quantized GGUF: tensor roles and type rules, rounding, calibration statistics.
+        .target(name: "MoEQuantize", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoETokenizer"]),
         .executableTarget(
             name: "moe",
             dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -41,16 +43,24 @@ let package = Package(
             dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-bench"
         ),
+        // What the tools share: progress lines, Ctrl-C handling.
+        .target(name: "ToolSupport", path: "Tools/ToolSupport"),
         .executableTarget(
             name: "moe-synth",
-            dependencies: ["MoESynth", "MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoESynth", "MoEModel", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-synth"
+        ),
+        .executableTarget(
+            name: "moe-quantize",
+            dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEModel", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/moe-quantize"
         ),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
         .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "moe-synth"]),
+        .testTarget(name: "MoEQuantizeTests", dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "moe-quantize"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "moe"]),
     ]
 )

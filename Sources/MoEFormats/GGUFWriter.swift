@@ -45,6 +45,9 @@ public final class GGUFWriter {
     private var sources: [Source] = []
     private var tensorNames: Set<String> = []
     private var finished = false
+    /// Flush what is written to disk and drop it from the page cache every 64 MiB (see `OutputFile`), for
+    /// files larger than the memory the writer may use.
+    public var dropWrittenPages = false
 
     /// Declares a file at `path` (created by `finish()`). A non-nil `alignment` is recorded as `general.alignment`.
     public init(path: String, alignment: Int? = nil) throws {
@@ -160,6 +163,7 @@ public final class GGUFWriter {
         guard !finished else { throw WriterError.alreadyFinished(path: path) }
         finished = true
         let out = try OutputFile(path: path)
+        out.dropWrittenPages = dropWrittenPages
         do {
             try writeAll(to: out)
             try out.close()

@@ -42,6 +42,12 @@ final class OutputFile {
     private var used = 0
     /// Bytes handed to `write` so far (buffered or not).
     private(set) var offset = 0
+    /// Write-behind: every `dropInterval` bytes the data written so far is flushed to disk and dropped from
+    /// the page cache, so that writing a file larger than memory keeps neither dirty nor cached pages
+    /// (inside a memory cgroup, dirty pages count against the limit and cannot be reclaimed until written).
+    var dropWrittenPages = false
+    private let dropInterval = 64 << 20
+    private var written = 0, dropped = 0
 
     init(path: String, bufferSize: Int = 1 << 20) throws {
         self.path = path
@@ -121,7 +127,21 @@ final class OutputFile {
             }
             p += n
             left -= n
+            written += n
         }
+        if dropWrittenPages, written - dropped >= dropInterval { dropWritten() }
+    }
+
+    /// Waits for the bytes written since the last call to reach the disk, then drops them from the page cache.
+    private func dropWritten() {
+        #if os(Linux)
+        // fdatasync rather than sync_file_range (which Glibc's Swift module does not expose): only the pages
+        // written since the last call are dirty, so it waits for those.
+        if fdatasync(fd) == 0 {
+            _ = posix_fadvise(fd, off_t(dropped), off_t(written - dropped), Int32(POSIX_FADV_DONTNEED))
+        }
+        #endif
+        dropped = written
     }
 }
 

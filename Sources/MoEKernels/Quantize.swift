@@ -11,11 +11,13 @@ import MoEFormats
 /// - Q4_0: the element of largest magnitude, with its sign, gets code 0: d = max / −8,
 ///   q = min(15, trunc(x / d + 8.5)); element j in the low nibble of byte j, element j + 16 in the high one.
 /// - Q4_1: d = (max − min) / 15, m = min, q = min(15, trunc((x − min) / d + 0.5)).
+/// - Q6_K (256 elements): ggml's make_qx_quants per 16 (19 trial scales, least squares), int8 sub-scales
+///   under an f16 super-scale; `CKernels/quantize_k.c`.
 /// Scales are computed in float32, stored as f16 (round to nearest even); codes use the unrounded scale.
 /// Inputs must be finite.
 public enum Quantize {
     /// The types `row` can write.
-    public static let supportedTypes: Set<TensorType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1]
+    public static let supportedTypes: Set<TensorType> = [.f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q6_K]
 
     /// Converts `count` floats at `src` (a multiple of `type.blockSize`) into
     /// `type.byteCount(elements: count)` bytes at `dst`.
@@ -29,6 +31,7 @@ public enum Quantize {
         case .q8_0: moe_quantize_ref_q8_0(src, dst.assumingMemoryBound(to: block_q8_0.self), n)
         case .q4_0: moe_quantize_ref_q4_0(src, dst.assumingMemoryBound(to: block_q4_0.self), n)
         case .q4_1: moe_quantize_ref_q4_1(src, dst.assumingMemoryBound(to: block_q4_1.self), n)
+        case .q6_K: moe_quantize_q6_K(src, dst.assumingMemoryBound(to: block_q6_K.self), n, nil)
         default: preconditionFailure("Quantize.row: type \(type) has no quantizer")
         }
     }

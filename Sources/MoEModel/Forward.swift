@@ -73,6 +73,7 @@ extension Model {
         for t in first ..< n {
             Ops.rmsNorm(state.x + t * h, outputNorm, state.xb + (t - first) * h, n: h, eps: c.rmsNormEps)
         }
+        state.activationStatistics?.add(.outputInput, rows: state.xb, n: rows, width: h)
         state.hiddenQ.invalidate()
         MatMul.run([MatMul.Product(output, x: state.xb, n: rows, y: state.logits,
                                    xq: state.hiddenQ.activations(for: output, x: state.xb, n: rows))], pool: state.pool)
@@ -85,6 +86,7 @@ extension Model {
         let h = c.hiddenSize, hd = c.headDim
         let qDim = c.headCount * hd, kvDim = c.kvHeadCount * hd
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.attnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
+        s.activationStatistics?.add(.attentionInput(layer: l), rows: s.xb, n: n, width: h)
         s.hiddenQ.invalidate()
         func product(_ m: WeightMatrix, _ y: UnsafeMutablePointer<Float>) -> MatMul.Product {
             MatMul.Product(m, x: s.xb, n: n, y: y, xq: s.hiddenQ.activations(for: m, x: s.xb, n: n))
@@ -145,6 +147,7 @@ extension Model {
                 for i in 0 ..< hd { out[i] += p * vj[i] }
             }
         }
+        s.activationStatistics?.add(.attentionOutput(layer: l), rows: s.attnOut, n: n, width: qDim)
         s.attnQ.invalidate()
         MatMul.run([MatMul.Product(w.wo, x: s.attnOut, n: n, y: s.xb,
                                    xq: s.attnQ.activations(for: w.wo, x: s.attnOut, n: n))], pool: s.pool)
@@ -155,17 +158,18 @@ extension Model {
     private func feedForward(layer l: Int, n: Int, state s: InferenceState) {
         let c = config, w = layers[l], h = c.hiddenSize
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.ffnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
+        s.activationStatistics?.add(.ffnInput(layer: l), rows: s.xb, n: n, width: h)
         s.hiddenQ.invalidate()
         s.ffnOut.update(repeating: 0, count: n * h)
 
         if let dense = w.dense {
-            runExpert(dense, n: n, state: s)
+            runExpert(dense, layer: l, n: n, state: s)
             for i in 0 ..< n * h { s.ffnOut[i] = s.expertOut[i] }
         }
         if let router = w.router {
             routedExperts(layer: l, router: router, n: n, state: s)
             if let shared = w.shared, let sharedGate = w.sharedGate {
-                runExpert(shared, n: n, state: s)
+                runExpert(shared, layer: l, n: n, state: s)
                 MatMul.run([MatMul.Product(sharedGate, x: s.xb, n: n, y: s.shGate,
                                            xq: s.hiddenQ.activations(for: sharedGate, x: s.xb, n: n))], pool: s.pool)
                 for t in 0 ..< n {
@@ -254,6 +258,13 @@ extension Model {
         }
         MatMul.run(gateUp, pool: s.pool)
         Ops.swiglu(s.gate, s.up, n: n * k * ffn)
+        if let stats = s.activationStatistics {
+            for x in 0 ..< e {
+                let slots = Int(s.expertStart[x]) ..< Int(s.expertStart[x + 1])
+                stats.add(.expertInput(layer: l, expert: x), rows: s.xb, indices: slots.lazy.map { Int(s.slotToken[$0]) }, width: h)
+                stats.add(.expertDown(layer: l, expert: x), rows: s.gate + slots.lowerBound * ffn, n: slots.count, width: ffn)
+            }
+        }
         // The down projections' inputs, silu(gate) ⊙ up by slot, quantized once for all experts.
         s.downQ.invalidate()
         let downQ = quantized ? s.downQ.activations(for: first.down, x: s.gate, n: n * k) : nil
@@ -272,11 +283,12 @@ extension Model {
     }
 
     /// expertOut[n, hidden] = down(silu(gate · xb) ⊙ (up · xb)), for a dense FFN or a shared expert.
-    private func runExpert(_ e: ExpertWeights, n: Int, state s: InferenceState) {
+    private func runExpert(_ e: ExpertWeights, layer: Int, n: Int, state s: InferenceState) {
         MatMul.run([MatMul.Product(e.gate, x: s.xb, n: n, y: s.gate, xq: s.hiddenQ.activations(for: e.gate, x: s.xb, n: n)),
                     MatMul.Product(e.up, x: s.xb, n: n, y: s.up, xq: s.hiddenQ.activations(for: e.up, x: s.xb, n: n))],
                    pool: s.pool)
         Ops.swiglu(s.gate, s.up, n: n * e.gate.rows)
+        s.activationStatistics?.add(.denseDown(layer: layer), rows: s.gate, n: n, width: e.gate.rows)
         s.denseDownQ.invalidate()
         MatMul.run([MatMul.Product(e.down, x: s.gate, n: n, y: s.expertOut,
                                    xq: s.denseDownQ.activations(for: e.down, x: s.gate, n: n))], pool: s.pool)

@@ -13,6 +13,8 @@ public final class InferenceState: @unchecked Sendable {
     public internal(set) var position = 0
     /// When set, every layer's routing decision for every processed token is appended here.
     public var routingLog: RoutingLog?
+    /// When set, the forward pass adds every matrix product's input rows to it (calibration for moe-quantize).
+    public var activationStatistics: ActivationStatistics?
 
     let keyCache: UnsafeMutablePointer<Float>    // [layers, contextLength, kvHeads * headDim]
     let valueCache: UnsafeMutablePointer<Float>  // [layers, contextLength, kvHeads * headDim]

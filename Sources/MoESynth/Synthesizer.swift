@@ -120,7 +120,7 @@ public struct Synthesizer: Sendable {
             ("\(a).expert_used_count", u32(s.topK)),
             ("\(a).attention.key_length", u32(s.headDim)),
             ("\(a).attention.value_length", u32(s.headDim)),
-            ("general.file_type", u32(Self.llamaFileType(type))),
+            ("general.file_type", u32(GGUFModelMetadata.llamaFileType(type))),
             ("\(a).expert_feed_forward_length", u32(s.expertFFN)),
             ("general.quantization_version", u32(2)),
         ]
@@ -128,32 +128,10 @@ public struct Synthesizer: Sendable {
         return m
     }
 
-    /// llama.cpp's `llama_ftype` for a file mostly of `type`.
-    static func llamaFileType(_ type: TensorType) -> Int {
-        switch type {
-        case .f32: return 0
-        case .f16: return 1
-        case .q4_0: return 2
-        case .q4_1: return 3
-        case .q8_0: return 7
-        case .bf16: return 32
-        default: return 0
-        }
-    }
-
     /// `general.size_label` as gguf-py computes it: "<experts>x<parameters of one expert path>", e.g. "64x287M".
     public var sizeLabel: String {
-        let expertParams = plan.expertParameterCount / plan.shape.experts
-        let shared = plan.parameterCount - plan.expertParameterCount
-        return "\(plan.shape.experts)x\(Self.roundedNotation(shared + expertParams))"
-    }
-
-    /// gguf-py's model_weight_count_rounded_notation(count, min_digits=2): "4.3M", "287M", "1.2B".
-    public static func roundedNotation(_ count: Int) -> String {
-        let n = Double(count)
-        let (scaled, suffix) = n > 1e12 ? (n * 1e-12, "T") : n > 1e9 ? (n * 1e-9, "B") : n > 1e6 ? (n * 1e-6, "M") : (n * 1e-3, "K")
-        let digits = String(Int(scaled.rounded(.toNearestOrEven))).drop { $0 == "0" }.count
-        return String(format: "%.\(max(2 - digits, 0))f", scaled) + suffix
+        GGUFModelMetadata.sizeLabel(experts: plan.shape.experts, parameters: plan.parameterCount,
+                                    expertParameters: plan.expertParameterCount)
     }
 
     // MARK: - Hugging Face folder

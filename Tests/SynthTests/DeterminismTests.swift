@@ -63,9 +63,9 @@ struct PlanTests {
 
     @Test("gguf-py's size label rounding")
     func sizeLabel() {
-        #expect(Synthesizer.roundedNotation(4_330_752) == "4.3M")
-        #expect(Synthesizer.roundedNotation(287_300_000) == "287M")
-        #expect(Synthesizer.roundedNotation(1_234_000_000) == "1.2B")
-        #expect(Synthesizer.roundedNotation(950_000) == "950K")
+        #expect(GGUFModelMetadata.roundedNotation(4_330_752) == "4.3M")
+        #expect(GGUFModelMetadata.roundedNotation(287_300_000) == "287M")
+        #expect(GGUFModelMetadata.roundedNotation(1_234_000_000) == "1.2B")
+        #expect(GGUFModelMetadata.roundedNotation(950_000) == "950K")
     }
 }

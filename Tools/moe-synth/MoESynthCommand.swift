@@ -3,6 +3,7 @@ import Foundation
 import MoEFormats
 import MoEModel
 import MoESynth
+import ToolSupport
 
 @main
 struct MoESynthCommand: ParsableCommand {
@@ -143,8 +144,8 @@ struct MoESynthCommand: ParsableCommand {
         printErr("moe-synth: \(count(synth.plan.parameterCount)) parameters (\(count(synth.plan.activeParameterCount)) active per token), "
             + "\(ProgressReporter.bytes(synth.tensorBytes)) of tensor data → \(out)")
 
-        let interrupt = Interrupt(cleaning: Synthesizer.partialPath(out))
-        let progress = ProgressReporter(total: synth.tensorBytes)
+        let interrupt = Interrupt(cleaning: Synthesizer.partialPath(out), tool: "moe-synth")
+        let progress = ProgressReporter(total: synth.tensorBytes, tool: "moe-synth")
         try synth.write(to: out) { n in
             if interrupt.requested { throw SynthError.interrupted }
             progress.advance(n)

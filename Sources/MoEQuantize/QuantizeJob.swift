@@ -1,0 +1,203 @@
+import CKernels
+import Foundation
+import MoEFormats
+import MoEKernels
+
+/// How block scales are chosen.
+public enum Rounding: String, Sendable, CaseIterable {
+    /// ggml's reference rounding (Q4_0: d = max / −8; Q8_0: amax / 127): the bytes llama-quantize writes
+    /// without an importance matrix. For comparisons and byte-for-byte checks.
+    case reference
+    /// Each block's scale (and minimum) searched to minimise its squared error, weighted by the calibration's
+    /// column importances when given (`OptimalQuantize`).
+    case optimal
+}
+
+public struct QuantizeOptions: Sendable {
+    public var rules: TypeRules
+    public var rounding: Rounding = .optimal
+    public var calibration: Calibration?
+    public var threads: Int
+    /// `general.alignment` of the output (nil: GGUF's default, 32 bytes).
+    public var alignment: Int?
+    /// `general.name` (nil: the input's, or the folder's name).
+    public var name: String?
+    /// Input bytes read per step: bounds memory (about 3.5× this for BF16 input) whatever the model's size.
+    public var chunkBytes = 8 << 20
+
+    public init(rules: TypeRules, threads: Int) {
+        self.rules = rules
+        self.threads = threads
+    }
+}
+
+/// One output tensor: where it comes from and what it becomes.
+public struct PlannedTensor: Sendable {
+    public let source: SourceTensor
+    public let type: TensorType
+    /// The rules' type did not fit the row length and a wider one was taken.
+    public let fellBack: Bool
+    public let role: TensorRole
+    public var name: String { source.name }
+    public var outputBytes: Int { type.byteCount(elements: source.elementCount)! }
+}
+
+/// Quantizes a checkpoint into a GGUF file, one chunk of rows at a time: memory stays at a few chunks
+/// whatever the model's size, rows are rounded in parallel, and the output appears under its name only
+/// when complete.
+public final class QuantizeJob: @unchecked Sendable {
+    public let checkpoint: Checkpoint
+    public let options: QuantizeOptions
+    public let plan: [PlannedTensor]
+
+    public init(input: String, options: QuantizeOptions) throws {
+        checkpoint = try Checkpoint(path: input)
+        self.options = options
+        plan = checkpoint.tensors.map { t in
+            let (type, fellBack) = options.rules.type(name: t.name, shape: t.shape)
+            return PlannedTensor(source: t, type: type, fellBack: fellBack, role: TensorRole.of(name: t.name, shape: t.shape))
+        }
+    }
+
+    public var inputBytes: Int { plan.reduce(0) { $0 + $1.source.byteCount } }
+    public var outputTensorBytes: Int { plan.reduce(0) { $0 + $1.outputBytes } }
+
+    /// The type named in `general.file_type`: the experts' (most of the bytes), else the attention's.
+    public var fileType: TensorType {
+        plan.first { $0.role == .experts }?.type ?? plan.first { $0.role == .attention }?.type ?? .f32
+    }
+
+    /// The output's metadata: a GGUF input's own keys (file type updated), or for a Hugging Face folder the
+    /// keys llama.cpp's converter writes, the tokenizer converted from tokenizer.json.
+    public func metadata() throws -> [(String, GGUFValue)] {
+        let c = checkpoint.config
+        switch checkpoint.store.source {
+        case let .gguf(g):
+            var m: [(String, GGUFValue)] = []
+            for key in g.metadataKeys where key != "general.alignment" {
+                var value = g.metadata[key]!
+                if key == "general.file_type" { value = .uint32(UInt32(GGUFModelMetadata.llamaFileType(fileType))) }
+                if key == "general.name", let name = options.name { value = .string(name) }
+                m.append((key, value))
+            }
+            if !g.metadataKeys.contains("general.file_type") {
+                m.append(("general.file_type", .uint32(UInt32(GGUFModelMetadata.llamaFileType(fileType)))))
+            }
+            if !g.metadataKeys.contains("general.quantization_version") { m.append(("general.quantization_version", .uint32(2))) }
+            return m
+        case .safetensors:
+            let counts = checkpoint.parameterCounts
+            let name = options.name ?? URL(fileURLWithPath: checkpoint.path).standardizedFileURL.lastPathComponent
+            var m = GGUFModelMetadata.architecture(checkpoint.architecture, config: c, name: name, fileType: fileType,
+                                                   parameterCount: counts.all, expertParameterCount: counts.experts)
+            let spec = try checkpoint.store.tokenizerSpec()
+            let tc = TokenizerConfig(folder: checkpoint.path, tokens: spec.tokens)
+            m += try GGUFModelMetadata.tokenizer(spec, vocabSize: c.vocabSize, padTokenId: tc.padTokenId ?? spec.eosTokenId,
+                                                 addEosToken: tc.addEosToken, chatTemplate: tc.chatTemplate)
+            return m
+        }
+    }
+
+    /// Writes the file to `out` (through `out.partial`, renamed when complete; removed on any error).
+    /// `progress` gets the input bytes of each chunk done; it may throw (`QuantizeError.interrupted`) to stop.
+    public func write(to out: String, progress: @escaping (Int) throws -> Void = { _ in }) throws {
+        let partial = out + ".partial"
+        try? FileManager.default.removeItem(atPath: partial) // left by a killed run
+        do {
+            let writer = try GGUFWriter(path: partial, alignment: options.alignment)
+            writer.dropWrittenPages = true
+            for (key, value) in try metadata() { try writer.setMetadata(key, value) }
+            let pool = ThreadPool(threads: options.threads)
+            for t in plan {
+                try writer.addTensor(name: t.name, type: t.type, shape: t.source.shape) { [self] sink in
+                    try quantize(t, into: sink, pool: pool, progress: progress)
+                }
+            }
+            try writer.finish()
+            try checkpoint.checkUnchanged()
+            guard rename(partial, out) == 0 else {
+                throw QuantizeError.output(path: out, reason: "cannot rename \(partial): \(String(cString: strerror(errno)))")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw error
+        }
+    }
+
+    /// Streams one tensor: read a chunk of rows, round them in parallel, write them.
+    private func quantize(_ t: PlannedTensor, into sink: TensorSink, pool: ThreadPool, progress: (Int) throws -> Void) throws {
+        let src = t.source
+        let cols = src.rowLength, rows = src.rowCount
+        let outRowBytes = t.type.byteCount(elements: cols)!
+        let chunkRows = max(1, min(rows, options.chunkBytes / max(1, src.rowBytes)))
+        let floats = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * cols)
+        let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkRows * src.rowBytes, alignment: 64)
+        let output = UnsafeMutableRawPointer.allocate(byteCount: chunkRows * outRowBytes, alignment: 64)
+        defer { floats.deallocate(); scratch.deallocate(); output.deallocate() }
+        // Experts of a stacked tensor are rows [e · rowsPerExpert, (e + 1) · rowsPerExpert).
+        let rowsPerExpert = src.shape.count == 3 ? src.shape[1] : rows
+        let weightsByExpert = importance(for: t)
+        var row = 0
+        while row < rows {
+            let n = min(chunkRows, rows - row)
+            try src.readRows(row ..< row + n, into: floats, scratch: scratch)
+            let first = row
+            pool.forEach(n) { i, _ in
+                let r = first + i
+                let w = weightsByExpert[r / rowsPerExpert]
+                Self.quantizeRow(type: t.type, rounding: options.rounding, src: floats + i * cols, dst: output + i * outRowBytes,
+                                 count: cols, weights: w)
+            }
+            try sink.write(UnsafeRawBufferPointer(start: output, count: n * outRowBytes))
+            row += n
+            try progress(n * src.rowBytes)
+        }
+        for s in src.segments { s.file.dropFromCache(offset: s.offset, count: s.rows * src.rowBytes) }
+        try checkpoint.checkUnchanged()
+    }
+
+    /// The calibration's column weights for each expert of `t` (index 0 for an unstacked tensor), when
+    /// rounding is weighted and the calibration reached the tensor.
+    private func importance(for t: PlannedTensor) -> [Int: [Float]] {
+        guard options.rounding == .optimal, t.type.isQuantized, let cal = options.calibration else { return [:] }
+        let stacked = t.source.shape.count == 3
+        var out: [Int: [Float]] = [:]
+        for e in 0 ..< (stacked ? t.source.shape[0] : 1) {
+            if let w = cal.weights(tensor: t.name, expert: stacked ? e : nil), w.count == t.source.rowLength { out[e] = w }
+        }
+        return out
+    }
+
+    /// One row: `count` floats → `type`.
+    static func quantizeRow(type: TensorType, rounding: Rounding, src: UnsafePointer<Float>, dst: UnsafeMutableRawPointer,
+                            count: Int, weights: [Float]?) {
+        switch (type, rounding) {
+        case (.q6_K, _):
+            if let weights {
+                weights.withUnsafeBufferPointer { moe_quantize_q6_K(src, dst.assumingMemoryBound(to: block_q6_K.self), Int64(count), $0.baseAddress) }
+            } else {
+                moe_quantize_q6_K(src, dst.assumingMemoryBound(to: block_q6_K.self), Int64(count), nil)
+            }
+        case (.q4_0, .optimal), (.q4_1, .optimal), (.q8_0, .optimal):
+            Quantize.row(type: type, src: src, dst: dst, count: count) // TEMP until OptimalQuantize lands
+        default:
+            Quantize.row(type: type, src: src, dst: dst, count: count)
+        }
+    }
+}
+
+/// What tokenizer_config.json adds to tokenizer.json: the padding token, add_eos_token, the chat template.
+struct TokenizerConfig {
+    var padTokenId: Int?
+    var addEosToken = false
+    var chatTemplate: String?
+
+    init(folder: String, tokens: [String]) {
+        guard let data = FileManager.default.contents(atPath: folder + "/tokenizer_config.json"),
+              let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
+        func content(_ v: Any?) -> String? { (v as? String) ?? (v as? [String: Any])?["content"] as? String }
+        if let pad = content(root["pad_token"]) { padTokenId = tokens.firstIndex(of: pad) }
+        addEosToken = root["add_eos_token"] as? Bool ?? false
+        chatTemplate = root["chat_template"] as? String
+    }
+}

@@ -1,0 +1,129 @@
+import Foundation
+import MoEFormats
+import MoEKernels
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One tensor of the output file as the input holds it: a canonical name, the output shape (outermost
+/// first) and the byte ranges its rows come from — one range for an ordinary tensor, one per expert for a
+/// stacked expert tensor made from a Hugging Face checkpoint's per-expert matrices.
+public struct SourceTensor: Sendable {
+    /// A run of whole rows in one input file.
+    public struct Segment: Sendable {
+        public let file: InputFile
+        /// Byte offset of the first row in the file.
+        public let offset: Int
+        public let rows: Int
+    }
+
+    public let name: String
+    public let shape: [Int]
+    /// The stored type of every segment (F32, F16 or BF16).
+    public let type: TensorType
+    public let segments: [Segment]
+
+    public var rowLength: Int { shape.last ?? 1 }
+    public var rowCount: Int { shape.dropLast().reduce(1, *) }
+    public var elementCount: Int { shape.reduce(1, *) }
+    /// Bytes of one input row.
+    public var rowBytes: Int { rowLength * type.blockBytes }
+    public var byteCount: Int { rowCount * rowBytes }
+
+    /// Reads rows `rows` (of the whole tensor, across segments) widened to float32 into `out`
+    /// (`rows.count × rowLength` floats), through `scratch` (at least `rows.count × rowBytes` bytes).
+    /// Reads with pread: a file that shrinks or fails mid-way is an error, never a fault on a mapping.
+    public func readRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) throws {
+        var row = rows.lowerBound, segmentStart = 0
+        for s in segments {
+            let segmentEnd = segmentStart + s.rows
+            defer { segmentStart = segmentEnd }
+            guard row < rows.upperBound, row < segmentEnd else { continue }
+            let end = min(rows.upperBound, segmentEnd)
+            let bytes = (end - row) * rowBytes
+            let dst = scratch + (row - rows.lowerBound) * rowBytes
+            try s.file.read(into: dst, count: bytes, at: s.offset + (row - segmentStart) * rowBytes, tensor: name)
+            row = end
+        }
+        let n = rows.count * rowLength
+        Dequantize.row(type: type, src: UnsafeRawPointer(scratch), dst: out, count: n)
+    }
+}
+
+/// An input file opened for pread, with its size and modification time at opening, so that a file that
+/// changes while it is being read is noticed (`checkUnchanged`) instead of producing a corrupt output.
+public final class InputFile: @unchecked Sendable {
+    public let path: String
+    private let fd: Int32
+    private let size: Int
+    private let modified: timespec
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw QuantizeError.input(path: path, reason: String(cString: strerror(errno))) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw QuantizeError.input(path: path, reason: String(cString: strerror(errno))) }
+        size = Int(st.st_size)
+        modified = st.st_mtim
+    }
+
+    deinit { close(fd) }
+
+    func read(into dst: UnsafeMutableRawPointer, count: Int, at offset: Int, tensor: String) throws {
+        var done = 0
+        while done < count {
+            let n = pread(fd, dst + done, count - done, off_t(offset + done))
+            if n < 0, errno == EINTR { continue }
+            guard n > 0 else {
+                let why = n < 0 ? String(cString: strerror(errno)) : "the file ended early"
+                throw QuantizeError.inputChanged(path: path, reason: "reading tensor '\(tensor)' at byte \(offset + done): \(why)")
+            }
+            done += n
+        }
+    }
+
+    /// Throws if the file's size or modification time differ from when it was opened.
+    public func checkUnchanged() throws {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw QuantizeError.inputChanged(path: path, reason: String(cString: strerror(errno))) }
+        guard Int(st.st_size) == size, st.st_mtim.tv_sec == modified.tv_sec, st.st_mtim.tv_nsec == modified.tv_nsec else {
+            throw QuantizeError.inputChanged(path: path, reason: "it was modified while being read")
+        }
+    }
+
+    /// Tells the kernel the bytes read are no longer needed, so quantizing a checkpoint larger than memory
+    /// does not push everything else out of the page cache.
+    func dropFromCache(offset: Int, count: Int) {
+        #if os(Linux)
+        _ = posix_fadvise(fd, off_t(offset), off_t(count), Int32(POSIX_FADV_DONTNEED))
+        #endif
+    }
+}
+
+/// What can stop a quantization; each prints as one line.
+public enum QuantizeError: Error, CustomStringConvertible, Equatable, Sendable {
+    case input(path: String, reason: String)
+    case inputChanged(path: String, reason: String)
+    case unsupported(path: String, reason: String)
+    case missingTensor(path: String, name: String)
+    case badShape(path: String, tensor: String, reason: String)
+    case output(path: String, reason: String)
+    case calibration(path: String, reason: String)
+    case interrupted
+
+    public var description: String {
+        switch self {
+        case let .input(path, reason): return "\(path): \(reason)"
+        case let .inputChanged(path, reason): return "\(path): input changed while being read: \(reason)"
+        case let .unsupported(path, reason): return "\(path): \(reason)"
+        case let .missingTensor(path, name): return "\(path): missing tensor '\(name)'"
+        case let .badShape(path, tensor, reason): return "\(path): tensor '\(tensor)': \(reason)"
+        case let .output(path, reason): return "\(path): \(reason)"
+        case let .calibration(path, reason): return "calibration \(path): \(reason)"
+        case .interrupted: return "interrupted"
+        }
+    }
+}

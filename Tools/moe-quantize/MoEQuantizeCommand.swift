@@ -1,0 +1,242 @@
+import ArgumentParser
+import Foundation
+import MoEFormats
+import MoEKernels
+import MoEModel
+import MoEQuantize
+import ToolSupport
+
+@main
+struct MoEQuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "moe-quantize",
+        abstract: "Quantize a Hugging Face checkpoint or an F32/F16/BF16 GGUF file into a Q8_0/Q4_0/Q4_1 GGUF file.",
+        discussion: """
+        The output is a plain GGUF v3 file: llama.cpp and moe load it like one from
+        llama-quantize. What differs is the rounding: each block's scale (and, for
+        Q4_1, its minimum) is searched to minimise the block's squared error instead
+        of being max/-8, and with --calibration the error of each column is weighted
+        by how strongly a sample text drives it (llama.cpp's importance matrix idea).
+        The formats are unchanged, so every GGUF reader benefits.
+
+        Types, by role (norms and biases always F32):
+          --type T         experts; alone it sets everything else too, with the
+                           output head in Q6_K for 4-bit types (llama-quantize's
+                           layout and size)
+          --attn-type      attention projections      --embed-type   token embedding
+          --output-type    output head                --shared-type  shared/dense FFN
+          --router-type    routers (default f32)
+          --tensor-type PATTERN=TYPE   per tensor, '*' matches anything, the last
+                           match wins (e.g. 'blk.0.*=q8_0')
+        Presets (--preset), then adjusted by the options above:
+          small-ram  experts Q4_0; attention, shared FFN, embedding, output Q8_0
+          balanced   experts Q4_1; the rest Q8_0
+          quality    everything Q8_0
+          compact    everything Q4_0, output Q6_K: llama-quantize's Q4_0 layout
+        A row length that does not divide into the type's blocks falls back to a
+        wider type (Q6_K → Q8_0 → F16), as llama-quantize does; the plan says so.
+
+        Memory stays bounded whatever the checkpoint's size: tensors are read a
+        chunk of rows at a time (8 MiB of input) with pread, and the written file
+        is flushed and dropped from the page cache as it goes. The output goes to
+        OUTPUT.partial and is renamed when complete: after an error or Ctrl-C
+        nothing is left under OUTPUT.
+
+        Examples:
+          moe-quantize ~/models/Qwen3-30B-A3B out-Q4_0.gguf --type q4_0
+          moe-quantize model-bf16.gguf model-small.gguf --preset small-ram
+          moe-quantize ckpt/ out.gguf --type q4_0 --calibration sample.txt
+          moe-quantize ckpt/ out.gguf --type q4_0 --rounding reference   # llama-quantize's bytes
+          moe-quantize ckpt/ out.gguf --type q4_0 --dry-run              # print the plan only
+        """
+    )
+
+    @Argument(help: "A Hugging Face folder (config.json, tokenizer.json, *.safetensors) or an F32/F16/BF16 GGUF file.")
+    var input: String
+
+    @Argument(help: "The GGUF file to write.")
+    var output: String
+
+    @Option(help: "Type of the routed experts: q4_0, q4_1, q8_0 (alone: of everything, see above).")
+    var type: String?
+
+    @Option(help: "small-ram, balanced, quality or compact.")
+    var preset: String?
+
+    @Option(name: .customLong("attn-type"), help: "Type of the attention projections.") var attnType: String?
+    @Option(name: .customLong("embed-type"), help: "Type of the token embedding.") var embedType: String?
+    @Option(name: .customLong("output-type"), help: "Type of the output head.") var outputType: String?
+    @Option(name: .customLong("shared-type"), help: "Type of shared experts and dense FFNs.") var sharedType: String?
+    @Option(name: .customLong("router-type"), help: "Type of the routers (default f32).") var routerType: String?
+    @Option(name: .customLong("tensor-type"), help: "PATTERN=TYPE for matching tensors (repeatable).") var tensorType: [String] = []
+
+    @Option(help: "optimal (searched scales) or reference (ggml's rounding: llama-quantize's bytes).")
+    var rounding: String = "optimal"
+
+    @Option(help: "A text file: weight the rounding by the activations it produces (needs the model to run).")
+    var calibration: String?
+
+    @Option(name: .customLong("calibration-tokens"), help: "Tokens of the calibration text to use.")
+    var calibrationTokens: Int = 32_768
+
+    @Option(help: "Tensor data alignment in bytes (a power of two), or 'page' for 4096. Default 32.")
+    var alignment: String?
+
+    @Option(help: "general.name of the output (default: the input's, or the folder name).")
+    var name: String?
+
+    @Option(name: [.short, .long], help: "Threads (default: physical cores). The output does not depend on it.")
+    var threads: Int = ThreadPool.physicalCores
+
+    @Flag(help: "Replace OUTPUT if it exists.") var force = false
+    @Flag(name: .customLong("dry-run"), help: "Print the plan (each tensor's type and size) and write nothing.") var dryRun = false
+    @Flag(help: "Print a JSON summary on stdout at the end.") var json = false
+
+    func run() throws {
+        do {
+            try quantize()
+        } catch let e as ValidationError {
+            throw e
+        } catch QuantizeError.interrupted {
+            printErr("moe-quantize: interrupted; removed \(output).partial")
+            throw ExitCode(130)
+        } catch {
+            printErr("moe-quantize: error: \(String(describing: error))")
+            throw ExitCode(1)
+        }
+    }
+
+    private func parseType(_ s: String, _ option: String) throws -> TensorType {
+        guard let t = TensorType(name: s), TypeRules.writableTypes.contains(t) else {
+            throw ValidationError("\(option): unknown type '\(s)' (\(TypeRules.writableTypes.map { $0.description.lowercased() }.joined(separator: ", ")))")
+        }
+        return t
+    }
+
+    private func rules() throws -> TypeRules {
+        var r: TypeRules
+        if let preset {
+            guard let p = TypeRules.Preset(rawValue: preset) else {
+                throw ValidationError("unknown --preset '\(preset)' (\(TypeRules.Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            r = p.rules
+            if let type { r.experts = try parseType(type, "--type") }
+        } else if let type {
+            r = .uniform(try parseType(type, "--type"))
+        } else {
+            throw ValidationError("give --type (q4_0, q4_1, q8_0) or --preset (\(TypeRules.Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if let attnType { r.attention = try parseType(attnType, "--attn-type") }
+        if let embedType { r.embedding = try parseType(embedType, "--embed-type") }
+        if let outputType { r.output = try parseType(outputType, "--output-type") }
+        if let sharedType { r.sharedFFN = try parseType(sharedType, "--shared-type") }
+        if let routerType { r.router = try parseType(routerType, "--router-type") }
+        for spec in tensorType {
+            let parts = spec.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--tensor-type '\(spec)': expected PATTERN=TYPE") }
+            r.overrides.append((parts[0], try parseType(parts[1], "--tensor-type")))
+        }
+        return r
+    }
+
+    private func quantize() throws {
+        guard (1 ... ThreadPool.maxThreads).contains(threads) else {
+            throw ValidationError("--threads must be 1…\(ThreadPool.maxThreads), not \(threads)")
+        }
+        guard let roundingMode = Rounding(rawValue: rounding) else {
+            throw ValidationError("unknown --rounding '\(rounding)' (optimal, reference)")
+        }
+        guard calibrationTokens >= 2 else { throw ValidationError("--calibration-tokens must be at least 2") }
+        if calibration != nil, roundingMode == .reference {
+            throw ValidationError("--calibration weights the optimal rounding; it has no effect with --rounding reference")
+        }
+        var options = QuantizeOptions(rules: try rules(), threads: threads)
+        options.rounding = roundingMode
+        options.name = name
+        if let alignment {
+            let a = alignment == "page" ? 4096 : Int(alignment) ?? 0
+            guard a > 0, a & (a - 1) == 0, a <= 1 << 20 else {
+                throw ValidationError("--alignment must be a power of two up to 1 MiB, or 'page', not '\(alignment)'")
+            }
+            options.alignment = a
+        }
+        if !dryRun { try checkOutput() }
+
+        var job = try QuantizeJob(input: input, options: options)
+        printPlan(job)
+        if dryRun { return }
+
+        if let calibration {
+            printErr("moe-quantize: calibrating on \(calibration) (up to \(calibrationTokens) tokens)")
+            let model = try Model(store: job.checkpoint.store)
+            let start = Date()
+            let cal = try Calibration.collect(model: model, textFile: calibration, maxTokens: calibrationTokens, threads: threads)
+            printErr("moe-quantize: calibration: \(cal.tokens) tokens in \(ProgressReporter.duration(Date().timeIntervalSince(start)))")
+            options.calibration = cal
+            job = try QuantizeJob(input: input, options: options)
+        }
+
+        let interrupt = Interrupt(cleaning: output + ".partial", tool: "moe-quantize")
+        let progress = ProgressReporter(total: job.inputBytes, tool: "moe-quantize", verb: "read")
+        try job.write(to: output) { n in
+            if interrupt.requested { throw QuantizeError.interrupted }
+            progress.advance(n)
+        }
+        interrupt.stop()
+        progress.finish()
+        let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+        let seconds = progress.elapsed
+        printErr("moe-quantize: \(output): \(size) bytes (\(ProgressReporter.bytes(size))), \(String(format: "%.0f", Double(job.inputBytes) / max(seconds, 1e-3) / 1e6)) MB/s of input")
+        if json {
+            let summary: [String: Any] = [
+                "input": input, "output": output, "output_bytes": size, "input_tensor_bytes": job.inputBytes,
+                "seconds": seconds, "rounding": roundingMode.rawValue, "calibration": calibration ?? NSNull(),
+                "file_type": job.fileType.description, "threads": threads,
+                "types": Dictionary(grouping: job.plan, by: { $0.type.description }).mapValues { $0.count },
+            ]
+            let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    /// The output must not be the input, and must not exist unless --force; its folder must be writable.
+    private func checkOutput() throws {
+        let fm = FileManager.default
+        let outURL = URL(fileURLWithPath: output).standardizedFileURL, inURL = URL(fileURLWithPath: input).standardizedFileURL
+        guard outURL.path != inURL.path else { throw QuantizeError.output(path: output, reason: "is the input") }
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: output, isDirectory: &isDir) {
+            guard !isDir.boolValue else { throw QuantizeError.output(path: output, reason: "is a folder") }
+            guard force else { throw QuantizeError.output(path: output, reason: "exists (add --force to replace it)") }
+        }
+        let dir = outURL.deletingLastPathComponent().path
+        guard fm.isWritableFile(atPath: dir) else { throw QuantizeError.output(path: output, reason: "folder \(dir) is not writable") }
+    }
+
+    private func printPlan(_ job: QuantizeJob) {
+        let c = job.checkpoint.config
+        printErr("moe-quantize: \(input): \(c.architecture), \(c.layerCount) layers, \(c.expertCount) experts, \(job.plan.count) tensors, \(ProgressReporter.bytes(job.inputBytes))")
+        var byType: [String: (count: Int, bytes: Int)] = [:]
+        for t in job.plan {
+            let key = "\(t.role) \(t.type)"
+            byType[key, default: (0, 0)].count += 1
+            byType[key, default: (0, 0)].bytes += t.outputBytes
+        }
+        for key in byType.keys.sorted() {
+            let v = byType[key]!
+            printErr("  \(key.padding(toLength: 20, withPad: " ", startingAt: 0)) \(String(v.count).leftPad(4)) tensors  \(ProgressReporter.bytes(v.bytes))")
+        }
+        for t in job.plan where t.fellBack {
+            printErr("  note: \(t.name) \(t.source.shape): rows of \(t.source.rowLength) do not divide into \(job.options.rules.preferredType(name: t.name, shape: t.source.shape)) blocks; stored as \(t.type)")
+        }
+        printErr("moe-quantize: → \(output): \(ProgressReporter.bytes(job.outputTensorBytes)) of tensor data, rounding \(job.options.rounding.rawValue)")
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { count >= n ? self : String(repeating: " ", count: n - count) + self }
+}
+
+func printErr(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
