@@ -60,7 +60,9 @@ let package = Package(
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
         .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "moe-synth"]),
-        .testTarget(name: "MoEQuantizeTests", dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "moe-quantize"]),
+        // Shared by test targets: reference-data paths, temporary folders, running the built tools.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "MoEQuantizeTests", dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoESynth", "TestSupport", "moe-quantize"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "moe"]),
     ]
 )

@@ -46,8 +46,36 @@ public final class Checkpoint: @unchecked Sendable {
         case let .safetensors(s):
             list = try Self.huggingFaceTensors(s, store: store, segment: segment)
         }
+        try Self.checkComplete(list.map(\.name), store: store)
         tensors = list
         files = opened.keys.sorted().map { opened[$0]! }
+    }
+
+    /// What every model of the architecture needs must be there (the loader checks shapes; here: presence),
+    /// named as the input names it.
+    static func checkComplete(_ names: [String], store: WeightStore) throws {
+        let c = store.config, naming = store.architecture.hfNaming
+        let gguf: Bool
+        if case .gguf = store.source { gguf = true } else { gguf = false }
+        let have = Set(names)
+        func missing(_ canonical: String, hf: @autoclosure () -> String) -> QuantizeError {
+            .missingTensor(path: store.path, name: gguf ? canonical : hf())
+        }
+        for g in [TensorName.tokenEmbedding, TensorName.outputNorm] + (c.tieWordEmbeddings ? [] : [TensorName.output]) where !have.contains(g) {
+            throw missing(g, hf: naming.hfName(for: g) ?? g)
+        }
+        for l in 0 ..< c.layerCount {
+            for part in ["attn_norm", "ffn_norm", "attn_q", "attn_k", "attn_v", "attn_output"] {
+                let n = TensorName.block(l, "\(part).weight")
+                if !have.contains(n) { throw missing(n, hf: naming.hfName(for: n) ?? n) }
+            }
+            guard !c.denseLayers.contains(l) else { continue }
+            let router = TensorName.block(l, "ffn_gate_inp.weight")
+            if !have.contains(router) { throw missing(router, hf: naming.hfName(for: router) ?? router) }
+            for p in ExpertProjection.allCases where !have.contains(TensorName.experts(l, p)) {
+                throw missing(TensorName.experts(l, p), hf: naming.expert(l, 0, p))
+            }
+        }
     }
 
     /// The tensors of a Hugging Face checkpoint under canonical names. Every tensor of the folder must be
@@ -102,20 +130,6 @@ public final class Checkpoint: @unchecked Sendable {
                 continue
             } else {
                 throw QuantizeError.unsupported(path: t.file.path, reason: "tensor '\(name)' has no place in a \(c.architecture) GGUF file")
-            }
-        }
-        // What the model needs must be there (the loader checks shapes; here: presence).
-        let have = Set(out.map(\.name))
-        for g in [TensorName.tokenEmbedding, TensorName.outputNorm] + (c.tieWordEmbeddings ? [] : [TensorName.output]) where !have.contains(g) {
-            throw QuantizeError.missingTensor(path: dir, name: naming.hfName(for: g) ?? g)
-        }
-        for l in 0 ..< c.layerCount {
-            var needed = ["attn_norm", "ffn_norm", "attn_q", "attn_k", "attn_v", "attn_output"].map { TensorName.block(l, "\($0).weight") }
-            if !c.denseLayers.contains(l) { needed += ExpertProjection.allCases.map { TensorName.experts(l, $0) } }
-            for n in needed where !have.contains(n) {
-                let shown = n.hasSuffix("_exps.weight") ? naming.expert(l, 0, ExpertProjection.allCases.first { n.contains("ffn_\($0.rawValue)_exps") }!)
-                                                         : naming.hfName(for: n) ?? n
-                throw QuantizeError.missingTensor(path: dir, name: shown)
             }
         }
         return out

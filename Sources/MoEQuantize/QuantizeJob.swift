@@ -62,9 +62,12 @@ public final class QuantizeJob: @unchecked Sendable {
     public var inputBytes: Int { plan.reduce(0) { $0 + $1.source.byteCount } }
     public var outputTensorBytes: Int { plan.reduce(0) { $0 + $1.outputBytes } }
 
-    /// The type named in `general.file_type`: the experts' (most of the bytes), else the attention's.
+    /// The type named in `general.file_type`: the one holding most of the experts' bytes (most of the
+    /// model), else most of all the bytes.
     public var fileType: TensorType {
-        plan.first { $0.role == .experts }?.type ?? plan.first { $0.role == .attention }?.type ?? .f32
+        let experts = plan.filter { $0.role == .experts }
+        let bytes = Dictionary(grouping: experts.isEmpty ? plan : experts, by: \.type).mapValues { $0.reduce(0) { $0 + $1.outputBytes } }
+        return bytes.max { ($0.value, $0.key.rawValue) < ($1.value, $1.key.rawValue) }?.key ?? .f32
     }
 
     /// The output's metadata: a GGUF input's own keys (file type updated), or for a Hugging Face folder the

@@ -209,8 +209,12 @@ struct MoEQuantizeCommand: ParsableCommand {
             guard !isDir.boolValue else { throw QuantizeError.output(path: output, reason: "is a folder") }
             guard force else { throw QuantizeError.output(path: output, reason: "exists (add --force to replace it)") }
         }
-        let dir = outURL.deletingLastPathComponent().path
-        guard fm.isWritableFile(atPath: dir) else { throw QuantizeError.output(path: output, reason: "folder \(dir) is not writable") }
+        // Create the partial file once now, so that an unwritable place fails before any work.
+        let partial = output + ".partial"
+        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw QuantizeError.output(path: output, reason: "cannot create \(partial): \(String(cString: strerror(errno)))") }
+        close(fd)
+        unlink(partial)
     }
 
     private func printPlan(_ job: QuantizeJob) {
