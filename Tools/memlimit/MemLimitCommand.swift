@@ -25,35 +25,40 @@ struct MemLimitCommand: ParsableCommand {
         memlimit --probe
         """,
         discussion: """
-        The command runs in a fresh memory cgroup (cgroup v2 where the memory controller is enabled there,
-        else the v1 memory hierarchy, usually /sys/fs/cgroup/memory) limited to <size>. The limit holds
-        anonymous memory and page cache together (and the kernel memory charged with them): reading a
-        memory-mapped model counts, and when the total reaches the limit the kernel first reclaims page
-        cache, then OOM-kills. Swap is held to the same total (v1 memsw) or to none (v2) where the kernel
-        accounts it. Needs root (or a delegated cgroup); without one memlimit says why and exits 125.
+        The command runs in a fresh memory cgroup (cgroup v2 where the memory controller is enabled \
+        there, else the v1 memory hierarchy, usually /sys/fs/cgroup/memory) limited to <size>. The \
+        limit holds anonymous memory and page cache together (and the kernel memory charged with \
+        them): reading a memory-mapped model counts, and when the total reaches the limit the kernel \
+        first reclaims page cache, then OOM-kills. Swap is held to the same total (v1 memsw) or to \
+        none (v2) where the kernel accounts it. Needs root (or a delegated cgroup); without one, \
+        memlimit says why and exits 125 (memlimit --probe tells beforehand).
 
-        --drop FILE drops FILE from the page cache first (posix_fadvise DONTNEED). Pages already cached
-        stay charged to whichever cgroup first read them, so without the drop a model cached by an earlier
-        run would be read for free and not count against the limit.
+        --drop FILE drops FILE from the page cache first (posix_fadvise DONTNEED). Cached pages stay \
+        charged to whichever cgroup first read them, so without the drop a model cached by an \
+        earlier run would be read for free and not count against the limit.
 
-        Sizes: a number with an optional unit, in any case: B (or none) = bytes; KiB, MiB, GiB, TiB =
-        powers of 1024; K, M, G, T mean the same (G = GiB, as ulimit and docker read them); KB, MB, GB, TB =
-        powers of 1000. Fractions with a unit: 1.5GiB = 1536MiB = 1610612736 bytes. At least 1 MiB.
+        Sizes: a number with an optional unit, in any case. B (or none) = bytes; KiB, MiB, GiB, TiB = \
+        powers of 1024; K, M, G, T mean the same (G = GiB, as ulimit and docker read them); KB, MB, \
+        GB, TB = powers of 1000. A fraction needs a unit: 1.5GiB = 1536MiB = 1610612736 bytes. At \
+        least 1 MiB.
 
-        Afterwards one line goes to stderr: limit, peak, failcnt (times a charge hit the limit; nonzero is
-        normal when page cache had to be reclaimed), whether the OOM killer struck, exit status, wall
-        time. --json also prints the result as one JSON object on stdout, after the command's own output.
+        Afterwards one line goes to stderr: limit, peak (the cgroup's high-water mark), failcnt \
+        (times a charge hit the limit; nonzero is normal when page cache had to be reclaimed), \
+        whether the OOM killer struck, exit status, wall time. --json also prints the result as one \
+        JSON object on stdout, after the command's own output.
 
-        Exit status: the command's; 128 + N when signal N ended it (137 = SIGKILL, as after an OOM kill);
-        125 when it could not be run under a limit; 64 on bad usage. SIGINT, SIGTERM and SIGHUP sent to
-        memlimit are passed on to the command.
+        Exit status: the command's; 128 + N when signal N ended it (137 = SIGKILL, as after an OOM \
+        kill); 125 when it could not be run under a limit; 64 on bad usage. SIGINT, SIGTERM and \
+        SIGHUP sent to memlimit are passed on to the command.
 
         Examples:
           memlimit --probe
-          memlimit --limit 2GiB --drop /work/models/olmoe-like-Q4_0.gguf -- \\
-              .build/release/moe generate /work/models/olmoe-like-Q4_0.gguf --prompt "Hello" -n 16
-          memlimit --limit 1GiB --drop model.gguf --json -- cat model.gguf > /dev/null
-          memlimit --limit 128MiB -- python3 -c 'b = bytearray(b"x") * (512 << 20)'   # OOM-killed, 137
+          M=/work/models/olmoe-like-Q4_0.gguf
+          memlimit --limit 2GiB --drop $M -- \\
+            .build/release/moe generate -m $M -p "Once upon a time" -n 16
+          memlimit --limit 1GiB --drop m.gguf --json -- cat m.gguf > /dev/null
+          memlimit --limit 128MiB -- python3 -c 'b = bytearray(b"x") * (512 << 20)'
+            (killed by the OOM killer: exit status 137)
         """
     )
 
@@ -77,7 +82,7 @@ struct MemLimitCommand: ParsableCommand {
     static func main() {
         let cmd: MemLimitCommand
         do {
-            cmd = try parseAsRoot() as! MemLimitCommand
+            cmd = try parse()
         } catch {
             if exitCode(for: error) == .success {       // --help
                 print(fullMessage(for: error))
