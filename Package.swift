@@ -46,6 +46,12 @@ let package = Package(
             dependencies: ["MoESynth", "MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-synth"
         ),
+        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
+        .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
+        .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
+        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
+        .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "moe-synth"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "moe"]),
         // Runs a command under a memory cgroup limit (tests and benchmarks); Foundation/Glibc only.
         .target(name: "MemLimit", path: "Tools/MemLimit"),
         .executableTarget(
@@ -53,12 +59,6 @@ let package = Package(
             dependencies: ["MemLimit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/memlimit"
         ),
-        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
-        .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
-        .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
-        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
-        .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "moe-synth"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "moe"]),
         .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "memlimit"]),
     ]
 )

@@ -1,5 +1,5 @@
 import Foundation
-import MemLimit
+@testable import MemLimit
 import Testing
 
 /// Runs under a real memory cgroup. Where none can be made these are skipped, with the probe's reason
@@ -160,6 +160,24 @@ struct InputTests {
     }
 
     /// memlimit's own usage errors: status 64, nothing on stdout, one `memlimit: error:` line on stderr.
+    @Test("a cgroup that cannot be set up: one error line, and the half-made directory is removed")
+    func setupFailureCleansUp() throws {
+        // A plain folder as the "parent": mkdir works, writing memory.limit_in_bytes does not.
+        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("memlimit-notcgroup-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: parent) }
+        let fake = Backend(version: .v1, parent: parent, swapLimited: false, swapActive: false, ancestorLimitBytes: nil)
+        do {
+            _ = try MemoryLimit.run(["true"], limitBytes: 16 << 20, backend: fake)
+            Issue.record("ran outside any cgroup")
+        } catch {
+            #expect(error.description.hasPrefix("cannot open \(parent)/swiftmoe-memlimit-"), "\(error)")
+            #expect(error.description.hasSuffix("/memory.limit_in_bytes: No such file or directory"), "\(error)")
+            #expect(!error.isUsageError)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: parent).isEmpty)
+    }
+
     @Test("the memlimit binary on bad input", .enabled(if: CLI.built, "memlimit binary not built beside the tests"),
           arguments: [
               (["--limit", "0", "--", "true"], "invalid size '0': a size must be positive"),

@@ -61,9 +61,13 @@ public enum MemoryLimit {
         guard !command.isEmpty, !command[0].isEmpty else { throw .emptyCommand }
         guard limitBytes >= minimumLimitBytes else { throw .limitTooSmall(limitBytes) }
         let chosen: Backend
-        switch (backend, probed) {
-        case let (b?, _), let (nil, .success(b)): chosen = b
-        case let (nil, .failure(u)): throw .unavailable(u.description)
+        if let backend {
+            chosen = backend
+        } else {
+            switch probed {
+            case let .success(b): chosen = b
+            case let .failure(u): throw .unavailable(u.description)
+            }
         }
 
         // Dropped before the cgroup is made: a missing file is the caller's mistake and leaves nothing to undo.
