@@ -64,5 +64,13 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MoEQuantizeTests", dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoESynth", "TestSupport", "moe-quantize"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "moe"]),
+        // Runs a command under a memory cgroup limit (tests and benchmarks); Foundation/Glibc only.
+        .target(name: "MemLimit", path: "Tools/MemLimit"),
+        .executableTarget(
+            name: "memlimit",
+            dependencies: ["MemLimit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Tools/memlimit"
+        ),
+        .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "memlimit"]),
     ]
 )
