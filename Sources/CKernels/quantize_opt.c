@@ -54,6 +54,8 @@ static inline uint16_t half_finite(float d) {
     return (h & 0x7C00u) == 0x7C00u ? (uint16_t)((h & 0x8000u) | 0x7BFFu) : h;
 }
 
+static inline int half_is_finite(uint16_t h) { return (h & 0x7C00u) != 0x7C00u; }
+
 // The next f16 value away from zero (+1) or towards zero (-1) from h, staying finite; h itself at the ends.
 static inline uint16_t half_step(uint16_t h, int dir) {
     const uint16_t mag = h & 0x7FFFu;
@@ -341,7 +343,7 @@ static void q4_0_codes(const float *x, float d, float *q, float *y) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < QK; j++) {
         float v = id * x[j];
-        v = v < -8.0f ? -8.0f : v;
+        v = v >= -8.0f ? v : -8.0f; // (a NaN, impossible for finite x and d, would become −8)
         v = v > 7.0f ? 7.0f : v;
         q[j] = round_small(v);
         y[j] = q[j] * d;
@@ -353,12 +355,34 @@ static void q4_0_store(const float *q, uint16_t h, block_q4_0 *y) {
     for (int j = 0; j < QK / 2; j++) y->qs[j] = (uint8_t)((int)q[j] + 8) | (uint8_t)(((int)q[j + QK / 2] + 8) << 4);
 }
 
+// The values ggml's reference encoding of the block decodes to, recomputed with moe_quantize_ref_q4_0's own
+// operations (cheaper than calling it and decoding its bytes; the benchmark checks they agree): d = max / −8,
+// codes min(15, trunc(x / d + 8.5)), d stored as f16. For |d| ≥ FLT_MIN (the caller's condition) every x / d is in
+// [−8, 8], so the int conversion here and the reference's int8_t one agree. moe_float_to_half gives the same bits
+// as moe_f32_to_f16 for every non-NaN float (checked exhaustively).
+static void q4_0_ref_values(const float *x, float dr, float *yr) {
+    const float idr = dr != 0.0f ? 1.0f / dr : 0.0f;
+    const float dr16 = moe_half_to_float(moe_float_to_half(dr));
+    for (int j = 0; j < QK; j++) {
+        const int t = (int)(x[j] * idr + 8.5f);
+        yr[j] = (float)((t < 15 ? t : 15) - 8) * dr16;
+    }
+}
+
 static ALWAYS_INLINE void quantize_q4_0(const float *x, block_q4_0 *y, int64_t n, const float *w, int effort) {
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         const float *wb = effective_weights(w ? w + i * QK : NULL);
         const search_cfg *cfg = &q4_0_cfg[config_index(effort, wb != NULL)];
         float max;
         const float amax = block_amax(x, &max);
+        const float dr = max / -8; // the reference's scale
+        if (dr != 0.0f && fabsf(dr) < FLT_MIN) {
+            // Every element is below 8·FLT_MIN: any f16 scale decodes the block to zeros. (The reference's 1 / d may
+            // overflow here, making its codes undefined; write its scale, ±0, with zero codes instead.)
+            y[i].d = moe_float_to_half(dr);
+            memset(y[i].qs, 0x88, sizeof y[i].qs);
+            continue;
+        }
         uint16_t h = 0;
         if (amax > 0.0f) {
             scaled_block b;
@@ -367,16 +391,8 @@ static ALWAYS_INLINE void quantize_q4_0(const float *x, block_q4_0 *y, int64_t n
             h = wb ? q4_0_search(&b, b.ws, maxs, cfg) : q4_0_search(&b, NULL, maxs, cfg);
         }
         if (h != 0) {
-            // ggml's reference encoding, recomputed with moe_quantize_ref_q4_0's operations, only to know its
-            // error: d = max / −8, codes min(15, trunc(x / d + 8.5)), d stored as f16.
-            const float dr = max / -8;
-            const float idr = dr != 0.0f ? 1.0f / dr : 0.0f;
-            const float dr16 = moe_half_to_float(moe_float_to_half(dr));
             float yr[QK], q[QK], yc[QK];
-            for (int j = 0; j < QK; j++) {
-                const int t = (int)(x[j] * idr + 8.5f);
-                yr[j] = (float)((t < 15 ? t : 15) - 8) * dr16;
-            }
+            q4_0_ref_values(x, dr, yr);
             q4_0_codes(x, moe_half_to_float(h), q, yc);
             if (block_error(x, yc, wb) < finite_or_inf(block_error(x, yr, wb))) {
                 q4_0_store(q, h, &y[i]);
@@ -384,6 +400,13 @@ static ALWAYS_INLINE void quantize_q4_0(const float *x, block_q4_0 *y, int64_t n
             }
         }
         moe_quantize_ref_q4_0(x, &y[i], QK); // the reference wins (or the block is all zeros)
+        if (!half_is_finite(y[i].d)) {
+            // The reference's scale overflowed f16 (|x| > 65504·8) and the search found nothing: clamp it.
+            float q[QK], yc[QK];
+            const uint16_t hc = half_finite(dr);
+            q4_0_codes(x, moe_half_to_float(hc), q, yc);
+            q4_0_store(q, hc, &y[i]);
+        }
     }
 }
 
@@ -554,7 +577,7 @@ static void q4_1_codes(const float *x, float d, float m, float *q, float *y) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int j = 0; j < QK; j++) {
         float v = (x[j] - m) * id;
-        v = v < 0.0f ? 0.0f : v;
+        v = v >= 0.0f ? v : 0.0f; // a NaN (x − m overflowing to inf, times id = 0) becomes 0
         v = v > 15.0f ? 15.0f : v;
         q[j] = round_small(v);
         y[j] = q[j] * d + m;
@@ -565,23 +588,48 @@ static ALWAYS_INLINE void quantize_q4_1(const float *x, block_q4_1 *y, int64_t n
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         const float *wb = effective_weights(w ? w + i * QK : NULL);
         const search_cfg *cfg = &q4_1_cfg[config_index(effort, wb != NULL)];
-        moe_quantize_ref_q4_1(x, &y[i], QK); // ggml's reference encoding: the one to beat
         float mn = x[0], mx = x[0];
         for (int j = 1; j < QK; j++) {
             mn = x[j] < mn ? x[j] : mn;
             mx = x[j] > mx ? x[j] : mx;
         }
-        if (!(mx > mn)) continue; // constant block: the reference (d = 0, m = f16(x)) is kept
-        const float amax = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
-        scaled_block b;
-        scale_block(&b, x, amax, wb);
-        const float mns = (float)((double)mn * b.down), mxs = (float)((double)mx * b.down);
-        uint16_t hd, hm;
-        const int found = wb ? q4_1_search(&b, b.ws, mns, mxs, cfg, &hd, &hm) : q4_1_search(&b, NULL, mns, mxs, cfg, &hd, &hm);
-        if (!found) continue;
+        const float dr = (mx - mn) / 15; // the reference's scale
+        if (dr > 0.0f && dr < FLT_MIN) {
+            // A range below 15·FLT_MIN means |x| < 2⁻⁹⁸ (a float's spacing there is that small): f16 decodes the block
+            // to zeros whatever is stored. (The reference's 1 / d may overflow, making its codes undefined.)
+            y[i].d = moe_float_to_half(dr);
+            y[i].m = moe_float_to_half(mn);
+            memset(y[i].qs, 0, sizeof y[i].qs);
+            continue;
+        }
+        // The reference to beat: ggml's encoding, or where its range overflows a float (then its codes are
+        // undefined and its f16 scale infinite) the same scale and minimum clamped to finite f16, nearest codes.
         float q[QK], yc[QK], yr[QK];
+        const int ref_defined = dr <= FLT_MAX;
+        if (ref_defined) {
+            moe_quantize_ref_q4_1(x, &y[i], QK);
+            dequant_q4_1(&y[i], yr);
+        } else {
+            y[i].d = half_finite(dr);
+            y[i].m = half_finite(mn);
+            q4_1_codes(x, moe_half_to_float(y[i].d), moe_half_to_float(y[i].m), q, yr);
+            for (int j = 0; j < QK / 2; j++) y[i].qs[j] = (uint8_t)((int)q[j] | ((int)q[j + QK / 2] << 4));
+        }
+        uint16_t hd = 0, hm = half_finite(mn); // a constant block: d = 0 and m = x (finite), as the reference
+        int found = 1;
+        if (mx > mn) {
+            const float amax = fabsf(mn) > fabsf(mx) ? fabsf(mn) : fabsf(mx);
+            scaled_block b;
+            scale_block(&b, x, amax, wb);
+            const float mns = (float)((double)mn * b.down), mxs = (float)((double)mx * b.down);
+            found = wb ? q4_1_search(&b, b.ws, mns, mxs, cfg, &hd, &hm) : q4_1_search(&b, NULL, mns, mxs, cfg, &hd, &hm);
+        }
+        if (!found) {
+            // Nothing searched (f16 scales too coarse for the block): the reference's scale and minimum, finite.
+            hd = half_finite(dr);
+            hm = half_finite(mn);
+        }
         q4_1_codes(x, moe_half_to_float(hd), moe_half_to_float(hm), q, yc);
-        dequant_q4_1(&y[i], yr);
         if (block_error(x, yc, wb) < finite_or_inf(block_error(x, yr, wb))) {
             y[i].d = hd;
             y[i].m = hm;
@@ -672,20 +720,28 @@ static ALWAYS_INLINE void quantize_q8_0(const float *x, block_q8_0 *y, int64_t n
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         const float *wb = effective_weights(w ? w + i * QK : NULL);
         const search_cfg *cfg = &q8_0_cfg[config_index(effort, wb != NULL)];
-        moe_quantize_ref_q8_0(x, &y[i], QK); // ggml's reference encoding: the one to beat
         float max;
         const float amax = block_amax(x, &max);
-        if (amax == 0.0f) continue; // exact already
+        const float dr = amax / 127; // the reference's scale
+        if (dr != 0.0f && dr < FLT_MIN) {
+            // Every element is below 127·FLT_MIN: any f16 scale decodes the block to zeros. (The reference's 1 / d may
+            // overflow here, making its codes undefined; write its scale, 0, with zero codes instead.)
+            y[i].d = moe_float_to_half(dr);
+            memset(y[i].qs, 0, sizeof y[i].qs);
+            continue;
+        }
+        moe_quantize_ref_q8_0(x, &y[i], QK); // ggml's reference encoding: the one to beat
+        if (amax == 0.0f) continue;          // exact already
         scaled_block b;
         scale_block(&b, x, amax, wb);
         const float amaxs = (float)((double)amax * b.down);
-        const uint16_t h = wb ? q8_0_search(&b, b.ws, amaxs, cfg) : q8_0_search(&b, NULL, amaxs, cfg);
-        if (h == 0) continue;
-        const float d = moe_half_to_float(h), id = 1.0f / d;
+        uint16_t h = wb ? q8_0_search(&b, b.ws, amaxs, cfg) : q8_0_search(&b, NULL, amaxs, cfg);
+        if (h == 0) h = half_finite(dr); // nothing searched: the reference's scale, made finite
+        const float d = moe_half_to_float(h), id = d != 0.0f ? 1.0f / d : 0.0f;
         float q[QK], yc[QK], yr[QK];
         for (int j = 0; j < QK; j++) {
             float v = id * x[j];
-            v = v < -127.0f ? -127.0f : v;
+            v = v >= -127.0f ? v : -127.0f;
             v = v > 127.0f ? 127.0f : v;
             q[j] = round_small(v);
             yc[j] = q[j] * d;
