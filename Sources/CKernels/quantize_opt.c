@@ -184,7 +184,8 @@ typedef struct {
     float long_lo, long_hi;
     int n_short;         // coarse grid on the short side: c over [short_lo, short_hi] (Q4_0: max → code +c)
     float short_lo, short_hi;
-    int n_fine;          // fine points each side of the best coarse one (spacing: the coarse step / (n_fine + 1))
+    int n_fine;          // fine points each side of the best coarse one (spacing: the coarse step / (n_fine + 1));
+                         // Q8_0: the stride between sampled f16 scales
     int iters;           // least-squares → f16 → re-round rounds
     int neighbours;      // f16 neighbours of the best scale tried on each side
     int n_phase;         // Q4_1: offsets of the minimum tried per coarse scale (fractions of a step)
@@ -417,10 +418,12 @@ static ALWAYS_INLINE void quantize_q4_0(const float *x, block_q4_0 *y, int64_t n
 static const
 #endif
 search_cfg q4_1_cfg[6] = {
+    // c: steps spanning the block's range (the reference uses 15), anchored at the minimum (n_long) or the maximum
+    // (n_short); n_phase: offsets of the anchor by fractions of a step, per coarse c on the minimum side.
     {4, 15.0f, 17.0f, 3, 15.5f, 17.0f, 1, 3, 0, 1},  // effort 0, unweighted
-    {5, 14.5f, 18.0f, 4, 15.0f, 18.0f, 1, 3, 0, 1},  // effort 0, weighted
+    {8, 14.0f, 19.0f, 6, 14.5f, 19.0f, 1, 3, 0, 1},  // effort 0, weighted
     {6, 14.5f, 17.5f, 4, 15.0f, 17.5f, 1, 4, 1, 2},  // effort 1
-    {8, 14.0f, 19.0f, 6, 14.5f, 19.0f, 1, 4, 1, 2},
+    {12, 14.0f, 19.0f, 8, 14.5f, 19.0f, 2, 4, 1, 2},
     {12, 14.0f, 19.0f, 8, 14.5f, 19.0f, 2, 5, 2, 3}, // effort 2
     {16, 13.5f, 21.0f, 12, 13.5f, 21.0f, 2, 5, 2, 3},
 };
@@ -584,6 +587,19 @@ static void q4_1_codes(const float *x, float d, float m, float *q, float *y) {
     }
 }
 
+// The values ggml's reference encoding decodes to (d = (max − min) / 15, m = min, codes
+// min(15, trunc((x − min) / d + 0.5)), both stored as f16), with moe_quantize_ref_q4_1's operations. For a finite d
+// that is 0 or ≥ FLT_MIN (the caller's condition) every (x − min) / d + 0.5 is in [0, 15.5], so the int conversion
+// here and the reference's int8_t one agree.
+static void q4_1_ref_values(const float *x, float mn, float dr, float *yr) {
+    const float id = dr != 0.0f ? 1.0f / dr : 0.0f;
+    const float dr16 = moe_half_to_float(moe_float_to_half(dr)), mn16 = moe_half_to_float(moe_float_to_half(mn));
+    for (int j = 0; j < QK; j++) {
+        const int t = (int)((x[j] - mn) * id + 0.5f);
+        yr[j] = (float)(t < 15 ? t : 15) * dr16 + mn16;
+    }
+}
+
 static ALWAYS_INLINE void quantize_q4_1(const float *x, block_q4_1 *y, int64_t n, const float *w, int effort) {
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         const float *wb = effective_weights(w ? w + i * QK : NULL);
@@ -606,15 +622,8 @@ static ALWAYS_INLINE void quantize_q4_1(const float *x, block_q4_1 *y, int64_t n
         // undefined and its f16 scale infinite) the same scale and minimum clamped to finite f16, nearest codes.
         float q[QK], yc[QK], yr[QK];
         const int ref_defined = dr <= FLT_MAX;
-        if (ref_defined) {
-            moe_quantize_ref_q4_1(x, &y[i], QK);
-            dequant_q4_1(&y[i], yr);
-        } else {
-            y[i].d = half_finite(dr);
-            y[i].m = half_finite(mn);
-            q4_1_codes(x, moe_half_to_float(y[i].d), moe_half_to_float(y[i].m), q, yr);
-            for (int j = 0; j < QK / 2; j++) y[i].qs[j] = (uint8_t)((int)q[j] | ((int)q[j + QK / 2] << 4));
-        }
+        if (ref_defined) q4_1_ref_values(x, mn, dr, yr);
+        else q4_1_codes(x, moe_half_to_float(half_finite(dr)), moe_half_to_float(half_finite(mn)), q, yr);
         uint16_t hd = 0, hm = half_finite(mn); // a constant block: d = 0 and m = x (finite), as the reference
         int found = 1;
         if (mx > mn) {
@@ -630,11 +639,18 @@ static ALWAYS_INLINE void quantize_q4_1(const float *x, block_q4_1 *y, int64_t n
             hm = half_finite(mn);
         }
         q4_1_codes(x, moe_half_to_float(hd), moe_half_to_float(hm), q, yc);
-        if (block_error(x, yc, wb) < finite_or_inf(block_error(x, yr, wb))) {
-            y[i].d = hd;
-            y[i].m = hm;
-            for (int j = 0; j < QK / 2; j++) y[i].qs[j] = (uint8_t)((int)q[j] | ((int)q[j + QK / 2] << 4));
+        if (!(block_error(x, yc, wb) < finite_or_inf(block_error(x, yr, wb)))) {
+            if (ref_defined) {
+                moe_quantize_ref_q4_1(x, &y[i], QK); // the reference wins
+                continue;
+            }
+            hd = half_finite(dr); // the clamped reference wins
+            hm = half_finite(mn);
+            q4_1_codes(x, moe_half_to_float(hd), moe_half_to_float(hm), q, yc);
         }
+        y[i].d = hd;
+        y[i].m = hm;
+        for (int j = 0; j < QK / 2; j++) y[i].qs[j] = (uint8_t)((int)q[j] | ((int)q[j + QK / 2] << 4));
     }
 }
 
@@ -645,13 +661,15 @@ static ALWAYS_INLINE void quantize_q4_1(const float *x, block_q4_1 *y, int64_t n
 static const
 #endif
 search_cfg q8_0_cfg[6] = {
-    // n_long: consecutive f16 scales tried upwards from just below amax / 127.5; iters, neighbours as elsewhere.
-    {16, 0, 0, 0, 0, 0, 0, 3, 1, 0}, // effort 0 (unweighted and weighted alike)
-    {16, 0, 0, 0, 0, 0, 0, 3, 1, 0},
-    {48, 0, 0, 0, 0, 0, 0, 4, 2, 0}, // effort 1
-    {48, 0, 0, 0, 0, 0, 0, 4, 2, 0},
-    {128, 0, 0, 0, 0, 0, 0, 6, 3, 0}, // effort 2
-    {128, 0, 0, 0, 0, 0, 0, 6, 3, 0},
+    // n_long f16 scales, every n_fine-th one from just below amax / 127.5 upwards: consecutive f16 values move only
+    // the largest elements' rounding a little (an f16 step is 2⁻¹¹…2⁻¹⁰ of d, i.e. ≤ 1/8 of a code for x near amax),
+    // so spreading the samples decorrelates them; then iters, neighbours as elsewhere.
+    {8, 0, 0, 0, 0, 0, 8, 3, 2, 0},  // effort 0, unweighted
+    {16, 0, 0, 0, 0, 0, 8, 3, 2, 0}, // effort 0, weighted: a few heavy elements dominate, more to gain
+    {12, 0, 0, 0, 0, 0, 7, 3, 3, 0}, // effort 1
+    {24, 0, 0, 0, 0, 0, 6, 3, 3, 0},
+    {40, 0, 0, 0, 0, 0, 4, 4, 3, 0}, // effort 2
+    {64, 0, 0, 0, 0, 0, 3, 4, 3, 0},
 };
 
 static ALWAYS_INLINE float q8_0_eval(const float *x, const float *w, float d, float id, float *lx, float *l2) {
@@ -684,11 +702,14 @@ static ALWAYS_INLINE uint16_t q8_0_search(const scaled_block *b, const float *w,
     if (to_scaled(b, h) * 127.5f > amax && h > 1) h = (uint16_t)(h - 1);
     float best_err = INFINITY, lx = 0.0f, l2 = 0.0f, blx = 0.0f, bl2 = 0.0f;
     uint16_t best_h = 0;
-    for (int g = 0; g < cfg->n_long; g++, h = half_step(h, 1)) {
+    const int stride = cfg->n_fine > 0 ? cfg->n_fine : 1;
+    for (int g = 0; g < cfg->n_long; g++) {
         const float d = to_scaled(b, h);
-        if (!(d > 0.0f)) continue;
-        const float err = q8_0_eval(x, w, d, 1.0f / d, &lx, &l2);
-        if (err < best_err) { best_err = err; best_h = h; blx = lx; bl2 = l2; }
+        if (d > 0.0f) {
+            const float err = q8_0_eval(x, w, d, 1.0f / d, &lx, &l2);
+            if (err < best_err) { best_err = err; best_h = h; blx = lx; bl2 = l2; }
+        }
+        for (int k = 0; k < stride; k++) h = half_step(h, 1);
     }
     if (best_h == 0) return 0;
     // 2. Least-squares d for the best codes → f16 → nearest codes → measured error; repeat.
@@ -716,6 +737,19 @@ static ALWAYS_INLINE uint16_t q8_0_search(const scaled_block *b, const float *w,
     return best_h;
 }
 
+// The values ggml's reference encoding decodes to (d = amax / 127, codes roundf(x / d), d stored as f16), with
+// moe_quantize_ref_q8_0's operations; roundf's halves away from zero are made from the ties-to-even rounding.
+// For d ≥ FLT_MIN (the caller's condition) every x / d is in [−127, 127] up to rounding.
+static void q8_0_ref_values(const float *x, float dr, float *yr) {
+    const float id = dr != 0.0f ? 1.0f / dr : 0.0f;
+    const float dr16 = moe_half_to_float(moe_float_to_half(dr));
+    for (int j = 0; j < QK; j++) {
+        const float v = x[j] * id;
+        const float r = round_small(v);
+        yr[j] = (fabsf(v - r) == 0.5f ? v + copysignf(0.5f, v) : r) * dr16;
+    }
+}
+
 static ALWAYS_INLINE void quantize_q8_0(const float *x, block_q8_0 *y, int64_t n, const float *w, int effort) {
     for (int64_t i = 0; i < n / QK; i++, x += QK) {
         const float *wb = effective_weights(w ? w + i * QK : NULL);
@@ -730,8 +764,10 @@ static ALWAYS_INLINE void quantize_q8_0(const float *x, block_q8_0 *y, int64_t n
             memset(y[i].qs, 0, sizeof y[i].qs);
             continue;
         }
-        moe_quantize_ref_q8_0(x, &y[i], QK); // ggml's reference encoding: the one to beat
-        if (amax == 0.0f) continue;          // exact already
+        if (amax == 0.0f) {
+            moe_quantize_ref_q8_0(x, &y[i], QK); // exact already
+            continue;
+        }
         scaled_block b;
         scale_block(&b, x, amax, wb);
         const float amaxs = (float)((double)amax * b.down);
@@ -746,10 +782,12 @@ static ALWAYS_INLINE void quantize_q8_0(const float *x, block_q8_0 *y, int64_t n
             q[j] = round_small(v);
             yc[j] = q[j] * d;
         }
-        dequant_q8_0(&y[i], yr);
+        q8_0_ref_values(x, dr, yr);
         if (block_error(x, yc, wb) < finite_or_inf(block_error(x, yr, wb))) {
             y[i].d = h;
             for (int j = 0; j < QK; j++) y[i].qs[j] = (int8_t)(int)q[j];
+        } else {
+            moe_quantize_ref_q8_0(x, &y[i], QK); // the reference wins (its error is finite, so its scale is)
         }
     }
 }

@@ -182,9 +182,9 @@ struct QuantizeOptTests {
         }
     }
 
-    /// Average squared error over seeded Gaussian rows, opt / ref. Measured (effort 0): Q4_0 ≈ 0.887, Q4_1 ≈ 0.797,
-    /// Q8_0 ≈ 0.877 (ggml's reference is 1). The bounds leave room; the inputs are fixed, so this cannot flake.
-    @Test("material improvement on Gaussian rows", arguments: [(TensorType.q4_0, 0.90), (.q4_1, 0.83), (.q8_0, 0.92)])
+    /// Average squared error over seeded Gaussian rows, opt / ref. Measured (effort 0): Q4_0 ≈ 0.886, Q4_1 ≈ 0.799,
+    /// Q8_0 ≈ 0.803 (ggml's reference is 1). The bounds leave room; the inputs are fixed, so this cannot flake.
+    @Test("material improvement on Gaussian rows", arguments: [(TensorType.q4_0, 0.90), (.q4_1, 0.83), (.q8_0, 0.86)])
     func improvement(type: TensorType, bound: Double) {
         let cols = 4096, nrows = 32
         let x = Self.rows(Self.cases[0], rows: nrows, cols: cols, seed: 42)
