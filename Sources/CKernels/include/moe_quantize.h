@@ -23,6 +23,43 @@ void moe_quantize_ref_q4_1(const float *x, block_q4_1 *dst, int64_t n);
 void moe_convert_row_f16(const float *x, uint16_t *dst, int64_t n);
 void moe_convert_row_bf16(const float *x, uint16_t *dst, int64_t n);
 
+
+// ---- error-minimising quantizers (quantize_opt.c) ----
+// Same block layouts as above (ggml decodes them unchanged: Q4_0 nibbles are q + 8, Q4_1 x = d·q + m, Q8_0 codes in
+// [-127, 127], -128 never written), but each 32-element block's f16 scale (and Q4_1 minimum) and codes are chosen to
+// minimise the block's weighted squared error  E = Σ_j w_j (x_j - dequant_j)²,  dequant_j being the value ggml's
+// dequantizer computes from the stored f16 fields. The search scores candidate scales by the error their codes would
+// leave under the least-squares scale, then alternates "least-squares d (and m) → round to f16 → nearest codes for the
+// stored values → measured error" (details in quantize_opt.c). ggml's reference encoding (moe_quantize_ref_*) is always
+// a candidate and the final choice is made with moe_quant_block_error's own per-block sum, so every block's error is
+// ≤ the reference's (ties keep the reference's bytes).
+//
+// x: n floats, finite, n a multiple of 32. w: NULL (all weights 1: plain squared error), or n finite weights ≥ 0
+// aligned with x (e.g. the mean squared calibration activation of each column, as llama.cpp's imatrix; for a matrix
+// pass the same column weights for every row). A block whose weights are all 0 is judged unweighted.
+// Scales that would overflow f16 are clamped to ±65504. Deterministic: the bytes depend only on x, w and the effort —
+// not on the CPU, SIMD path or thread count (rows are independent; no fused multiply-adds, fixed summation order).
+//
+// Default effort (0). Throughput on an AVX2 core, unweighted, is in Tools/bench/qopt_bench.c's header.
+void moe_quantize_opt_q8_0(const float *x, block_q8_0 *y, int64_t n, const float *w);
+void moe_quantize_opt_q4_0(const float *x, block_q4_0 *y, int64_t n, const float *w);
+void moe_quantize_opt_q4_1(const float *x, block_q4_1 *y, int64_t n, const float *w);
+
+// Any of the three types (MOE_TYPE_Q8_0, _Q4_0, _Q4_1; returns -1 for another type or an n that is not a multiple of 32,
+// 0 otherwise) with a search effort: 0 (default, fast), 1 (about 2x the work), 2 (about 4-8x the work); values outside
+// clamp. Higher efforts try more candidate scales; their gain over effort 0 is small (see quantize_opt.c).
+// The `_generic` twin never uses the SIMD-compiled copy of the search; both write the same bytes.
+#define MOE_QOPT_EFFORTS 3
+int moe_quantize_opt(int type, const float *x, void *y, int64_t n, const float *w, int effort);
+int moe_quantize_opt_generic(int type, const float *x, void *y, int64_t n, const float *w, int effort);
+
+// Σ_j w_j (x_j - dequant_j)² over n elements (n / 32 blocks of `type` at `blocks`), w NULL meaning weights 1: per block
+// in double, the 32 terms t_j = (w_j·r_j)·r_j, r_j = (double)x_j - (double)dequant_j, added pairwise
+// (t_j += t_{j+16}, then +8, +4, then (t_0 + t_2) + (t_1 + t_3)); block sums added in order. dequant_j is computed as
+// the project's dequantizer computes it (float). Returns NaN for a type other than Q8_0, Q4_0, Q4_1; +inf or NaN where a
+// stored scale is not finite (ggml's reference can overflow f16 for |x| > 65504·8).
+double moe_quant_block_error(int type, const float *x, const void *blocks, int64_t n, const float *w);
+
 #ifdef __cplusplus
 }
 #endif
