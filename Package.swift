@@ -28,7 +28,7 @@ let package = Package(
         // Weight store: one view of tensors by canonical name, whatever file they came from.
         .target(name: "MoEStore", dependencies: ["MoEFormats", "MoEKernels"]),
         // Tokenizer, model description, forward pass, sampling, generation.
-        .target(name: "MoEModel", dependencies: ["MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
+        .target(name: "MoEModel", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
         // Synthetic checkpoints for tests: shapes, seeded weights, GGUF / safetensors output.
         .target(name: "MoESynth", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEModel"]),
         // Checkpoint → quantized GGUF: tensor roles and type rules, rounding, calibration statistics.

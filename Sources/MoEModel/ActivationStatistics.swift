@@ -1,3 +1,4 @@
+import CKernels
 /// Per-column mean squares of the inputs of every matrix product in the forward pass, gathered over a
 /// calibration text: what importance-aware quantizers (llama.cpp's imatrix) weight the rounding error by.
 /// An error in column j of a weight matrix costs, on average, E[x_j²] times its square in the product.
@@ -28,25 +29,25 @@ public final class ActivationStatistics: @unchecked Sendable {
         public var sumSquares: [Double]
         /// Rows added.
         public var count: Int
+        /// Σ x xᵀ, upper triangle, row-major [width, width] (only when collecting covariances).
+        public var products: [Double]?
     }
 
     public private(set) var sites: [Site: Accumulator] = [:]
     /// Tokens seen by the forward pass while collecting.
     public internal(set) var tokens = 0
+    /// Also collect the full second-moment matrix E[x xᵀ] of sites at most this wide (GPTQ needs it);
+    /// 0 collects diagonals only. Memory: width² × 8 bytes per site.
+    public let covarianceWidth: Int
 
-    public init() {}
+    public init(covarianceWidth: Int = 0) { self.covarianceWidth = covarianceWidth }
 
     /// Adds `n` rows of `width` floats, `stride` floats apart.
     func add(_ site: Site, rows x: UnsafePointer<Float>, n: Int, width: Int, stride: Int? = nil) {
         guard n > 0 else { return }
         let step = stride ?? width
-        var acc = sites[site] ?? Accumulator(sumSquares: [Double](repeating: 0, count: width), count: 0)
-        acc.sumSquares.withUnsafeMutableBufferPointer { s in
-            for r in 0 ..< n {
-                let row = x + r * step
-                for j in 0 ..< width { s[j] += Double(row[j] * row[j]) }
-            }
-        }
+        var acc = sites[site] ?? empty(width)
+        for r in 0 ..< n { accumulate(&acc, x + r * step, width) }
         acc.count += n
         sites[site] = acc
     }
@@ -54,15 +55,39 @@ public final class ActivationStatistics: @unchecked Sendable {
     /// Adds the rows `indices` of `x` (rows of `width` floats).
     func add<C: Collection>(_ site: Site, rows x: UnsafePointer<Float>, indices: C, width: Int) where C.Element == Int {
         guard !indices.isEmpty else { return }
-        var acc = sites[site] ?? Accumulator(sumSquares: [Double](repeating: 0, count: width), count: 0)
-        acc.sumSquares.withUnsafeMutableBufferPointer { s in
-            for i in indices {
-                let row = x + i * width
-                for j in 0 ..< width { s[j] += Double(row[j] * row[j]) }
-            }
-        }
+        var acc = sites[site] ?? empty(width)
+        for i in indices { accumulate(&acc, x + i * width, width) }
         acc.count += indices.count
         sites[site] = acc
+    }
+
+    private func empty(_ width: Int) -> Accumulator {
+        Accumulator(sumSquares: [Double](repeating: 0, count: width), count: 0,
+                    products: width <= covarianceWidth ? [Double](repeating: 0, count: width * width) : nil)
+    }
+
+    private func accumulate(_ acc: inout Accumulator, _ row: UnsafePointer<Float>, _ width: Int) {
+        acc.sumSquares.withUnsafeMutableBufferPointer { s in
+            for j in 0 ..< width { s[j] += Double(row[j] * row[j]) }
+        }
+        if acc.products != nil {
+            acc.products!.withUnsafeMutableBufferPointer { moe_accumulate_xxt($0.baseAddress!, row, Int64(width)) }
+        }
+    }
+
+    /// E[x xᵀ] at `site` as a full symmetric [width, width] matrix, or nil (not collected, or no rows).
+    public func secondMoments(_ site: Site) -> [Double]? {
+        guard let a = sites[site], a.count > 0, let p = a.products else { return nil }
+        let n = a.sumSquares.count, scale = 1 / Double(a.count)
+        var out = [Double](repeating: 0, count: n * n)
+        for i in 0 ..< n {
+            for j in i ..< n {
+                let v = p[i * n + j] * scale
+                out[i * n + j] = v
+                out[j * n + i] = v
+            }
+        }
+        return out
     }
 
     /// The mean square per column at `site`, or nil if no row reached it (an expert no token chose).

@@ -16,8 +16,9 @@ public struct Calibration: Sendable {
 
     /// Runs `model` over the text in `path` in independent windows of `window` tokens (as perplexity does),
     /// at most `maxTokens`, collecting the statistics in float32.
+    /// `covarianceWidth`: also collect E[x xᵀ] for GPTQ at sites up to this wide (0: diagonals only).
     public static func collect(model: Model, textFile path: String, maxTokens: Int = 32_768, window: Int = 512,
-                               threads: Int, progress: (Int, Int) -> Void = { _, _ in }) throws -> Calibration {
+                               threads: Int, covarianceWidth: Int = 0, progress: (Int, Int) -> Void = { _, _ in }) throws -> Calibration {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw QuantizeError.calibration(path: path, reason: "cannot read the file")
         }
@@ -27,7 +28,7 @@ public struct Calibration: Sendable {
         let tokenizer = try Tokenizer(spec: try model.store.tokenizerSpec())
         let ids = Array(tokenizer.encode(text).prefix(maxTokens))
         guard ids.count >= 2 else { throw QuantizeError.calibration(path: path, reason: "gives fewer than 2 tokens") }
-        let stats = ActivationStatistics()
+        let stats = ActivationStatistics(covarianceWidth: covarianceWidth)
         let w = min(window, ids.count)
         let state = InferenceState(config: model.config, contextLength: w, maxBatch: w, logitRows: w, threads: threads, precision: .f32)
         state.activationStatistics = stats
@@ -46,22 +47,11 @@ public struct Calibration: Sendable {
     /// the tensor is not a product's weight (embedding) or no calibration row reached it.
     /// An expert that no calibration token chose gets the mean of its layer's other experts.
     public func weights(tensor name: String, expert: Int?) -> [Float]? {
-        if name == TensorName.output { return statistics.meanSquares(.outputInput) }
-        let parts = name.split(separator: ".")
-        guard parts.count == 4, parts[0] == "blk", let l = Int(parts[1]) else { return nil }
-        let base = String(parts[2])
-        typealias Site = ActivationStatistics.Site
-        func expertSite(_ e: Int) -> Site { base == "ffn_down_exps" ? .expertDown(layer: l, expert: e) : .expertInput(layer: l, expert: e) }
-        switch base {
-        case "attn_q", "attn_k", "attn_v", "attn_qkv": return statistics.meanSquares(.attentionInput(layer: l))
-        case "attn_output": return statistics.meanSquares(.attentionOutput(layer: l))
-        case "ffn_gate_exps", "ffn_up_exps", "ffn_down_exps":
-            guard let expert else { return nil }
-            if let w = statistics.meanSquares(expertSite(expert)) { return w }
-            return Self.mean((0 ..< expertCount).compactMap { statistics.meanSquares(expertSite($0)) })
-        case "ffn_gate", "ffn_up", "ffn_gate_shexp", "ffn_up_shexp", "ffn_gate_inp", "ffn_gate_inp_shexp":
-            return statistics.meanSquares(.ffnInput(layer: l))
-        case "ffn_down", "ffn_down_shexp": return statistics.meanSquares(.denseDown(layer: l))
+        guard let site = site(tensor: name, expert: expert) else { return nil }
+        if let w = statistics.meanSquares(site) { return w }
+        switch site {
+        case let .expertInput(l, _): return Self.mean((0 ..< expertCount).compactMap { statistics.meanSquares(.expertInput(layer: l, expert: $0)) })
+        case let .expertDown(l, _): return Self.mean((0 ..< expertCount).compactMap { statistics.meanSquares(.expertDown(layer: l, expert: $0)) })
         default: return nil
         }
     }

@@ -2,6 +2,7 @@ import CKernels
 import Foundation
 import MoEFormats
 import MoEKernels
+import MoEModel
 
 /// How block scales are chosen.
 public enum Rounding: String, Sendable, CaseIterable {
@@ -17,6 +18,12 @@ public struct QuantizeOptions: Sendable {
     public var rules: TypeRules
     public var rounding: Rounding = .optimal
     public var calibration: Calibration?
+    /// GPTQ: push each column's rounding error onto the columns not yet rounded, using the calibration's
+    /// second moments (needs a calibration collected with covariances; tensors without them are rounded
+    /// block by block as usual).
+    public var gptq = false
+    /// How hard the optimal rounding searches (0 … `OptimalQuantize.maxEffort`): more scales tried, slightly lower error.
+    public var effort = 0
     public var threads: Int
     /// `general.alignment` of the output (nil: GGUF's default, 32 bytes).
     public var alignment: Int?
@@ -140,6 +147,7 @@ public final class QuantizeJob: @unchecked Sendable {
         // Experts of a stacked tensor are rows [e · rowsPerExpert, (e + 1) · rowsPerExpert).
         let rowsPerExpert = src.shape.count == 3 ? src.shape[1] : rows
         let weightsByExpert = importance(for: t)
+        let factors = gptqFactors(for: t)
         var row = 0
         while row < rows {
             let n = min(chunkRows, rows - row)
@@ -147,9 +155,20 @@ public final class QuantizeJob: @unchecked Sendable {
             let first = row
             pool.forEach(n) { i, _ in
                 let r = first + i
-                let w = weightsByExpert[r / rowsPerExpert]
+                let e = r / rowsPerExpert
+                if let f = factors[e] {
+                    let rc = f.u.withUnsafeBufferPointer { u in
+                        f.diagonal.withUnsafeBufferPointer { d in
+                            moe_gptq_row(Int32(t.type.rawValue), floats + i * cols, Int64(cols), u.baseAddress, d.baseAddress,
+                                         output + i * outRowBytes, Int32(options.effort))
+                        }
+                    }
+                    precondition(rc == 0, "moe_gptq_row refused \(t.type) with \(cols) columns")
+                    return
+                }
+                let w = weightsByExpert[e]
                 Self.quantizeRow(type: t.type, rounding: options.rounding, src: floats + i * cols, dst: output + i * outRowBytes,
-                                 count: cols, weights: w)
+                                 count: cols, weights: w, effort: options.effort)
             }
             try sink.write(UnsafeRawBufferPointer(start: output, count: n * outRowBytes))
             row += n
@@ -171,9 +190,36 @@ public final class QuantizeJob: @unchecked Sendable {
         return out
     }
 
+    /// GPTQ factors for each expert of `t` (index 0 for an unstacked tensor), when GPTQ is on, the type has
+    /// a GPTQ path and the calibration holds the inputs' second moments. Factors are shared by the tensors
+    /// of one input site (q, k, v; gate and up) and kept for the current layer only.
+    private func gptqFactors(for t: PlannedTensor) -> [Int: GPTQFactor] {
+        guard options.gptq, options.rounding == .optimal, OptimalQuantize.supportedTypes.contains(t.type),
+              let cal = options.calibration else { return [:] }
+        let stacked = t.source.shape.count == 3
+        var out: [Int: GPTQFactor] = [:]
+        factorLock.withLock {
+            let layer = t.name.split(separator: ".").dropFirst().first.map(String.init) ?? ""
+            if layer != factorLayer { factorCache = [:]; factorLayer = layer }
+            for e in 0 ..< (stacked ? t.source.shape[0] : 1) {
+                guard let site = cal.site(tensor: t.name, expert: stacked ? e : nil) else { continue }
+                if let f = factorCache[site] { out[e] = f; continue }
+                guard let h = cal.statistics.secondMoments(site), h.count == t.source.rowLength * t.source.rowLength,
+                      let f = GPTQFactor(secondMoments: h, cols: t.source.rowLength) else { continue }
+                factorCache[site] = f
+                out[e] = f
+            }
+        }
+        return out
+    }
+
+    private let factorLock = NSLock()
+    private var factorCache: [ActivationStatistics.Site: GPTQFactor] = [:]
+    private var factorLayer = ""
+
     /// One row: `count` floats → `type`.
     static func quantizeRow(type: TensorType, rounding: Rounding, src: UnsafePointer<Float>, dst: UnsafeMutableRawPointer,
-                            count: Int, weights: [Float]?) {
+                            count: Int, weights: [Float]?, effort: Int) {
         switch (type, rounding) {
         case (.q6_K, _):
             if let weights {
@@ -182,7 +228,11 @@ public final class QuantizeJob: @unchecked Sendable {
                 moe_quantize_q6_K(src, dst.assumingMemoryBound(to: block_q6_K.self), Int64(count), nil)
             }
         case (.q4_0, .optimal), (.q4_1, .optimal), (.q8_0, .optimal):
-            Quantize.row(type: type, src: src, dst: dst, count: count) // TEMP until OptimalQuantize lands
+            if let weights {
+                weights.withUnsafeBufferPointer { OptimalQuantize.row(type: type, src: src, dst: dst, count: count, weights: $0.baseAddress, effort: effort) }
+            } else {
+                OptimalQuantize.row(type: type, src: src, dst: dst, count: count, effort: effort)
+            }
         default:
             Quantize.row(type: type, src: src, dst: dst, count: count)
         }

@@ -73,8 +73,14 @@ struct MoEQuantizeCommand: ParsableCommand {
     @Option(help: "optimal (searched scales) or reference (ggml's rounding: llama-quantize's bytes).")
     var rounding: String = "optimal"
 
+    @Option(help: "Search effort of the optimal rounding, 0 (fast) to \(OptimalQuantize.maxEffort): more scales tried, slightly lower error.")
+    var effort: Int = 0
+
     @Option(help: "A text file: weight the rounding by the activations it produces (needs the model to run).")
     var calibration: String?
+
+    @Flag(help: "With --calibration: GPTQ, each column's rounding error pushed onto the columns not yet rounded (rows of at most 4096).")
+    var gptq = false
 
     @Option(name: .customLong("calibration-tokens"), help: "Tokens of the calibration text to use.")
     var calibrationTokens: Int = 32_768
@@ -147,12 +153,18 @@ struct MoEQuantizeCommand: ParsableCommand {
             throw ValidationError("unknown --rounding '\(rounding)' (optimal, reference)")
         }
         guard calibrationTokens >= 2 else { throw ValidationError("--calibration-tokens must be at least 2") }
+        if gptq, calibration == nil { throw ValidationError("--gptq needs --calibration") }
         if calibration != nil, roundingMode == .reference {
             throw ValidationError("--calibration weights the optimal rounding; it has no effect with --rounding reference")
         }
         var options = QuantizeOptions(rules: try rules(), threads: threads)
         options.rounding = roundingMode
+        guard (0 ... OptimalQuantize.maxEffort).contains(effort) else {
+            throw ValidationError("--effort must be 0…\(OptimalQuantize.maxEffort), not \(effort)")
+        }
+        options.effort = effort
         options.name = name
+        options.gptq = gptq
         if let alignment {
             let a = alignment == "page" ? 4096 : Int(alignment) ?? 0
             guard a > 0, a & (a - 1) == 0, a <= 1 << 20 else {
@@ -170,7 +182,8 @@ struct MoEQuantizeCommand: ParsableCommand {
             printErr("moe-quantize: calibrating on \(calibration) (up to \(calibrationTokens) tokens)")
             let model = try Model(store: job.checkpoint.store)
             let start = Date()
-            let cal = try Calibration.collect(model: model, textFile: calibration, maxTokens: calibrationTokens, threads: threads)
+            let cal = try Calibration.collect(model: model, textFile: calibration, maxTokens: calibrationTokens, threads: threads,
+                                              covarianceWidth: gptq ? 4096 : 0)
             printErr("moe-quantize: calibration: \(cal.tokens) tokens in \(ProgressReporter.duration(Date().timeIntervalSince(start)))")
             options.calibration = cal
             job = try QuantizeJob(input: input, options: options)
