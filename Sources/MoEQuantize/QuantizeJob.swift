@@ -140,18 +140,26 @@ public final class QuantizeJob: @unchecked Sendable {
         let cols = src.rowLength, rows = src.rowCount
         let outRowBytes = t.type.byteCount(elements: cols)!
         let chunkRows = max(1, min(rows, options.chunkBytes / max(1, src.rowBytes)))
-        let floats = UnsafeMutablePointer<Float>.allocate(capacity: chunkRows * cols)
-        let scratch = UnsafeMutableRawPointer.allocate(byteCount: chunkRows * src.rowBytes, alignment: 64)
+        // Two input buffers: the next chunk is read (and widened to float) on another thread while the pool
+        // rounds this one, so disk and CPU overlap.
+        let buffers = (0 ..< 2).map { _ in ChunkBuffer(floats: chunkRows * cols, bytes: chunkRows * src.rowBytes) }
         let output = UnsafeMutableRawPointer.allocate(byteCount: chunkRows * outRowBytes, alignment: 64)
-        defer { floats.deallocate(); scratch.deallocate(); output.deallocate() }
+        defer { output.deallocate() }
         // Experts of a stacked tensor are rows [e · rowsPerExpert, (e + 1) · rowsPerExpert).
         let rowsPerExpert = src.shape.count == 3 ? src.shape[1] : rows
         let weightsByExpert = importance(for: t)
         let factors = gptqFactors(for: t)
-        var row = 0
+        let ahead = ReadAhead()
+        ahead.start(buffers[0]) { try src.readRows(0 ..< min(chunkRows, rows), into: $0.floats, scratch: $0.bytes) }
+        var row = 0, current = 0
         while row < rows {
             let n = min(chunkRows, rows - row)
-            try src.readRows(row ..< row + n, into: floats, scratch: scratch)
+            try ahead.wait()
+            let floats = buffers[current].floats
+            if row + n < rows {
+                let next = row + n ..< min(rows, row + n + chunkRows)
+                ahead.start(buffers[1 - current]) { try src.readRows(next, into: $0.floats, scratch: $0.bytes) }
+            }
             let first = row
             pool.forEach(n) { i, _ in
                 let r = first + i
@@ -170,9 +178,15 @@ public final class QuantizeJob: @unchecked Sendable {
                 Self.quantizeRow(type: t.type, rounding: options.rounding, src: floats + i * cols, dst: output + i * outRowBytes,
                                  count: cols, weights: w, effort: options.effort)
             }
-            try sink.write(UnsafeRawBufferPointer(start: output, count: n * outRowBytes))
             row += n
-            try progress(n * src.rowBytes)
+            current = 1 - current
+            do {
+                try sink.write(UnsafeRawBufferPointer(start: output, count: n * outRowBytes))
+                try progress(n * src.rowBytes)
+            } catch {
+                try? ahead.wait() // the reader must be done with the buffers before they go
+                throw error
+            }
         }
         for s in src.segments { s.file.dropFromCache(offset: s.offset, count: s.rows * src.rowBytes) }
         try checkpoint.checkUnchanged()
@@ -235,6 +249,47 @@ public final class QuantizeJob: @unchecked Sendable {
             }
         default:
             Quantize.row(type: type, src: src, dst: dst, count: count)
+        }
+    }
+}
+
+/// One chunk's input: the stored bytes and the rows widened to float32.
+final class ChunkBuffer: @unchecked Sendable {
+    let floats: UnsafeMutablePointer<Float>
+    let bytes: UnsafeMutableRawPointer
+    init(floats: Int, bytes: Int) {
+        self.floats = .allocate(capacity: floats)
+        self.bytes = .allocate(byteCount: bytes, alignment: 64)
+    }
+    deinit {
+        floats.deallocate()
+        bytes.deallocate()
+    }
+}
+
+/// At most one read in flight on a background thread; `wait` returns when it is done and rethrows its error.
+final class ReadAhead: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "moe-quantize.read-ahead")
+    private let done = DispatchSemaphore(value: 0)
+    private var pending = false
+    private var failure: Error?
+
+    func start(_ buffer: ChunkBuffer, _ read: @escaping @Sendable (ChunkBuffer) throws -> Void) {
+        precondition(!pending, "ReadAhead: a read is already in flight")
+        pending = true
+        queue.async { [self] in
+            do { try read(buffer) } catch { failure = error }
+            done.signal()
+        }
+    }
+
+    func wait() throws {
+        guard pending else { return }
+        done.wait()
+        pending = false
+        if let e = failure {
+            failure = nil
+            throw e
         }
     }
 }
