@@ -200,10 +200,7 @@ static inline int config_index(int effort, int weighted) {
     return 2 * e + (weighted ? 1 : 0);
 }
 
-#ifndef QOPT_EXPERIMENT
-static const
-#endif
-search_cfg q4_0_cfg[6] = {
+static const search_cfg q4_0_cfg[6] = {
     // {n_long, long_lo, long_hi, n_short, short_lo, short_hi, n_fine, iters, neighbours, n_phase}
     {6, 7.0f, 9.0f, 0, 7.0f, 7.0f, 0, 3, 0, 0},      // effort 0, unweighted
     {8, 6.0f, 13.0f, 3, 6.0f, 10.0f, 2, 3, 0, 0},    // effort 0, weighted: optimum spreads to larger c
@@ -425,10 +422,7 @@ static ALWAYS_INLINE void quantize_q4_0(const float *x, block_q4_0 *y, int64_t n
 // ---------------------------------------------------------------------------------------------
 // Q4_1: x ≈ d·q + m, q ∈ [0, 15], d > 0.
 
-#ifndef QOPT_EXPERIMENT
-static const
-#endif
-search_cfg q4_1_cfg[6] = {
+static const search_cfg q4_1_cfg[6] = {
     // c: steps spanning the block's range (the reference uses 15), anchored at the minimum (n_long) or the maximum
     // (n_short); n_phase: offsets of the anchor by fractions of a step, per coarse c on the minimum side.
     {4, 15.0f, 17.0f, 3, 15.5f, 17.0f, 1, 3, 0, 1},  // effort 0, unweighted
@@ -679,10 +673,7 @@ static ALWAYS_INLINE void quantize_q4_1(const float *x, block_q4_1 *y, int64_t n
 // ---------------------------------------------------------------------------------------------
 // Q8_0: x ≈ d·q, q ∈ [−127, 127] (−128 is never written).
 
-#ifndef QOPT_EXPERIMENT
-static const
-#endif
-search_cfg q8_0_cfg[6] = {
+static const search_cfg q8_0_cfg[6] = {
     // n_long f16 scales, every n_fine-th one from just below amax / 127.5 upwards: consecutive f16 values move only
     // the largest elements' rounding a little (an f16 step is 2⁻¹¹…2⁻¹⁰ of d, i.e. ≤ 1/8 of a code for x near amax),
     // so spreading the samples decorrelates them; then iters, neighbours as elsewhere.

@@ -17,6 +17,14 @@
 //                                       weights, ties): every block no worse than the reference, finite f16 fields,
 //                                       no Q8_0 code −128, the AVX2 and generic copies equal, and the recomputed
 //                                       reference values equal to decoding moe_quantize_ref_*'s bytes.
+//   /tmp/qopt_bench hash                an FNV-1a hash of the bytes written for seeded rows by every type, effort and
+//                                       weighting, through the dispatched and the generic entry points: compare
+//                                       across machines and compilers. E.g. AArch64 under qemu (as neon-check.sh):
+//     g=$(ls -d /usr/lib/gcc-cross/aarch64-linux-gnu/* | sort -V | tail -1)
+//     clang --target=aarch64-linux-gnu --sysroot=/usr/aarch64-linux-gnu -isystem /usr/aarch64-linux-gnu/include \
+//           -B$g -L$g -fuse-ld=lld -static -O3 -fno-math-errno -ISources/CKernels/include -ISources/CKernels \
+//           Tools/bench/qopt_bench.c $(ls Sources/CKernels/*.c | grep -v quantize_opt.c) -lm -lpthread -o /tmp/qopt_bench_arm
+//     qemu-aarch64 /tmp/qopt_bench_arm hash
 // Times are CPU time of the calling thread (speed) or wall time (tool); on a shared machine take the best of a few runs.
 #define _POSIX_C_SOURCE 200809L
 #include "quantize_opt.c"
@@ -377,12 +385,46 @@ static int check(void) {
     return fails || ref_bad ? 1 : 0;
 }
 
+// ---- cross-machine determinism ----
+
+static int hash(void) {
+    const int64_t n = 32 * 2048;
+    float *x = malloc(sizeof(float) * (size_t)n), *w = malloc(sizeof(float) * (size_t)n);
+    for (int64_t i = 0; i < n; i++) {
+        const int64_t b = i / QK;
+        const double scale = b % 7 == 0 ? 1e-3 : b % 11 == 0 ? 1e5 : 1;
+        x[i] = (float)(gauss() * scale * (b % 5 == 0 ? 1 / (0.2 + urand()) : 1));
+        w[i] = (float)exp(1.5 * gauss());
+    }
+    unsigned char *y = malloc(sizeof(block_q8_0) * (size_t)(n / QK));
+    uint64_t all = 1469598103934665603ull;
+    for (int ti = 0; ti < 3; ti++)
+        for (int weighted = 0; weighted < 2; weighted++)
+            for (int effort = 0; effort < MOE_QOPT_EFFORTS; effort++)
+                for (int generic = 0; generic < 2; generic++) {
+                    const int t = types[ti];
+                    if (generic) moe_quantize_opt_generic(t, x, y, n, weighted ? w : NULL, effort);
+                    else moe_quantize_opt(t, x, y, n, weighted ? w : NULL, effort);
+                    uint64_t h = 1469598103934665603ull;
+                    for (size_t i = 0; i < block_bytes(t) * (size_t)(n / QK); i++) h = (h ^ y[i]) * 1099511628211ull;
+                    printf("%s %-10s effort %d %-8s %016llx  error %.17g\n", type_name(t), weighted ? "weighted" : "unweighted", effort,
+                           generic ? "generic" : "dispatch", (unsigned long long)h, moe_quant_block_error(t, x, y, n, weighted ? w : NULL));
+                    all = (all ^ h) * 1099511628211ull;
+                }
+    printf("all %016llx (SIMD path: %s)\n", (unsigned long long)all, moe_kernels_features());
+    free(x);
+    free(w);
+    free(y);
+    return 0;
+}
+
 int main(int argc, char **argv) {
     const char *mode = argc > 1 ? argv[1] : "";
     if (!strcmp(mode, "quality")) return quality(argc > 2 ? argv[2] : NULL);
     if (!strcmp(mode, "speed")) return speed();
     if (!strcmp(mode, "tool")) return tool(argc > 2 ? atoi(argv[2]) : 2);
     if (!strcmp(mode, "check")) return check();
-    fprintf(stderr, "usage: %s quality [rows.f32] | speed | tool [threads] | check\n", argv[0]);
+    if (!strcmp(mode, "hash")) return hash();
+    fprintf(stderr, "usage: %s quality [rows.f32] | speed | tool [threads] | check | hash\n", argv[0]);
     return 2;
 }
