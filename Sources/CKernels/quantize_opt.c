@@ -865,6 +865,7 @@ int moe_quantize_opt_generic(int type, const float *x, void *y, int64_t n, const
     return 0;
 }
 
-void moe_quantize_opt_q8_0(const float *x, block_q8_0 *y, int64_t n, const float *w) { moe_quantize_opt(MOE_TYPE_Q8_0, x, y, n, w, 0); }
-void moe_quantize_opt_q4_0(const float *x, block_q4_0 *y, int64_t n, const float *w) { moe_quantize_opt(MOE_TYPE_Q4_0, x, y, n, w, 0); }
-void moe_quantize_opt_q4_1(const float *x, block_q4_1 *y, int64_t n, const float *w) { moe_quantize_opt(MOE_TYPE_Q4_1, x, y, n, w, 0); }
+// As the reference quantizers, these write n / 32 blocks (a partial block at the end is ignored).
+void moe_quantize_opt_q8_0(const float *x, block_q8_0 *y, int64_t n, const float *w) { row_function(MOE_TYPE_Q8_0, 0)(x, y, n, w, 0); }
+void moe_quantize_opt_q4_0(const float *x, block_q4_0 *y, int64_t n, const float *w) { row_function(MOE_TYPE_Q4_0, 0)(x, y, n, w, 0); }
+void moe_quantize_opt_q4_1(const float *x, block_q4_1 *y, int64_t n, const float *w) { row_function(MOE_TYPE_Q4_1, 0)(x, y, n, w, 0); }
