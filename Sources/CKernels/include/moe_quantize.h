@@ -23,7 +23,6 @@ void moe_quantize_ref_q4_1(const float *x, block_q4_1 *dst, int64_t n);
 void moe_convert_row_f16(const float *x, uint16_t *dst, int64_t n);
 void moe_convert_row_bf16(const float *x, uint16_t *dst, int64_t n);
 
-
 // ---- error-minimising quantizers (quantize_opt.c) ----
 // Same block layouts as above (ggml decodes them unchanged: Q4_0 nibbles are q + 8, Q4_1 x = d·q + m, Q8_0 codes in
 // [-127, 127], -128 never written), but each 32-element block's f16 scale (and Q4_1 minimum) and codes are chosen to
@@ -59,7 +58,8 @@ int moe_quantize_opt_generic(int type, const float *x, void *y, int64_t n, const
 // in double, the 32 terms t_j = (w_j·r_j)·r_j, r_j = (double)x_j - (double)dequant_j, added pairwise
 // (t_j += t_{j+16}, then +8, +4, then (t_0 + t_2) + (t_1 + t_3)); block sums added in order. dequant_j is computed as
 // the project's dequantizer computes it (float). Returns NaN for a type other than Q8_0, Q4_0, Q4_1; +inf or NaN where a
-// stored scale is not finite (ggml's reference can overflow f16 for |x| > 65504·8).
+// stored f16 field is not finite (ggml's reference rounding overflows f16 for large |x|, e.g. Q4_0 from about
+// 65504·8).
 double moe_quant_block_error(int type, const float *x, const void *blocks, int64_t n, const float *w);
 
 #ifdef __cplusplus
