@@ -2,27 +2,30 @@
 //
 // Each 32-element block is encoded on its own: choose the f16 scale d (and for Q4_1 the f16 minimum m)
 // and the codes q that make the block's weighted squared error
-//     E = Σ_j w_j (x_j − dequant_j)²,   dequant_j = d·q_j (Q8_0, Q4_0) or d·q_j + m (Q4_1)
-// as small as the search below finds, where dequant_j is computed exactly as ggml's dequantizer does it
-// (float, the stored f16 values). ggml's reference encoding (moe_quantize_ref_*) is always one of the
-// candidates, and the final choice between it and the best searched one is made with the very function
-// that moe_quant_block_error uses, so the result is never worse than the reference in that measure.
+//     E = Σ_j w_j (x_j − x̂_j)²,   x̂_j = d·q_j (Q8_0, Q4_0) or d·q_j + m (Q4_1)
+// as small as the search below finds, x̂_j being computed exactly as ggml's dequantizer does it (float, from the
+// stored f16 values). For fixed d (and m) the best codes are the nearest ones; for fixed codes the best d (and m)
+// is the least-squares fit. E as a function of d alone is piecewise quadratic with many local minima (every code
+// change starts a new piece), so the search samples d widely and then polishes:
+//   1. Grid. Q4_0: inverse scales t = ∓c / max mapping the element of largest magnitude to code −c or +c, c on a
+//      grid around the reference's 8; Q4_1: t = c / range with c around the reference's 15, codes anchored at the
+//      minimum or the maximum. Each t gives codes round(t·x) (clamped to the type's range), scored by the error
+//      their least-squares scale (and minimum) would leave. Q8_0 (where codes barely clip) instead measures the
+//      error at f16 scales sampled a few f16 steps apart from amax / 127.5 upwards.
+//   2. Refinement from the best: least-squares d (and m) for its codes → rounded to f16 → nearest codes for that
+//      stored value → measured error; repeated while it improves (alternating minimisation: in exact arithmetic
+//      neither step increases E; the f16 rounding is what the measured error accounts for). Then f16 neighbours.
+//   3. The best measured candidate is compared with ggml's reference encoding (moe_quantize_ref_*) using the same
+//      per-block sum as moe_quant_block_error; the lower error wins, ties keep the reference. So no block is ever
+//      worse than the reference in that measure.
+// Candidates are scored in float on a copy of the block scaled by a power of two (largest |x| in [1, 2)), so huge
+// and tiny inputs behave like ordinary ones: the scaling is exact, and f16 rounding is always applied to the
+// unscaled value. Final errors are in double on the real values.
 //
-// Search (per block; all candidates are scored in float on a copy of the block scaled by a power of two,
-// so that huge and tiny inputs behave like ordinary ones — scaling by 2^k is exact, and the f16 rounding
-// of a scale is always done on the unscaled value):
-//   1. Grid: a set of inverse scales t around the reference one. For each, the codes are
-//      round(t·x) clamped to the type's range, and the least-squares scale (and minimum) for those codes is
-//      solved; the candidate's score is the error that least-squares fit would leave.
-//   2. Refinement from the best grid candidate(s): round the least-squares d (and m) to f16, re-round
-//      every code with that stored d (nearest code for the scale as it will be decoded), measure the real
-//      error, refit by least squares, and repeat a few times (alternating minimisation: neither step can
-//      increase the error in exact arithmetic; f16 rounding is what the measured error accounts for).
-//      Neighbouring f16 values of the best scale are tried as well.
-//   3. The best measured candidate is compared with the reference encoding; the lower error wins (ties: the
-//      reference).
-// Everything is plain scalar C with fixed evaluation order and no contraction, so the bytes are the same on
-// every CPU and compiler; rows are independent, so splitting a matrix across threads cannot change them.
+// Determinism: plain C, fixed evaluation order (sums are folded pairwise in a written-out order), no contraction
+// (the pragma below; GCC ignores it, but the package is built with clang), so the bytes are the same on every CPU;
+// the AVX2-compiled copy (see "Entry points") runs the same operations. Rows and blocks are independent, so
+// splitting a matrix over threads cannot change the output.
 #include <float.h>
 #include <math.h>
 #include <string.h>
@@ -197,10 +200,7 @@ static inline int config_index(int effort, int weighted) {
     return 2 * e + (weighted ? 1 : 0);
 }
 
-#ifndef QOPT_EXPERIMENT
-static const
-#endif
-search_cfg q4_0_cfg[6] = {
+static const search_cfg q4_0_cfg[6] = {
     // {n_long, long_lo, long_hi, n_short, short_lo, short_hi, n_fine, iters, neighbours, n_phase}
     {6, 7.0f, 9.0f, 0, 7.0f, 7.0f, 0, 3, 0, 0},      // effort 0, unweighted
     {8, 6.0f, 13.0f, 3, 6.0f, 10.0f, 2, 3, 0, 0},    // effort 0, weighted: optimum spreads to larger c
@@ -262,64 +262,72 @@ static ALWAYS_INLINE float q4_0_eval(const float *x, const float *w, float d, fl
     return sum8(pc);
 }
 
-// The best encoding the search finds for one block (real units), as f16 bits of d; 0 if none beats "all zero".
+// The grid's best candidate so far: the sums of its codes and its signed c.
+typedef struct {
+    float lx, l2, c;
+} q4_0_pick;
+
+// Scores the codes of inverse scale t = −c / max (c < 0: the short side) by the error the least-squares scale for
+// them would leave, Σwx² − lx²/l2, and keeps them in *best if that is lower (lx²/l2 larger).
+static ALWAYS_INLINE void q4_0_try(const float *x, const float *w, float max, float c, q4_0_pick *best) {
+    float lx, l2;
+    q4_0_sums(x, w, -c / max, &lx, &l2);
+    if (l2 > 0.0f && (best->l2 == 0.0f || lx * lx * best->l2 > best->lx * best->lx * l2)) *best = (q4_0_pick){lx, l2, c};
+}
+
+// Evaluates the f16 scale h (codes re-rounded for it) and keeps it in *best_h if its error is lower.
+// Returns 0 if h decodes to 0 in the scaled units; the codes' sums go to lx, l2.
+static ALWAYS_INLINE int q4_0_try_half(const scaled_block *b, const float *w, uint16_t h, float *best_err, uint16_t *best_h,
+                                       float *lx, float *l2) {
+    const float d = to_scaled(b, h);
+    if (d == 0.0f) return 0;
+    const float err = q4_0_eval(b->xs, w, d, 1.0f / d, lx, l2);
+    if (err < *best_err) {
+        *best_err = err;
+        *best_h = h;
+    }
+    return 1;
+}
+
+// The best f16 scale the search finds for one block (its bits; the sign is the scale's), or 0 if none (every
+// candidate's scale underflowed). max: the block's element of largest magnitude, with its sign (scaled units).
 static ALWAYS_INLINE uint16_t q4_0_search(const scaled_block *b, const float *w, float max, const search_cfg *cfg) {
     const float *x = b->xs;
-    // 1. Grid: the element of largest magnitude (max, with its sign) is mapped near code −c (the reference
-    //    puts it at exactly −8: the long side of the code range) or near +c (the short side, up to 7), i.e.
-    //    t = −c / max or t = c / max, for c over a coarse grid on each side, then a finer one around the best.
-    //    Each t is scored by the error the least-squares scale for its codes would leave, Σwx² − lx²/l2.
-    float best_lx = 0.0f, best_l2 = 0.0f, best_c = 0.0f, step = 0.0f;
-#define Q4_0_TRY(cc)                                                                                              \
-    do {                                                                                                      \
-        float lx_, l2_;                                                                                       \
-        q4_0_sums(x, w, -(cc) / max, &lx_, &l2_);                                                             \
-        if (l2_ > 0.0f && (best_l2 == 0.0f || lx_ * lx_ * best_l2 > best_lx * best_lx * l2_)) {                \
-            best_lx = lx_; best_l2 = l2_; best_c = (cc);                                                      \
-        }                                                                                                     \
-    } while (0)
-    for (int g = 0; g < cfg->n_long; g++) {
-        const float c = cfg->n_long > 1 ? cfg->long_lo + (cfg->long_hi - cfg->long_lo) * (float)g / (float)(cfg->n_long - 1) : cfg->long_lo;
-        Q4_0_TRY(c);
-    }
-    for (int g = 0; g < cfg->n_short; g++) {
-        const float c = cfg->n_short > 1 ? cfg->short_lo + (cfg->short_hi - cfg->short_lo) * (float)g / (float)(cfg->n_short - 1) : cfg->short_lo;
-        Q4_0_TRY(-c); // signed c: negative for the short side
-    }
-    if (best_l2 <= 0.0f) return 0;
-    if (best_c > 0.0f) step = cfg->n_long > 1 ? (cfg->long_hi - cfg->long_lo) / (float)(cfg->n_long - 1) : 0.0f;
-    else step = cfg->n_short > 1 ? (cfg->short_hi - cfg->short_lo) / (float)(cfg->n_short - 1) : 0.0f;
-    const float centre_c = best_c, fine = step / (float)(cfg->n_fine + 1);
+    // 1. Grid: the element of largest magnitude is mapped near code −c (the reference puts it at exactly −8: the long
+    //    side of the code range) or near +c (the short side, up to 7): t = −c / max or t = c / max, for c over a
+    //    coarse grid on each side, then n_fine finer steps either side of the best.
+    q4_0_pick best = {0.0f, 0.0f, 0.0f};
+    const float long_step = cfg->n_long > 1 ? (cfg->long_hi - cfg->long_lo) / (float)(cfg->n_long - 1) : 0.0f;
+    const float short_step = cfg->n_short > 1 ? (cfg->short_hi - cfg->short_lo) / (float)(cfg->n_short - 1) : 0.0f;
+    for (int g = 0; g < cfg->n_long; g++) q4_0_try(x, w, max, cfg->long_lo + long_step * (float)g, &best);
+    for (int g = 0; g < cfg->n_short; g++) q4_0_try(x, w, max, -(cfg->short_lo + short_step * (float)g), &best);
+    if (best.l2 <= 0.0f) return 0;
+    const float fine = (best.c > 0.0f ? long_step : short_step) / (float)(cfg->n_fine + 1), centre = best.c;
     for (int k = 1; k <= cfg->n_fine && fine > 0.0f; k++) {
-        Q4_0_TRY(centre_c - (float)k * fine);
-        Q4_0_TRY(centre_c + (float)k * fine);
+        q4_0_try(x, w, max, centre - (float)k * fine, &best);
+        q4_0_try(x, w, max, centre + (float)k * fine, &best);
     }
-#undef Q4_0_TRY
-    // 2. Refinement: least-squares d for the codes → f16 → nearest codes for that d → measured error.
+    // 2. Refinement: least-squares d for the codes → f16 → nearest codes for that d → measured error → repeat
+    //    until the codes stop changing.
     uint16_t best_h = 0;
-    float best_err = INFINITY, lx = best_lx, l2 = best_l2;
+    float best_err = INFINITY, lx = best.lx, l2 = best.l2;
     for (int it = 0; it < cfg->iters && l2 > 0.0f; it++) {
-        const uint16_t h = half_finite(to_real(b, lx / l2));
-        const float d = to_scaled(b, h);
-        if (d == 0.0f) break;
         float nlx, nl2;
-        const float err = q4_0_eval(x, w, d, 1.0f / d, &nlx, &nl2);
-        if (err < best_err) { best_err = err; best_h = h; }
-        if (h == best_h && nlx == lx && nl2 == l2) break; // same codes again: converged
+        if (!q4_0_try_half(b, w, half_finite(to_real(b, lx / l2)), &best_err, &best_h, &nlx, &nl2)) break;
+        if (nlx == lx && nl2 == l2) break; // the same codes again: the next fit would be the same
         lx = nlx;
         l2 = nl2;
     }
-    // f16 neighbours of the best scale: the least-squares optimum lies between two f16 values.
-    const uint16_t centre = best_h;
-    for (int dir = -1; dir <= 1; dir += 2)
-        for (int s = 1, h = centre; s <= cfg->neighbours; s++) {
-            h = half_step((uint16_t)h, dir);
-            const float d = to_scaled(b, (uint16_t)h);
-            if (d == 0.0f) break;
+    // 3. f16 neighbours of the best scale (the least-squares optimum lies between two f16 values).
+    const uint16_t centre_h = best_h;
+    for (int dir = -1; dir <= 1 && centre_h != 0; dir += 2) {
+        uint16_t h = centre_h;
+        for (int k = 1; k <= cfg->neighbours; k++) {
             float nlx, nl2;
-            const float err = q4_0_eval(x, w, d, 1.0f / d, &nlx, &nl2);
-            if (err < best_err) { best_err = err; best_h = (uint16_t)h; }
+            h = half_step(h, dir);
+            if (!q4_0_try_half(b, w, h, &best_err, &best_h, &nlx, &nl2)) break;
         }
+    }
     return best_h;
 }
 
@@ -414,10 +422,7 @@ static ALWAYS_INLINE void quantize_q4_0(const float *x, block_q4_0 *y, int64_t n
 // ---------------------------------------------------------------------------------------------
 // Q4_1: x ≈ d·q + m, q ∈ [0, 15], d > 0.
 
-#ifndef QOPT_EXPERIMENT
-static const
-#endif
-search_cfg q4_1_cfg[6] = {
+static const search_cfg q4_1_cfg[6] = {
     // c: steps spanning the block's range (the reference uses 15), anchored at the minimum (n_long) or the maximum
     // (n_short); n_phase: offsets of the anchor by fractions of a step, per coarse c on the minimum side.
     {4, 15.0f, 17.0f, 3, 15.5f, 17.0f, 1, 3, 0, 1},  // effort 0, unweighted
@@ -488,10 +493,43 @@ static inline int q4_1_fit(double sw, double sx, double sq, double sqq, double s
     return 1;
 }
 
-// The best (d, m) the search finds for one block, as f16 bits; 0 if none. mn, mx: the block's minimum and
-// maximum (normalized units), mx > mn.
-static ALWAYS_INLINE int q4_1_search(const scaled_block *b, const float *w, float mn, float mx,
-                                                             const search_cfg *cfg, uint16_t *hd_out, uint16_t *hm_out) {
+// The grid's best candidate so far: its least-squares fit and where it came from.
+typedef struct {
+    double gain, d, m;
+    float c;
+    int top;
+} q4_1_pick;
+
+// The codes of x ≈ m0 + q / t with t = c / range, anchored at the minimum (top = 0: m0 = mn − phase / t, phase in
+// steps) or at the maximum (top = 1: m0 = mx − 15 / t); keeps their least-squares fit in *best if it explains more.
+static ALWAYS_INLINE void q4_1_try(const float *x, const float *w, double sw, double sx, float mn, float mx, float c, int top,
+                                   float phase, q4_1_pick *best) {
+    const float t = c / (mx - mn), m0 = top ? mx - 15.0f / t : mn - phase / t;
+    float sq, sqq, sxq;
+    double d, m, gain;
+    q4_1_sums(x, w, m0, t, &sq, &sqq, &sxq);
+    if (q4_1_fit(sw, sx, sq, sqq, sxq, &d, &m, &gain) && gain > best->gain) *best = (q4_1_pick){gain, d, m, c, top};
+}
+
+// Evaluates the stored pair (hd, hm) (codes re-rounded for it) and keeps it if its error is lower. Returns 0 if d
+// decodes to 0 in the scaled units; the codes' sums go to sq, sqq, sxq.
+static ALWAYS_INLINE int q4_1_try_half(const scaled_block *b, const float *w, uint16_t hd, uint16_t hm, float *best_err,
+                                       uint16_t *best_hd, uint16_t *best_hm, float *sq, float *sqq, float *sxq) {
+    const float d = to_scaled(b, hd);
+    if (!(d > 0.0f)) return 0;
+    const float err = q4_1_eval(b->xs, w, d, 1.0f / d, to_scaled(b, hm), sq, sqq, sxq);
+    if (err < *best_err) {
+        *best_err = err;
+        *best_hd = hd;
+        *best_hm = hm;
+    }
+    return 1;
+}
+
+// The best (d, m) the search finds for one block, as f16 bits in *hd_out, *hm_out; returns 0 if none (every
+// candidate's scale underflowed). mn, mx: the block's minimum and maximum (scaled units), mx > mn.
+static ALWAYS_INLINE int q4_1_search(const scaled_block *b, const float *w, float mn, float mx, const search_cfg *cfg,
+                                     uint16_t *hd_out, uint16_t *hm_out) {
     const float *x = b->xs;
     float pw[QK], px[QK];
     for (int j = 0; j < QK; j++) {
@@ -501,72 +539,50 @@ static ALWAYS_INLINE int q4_1_search(const scaled_block *b, const float *w, floa
     fold32(pw);
     fold32(px);
     const double sw = sum8(pw), sx = sum8(px);
-    const float range = mx - mn;
-    // 1. Grid: codes for x ≈ m0 + q / t with t = c / range. Anchored at the minimum (m0 = mn: c > 15 clips the
-    //    top, as the reference's c = 15 never does) or at the maximum (m0 = mx − 15 / t: c > 15 clips the bottom).
-    double best_gain = -1.0, best_d = 0.0, best_m = 0.0;
-    float best_c = 0.0f;
-    int best_top = 0;
-#define Q4_1_TRY(cc, top)                                                                                       \
-    do {                                                                                                    \
-        const float t_ = (cc) / range;                                                                      \
-        const float m0_ = (top) > 0 ? mx - 15.0f / t_ : mn + (float)(top) / (float)cfg->n_phase / t_;      \
-        float sq_, sqq_, sxq_;                                                                              \
-        double d_, m_, g_;                                                                                  \
-        q4_1_sums(x, w, m0_, t_, &sq_, &sqq_, &sxq_);                                                       \
-        if (q4_1_fit(sw, sx, sq_, sqq_, sxq_, &d_, &m_, &g_) && g_ > best_gain) {                           \
-            best_gain = g_; best_d = d_; best_m = m_; best_c = (cc); best_top = (top);                       \
-        }                                                                                                   \
-    } while (0)
+    // 1. Grid: c steps spanning the range, anchored at the minimum (c > 15 clips the top; the reference's c = 15
+    //    clips nothing), with n_phase offsets of the anchor, or at the maximum (c > 15 clips the bottom); then
+    //    n_fine finer steps either side of the best c.
+    q4_1_pick best = {-1.0, 0.0, 0.0, 0.0f, 0};
+    const int phases = cfg->n_phase > 1 ? cfg->n_phase : 1;
+    const float long_step = cfg->n_long > 1 ? (cfg->long_hi - cfg->long_lo) / (float)(cfg->n_long - 1) : 0.0f;
+    const float short_step = cfg->n_short > 1 ? (cfg->short_hi - cfg->short_lo) / (float)(cfg->n_short - 1) : 0.0f;
     for (int g = 0; g < cfg->n_long; g++)
-        for (int p = 0; p < (cfg->n_phase > 1 ? cfg->n_phase : 1); p++)
-            Q4_1_TRY(cfg->n_long > 1 ? cfg->long_lo + (cfg->long_hi - cfg->long_lo) * (float)g / (float)(cfg->n_long - 1) : cfg->long_lo, p ? -p : 0);
-    for (int g = 0; g < cfg->n_short; g++)
-        Q4_1_TRY(cfg->n_short > 1 ? cfg->short_lo + (cfg->short_hi - cfg->short_lo) * (float)g / (float)(cfg->n_short - 1) : cfg->short_lo, 1);
-    if (best_gain < 0.0) return 0;
-    {
-        const int top = best_top, n = top ? cfg->n_short : cfg->n_long;
-        const float lo = top ? cfg->short_lo : cfg->long_lo, hi = top ? cfg->short_hi : cfg->long_hi;
-        const float fine = n > 1 ? (hi - lo) / (float)(n - 1) / (float)(cfg->n_fine + 1) : 0.0f, centre = best_c;
-        for (int k = 1; k <= cfg->n_fine && fine > 0.0f; k++) {
-            Q4_1_TRY(centre - (float)k * fine, top);
-            Q4_1_TRY(centre + (float)k * fine, top);
-        }
+        for (int p = 0; p < phases; p++)
+            q4_1_try(x, w, sw, sx, mn, mx, cfg->long_lo + long_step * (float)g, 0, (float)p / (float)phases, &best);
+    for (int g = 0; g < cfg->n_short; g++) q4_1_try(x, w, sw, sx, mn, mx, cfg->short_lo + short_step * (float)g, 1, 0.0f, &best);
+    if (best.gain < 0.0) return 0;
+    const float fine = (best.top ? short_step : long_step) / (float)(cfg->n_fine + 1), centre = best.c;
+    const int top = best.top;
+    for (int k = 1; k <= cfg->n_fine && fine > 0.0f; k++) {
+        q4_1_try(x, w, sw, sx, mn, mx, centre - (float)k * fine, top, 0.0f, &best);
+        q4_1_try(x, w, sw, sx, mn, mx, centre + (float)k * fine, top, 0.0f, &best);
     }
-#undef Q4_1_TRY
-    // 2. Refinement: least-squares d → f16; m refitted for that d (the mean of x − d·q) → f16; nearest codes for
-    //    the stored pair; measured error; refit both; repeat.
-    float best_err = INFINITY;
+    // 2. Refinement: least-squares d → f16; m refitted for that d (the weighted mean of x − d·q) → f16; nearest
+    //    codes for the stored pair; measured error; least-squares fit of both for those codes; repeat.
+    float best_err = INFINITY, sq = 0.0f, sqq = 0.0f, sxq = 0.0f;
     uint16_t bhd = 0, bhm = 0;
-    double d = best_d, m = best_m;
-    float sq = 0.0f, sqq = 0.0f, sxq = 0.0f;
+    double d = best.d, m = best.m;
     for (int it = 0; it < cfg->iters; it++) {
         if (it > 0) {
             double gain;
             if (!q4_1_fit(sw, sx, sq, sqq, sxq, &d, &m, &gain)) break;
         }
         const uint16_t hd = half_finite(to_real(b, (float)d));
-        const float dn = to_scaled(b, hd);
-        if (!(dn > 0.0f)) break;
-        if (it > 0) m = (sx - (double)dn * sq) / sw; // the grid's m stays: its codes are not those of dn
-        const uint16_t hm = half_finite(to_real(b, (float)m));
-        const float err = q4_1_eval(x, w, dn, 1.0f / dn, to_scaled(b, hm), &sq, &sqq, &sxq);
-        if (err < best_err) { best_err = err; bhd = hd; bhm = hm; }
-        else if (hd == bhd && hm == bhm) break;
+        if (it > 0) m = (sx - (double)to_scaled(b, hd) * sq) / sw; // (the grid's m goes with the grid's codes)
+        const float prev = best_err;
+        if (!q4_1_try_half(b, w, hd, half_finite(to_real(b, (float)m)), &best_err, &bhd, &bhm, &sq, &sqq, &sxq)) break;
+        if (!(best_err < prev)) break; // no progress
     }
     if (bhd == 0) return 0;
-    // 3. f16 neighbours: of m (its rounding shifts every element), then of d.
+    // 3. f16 neighbours of the best minimum, then of the best scale.
     for (int which = 0; which < 2; which++) {
         const uint16_t cd = bhd, cm = bhm;
         for (int dir = -1; dir <= 1; dir += 2) {
             uint16_t hd = cd, hm = cm;
             for (int k = 1; k <= cfg->neighbours; k++) {
-                if (which == 0) hm = (uint16_t)(hm & 0x8000u ? half_step(hm, -dir) : half_step(hm, dir));
+                if (which == 0) hm = half_step(hm, dir);
                 else hd = half_step(hd, dir);
-                const float dn = to_scaled(b, hd);
-                if (!(dn > 0.0f)) break;
-                const float err = q4_1_eval(x, w, dn, 1.0f / dn, to_scaled(b, hm), &sq, &sqq, &sxq);
-                if (err < best_err) { best_err = err; bhd = hd; bhm = hm; }
+                if (!q4_1_try_half(b, w, hd, hm, &best_err, &bhd, &bhm, &sq, &sqq, &sxq)) break;
             }
         }
     }
@@ -657,10 +673,7 @@ static ALWAYS_INLINE void quantize_q4_1(const float *x, block_q4_1 *y, int64_t n
 // ---------------------------------------------------------------------------------------------
 // Q8_0: x ≈ d·q, q ∈ [−127, 127] (−128 is never written).
 
-#ifndef QOPT_EXPERIMENT
-static const
-#endif
-search_cfg q8_0_cfg[6] = {
+static const search_cfg q8_0_cfg[6] = {
     // n_long f16 scales, every n_fine-th one from just below amax / 127.5 upwards: consecutive f16 values move only
     // the largest elements' rounding a little (an f16 step is 2⁻¹¹…2⁻¹⁰ of d, i.e. ≤ 1/8 of a code for x near amax),
     // so spreading the samples decorrelates them; then iters, neighbours as elsewhere.
@@ -693,7 +706,7 @@ static ALWAYS_INLINE float q8_0_eval(const float *x, const float *w, float d, fl
     return sum8(pc);
 }
 
-// The best f16 scale (positive) the search finds; 0 if none. amax: the block's largest |x| (normalized).
+// The best f16 scale (positive) the search finds; 0 if none. amax: the block's largest |x| (scaled units).
 static ALWAYS_INLINE uint16_t q8_0_search(const scaled_block *b, const float *w, float amax, const search_cfg *cfg) {
     const float *x = b->xs;
     // 1. The f16 scales from the largest one below amax / 127.5 (the smallest scale that clips nothing: amax then
@@ -702,7 +715,7 @@ static ALWAYS_INLINE uint16_t q8_0_search(const scaled_block *b, const float *w,
     if (to_scaled(b, h) * 127.5f > amax && h > 1) h = (uint16_t)(h - 1);
     float best_err = INFINITY, lx = 0.0f, l2 = 0.0f, blx = 0.0f, bl2 = 0.0f;
     uint16_t best_h = 0;
-    const int stride = cfg->n_fine > 0 ? cfg->n_fine : 1;
+    const int stride = cfg->n_fine > 0 ? cfg->n_fine : 1; // f16 steps between samples
     for (int g = 0; g < cfg->n_long; g++) {
         const float d = to_scaled(b, h);
         if (d > 0.0f) {
@@ -712,7 +725,8 @@ static ALWAYS_INLINE uint16_t q8_0_search(const scaled_block *b, const float *w,
         for (int k = 0; k < stride; k++) h = half_step(h, 1);
     }
     if (best_h == 0) return 0;
-    // 2. Least-squares d for the best codes → f16 → nearest codes → measured error; repeat.
+    // 2. Least-squares d for the best codes → f16 → nearest codes → measured error; repeated while it improves.
+    //    3. f16 neighbours of the best.
     lx = blx;
     l2 = bl2;
     for (int it = 0; it < cfg->iters && l2 > 0.0f; it++) {
@@ -851,6 +865,7 @@ int moe_quantize_opt_generic(int type, const float *x, void *y, int64_t n, const
     return 0;
 }
 
-void moe_quantize_opt_q8_0(const float *x, block_q8_0 *y, int64_t n, const float *w) { moe_quantize_opt(MOE_TYPE_Q8_0, x, y, n, w, 0); }
-void moe_quantize_opt_q4_0(const float *x, block_q4_0 *y, int64_t n, const float *w) { moe_quantize_opt(MOE_TYPE_Q4_0, x, y, n, w, 0); }
-void moe_quantize_opt_q4_1(const float *x, block_q4_1 *y, int64_t n, const float *w) { moe_quantize_opt(MOE_TYPE_Q4_1, x, y, n, w, 0); }
+// As the reference quantizers, these write n / 32 blocks (a partial block at the end is ignored).
+void moe_quantize_opt_q8_0(const float *x, block_q8_0 *y, int64_t n, const float *w) { row_function(MOE_TYPE_Q8_0, 0)(x, y, n, w, 0); }
+void moe_quantize_opt_q4_0(const float *x, block_q4_0 *y, int64_t n, const float *w) { row_function(MOE_TYPE_Q4_0, 0)(x, y, n, w, 0); }
+void moe_quantize_opt_q4_1(const float *x, block_q4_1 *y, int64_t n, const float *w) { row_function(MOE_TYPE_Q4_1, 0)(x, y, n, w, 0); }
