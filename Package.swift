@@ -58,7 +58,7 @@ let package = Package(
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
-        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels"]),
+        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels", "MoEQuantize"]),
         .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "moe-synth"]),
         // Shared by test targets: reference-data paths, temporary folders, running the built tools.
         .target(name: "TestSupport", path: "Tests/TestSupport"),

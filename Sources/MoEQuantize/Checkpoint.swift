@@ -44,6 +44,11 @@ public final class Checkpoint: @unchecked Sendable {
                 list.append(SourceTensor(name: t.name, shape: t.shape, type: t.type, segments: [try segment(t)]))
             }
         case let .safetensors(s):
+            // llama.cpp's converter permutes Mixtral's q/k rows for its interleaved rotary (GGUF `llama`);
+            // that permutation is not implemented here, so such a file would compute wrong attention.
+            guard store.architecture.ggufArchitectures.first != "llama" else {
+                throw QuantizeError.unsupported(path: path, reason: "converting \(store.config.architecture) from safetensors is not supported (its q/k rows would need llama.cpp's permutation); convert it with llama.cpp's convert_hf_to_gguf.py to a BF16 GGUF and quantize that")
+            }
             list = try Self.huggingFaceTensors(s, store: store, segment: segment)
         }
         try Self.checkComplete(list.map(\.name), store: store)

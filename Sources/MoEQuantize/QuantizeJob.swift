@@ -100,7 +100,10 @@ public final class QuantizeJob: @unchecked Sendable {
             let name = options.name ?? URL(fileURLWithPath: checkpoint.path).standardizedFileURL.lastPathComponent
             var m = GGUFModelMetadata.architecture(checkpoint.architecture, config: c, name: name, fileType: fileType,
                                                    parameterCount: counts.all, expertParameterCount: counts.experts)
-            let spec = try checkpoint.store.tokenizerSpec()
+            // Special ids the tokenizer files do not name come from config.json, as llama.cpp's converter takes them.
+            var spec = try checkpoint.store.tokenizerSpec()
+            spec.eosTokenId = spec.eosTokenId ?? c.eosTokenId
+            spec.bosTokenId = spec.bosTokenId ?? c.bosTokenId
             let tc = TokenizerConfig(folder: checkpoint.path, tokens: spec.tokens)
             m += try GGUFModelMetadata.tokenizer(spec, vocabSize: c.vocabSize, padTokenId: tc.padTokenId ?? spec.eosTokenId,
                                                  addEosToken: tc.addEosToken, chatTemplate: tc.chatTemplate)
