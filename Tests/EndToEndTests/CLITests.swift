@@ -1,36 +1,14 @@
 import Foundation
 import Testing
+import TestSupport
 
-/// Runs the built `moe` binary (beside the test bundle) the way a user does.
+/// Runs the built `moe` binary (beside the test bundle) the way a user does, from the repository root.
 enum CLI {
-    static var binary: String {
-        let products = Bundle.main.bundleURL.path.hasSuffix(".xctest")
-            ? Bundle.main.bundleURL.deletingLastPathComponent()
-            : URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for dir in [products, products.deletingLastPathComponent()] where FileManager.default.fileExists(atPath: dir.appendingPathComponent("moe").path) {
-            return dir.appendingPathComponent("moe").path
-        }
-        return products.appendingPathComponent("moe").path
-    }
+    static let tool = ToolBinary("moe")
+    static var binary: String { tool.path }
     static var repoRoot: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
-
-    static func run(_ args: [String]) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = repoRoot
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
-    }
+    static func run(_ args: [String]) throws -> ToolBinary.Result { try tool.run(args, currentDirectory: repoRoot) }
 }
 
 @Suite(.enabled(if: FileManager.default.fileExists(atPath: CLI.binary), "moe binary not built beside the tests"))

@@ -1,6 +1,7 @@
 import Foundation
 import MemLimit
 import Testing
+import TestSupport
 
 enum Support {
     /// Shown on every skipped test when no memory cgroup can be made (not root, no memory controller, ...).
@@ -43,37 +44,12 @@ enum Support {
 
 /// Runs the built `memlimit` binary (beside the test bundle).
 enum CLI {
-    static var binary: String {
-        let products = Bundle.main.bundleURL.path.hasSuffix(".xctest")
-            ? Bundle.main.bundleURL.deletingLastPathComponent()
-            : URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for dir in [products, products.deletingLastPathComponent()] where FileManager.default.fileExists(atPath: dir.appendingPathComponent("memlimit").path) {
-            return dir.appendingPathComponent("memlimit").path
-        }
-        return products.appendingPathComponent("memlimit").path
-    }
-
-    static var built: Bool { FileManager.default.isExecutableFile(atPath: binary) }
-
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
+    static let tool = ToolBinary("memlimit")
+    static var binary: String { tool.path }
+    static var built: Bool { tool.built }
 
     /// Runs `executable` (the memlimit binary unless given) with `args`; stdin is /dev/null.
-    static func run(_ args: [String], executable: String? = nil) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: executable ?? binary)
-        p.arguments = args
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Both pipes drained at once so that neither can fill and block the child.
-        let group = DispatchGroup()
-        nonisolated(unsafe) var e = Data()
-        DispatchQueue.global().async(group: group) { e = err.fileHandleForReading.readDataToEndOfFile() }
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    static func run(_ args: [String], executable: String? = nil) throws -> ToolBinary.Result {
+        try tool.run(args, executable: executable)
     }
 }

@@ -117,3 +117,36 @@ struct ReferenceFileTests {
         #expect(TypeRules.matches(name, pattern) == matches)
     }
 }
+
+/// llama.cpp itself loads and runs what moe-quantize writes (its build from Tools/scripts/build-llamacpp.sh,
+/// or `$LLAMA_CPP_BIN`; skipped with a note when absent, as on a fresh CI machine).
+@Suite(.enabled(if: SharedData.tiny != nil && LlamaCpp.completion != nil, "llama.cpp's llama-completion or ../shared is absent"))
+struct LlamaCppLoadsTests {
+    @Test(arguments: [["--type", "q4_0"], ["--preset", "small-ram", "--alignment", "page"], ["--type", "q4_1"]])
+    func generates(args: [String]) throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let out = dir.file("m.gguf")
+        let q = try ToolBinary("moe-quantize").run([SharedData.tiny!, out] + args)
+        #expect(q.status == 0, "\(q.stderr)")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: LlamaCpp.completion!)
+        p.arguments = ["-m", out, "-p", "In the beginning", "-n", "8", "--temp", "0", "-no-cnv", "--no-display-prompt", "-t", "2"]
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        #expect(!text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "llama.cpp wrote nothing")
+    }
+}
+
+enum LlamaCpp {
+    static let completion: String? = {
+        let dirs = [ProcessInfo.processInfo.environment["LLAMA_CPP_BIN"], NSHomeDirectory() + "/.cache/swiftmoe/llama.cpp-0.3.36/bin"]
+        return dirs.compactMap { $0 }.map { $0 + "/llama-completion" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+}

@@ -2,6 +2,7 @@ import Foundation
 import MoEFormats
 import MoESynth
 import Testing
+import TestSupport
 
 /// The reference tokenizer in `../shared/models/tiny-qwen3moe` (env `MOE_SHARED` overrides `../shared`).
 enum Shared {
@@ -14,17 +15,6 @@ enum Shared {
     }()
     static let skipMessage: Comment = "../shared/models/tiny-qwen3moe (the tokenizer source) is absent"
     static var vocab: VocabSource { try! VocabSource(path: tiny!) }
-}
-
-/// A fresh folder under the temporary directory, removed by `cleanup()`.
-struct TempDir {
-    let path: String
-    init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("moe-synth-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    }
-    func cleanup() { try? FileManager.default.removeItem(atPath: path) }
-    func file(_ name: String) -> String { path + "/" + name }
 }
 
 /// Writes a synthetic model with the library (the same code the CLI runs) and returns its path.
@@ -52,32 +42,11 @@ func contents(_ path: String) throws -> [String: Data] {
 
 /// Runs the built `moe-synth` binary (beside the test bundle).
 enum SynthCLI {
-    static var binary: String {
-        let products = Bundle.main.bundleURL.path.hasSuffix(".xctest")
-            ? Bundle.main.bundleURL.deletingLastPathComponent()
-            : URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
-        for dir in [products, products.deletingLastPathComponent()] where FileManager.default.fileExists(atPath: dir.appendingPathComponent("moe-synth").path) {
-            return dir.appendingPathComponent("moe-synth").path
-        }
-        return products.appendingPathComponent("moe-synth").path
-    }
-
-    struct Result { let status: Int32; let stdout: String; let stderr: String }
+    static let tool = ToolBinary("moe-synth")
+    static var binary: String { tool.path }
 
     /// Starts the binary; `whileRunning` is called with the process before waiting for it.
-    static func run(_ args: [String], whileRunning: (Process) -> Void = { _ in }) throws -> Result {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.standardInput = FileHandle.nullDevice
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        whileRunning(p)
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    static func run(_ args: [String], whileRunning: (Process) -> Void = { _ in }) throws -> ToolBinary.Result {
+        try tool.run(args, whileRunning: whileRunning)
     }
 }

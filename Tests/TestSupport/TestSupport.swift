@@ -50,19 +50,29 @@ public struct ToolBinary: Sendable {
         public let stderr: String
     }
 
-    /// Runs it to completion; `whileRunning` is called with the process before waiting for it.
-    public func run(_ args: [String], whileRunning: (Process) -> Void = { _ in }) throws -> Result {
+    /// Whether the binary is there (tests that need it are skipped otherwise).
+    public var built: Bool { FileManager.default.isExecutableFile(atPath: path) }
+
+    /// Runs it (or `executable`, e.g. a wrapper given this tool's path among `args`) to completion, stdin
+    /// /dev/null; `whileRunning` is called with the process before waiting for it. Both pipes are drained at
+    /// once, so that neither can fill and block the child.
+    public func run(_ args: [String], executable: String? = nil, currentDirectory: URL? = nil,
+                    whileRunning: (Process) -> Void = { _ in }) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
+        p.executableURL = URL(fileURLWithPath: executable ?? path)
         p.arguments = args
+        if let currentDirectory { p.currentDirectoryURL = currentDirectory }
         p.standardInput = FileHandle.nullDevice
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
         whileRunning(p)
+        let group = DispatchGroup()
+        nonisolated(unsafe) var e = Data()
+        DispatchQueue.global().async(group: group) { e = err.fileHandleForReading.readDataToEndOfFile() }
         let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
         p.waitUntilExit()
         return Result(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
     }

@@ -16,11 +16,11 @@ mkdir -p "$OUT"
 python3 Tools/scripts/quality-texts.py "$SHARED" "$OUT" >&2
 
 moe_ppl() { "$BIN/moe" perplexity -m "$1" -f "$SHARED/data/valid.txt" --max-tokens 65536 --activations f32 --json 2>/dev/null |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["perplexity"])'; }
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["result"]["perplexity"])' || echo nan; }
 llama_ppl() {
   if [ -x "$LLAMA/llama-perplexity" ]; then
     "$LLAMA/llama-perplexity" -m "$1" -f "$OUT/valid-llamacpp.txt" -c 512 --chunks 120 -t 2 2>&1 |
-      sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p'
+      sed -n 's/.*Final estimate: PPL = \([0-9.]*\).*/\1/p' | grep . || echo nan
   else echo nan; fi; }
 
 # name | file | moe-quantize arguments (empty: the file is llama.cpp's own)
@@ -49,7 +49,7 @@ for c in "${CONFIGS[@]}"; do
   [ -z "$base_moe" ] && base_moe=$m && base_llama=$l
   python3 - "$name" "$(stat -c %s "$file")" "$m" "$base_moe" "$l" "$base_llama" <<'PY'
 import sys
-name, size, m, bm, l, bl = sys.argv[1], int(sys.argv[2]), *map(float, sys.argv[3:])
+name, size, m, bm, l, bl = sys.argv[1], int(sys.argv[2]), *(float(a or "nan") for a in sys.argv[3:])
 rise = lambda a, b: "—" if a == b else f"{(a / b - 1) * 100:+.2f}%"
 print(f"| {name} | {size:,} | {m:.4f} | {rise(m, bm)} | {l:.4f} | {rise(l, bl)} |")
 PY
