@@ -2,6 +2,7 @@ import Foundation
 import MoEFormats
 import MoESynth
 import Testing
+import TestSupport
 
 /// The seed alone decides the bytes: not the thread count, not the slab size, not the run.
 @Suite(.enabled(if: Shared.tiny != nil, Shared.skipMessage))

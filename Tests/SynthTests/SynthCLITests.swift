@@ -1,6 +1,7 @@
 import Foundation
 import MoEFormats
 import Testing
+import TestSupport
 
 /// The `moe-synth` binary as a user runs it: output, errors, Ctrl-C.
 @Suite(.enabled(if: Shared.tiny != nil && FileManager.default.fileExists(atPath: SynthCLI.binary),

@@ -5,6 +5,7 @@ import MoEModel
 import MoEStore
 import MoESynth
 import Testing
+import TestSupport
 
 /// Synthetic models load in the engine like real ones, in both file forms, and carry llama.cpp's layout.
 @Suite(.enabled(if: Shared.tiny != nil, Shared.skipMessage))
