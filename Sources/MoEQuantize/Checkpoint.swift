@@ -44,12 +44,17 @@ public final class Checkpoint: @unchecked Sendable {
                 list.append(SourceTensor(name: t.name, shape: t.shape, type: t.type, segments: [try segment(t)]))
             }
         case let .safetensors(s):
-            // llama.cpp's converter permutes Mixtral's q/k rows for its interleaved rotary (GGUF `llama`);
-            // that permutation is not implemented here, so such a file would compute wrong attention.
-            guard store.architecture.ggufArchitectures.first != "llama" else {
-                throw QuantizeError.unsupported(path: path, reason: "converting \(store.config.architecture) from safetensors is not supported (its q/k rows would need llama.cpp's permutation); convert it with llama.cpp's convert_hf_to_gguf.py to a BF16 GGUF and quantize that")
-            }
             list = try Self.huggingFaceTensors(s, store: store, segment: segment)
+            // GGUF `llama` (Mixtral) rotates interleaved pairs; llama.cpp's converter permutes the q and k rows
+            // of each head so that the HF checkpoint's rotate-half pairs become adjacent. So do we.
+            let config = store.config
+            if store.architecture.ggufArchitectures.first == "llama" {
+                list = list.map { t in
+                    guard t.name.hasSuffix("attn_q.weight") || t.name.hasSuffix("attn_k.weight") else { return t }
+                    let heads = t.name.hasSuffix("attn_q.weight") ? config.headCount : config.kvHeadCount
+                    return t.permutingRowsForInterleavedRotary(heads: heads)
+                }
+            }
         }
         try Self.checkComplete(list.map(\.name), store: store)
         tensors = list

@@ -32,6 +32,25 @@ public struct SourceTensor: Sendable {
     public var rowBytes: Int { rowLength * type.blockBytes }
     public var byteCount: Int { rowCount * rowBytes }
 
+    /// The same tensor with each head's rows reordered as llama.cpp's converter does for `llama` models
+    /// (`permute` in convert_hf_to_gguf.py): within a head of `d` rows, output row 2i + j is input row
+    /// j · d/2 + i, so that rotate-half pairs (i, i + d/2) become adjacent pairs (2i, 2i + 1).
+    func permutingRowsForInterleavedRotary(heads: Int) -> SourceTensor {
+        precondition(segments.count == 1 && shape.count == 2 && heads > 0 && shape[0] % (2 * heads) == 0)
+        let s = segments[0], d = shape[0] / heads
+        var rows: [Segment] = []
+        rows.reserveCapacity(shape[0])
+        for h in 0 ..< heads {
+            for i in 0 ..< d / 2 {
+                for j in 0 ..< 2 {
+                    let source = h * d + j * (d / 2) + i
+                    rows.append(Segment(file: s.file, offset: s.offset + source * rowBytes, rows: 1))
+                }
+            }
+        }
+        return SourceTensor(name: name, shape: shape, type: type, segments: rows)
+    }
+
     /// Reads rows `rows` (of the whole tensor, across segments) widened to float32 into `out`
     /// (`rows.count × rowLength` floats), through `scratch` (at least `rows.count × rowBytes` bytes).
     /// Reads with pread: a file that shrinks or fails mid-way is an error, never a fault on a mapping.
