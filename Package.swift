@@ -55,6 +55,7 @@ let package = Package(
             dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEModel", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-quantize"
         ),
+        .testTarget(name: "MoEStoreTests", dependencies: ["MoEStore", "MoEFormats", "TestSupport"]),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
