@@ -581,10 +581,8 @@ INLINE void gemv_block(const uint8_t *a0, size_t ws, const int8_t *xq, const int
     *acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), *acch);
 }
 
-static MOE_AVX2 void gemv_q4_0(int64_t M, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, float *Y) {
-    const block_q8_0 *x = (const block_q8_0 *)X;
-    float dx[GEMV_NB_MAX];
-    int32_t cs[2 * GEMV_NB_MAX];
+// The one-token paths' per-call activation terms: d_x as float, and 8 Σy of each half of each block.
+INLINE void gemv_activation_terms(int64_t nb, const block_q8_0 *x, float *dx, int32_t *cs) {
     for (int64_t b = 0; b < nb; b++) {
         dx[b] = h2f(x[b].d);
         const __m256i s = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), _mm256_loadu_si256((const __m256i *)x[b].qs)), _mm256_set1_epi16(1));
@@ -594,6 +592,13 @@ static MOE_AVX2 void gemv_q4_0(int64_t M, int64_t nb, const uint8_t *W, size_t w
         cs[2 * b] = _mm_cvtsi128_si32(lo);
         cs[2 * b + 1] = _mm_cvtsi128_si32(hi);
     }
+}
+
+static MOE_AVX2 void gemv_q4_0(int64_t M, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, float *Y) {
+    const block_q8_0 *x = (const block_q8_0 *)X;
+    float dx[GEMV_NB_MAX];
+    int32_t cs[2 * GEMV_NB_MAX];
+    gemv_activation_terms(nb, x, dx, cs);
     const size_t pf = (size_t)ws * MOE_Q4_PF8;
     int64_t m0 = 0;
     for (; m0 + 8 <= M; m0 += 8) {
@@ -626,6 +631,56 @@ MOE_AVX2 void moe_mmq_q4_0_avx2(int64_t M, int64_t N, int64_t K, const void *W, 
                                float *Y, int64_t ldy) {
     if (N == 1 && K / QK4_0 <= GEMV_NB_MAX) gemv_q4_0(M, K / QK4_0, W, ws, X, Y);
     else mmq_tiles(tiles_q4_0, q4_0_MR, q4_0_NR, M, N, K / QK4_0, W, ws, X, xs, Y, ldy);
+}
+
+// The x8 layout (moe_repack.h): one block of 8 rows is the scales at sp (8 × f16) and the codes at qp
+// (4 × 32 bytes [row r | row r + 4]): the operations of gemv_block, so the same bits, with one load and one
+// conversion for the scales and four plain loads for the codes.
+INLINE void x8_block(const uint8_t *sp, const uint8_t *qp, const int8_t *xq, const int32_t *c, const float *dxp,
+                     __m256 *accl, __m256 *acch) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i v0 = _mm256_loadu_si256((const __m256i *)qp), v1 = _mm256_loadu_si256((const __m256i *)(qp + 32));
+    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(qp + 64)), v3 = _mm256_loadu_si256((const __m256i *)(qp + 96));
+    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xq));
+    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + 16)));
+#define LO(v) _mm256_maddubs_epi16(_mm256_and_si256(v, m4), yl)
+#define HI(v) _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yh)
+    const __m256i sl = _mm256_sub_epi32(fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3)), _mm256_set1_epi32(c[0]));
+    const __m256i sh = _mm256_sub_epi32(fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3)), _mm256_set1_epi32(c[1]));
+#undef LO
+#undef HI
+    const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sp)), _mm256_broadcast_ss(dxp));
+    *accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), *accl);
+    *acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), *acch);
+}
+
+// Two blocks per step; the stream is prefetched 2 KiB ahead (measured: without it the single stream is no
+// faster than the row-major kernel; 1 KiB: −3 points; 4 KiB: the same as 2).
+enum { X8_BLOCK_BYTES = 8 * sizeof(block_q4_0), X8_PREFETCH = 2048 };
+
+MOE_AVX2 void moe_gemv_q4_0x8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK4_0;
+    const block_q8_0 *x = vx;
+    float dx[GEMV_NB_MAX];
+    int32_t cs[2 * GEMV_NB_MAX];
+    gemv_activation_terms(nb, x, dx, cs);
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * X8_BLOCK_BYTES;
+    for (int64_t g = g0; g < g1; g++) {
+        __m256 al = _mm256_setzero_ps(), ah = _mm256_setzero_ps();
+        int64_t b = 0;
+        for (; b + 2 <= nb; b += 2, p += 2 * X8_BLOCK_BYTES) {
+            const char *q = (const char *)p + X8_PREFETCH;
+            _mm_prefetch(q, _MM_HINT_T0);
+            _mm_prefetch(q + 64, _MM_HINT_T0);
+            _mm_prefetch(q + 128, _MM_HINT_T0);
+            _mm_prefetch(q + 192, _MM_HINT_T0);
+            _mm_prefetch(q + 256, _MM_HINT_T0);
+            x8_block(p, p + 16, x[b].qs, cs + 2 * b, dx + b, &al, &ah);
+            x8_block(p + X8_BLOCK_BYTES, p + X8_BLOCK_BYTES + 16, x[b + 1].qs, cs + 2 * b + 2, dx + b + 1, &al, &ah);
+        }
+        for (; b < nb; b++, p += X8_BLOCK_BYTES) x8_block(p, p + 16, x[b].qs, cs + 2 * b, dx + b, &al, &ah);
+        _mm256_storeu_ps(y + 8 * g, _mm256_add_ps(al, ah));
+    }
 }
 
 #endif // MOE_X86

@@ -8,7 +8,7 @@ import MoEModel
 /// the same bytes, on one core and on all, through the engine's own MatMul and thread pool.
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kernels",
-        abstract: "Q4_0 / Q8_0 matrix-vector GB/s against a streaming read, 1 thread and all threads.",
+        abstract: "Q4_0 (row-major and repacked x8) / Q8_0 matrix-vector GB/s against a streaming read, 1 thread and all threads.",
         discussion: """
         The weights are a stack of matrices of --rows × --cols (default: olmoe-like experts, 1024 × 2048)
         filling --megabytes of memory, far more than the last-level cache, so every byte comes from DRAM.
@@ -70,6 +70,28 @@ struct KernelsCommand: ParsableCommand {
                               matvec_gbs: Double(bytes) / matvec / 1e9, ratio: Summary(pairs.map { $0.0 / $0.1 }).median)
                 results.append(row)
                 print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", row.type, row.threads, row.stream_gbs, row.matvec_gbs, row.ratio * 100))
+                guard type == .q4_0, rows % 8 == 0 else { continue }
+                // The same matrices repacked 8 rows at a time (RepackedQ4_0), each pass splitting every
+                // matrix's row groups across the threads.
+                let packed = try matrices.map { try RepackedQ4_0($0) }
+                let groups = rows / 8
+                let pairsX8 = Self.pairs(reps, {
+                    pool.run { w in
+                        let per = (bytes / pool.threadCount + 4095) & ~4095
+                        let lo = min(bytes, w * per), hi = min(bytes, lo + per)
+                        if hi > lo { Self.sink &+= Kernels.streamSum(buffer + lo, count: hi - lo) }
+                    }
+                }, {
+                    pool.run { w in
+                        let g0 = groups * w / pool.threadCount, g1 = groups * (w + 1) / pool.threadCount
+                        for (i, m) in packed.enumerated() { m.multiply(groups: g0 ..< g1, x: xq.row(0), y: y + i * rows) }
+                    }
+                })
+                let x8 = Row(type: "Q4_0 x8", threads: pool.threadCount, stream_gbs: Double(bytes) / Summary(pairsX8.map(\.0)).median / 1e9,
+                             matvec_gbs: Double(bytes) / Summary(pairsX8.map(\.1)).median / 1e9,
+                             ratio: Summary(pairsX8.map { $0.0 / $0.1 }).median)
+                results.append(x8)
+                print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", x8.type, x8.threads, x8.stream_gbs, x8.matvec_gbs, x8.ratio * 100))
             }
         }
         if let json {

@@ -1,0 +1,30 @@
+// Q4_0 weights repacked 8 rows at a time ("x8") for the one-token matrix-vector product.
+//
+// Layout, for each group of 8 rows g and each block index b (in that order, one sequential stream):
+//   16 bytes: the 8 rows' f16 scales d, rows 0…7;
+//   128 bytes: the codes as 4 × 32 bytes [row r qs | row r + 4 qs] for r = 0…3 (nibbles unchanged).
+// 144 bytes per (group, block): exactly the bytes of the 8 original blocks (8 × 18), reordered so that a
+// block step is one scale load and four 256-bit code loads instead of eight row streams and a gather of
+// scales. Measured (Tools/bench/q4x8_bench.c, one core): 91–95% of a streaming read, against 77–80% for
+// the row-major kernel. Results equal moe_matmul_q (Q4_0, one token) bit for bit.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Bytes of `rows` × `cols` Q4_0 weights (rows % 8 == 0, cols % 32 == 0) in either layout.
+size_t moe_q4_0x8_bytes(int64_t rows, int64_t cols);
+// Row-major Q4_0 rows (`src_row_bytes` apart) → x8 layout at dst.
+void moe_repack_q4_0x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+// y[8·g0 … 8·g1) = W x for row groups [g0, g1): W in the x8 layout (the whole matrix, `cols` wide), x one
+// token as cols / 32 Q8_0 blocks (cols / 32 ≤ 1024). Bit-identical to moe_matmul_q(Q4_0, N = 1).
+void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+// The scalar reference (same results on every CPU; moe_gemv_q4_0x8 uses AVX2 where available).
+void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,64 @@
+// See moe_repack.h. The repack, the scalar reference and the dispatch; the AVX2 kernel is in repack_avx2.c.
+#include <string.h>
+#include "moe_internal.h"
+#include "moe_repack.h"
+
+// The scalar sums must be computed exactly as moe_vd_q4_0_generic does (no fused multiply-add).
+#pragma STDC FP_CONTRACT OFF
+
+enum { X8_BLOCK = 8 * sizeof(block_q4_0) }; // 144 bytes
+
+size_t moe_q4_0x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK4_0) * sizeof(block_q4_0); }
+
+void moe_repack_q4_0x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / QK4_0;
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++, d += X8_BLOCK) {
+            for (int r = 0; r < 8; r++) {
+                const block_q4_0 *blk = (const block_q4_0 *)(s + (size_t)(8 * g + r) * src_row_bytes) + b;
+                memcpy(d + 2 * r, &blk->d, 2);
+                memcpy(d + 16 + 32 * (r & 3) + 16 * (r >> 2), blk->qs, 16);
+            }
+        }
+    }
+}
+
+void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK4_0;
+    const block_q8_0 *x = vx;
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * X8_BLOCK;
+    for (int64_t g = g0; g < g1; g++) {
+        float s[8] = {0};
+        for (int64_t b = 0; b < nb; b++, p += X8_BLOCK) {
+            for (int r = 0; r < 8; r++) {
+                uint16_t h;
+                memcpy(&h, p + 2 * r, 2);
+                const uint8_t *qs = p + 16 + 32 * (r & 3) + 16 * (r >> 2);
+                int sumi = 0;
+                for (int j = 0; j < QK4_0 / 2; j++) {
+                    sumi += ((qs[j] & 0x0F) - 8) * x[b].qs[j];
+                    sumi += ((qs[j] >> 4) - 8) * x[b].qs[j + QK4_0 / 2];
+                }
+                s[r] += (float)sumi * moe_half_to_float(h) * moe_half_to_float(x[b].d);
+            }
+        }
+        for (int r = 0; r < 8; r++) y[8 * g + r] = s[r];
+    }
+}
+
+void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+#if MOE_X86
+    static int avx2 = -1;
+    if (avx2 < 0) {
+        __builtin_cpu_init();
+        avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    }
+    if (avx2 && cols / QK4_0 <= 1024) {
+        moe_gemv_q4_0x8_avx2(g0, g1, cols, w, x, y);
+        return;
+    }
+#endif
+    moe_gemv_q4_0x8_generic(g0, g1, cols, w, x, y);
+}

@@ -1,0 +1,58 @@
+import CKernels
+import Foundation
+import MoEFormats
+import Testing
+@testable import MoEKernels
+
+/// The x8 repacked Q4_0 kernel (`RepackedQ4_0`, moe_repack.h) against the row-major one-token product: the
+/// SIMD kernel bit for bit (same integer sums, lanes and float operations), the scalar reference bit for
+/// bit against the scalar row-major path; any row-group split gives the same outputs.
+@Suite struct RepackedQ4_0Tests {
+    @Test(arguments: [(8, 32), (16, 17 * 32), (64, 2048), (24, 96), (8, 1024 * 32)])
+    func matchesRowMajor(rows: Int, cols: Int) throws {
+        var rng = SeededRNG(seed: UInt64(rows * 131 + cols))
+        let w = randomWeights(.q4_0, rows: rows, cols: cols, rng: &rng)
+        let x = randomActivations(cols, rng: &rng)
+        let xq = quantizeActs(.q8_0, x, generic: false)
+        try w.withUnsafeBytes { wb in
+            let m = try WeightMatrix(type: .q4_0, rows: rows, cols: cols, base: wb.baseAddress!)
+            let packed = try RepackedQ4_0(m)
+            #expect(packed.byteCount == w.count)
+            for generic in [false, true] {
+                var expected = [Float](repeating: 0, count: rows)
+                xq.withUnsafeBytes { xb in
+                    expected.withUnsafeMutableBufferPointer { y in
+                        let rc = generic
+                            ? moe_matmul_q_generic(TensorType.q4_0.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
+                                                   xb.baseAddress, y.baseAddress, Int64(rows))
+                            : moe_matmul_q(TensorType.q4_0.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
+                                           xb.baseAddress, y.baseAddress, Int64(rows))
+                        #expect(rc == 0)
+                    }
+                }
+                // Whole matrix in one call, and split into uneven group ranges.
+                for splits in [[0, rows / 8], [0, 1, rows / 8]] where splits.last! >= splits[splits.count - 2] {
+                    var got = [Float](repeating: .nan, count: rows)
+                    xq.withUnsafeBytes { xb in
+                        got.withUnsafeMutableBufferPointer { y in
+                            for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
+                                if generic { packed.multiplyGeneric(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
+                                else { packed.multiply(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
+                            }
+                        }
+                    }
+                    #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(rows)×\(cols) generic=\(generic) splits \(splits)")
+                }
+            }
+        }
+    }
+
+    @Test func refusesOtherTypesAndWideRows() throws {
+        let bytes = UnsafeMutableRawPointer.allocate(byteCount: 18 * 1025, alignment: 64)
+        defer { bytes.deallocate() }
+        let q8 = try WeightMatrix(type: .q8_0, rows: 8, cols: 32, base: bytes)
+        #expect(throws: KernelError.self) { try RepackedQ4_0(q8) }
+        let wide = try WeightMatrix(type: .q4_0, rows: 1, cols: 1025 * 32, base: bytes)
+        #expect(throws: KernelError.self) { try RepackedQ4_0(wide) }
+    }
+}
