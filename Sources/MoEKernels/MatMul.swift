@@ -36,6 +36,8 @@ public enum MatMul {
         }
 
         var work: Int { w.rows * w.cols * n }
+        /// One token on 8-bit activations, with repacked rows: the x8 kernel's case.
+        var usesPacked: Bool { n == 1 && xq != nil && w.packed != nil }
     }
 
     /// One product, rows split across `pool` when it is worth it (nil: the calling thread alone).
@@ -62,7 +64,9 @@ public enum MatMul {
         firstItem.reserveCapacity(products.count + 1)
         for p in products {
             let perRow = max(1, p.w.cols * p.n)
-            let rows = p.work == 0 ? 0 : min(p.w.rows, max(4, (target / perRow + 3) & ~3))
+            // Chunks of whole 8-row groups where the repacked one-token kernel runs.
+            let align = p.usesPacked ? 8 : 4
+            let rows = p.work == 0 ? 0 : min(p.w.rows, max(align, (target / perRow + align - 1) & ~(align - 1)))
             chunkRows.append(rows)
             firstItem.append(items)
             items += rows == 0 ? 0 : (p.w.rows + rows - 1) / rows
@@ -94,6 +98,21 @@ public enum MatMul {
     /// is. F32 weights are used in place.
     static func compute(_ p: Product, rows: Range<Int>) {
         let w = p.w, cols = w.cols
+        if p.usesPacked, let packed = w.packed, let xq = p.xq {
+            // Whole groups of 8 through the repacked rows (chunks start on multiples of 8); rows after the
+            // last whole group, if any, through the row-major kernel. The same bits either way.
+            let packedEnd = min(rows.upperBound, packed.packedRows)
+            if packedEnd > rows.lowerBound {
+                packed.multiply(groups: rows.lowerBound / 8 ..< packedEnd / 8, x: xq.row(p.xqRow), y: p.y)
+            }
+            if rows.upperBound > packedEnd {
+                let lo = max(rows.lowerBound, packedEnd)
+                let rc = moe_matmul_q(w.type.rawValue, Int64(rows.upperBound - lo), 1, Int64(cols), w.row(lo), w.rowBytes,
+                                      xq.row(p.xqRow), p.y + lo, Int64(p.ldy))
+                precondition(rc == 0, "MatMul: quantized kernel refused \(w.type) \(w.rows)×\(cols)")
+            }
+            return
+        }
         if let xq = p.xq {
             let rc = moe_matmul_q(w.type.rawValue, Int64(rows.count), Int64(p.n), Int64(cols), w.row(rows.lowerBound),
                                   w.rowBytes, xq.row(p.xqRow), p.y + rows.lowerBound, Int64(p.ldy))

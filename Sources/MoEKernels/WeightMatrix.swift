@@ -15,6 +15,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let base: UnsafeRawPointer
     /// Keeps the memory behind `base` alive (a `MappedFile`, or nil when the caller owns it).
     public let owner: AnyObject?
+    /// A copy of the rows repacked 8 at a time for the one-token Q4_0 kernel (`RepackedQ4_0`), used by
+    /// `MatMul` for single tokens on 8-bit activations; nil: the row-major rows serve every product.
+    public private(set) var packed: RepackedQ4_0?
 
     /// Wraps memory the caller keeps alive: `rows` rows of `cols` elements of `type` at `base`.
     public init(type: TensorType, rows: Int, cols: Int, base: UnsafeRawPointer, owner: AnyObject? = nil, name: String = "<matrix>") throws {
@@ -53,6 +56,15 @@ public struct WeightMatrix: @unchecked Sendable {
         let rows = view.shape[1]
         try self.init(type: all.type, rows: rows, cols: all.cols, base: all.base + expert * rows * all.rowBytes,
                       owner: all.owner, name: view.name)
+    }
+
+    /// This matrix with its rows also repacked for the one-token Q4_0 kernel (a copy of its bytes in
+    /// anonymous memory); unchanged when it is not Q4_0, has fewer than 8 rows or rows too long for the kernel.
+    public func withRepackedRows() throws -> WeightMatrix {
+        guard type == .q4_0, rows >= 8, cols / 32 <= 1024, packed == nil else { return self }
+        var copy = self
+        copy.packed = try RepackedQ4_0(self)
+        return copy
     }
 
     /// First byte of row `r` (0 ..< rows).

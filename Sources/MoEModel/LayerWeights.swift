@@ -32,15 +32,17 @@ public struct LayerWeights: Sendable {
     public let sharedGate: WeightMatrix?  // [1, hidden]
     public let dense: ExpertWeights?      // dense FFN for non-MoE layers, [denseFFN, hidden] / [hidden, denseFFN]
 
-    init(store: WeightStore, layer l: Int) throws {
+    /// `repack`: Q4_0 matrices also get rows repacked for the one-token kernel (`WeightMatrix.withRepackedRows`).
+    init(store: WeightStore, layer l: Int, repack: Bool = false) throws {
         let c = store.config
+        func mat(_ w: WeightMatrix) throws -> WeightMatrix { repack ? try w.withRepackedRows() : w }
         let h = c.hiddenSize, qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
         func name(_ part: String) -> String { TensorName.block(l, part) }
         attnNorm = try store.vector(name("attn_norm.weight"), count: h)
-        wq = try store.matrix(name("attn_q.weight"), rows: qDim, cols: h)
-        wk = try store.matrix(name("attn_k.weight"), rows: kvDim, cols: h)
-        wv = try store.matrix(name("attn_v.weight"), rows: kvDim, cols: h)
-        wo = try store.matrix(name("attn_output.weight"), rows: h, cols: qDim)
+        wq = try mat(store.matrix(name("attn_q.weight"), rows: qDim, cols: h))
+        wk = try mat(store.matrix(name("attn_k.weight"), rows: kvDim, cols: h))
+        wv = try mat(store.matrix(name("attn_v.weight"), rows: kvDim, cols: h))
+        wo = try mat(store.matrix(name("attn_output.weight"), rows: h, cols: qDim))
         if c.attentionBias {
             bq = try store.vector(name("attn_q.bias"), count: qDim)
             bk = try store.vector(name("attn_k.bias"), count: kvDim)
@@ -61,17 +63,17 @@ public struct LayerWeights: Sendable {
         if c.isMoELayer(l) {
             router = try store.matrix(name("ffn_gate_inp.weight"), rows: c.expertCount, cols: h)
             experts = try (0 ..< c.expertCount).map { e in
-                ExpertWeights(gate: try store.expertMatrix(layer: l, expert: e, .gate),
-                              up: try store.expertMatrix(layer: l, expert: e, .up),
-                              down: try store.expertMatrix(layer: l, expert: e, .down))
+                ExpertWeights(gate: try mat(store.expertMatrix(layer: l, expert: e, .gate)),
+                              up: try mat(store.expertMatrix(layer: l, expert: e, .up)),
+                              down: try mat(store.expertMatrix(layer: l, expert: e, .down)))
             }
             dense = nil
         } else {
             router = nil
             experts = []
-            dense = ExpertWeights(gate: try store.matrix(name("ffn_gate.weight"), rows: c.denseFFN, cols: h),
-                                  up: try store.matrix(name("ffn_up.weight"), rows: c.denseFFN, cols: h),
-                                  down: try store.matrix(name("ffn_down.weight"), rows: h, cols: c.denseFFN))
+            dense = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate.weight"), rows: c.denseFFN, cols: h)),
+                                  up: try mat(store.matrix(name("ffn_up.weight"), rows: c.denseFFN, cols: h)),
+                                  down: try mat(store.matrix(name("ffn_down.weight"), rows: h, cols: c.denseFFN)))
         }
         let all = experts
         expertTypesUniform = all.allSatisfy {
@@ -79,9 +81,9 @@ public struct LayerWeights: Sendable {
         }
         if c.sharedExpertFFN > 0, c.isMoELayer(l) {
             let s = c.sharedExpertFFN
-            shared = ExpertWeights(gate: try store.matrix(name("ffn_gate_shexp.weight"), rows: s, cols: h),
-                                   up: try store.matrix(name("ffn_up_shexp.weight"), rows: s, cols: h),
-                                   down: try store.matrix(name("ffn_down_shexp.weight"), rows: h, cols: s))
+            shared = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate_shexp.weight"), rows: s, cols: h)),
+                                   up: try mat(store.matrix(name("ffn_up_shexp.weight"), rows: s, cols: h)),
+                                   down: try mat(store.matrix(name("ffn_down_shexp.weight"), rows: h, cols: s)))
             sharedGate = try store.matrix(name("ffn_gate_inp_shexp.weight"), rows: 1, cols: h)
         } else {
             shared = nil

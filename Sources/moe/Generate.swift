@@ -72,7 +72,7 @@ struct Generate: ParsableCommand {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             }
             guard let text, !text.isEmpty else { throw ValidationError("give a prompt with --prompt TEXT (or on stdin)") }
-            let m = try Model(path: path)
+            let m = try Model(path: path, repackQ4_0: compute.repack)
             let promptIds = m.tokenizer.encodePrompt(text)
             guard maxTokens <= m.config.maxPositions - promptIds.count else {   // no overflow for a huge --max-tokens
                 throw ValidationError("prompt (\(promptIds.count) tokens) + --max-tokens \(maxTokens) exceeds the model's context of \(m.config.maxPositions)")

@@ -47,7 +47,7 @@ struct Perplexity: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw ValidationError("cannot read text file \(file)")
             }
-            let m = try Model(path: model)
+            let m = try Model(path: model, repackQ4_0: compute.repack)
             guard window <= m.config.maxPositions else {
                 throw ValidationError("--window \(window) exceeds the model's context of \(m.config.maxPositions)")
             }

@@ -30,3 +30,26 @@ struct ConversionTests {
         }
     }
 }
+
+/// Decode through the repacked Q4_0 rows (`Model(repackQ4_0:)`) gives the same logits, bit for bit, as the
+/// row-major rows: the x8 kernel computes the same integers and float operations.
+struct RepackedDecodeTests {
+    @Test func sameLogits() throws {
+        let fixture = try TinyFixture(.qwen3_moe)
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("q4-\(UUID().uuidString).gguf").path
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try QuantizeJob(input: fixture.folder, options: QuantizeOptions(rules: .uniform(.q4_0), threads: 2)).write(to: out)
+        let plain = try Model(path: out), packed = try Model(path: out, repackQ4_0: true)
+        #expect(packed.layers[0].experts[0].gate.packed != nil && plain.layers[0].experts[0].gate.packed == nil)
+        for threads in [1, 2] {
+            var outputs: [[Float]] = []
+            for m in [plain, packed] {
+                let state = InferenceState(config: m.config, contextLength: 64, threads: threads, precision: .q8)
+                var logits: [Float] = []
+                for t in [17, 256, 42, 299, 3, 101] { logits += Array(try m.forward([t], state: state, logits: .last)) }
+                outputs.append(logits)
+            }
+            #expect(outputs[0].map(\.bitPattern) == outputs[1].map(\.bitPattern), "threads \(threads)")
+        }
+    }
+}

@@ -22,6 +22,8 @@ struct Compare: ParsableCommand {
     @Option(help: "llama.cpp bin folder, or 'none' to measure SwiftMoE alone (default: the build script's cache).")
     var llamaCpp: String?
     @Option(help: "Also write the results as JSON to this file.") var json: String?
+    @Flag(help: "Also run SwiftMoE with --repack (Q4_0 rows repacked for decode: a second copy of them in memory).")
+    var repack = false
 
     func validate() throws {
         guard reps >= 1 else { throw ValidationError("--reps must be ≥ 1") }
@@ -36,7 +38,8 @@ struct Compare: ParsableCommand {
     func run() throws {
         do {
             guard FileManager.default.fileExists(atPath: model) else { throw BenchError.missing("\(model): no such file") }
-            var engines = [Engine(name: "swiftmoe", measure: measureSwiftMoE)]
+            var engines = [Engine(name: "swiftmoe") { try measureSwiftMoE(repack: false) }]
+            if repack { engines.append(Engine(name: "swiftmoe --repack") { try measureSwiftMoE(repack: true) }) }
             if llamaCpp != "none" {
                 guard let peer = LlamaCpp.locate(llamaCpp) else {
                     throw BenchError.missing("llama.cpp not found: run Tools/scripts/build-llamacpp.sh, pass --llama-cpp DIR, or --llama-cpp none")
@@ -70,10 +73,10 @@ struct Compare: ParsableCommand {
     }
 
     /// SwiftMoE in a child process (this executable's `engine` subcommand), so its RSS is measured alone.
-    func measureSwiftMoE() throws -> EngineRun {
+    func measureSwiftMoE(repack: Bool) throws -> EngineRun {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let r = try ChildProcess.run([exe, "engine", "--model", model, "--prompt-tokens", "\(promptTokens)",
-                                      "--gen-tokens", "\(genTokens)", "--threads", "\(threads)"])
+                                      "--gen-tokens", "\(genTokens)", "--threads", "\(threads)"] + (repack ? ["--repack"] : []))
         guard r.status == 0 else { throw BenchError.childFailed("moe-bench engine", r.status, r.stderr) }
         guard var run = try? JSONDecoder().decode(EngineRun.self, from: Data(r.stdout.utf8)) else {
             throw BenchError.badOutput("moe-bench engine", String(r.stdout.prefix(200)))

@@ -38,11 +38,12 @@ struct EngineCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads (default: physical cores).") var threads = ThreadPool.physicalCores
     @Option(help: "Seed of the random prompt.") var seed: UInt64 = 1
     @Option(help: "Activations: q8 (integer kernels) or f32.") var activations: ActivationPrecision = .q8
+    @Flag(help: "Keep Q4_0 weights also repacked for the one-token kernel (a second copy in memory).") var repack = false
 
     func run() throws {
         let clock = ContinuousClock()
         let t0 = clock.now
-        let m = try Model(path: model)
+        let m = try Model(path: model, repackQ4_0: repack)
         let load = (clock.now - t0).seconds
         let c = m.config
         var rng = SeededGenerator(seed: seed)
