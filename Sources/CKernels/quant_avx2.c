@@ -555,10 +555,29 @@ enum { GEMV_NB_MAX = 1024 }; // per-call activation sums on the stack; longer ro
 #define MOE_Q4_PF8 16 // rows ahead (a multiple of 8): the row group after next
 #endif
 
+// The arithmetic of one block of 8 rows, shared by the row-major and the repacked one-token kernels:
+// codes v0…v3 ([row r | row r + 4] nibbles), the 8 rows' f16 scales in `scales` (rows 0…7), one token's
+// Q8_0 codes xq with its half-block sums c (8 Σy) and scale *dxp; accumulates rows 0-3 / 4-7 into the
+// lanes of accl (low halves of the blocks) and acch (high halves).
+INLINE void block8_fma(__m256i v0, __m256i v1, __m256i v2, __m256i v3, __m128i scales, const int8_t *xq, const int32_t *c,
+                       const float *dxp, __m256 *accl, __m256 *acch) {
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xq));
+    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + 16)));
+#define LO(v) _mm256_maddubs_epi16(_mm256_and_si256(v, m4), yl)
+#define HI(v) _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yh)
+    const __m256i sl = _mm256_sub_epi32(fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3)), _mm256_set1_epi32(c[0]));
+    const __m256i sh = _mm256_sub_epi32(fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3)), _mm256_set1_epi32(c[1]));
+#undef LO
+#undef HI
+    const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(scales), _mm256_broadcast_ss(dxp));
+    *accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), *accl);
+    *acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), *acch);
+}
+
 // One block of 8 rows: rows r and r + 4 at a[r] and a[r] + ws4.
 INLINE void gemv_block(const uint8_t *a0, size_t ws, const int8_t *xq, const int32_t *c, const float *dxp,
                        __m256 *accl, __m256 *acch) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
     const size_t ws4 = 4 * ws;
     const uint8_t *a1 = a0 + ws, *a2 = a0 + 2 * ws, *a3 = a1 + 2 * ws;
 #define LD(p) _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)((p) + 2))), _mm_loadu_si128((const __m128i *)((p) + ws4 + 2)), 1)
@@ -568,17 +587,7 @@ INLINE void gemv_block(const uint8_t *a0, size_t ws, const int8_t *xq, const int
     const __m128i hg = _mm_set_epi64x((long long)(H(a0 + ws4) | H(a1 + ws4) << 16 | H(a2 + ws4) << 32 | H(a3 + ws4) << 48),
                                       (long long)(H(a0) | H(a1) << 16 | H(a2) << 32 | H(a3) << 48));
 #undef H
-    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xq));
-    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + 16)));
-#define LO(v) _mm256_maddubs_epi16(_mm256_and_si256(v, m4), yl)
-#define HI(v) _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yh)
-    const __m256i sl = _mm256_sub_epi32(fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3)), _mm256_set1_epi32(c[0]));
-    const __m256i sh = _mm256_sub_epi32(fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3)), _mm256_set1_epi32(c[1]));
-#undef LO
-#undef HI
-    const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(hg), _mm256_broadcast_ss(dxp));
-    *accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), *accl);
-    *acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), *acch);
+    block8_fma(v0, v1, v2, v3, hg, xq, c, dxp, accl, acch);
 }
 
 // The one-token paths' per-call activation terms: d_x as float, and 8 Σy of each half of each block.
@@ -638,20 +647,9 @@ MOE_AVX2 void moe_mmq_q4_0_avx2(int64_t M, int64_t N, int64_t K, const void *W, 
 // conversion for the scales and four plain loads for the codes.
 INLINE void x8_block(const uint8_t *sp, const uint8_t *qp, const int8_t *xq, const int32_t *c, const float *dxp,
                      __m256 *accl, __m256 *acch) {
-    const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m256i v0 = _mm256_loadu_si256((const __m256i *)qp), v1 = _mm256_loadu_si256((const __m256i *)(qp + 32));
-    const __m256i v2 = _mm256_loadu_si256((const __m256i *)(qp + 64)), v3 = _mm256_loadu_si256((const __m256i *)(qp + 96));
-    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)xq));
-    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(xq + 16)));
-#define LO(v) _mm256_maddubs_epi16(_mm256_and_si256(v, m4), yl)
-#define HI(v) _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(v, 4), m4), yh)
-    const __m256i sl = _mm256_sub_epi32(fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3)), _mm256_set1_epi32(c[0]));
-    const __m256i sh = _mm256_sub_epi32(fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3)), _mm256_set1_epi32(c[1]));
-#undef LO
-#undef HI
-    const __m256 dd = _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)sp)), _mm256_broadcast_ss(dxp));
-    *accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), *accl);
-    *acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), *acch);
+    block8_fma(_mm256_loadu_si256((const __m256i *)qp), _mm256_loadu_si256((const __m256i *)(qp + 32)),
+               _mm256_loadu_si256((const __m256i *)(qp + 64)), _mm256_loadu_si256((const __m256i *)(qp + 96)),
+               _mm_loadu_si128((const __m128i *)sp), xq, c, dxp, accl, acch);
 }
 
 // Two blocks per step; the stream is prefetched 2 KiB ahead (measured: without it the single stream is no
