@@ -54,7 +54,8 @@ public struct PlannedTensor: Sendable {
 /// when complete.
 public final class QuantizeJob: @unchecked Sendable {
     public let checkpoint: Checkpoint
-    public let options: QuantizeOptions
+    /// Rounding and calibration may change after planning; the types (`plan`) are fixed at init.
+    public var options: QuantizeOptions
     public let plan: [PlannedTensor]
 
     public init(input: String, options: QuantizeOptions) throws {

@@ -174,7 +174,7 @@ struct MoEQuantizeCommand: ParsableCommand {
         }
         if !dryRun { try checkOutput() }
 
-        var job = try QuantizeJob(input: input, options: options)
+        let job = try QuantizeJob(input: input, options: options)
         printPlan(job)
         if dryRun { return }
 
@@ -185,8 +185,7 @@ struct MoEQuantizeCommand: ParsableCommand {
             let cal = try Calibration.collect(model: model, textFile: calibration, maxTokens: calibrationTokens, threads: threads,
                                               covarianceWidth: gptq ? 4096 : 0)
             printErr("moe-quantize: calibration: \(cal.tokens) tokens in \(ProgressReporter.duration(Date().timeIntervalSince(start)))")
-            options.calibration = cal
-            job = try QuantizeJob(input: input, options: options)
+            job.options.calibration = cal
         }
 
         let interrupt = Interrupt(cleaning: output + ".partial", tool: "moe-quantize")

@@ -33,6 +33,8 @@ struct LazyHeap {
     /// The current version of each id; -1: not in the heap.
     private(set) var version: [Int]
     private var nextVersion = 0
+    /// Ids with a valid entry.
+    private var live = 0
 
     init(ids: Int) { version = [Int](repeating: -1, count: ids) }
 
@@ -41,6 +43,7 @@ struct LazyHeap {
     /// Sets `id`'s entry (replacing any earlier one).
     mutating func push(_ id: Int, priority: Int, tiebreak: Int) {
         nextVersion += 1
+        if version[id] < 0 { live += 1 }
         version[id] = nextVersion
         items.append(Entry(priority: priority, tiebreak: tiebreak, id: id, version: nextVersion))
         var i = items.count - 1
@@ -52,7 +55,10 @@ struct LazyHeap {
         }
     }
 
-    mutating func remove(_ id: Int) { version[id] = -1 }
+    mutating func remove(_ id: Int) {
+        if version[id] >= 0 { live -= 1 }
+        version[id] = -1
+    }
 
     /// The id with the smallest valid entry (left in the heap).
     mutating func top() -> Int? {
@@ -78,7 +84,7 @@ struct LazyHeap {
             i = m
         }
         // Stale entries pile up when ids are re-pushed often; rebuild once they dominate.
-        if items.count > 64, items.count > 4 * version.lazy.filter({ $0 >= 0 }).count { compact() }
+        if items.count > 64, items.count > 4 * live { compact() }
     }
 
     private mutating func compact() {
