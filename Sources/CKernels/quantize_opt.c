@@ -239,14 +239,16 @@ static ALWAYS_INLINE void q4_0_sums(const float *x, const float *w, float t, flo
     *l2 = sum8(pb);
 }
 
-// Codes for the stored scale d (normalized units, id = 1/d): the error Σ w (x − d·q)² they leave, and the
-// sums for the next least-squares fit.
-static ALWAYS_INLINE float q4_0_eval(const float *x, const float *w, float d, float id, float *lx, float *l2) {
+// Codes in [lo, hi] for the stored scale d of a symmetric format (normalized units, id = 1/d): the error
+// Σ w (x − d·q)² they leave, and the sums for the next least-squares fit. Q4_0 and Q8_0 differ only in
+// the code range (inlined with constant bounds).
+static ALWAYS_INLINE float symmetric_eval(const float *x, const float *w, float d, float id, float lo, float hi,
+                                          float *lx, float *l2) {
     float pa[QK], pb[QK], pc[QK];
     for (int j = 0; j < QK; j++) {
         float v = id * x[j];
-        v = v < -8.0f ? -8.0f : v;
-        v = v > 7.0f ? 7.0f : v;
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
         const float q = round_small(v);
         const float r = x[j] - d * q;
         const float wq = w ? w[j] * q : q;
@@ -260,6 +262,10 @@ static ALWAYS_INLINE float q4_0_eval(const float *x, const float *w, float d, fl
     *lx = sum8(pa);
     *l2 = sum8(pb);
     return sum8(pc);
+}
+
+static ALWAYS_INLINE float q4_0_eval(const float *x, const float *w, float d, float id, float *lx, float *l2) {
+    return symmetric_eval(x, w, d, id, -8.0f, 7.0f, lx, l2);
 }
 
 // The grid's best candidate so far: the sums of its codes and its signed c.
@@ -686,24 +692,7 @@ static const search_cfg q8_0_cfg[6] = {
 };
 
 static ALWAYS_INLINE float q8_0_eval(const float *x, const float *w, float d, float id, float *lx, float *l2) {
-    float pa[QK], pb[QK], pc[QK];
-    for (int j = 0; j < QK; j++) {
-        float v = id * x[j];
-        v = v < -127.0f ? -127.0f : v;
-        v = v > 127.0f ? 127.0f : v;
-        const float q = round_small(v);
-        const float r = x[j] - d * q;
-        const float wq = w ? w[j] * q : q;
-        pa[j] = wq * x[j];
-        pb[j] = wq * q;
-        pc[j] = (w ? w[j] * r : r) * r;
-    }
-    fold32(pa);
-    fold32(pb);
-    fold32(pc);
-    *lx = sum8(pa);
-    *l2 = sum8(pb);
-    return sum8(pc);
+    return symmetric_eval(x, w, d, id, -127.0f, 127.0f, lx, l2);
 }
 
 // The best f16 scale (positive) the search finds; 0 if none. amax: the block's largest |x| (scaled units).
