@@ -59,19 +59,19 @@ let package = Package(
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
-        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels", "MoEQuantize"]),
+        .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels", "MoEQuantize", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "TestSupport", "moe-synth"]),
         // Shared by test targets: reference-data paths, temporary folders, running the built tools.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MoEQuantizeTests", dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoESynth", "TestSupport", "moe-quantize"]),
         .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "TestSupport", "moe"]),
         // Runs a command under a memory cgroup limit (tests and benchmarks); Foundation/Glibc only.
-        .target(name: "MemLimit", path: "Tools/MemLimit"),
+        .target(name: "MemLimit", dependencies: ["MoEFormats"], path: "Tools/MemLimit"),
         .executableTarget(
             name: "memlimit",
-            dependencies: ["MemLimit", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MemLimit", "MoEFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/memlimit"
         ),
-        .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "TestSupport", "memlimit"]),
+        .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "MoEFormats", "TestSupport", "memlimit"]),
     ]
 )

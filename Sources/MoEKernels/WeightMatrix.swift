@@ -67,6 +67,16 @@ public struct WeightMatrix: @unchecked Sendable {
         return copy
     }
 
+    /// The same matrix at other bytes (a copy of these rows elsewhere, e.g. in the expert cache), which
+    /// `owner` keeps alive (nil: the caller does). No repacked copy.
+    public func rebased(to base: UnsafeRawPointer, owner: AnyObject? = nil) -> WeightMatrix {
+        WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes, base: base, owner: owner)
+    }
+
+    private init(type: TensorType, rows: Int, cols: Int, rowBytes: Int, base: UnsafeRawPointer, owner: AnyObject?) {
+        (self.type, self.rows, self.cols, self.rowBytes, self.base, self.owner, self.packed) = (type, rows, cols, rowBytes, base, owner, nil)
+    }
+
     /// First byte of row `r` (0 ..< rows).
     @inline(__always)
     public func row(_ r: Int) -> UnsafeRawPointer { base + r * rowBytes }

@@ -1,6 +1,7 @@
 import Foundation
 import MoEFormats
 import MoEKernels
+import MoEStore
 
 /// Errors of running a model (as opposed to loading one).
 public enum InferenceError: Error, CustomStringConvertible, Equatable {
@@ -51,16 +52,26 @@ extension Model {
         let n = tokens.count
         let c = config
         let h = c.hiddenSize
+        // Offloaded experts: the cache is made at the first call, once this state is counted in the budget.
+        let cache = try offload?.cache()
 
         // Token embeddings → residual stream x [n, hidden].
         for (t, id) in tokens.enumerated() {
             Dequantize.row(type: tokenEmbedding.type, src: tokenEmbedding.row(id), dst: state.x + t * h, count: h)
         }
+        if let cache, n == 1, let first = moeOrdinal.firstIndex(where: { $0 >= 0 }) {
+            // The first MoE layer's experts, guessed from its router on the embedding, load during attention.
+            Ops.rmsNorm(state.x, layers[first].ffnNorm, state.xb, n: h, eps: c.rmsNormEps)
+            state.hiddenQ.invalidate()
+            prefetchPredicted(layer: first, from: state.xb, cache: cache, state: state)
+        }
         for l in 0 ..< c.layerCount {
             attention(layer: l, n: n, state: state)
-            feedForward(layer: l, n: n, state: state)
+            try feedForward(layer: l, n: n, state: state, cache: cache)
         }
         state.position += n
+        state.forcedRouting?.next += n
+        cache?.countTokens(n)
 
         // Final norm and output head for the wanted positions.
         let first: Int
@@ -155,7 +166,7 @@ extension Model {
     }
 
     /// x += FFN(norm(x)): the routed experts (plus a shared expert where present), or a dense FFN.
-    private func feedForward(layer l: Int, n: Int, state s: InferenceState) {
+    private func feedForward(layer l: Int, n: Int, state s: InferenceState, cache: ExpertCache?) throws {
         let c = config, w = layers[l], h = c.hiddenSize
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.ffnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
         s.activationStatistics?.add(.ffnInput(layer: l), rows: s.xb, n: n, width: h)
@@ -167,7 +178,7 @@ extension Model {
             for i in 0 ..< n * h { s.ffnOut[i] = s.expertOut[i] }
         }
         if let router = w.router {
-            routedExperts(layer: l, router: router, n: n, state: s)
+            try routedExperts(layer: l, router: router, n: n, state: s, cache: cache)
             if let shared = w.shared, let sharedGate = w.sharedGate {
                 runExpert(shared, layer: l, n: n, state: s)
                 MatMul.run([MatMul.Product(sharedGate, x: s.xb, n: n, y: s.shGate,
@@ -186,17 +197,27 @@ extension Model {
     ///
     /// The n·k (token, expert) pairs are grouped by expert into "slots" (expert ascending, tokens in order
     /// within an expert), so each chosen expert runs once over all its tokens and its weights are streamed
-    /// once per batch. All experts' gate and up products run in one parallel region, their down products
-    /// in a second; the weighted sum into each token's row is then added in slot order, which does not
-    /// depend on the number of threads.
-    private func routedExperts(layer l: Int, router: WeightMatrix, n: Int, state s: InferenceState) {
+    /// once per batch. The chosen experts are taken in groups (all at once unless the expert cache holds
+    /// fewer): a group's gate and up products run in one parallel region, its down products in a second;
+    /// the weighted sum into each token's row is then added in slot order, which depends neither on the
+    /// number of threads nor on the grouping.
+    private func routedExperts(layer l: Int, router: WeightMatrix, n: Int, state s: InferenceState, cache: ExpertCache?) throws {
         let c = config, w = layers[l], h = c.hiddenSize
-        let k = c.expertsPerToken, e = c.expertCount, ffn = c.expertFFN
+        let k = c.expertsPerToken, e = c.expertCount
         MatMul.run([MatMul.Product(router, x: s.xb, n: n, y: s.routerLogits,
                                    xq: s.hiddenQ.activations(for: router, x: s.xb, n: n))], pool: s.pool)
         for t in 0 ..< n {
             Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb,
                          probs: s.routerProbs, experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
+        }
+        if let forced = s.forcedRouting {
+            for t in 0 ..< n {
+                let ids = forced.trace.experts(token: (forced.next + t) % forced.trace.tokens, layer: moeOrdinal[l])
+                for (j, x) in ids.enumerated() {
+                    s.chosen[t * k + j] = Int32(x)
+                    s.chosenWeights[t * k + j] = 1 / Float(k)
+                }
+            }
         }
         if s.routingLog != nil {
             for t in 0 ..< n {
@@ -204,6 +225,9 @@ extension Model {
                     experts: (0 ..< k).map { Int(s.chosen[t * k + $0]) },
                     weights: (0 ..< k).map { s.chosenWeights[t * k + $0] }))
             }
+        }
+        if n == 1, let predictor = cache?.predictor {
+            predictor.observe(layer: l, chosen: (0 ..< k).map { Int(s.chosen[$0]) })
         }
         // Counting sort of the n·k pairs by expert: expertStart[x] is expert x's first slot.
         s.expertStart.update(repeating: 0, count: e + 1)
@@ -244,42 +268,102 @@ extension Model {
                 for slot in 0 ..< n * k { (s.expertIn + slot * h).update(from: s.xb + Int(s.slotToken[slot]) * h, count: h) }
             }
         }
-        var gateUp: [MatMul.Product] = [], down: [MatMul.Product] = []
-        gateUp.reserveCapacity(2 * min(e, n * k))
-        down.reserveCapacity(min(e, n * k))
-        for x in 0 ..< e {
-            let slot0 = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - slot0
-            if count == 0 { continue }
-            let input = n > 1 ? UnsafePointer(s.expertIn + slot0 * h) : UnsafePointer(s.xb)
-            let row = n > 1 ? slot0 : 0
-            let ex = w.experts[x]
-            gateUp.append(MatMul.Product(ex.gate, x: input, n: count, y: s.gate + slot0 * ffn, xq: gateQ, xqRow: row))
-            gateUp.append(MatMul.Product(ex.up, x: input, n: count, y: s.up + slot0 * ffn, xq: upQ, xqRow: row))
-        }
-        MatMul.run(gateUp, pool: s.pool)
-        Ops.swiglu(s.gate, s.up, n: n * k * ffn)
-        if let stats = s.activationStatistics {
-            for x in 0 ..< e {
-                let slots = Int(s.expertStart[x]) ..< Int(s.expertStart[x + 1])
-                stats.add(.expertInput(layer: l, expert: x), rows: s.xb, indices: slots.lazy.map { Int(s.slotToken[$0]) }, width: h)
-                stats.add(.expertDown(layer: l, expert: x), rows: s.gate + slots.lowerBound * ffn, n: slots.count, width: ffn)
+        let used = (0 ..< e).filter { s.expertStart[$0 + 1] > s.expertStart[$0] }
+        // At most half the cache's slots per group, so the next group can load while this one computes.
+        let groupSize = cache.map { min($0.capacity, max(k, $0.capacity / 2)) } ?? used.count
+        var g0 = 0
+        while g0 < used.count {
+            let group = Array(used[g0 ..< min(used.count, g0 + groupSize)])
+            let next = Array(used[min(used.count, g0 + groupSize) ..< min(used.count, g0 + 2 * groupSize)])
+            g0 += group.count
+            var experts = group.map { w.experts[$0] }
+            var ticket: ExpertCache.Ticket?
+            if let cache {
+                ticket = try cache.request(layer: l, experts: group)
+                if !next.isEmpty {
+                    cache.prefetch(layer: l, experts: next)
+                } else if n == 1, cache.predictor != nil {
+                    prefetchNextLayer(after: l, cache: cache, state: s)
+                }
+                let ready = try cache.wait(ticket!)
+                experts = zip(experts, ready).map { ex, p in
+                    ExpertWeights(gate: ex.gate.rebased(to: p.gate), up: ex.up.rebased(to: p.up), down: ex.down.rebased(to: p.down))
+                }
             }
+            defer { if let ticket { cache?.release(ticket) } }
+            expertGroup(group, experts, layer: l, n: n, state: s, gateQ: gateQ, upQ: upQ, quantized: quantized)
         }
-        // The down projections' inputs, silu(gate) ⊙ up by slot, quantized once for all experts.
-        s.downQ.invalidate()
-        let downQ = quantized ? s.downQ.activations(for: first.down, x: s.gate, n: n * k) : nil
-        for x in 0 ..< e {
-            let slot0 = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - slot0
-            if count == 0 { continue }
-            down.append(MatMul.Product(w.experts[x].down, x: s.gate + slot0 * ffn, n: count, y: s.expertOut + slot0 * h,
-                                       xq: downQ, xqRow: slot0))
-        }
-        MatMul.run(down, pool: s.pool)
         for slot in 0 ..< n * k {
             let out = s.ffnOut + Int(s.slotToken[slot]) * h, y = s.expertOut + slot * h
             let wt = s.slotWeight[slot]
             for d in 0 ..< h { out[d] += wt * y[d] }
         }
+    }
+
+    /// The products of a group of chosen experts (ascending ids, so their slots are one contiguous range):
+    /// gate and up, silu(gate) ⊙ up, down, into expertOut by slot.
+    private func expertGroup(_ ids: [Int], _ experts: [ExpertWeights], layer l: Int, n: Int, state s: InferenceState,
+                             gateQ: QuantizedActivations?, upQ: QuantizedActivations?, quantized: Bool) {
+        let c = config, h = c.hiddenSize, ffn = c.expertFFN
+        let lo = Int(s.expertStart[ids.first!]), hi = Int(s.expertStart[ids.last! + 1])
+        var gateUp: [MatMul.Product] = [], down: [MatMul.Product] = []
+        gateUp.reserveCapacity(2 * ids.count)
+        down.reserveCapacity(ids.count)
+        for (x, ex) in zip(ids, experts) {
+            let slot0 = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - slot0
+            let input = n > 1 ? UnsafePointer(s.expertIn + slot0 * h) : UnsafePointer(s.xb)
+            let row = n > 1 ? slot0 : 0
+            gateUp.append(MatMul.Product(ex.gate, x: input, n: count, y: s.gate + slot0 * ffn, xq: gateQ, xqRow: row))
+            gateUp.append(MatMul.Product(ex.up, x: input, n: count, y: s.up + slot0 * ffn, xq: upQ, xqRow: row))
+        }
+        MatMul.run(gateUp, pool: s.pool)
+        Ops.swiglu(s.gate + lo * ffn, s.up + lo * ffn, n: (hi - lo) * ffn)
+        if let stats = s.activationStatistics {
+            for x in ids {
+                let slots = Int(s.expertStart[x]) ..< Int(s.expertStart[x + 1])
+                stats.add(.expertInput(layer: l, expert: x), rows: s.xb, indices: slots.lazy.map { Int(s.slotToken[$0]) }, width: h)
+                stats.add(.expertDown(layer: l, expert: x), rows: s.gate + slots.lowerBound * ffn, n: slots.count, width: ffn)
+            }
+        }
+        // The down projections' inputs, silu(gate) ⊙ up by slot, quantized once for the group (row by row,
+        // so the same bytes as for all slots at once).
+        s.downQ.invalidate()
+        let downQ = quantized ? s.downQ.activations(for: experts[0].down, x: s.gate + lo * ffn, n: hi - lo) : nil
+        for (x, ex) in zip(ids, experts) {
+            let slot0 = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - slot0
+            down.append(MatMul.Product(ex.down, x: s.gate + slot0 * ffn, n: count, y: s.expertOut + slot0 * h,
+                                       xq: downQ, xqRow: slot0 - lo))
+        }
+        MatMul.run(down, pool: s.pool)
+    }
+
+    /// Prefetch for the MoE layer after `l` (or, after the last, the first MoE layer of the next token):
+    /// its router applied to this layer's FFN input, mixed with the predictor's transition statistics.
+    private func prefetchNextLayer(after l: Int, cache: ExpertCache, state s: InferenceState) {
+        if let next = moeOrdinal[(l + 1)...].firstIndex(where: { $0 >= 0 }) {
+            prefetchPredicted(layer: next, from: s.xb, cache: cache, state: s)
+        } else if let first = moeOrdinal.firstIndex(where: { $0 >= 0 }), let predictor = cache.predictor {
+            // The next token is not known yet: transition statistics alone.
+            cache.prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: prefetchCount(cache)))
+        }
+    }
+
+    /// Applies `layer`'s router to the hidden row `x` (one token; `s.hiddenQ` holds x's quantized copies or
+    /// none) and prefetches the predicted experts.
+    private func prefetchPredicted(layer: Int, from x: UnsafeMutablePointer<Float>, cache: ExpertCache, state s: InferenceState) {
+        guard let predictor = cache.predictor, let router = layers[layer].router else { return }
+        var probs: UnsafePointer<Float>?
+        if s.forcedRouting == nil {   // under a forced trace the router says nothing about the experts used
+            MatMul.run([MatMul.Product(router, x: x, n: 1, y: s.predictProbs,
+                                       xq: s.hiddenQ.activations(for: router, x: x, n: 1))], pool: nil)
+            Ops.softmax(s.predictProbs, n: config.expertCount)
+            probs = UnsafePointer(s.predictProbs)
+        }
+        cache.prefetch(layer: layer, experts: predictor.predict(layer: layer, routerProbs: probs, count: prefetchCount(cache)))
+    }
+
+    private func prefetchCount(_ cache: ExpertCache) -> Int {
+        cache.options.prefetchCount ?? (config.expertsPerToken + config.expertsPerToken / 2)
     }
 
     /// expertOut[n, hidden] = down(silu(gate · xb) ⊙ (up · xb)), for a dense FFN or a shared expert.

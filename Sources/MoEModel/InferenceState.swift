@@ -1,5 +1,6 @@
 import MoEFormats
 import MoEKernels
+import MoEStore
 
 /// Per-sequence state: the KV cache and every scratch buffer of the forward pass, allocated once up front
 /// for `contextLength` positions and batches of up to `maxBatch` tokens. Not shared between threads
@@ -15,6 +16,9 @@ public final class InferenceState: @unchecked Sendable {
     public var routingLog: RoutingLog?
     /// When set, the forward pass adds every matrix product's input rows to it (calibration for moe-quantize).
     public var activationStatistics: ActivationStatistics?
+    /// When set, every MoE layer uses the experts this trace recorded instead of its router's choice (a
+    /// benchmark of the expert cache under real routing on a model whose own routing is not real).
+    public var forcedRouting: ForcedRouting?
 
     let keyCache: UnsafeMutablePointer<Float>    // [layers, contextLength, kvHeads * headDim]
     let valueCache: UnsafeMutablePointer<Float>  // [layers, contextLength, kvHeads * headDim]
@@ -30,6 +34,7 @@ public final class InferenceState: @unchecked Sendable {
     let ffnOut: UnsafeMutablePointer<Float>      // [maxBatch, hidden] FFN sublayer output (accumulated over experts)
     let routerLogits: UnsafeMutablePointer<Float> // [maxBatch, experts]
     let routerProbs: UnsafeMutablePointer<Float> // [experts]
+    let predictProbs: UnsafeMutablePointer<Float> // [experts] a later layer's router on this layer's input (prefetch)
     let chosen: UnsafeMutablePointer<Int32>      // [maxBatch, k] chosen expert ids
     let chosenWeights: UnsafeMutablePointer<Float> // [maxBatch, k] their mixing weights
     let expertStart: UnsafeMutablePointer<Int32> // [experts + 1] first slot of each expert (slots grouped by expert)
@@ -101,6 +106,7 @@ public final class InferenceState: @unchecked Sendable {
         ffnOut = alloc(maxBatch * c.hiddenSize)
         routerLogits = alloc(maxBatch * max(c.expertCount, 1))
         routerProbs = alloc(max(c.expertCount, 1))
+        predictProbs = alloc(max(c.expertCount, 1))
         chosenWeights = alloc(maxBatch * max(c.expertsPerToken, 1))
         slotWeight = alloc(slots)
         expertIn = alloc(slots * c.hiddenSize)
@@ -123,6 +129,26 @@ public final class InferenceState: @unchecked Sendable {
         for p in intAllocations { p.deallocate() }
     }
 
-    /// Forgets the sequence: the next token is at position 0.
+    /// Forgets the sequence: the next token is at position 0. (A forced routing trace goes on where it was.)
     public func reset() { position = 0 }
+}
+
+/// A routing trace replayed in place of the routers: token i of the run (counted over every forward call,
+/// wrapping at the trace's end) takes the trace's token i, every MoE layer its recorded experts with equal
+/// weights. What the model then writes is meaningless; what the expert cache does is real.
+public struct ForcedRouting: Sendable {
+    public let trace: RoutingTrace
+    /// The trace token the next processed token takes.
+    public var next = 0
+
+    /// `trace` must have one layer per MoE layer of `model`, its expert count and its top-k.
+    public init(trace: RoutingTrace, model: Model, path: String) throws {
+        let c = model.config
+        let moeLayers = (0 ..< c.layerCount).filter(c.isMoELayer).count
+        guard trace.layers == moeLayers, trace.experts == c.expertCount, trace.k == c.expertsPerToken else {
+            throw OffloadError.traceMismatch(path: path, what:
+                "it has \(trace.layers) layers × \(trace.experts) experts, top-\(trace.k); the model \(moeLayers) MoE layers × \(c.expertCount) experts, top-\(c.expertsPerToken)")
+        }
+        self.trace = trace
+    }
 }

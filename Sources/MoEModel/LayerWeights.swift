@@ -33,9 +33,15 @@ public struct LayerWeights: Sendable {
     public let dense: ExpertWeights?      // dense FFN for non-MoE layers, [denseFFN, hidden] / [hidden, denseFFN]
 
     /// `repack`: Q4_0 matrices also get rows repacked for the one-token kernel (`WeightMatrix.withRepackedRows`).
-    init(store: WeightStore, layer l: Int, repack: Bool = false) throws {
+    /// `resident`: non-expert matrices are copied into memory (experts offloaded); the expert views then only
+    /// describe types and shapes, and their bytes come from the expert cache.
+    init(store: WeightStore, layer l: Int, repack: Bool = false, resident: ResidentWeights? = nil) throws {
         let c = store.config
-        func mat(_ w: WeightMatrix) throws -> WeightMatrix { repack ? try w.withRepackedRows() : w }
+        func mat(_ w: WeightMatrix) throws -> WeightMatrix {
+            let m = try resident?.copy(w) ?? w
+            return repack ? try m.withRepackedRows() : m
+        }
+        func expert(_ w: WeightMatrix) throws -> WeightMatrix { resident == nil ? try mat(w) : w }
         let h = c.hiddenSize, qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
         func name(_ part: String) -> String { TensorName.block(l, part) }
         attnNorm = try store.vector(name("attn_norm.weight"), count: h)
@@ -61,11 +67,12 @@ public struct LayerWeights: Sendable {
         }
         ffnNorm = try store.vector(name("ffn_norm.weight"), count: h)
         if c.isMoELayer(l) {
-            router = try store.matrix(name("ffn_gate_inp.weight"), rows: c.expertCount, cols: h)
+            let r = try store.matrix(name("ffn_gate_inp.weight"), rows: c.expertCount, cols: h)
+            router = try resident?.copy(r) ?? r
             experts = try (0 ..< c.expertCount).map { e in
-                ExpertWeights(gate: try mat(store.expertMatrix(layer: l, expert: e, .gate)),
-                              up: try mat(store.expertMatrix(layer: l, expert: e, .up)),
-                              down: try mat(store.expertMatrix(layer: l, expert: e, .down)))
+                ExpertWeights(gate: try expert(store.expertMatrix(layer: l, expert: e, .gate)),
+                              up: try expert(store.expertMatrix(layer: l, expert: e, .up)),
+                              down: try expert(store.expertMatrix(layer: l, expert: e, .down)))
             }
             dense = nil
         } else {
@@ -84,7 +91,8 @@ public struct LayerWeights: Sendable {
             shared = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate_shexp.weight"), rows: s, cols: h)),
                                    up: try mat(store.matrix(name("ffn_up_shexp.weight"), rows: s, cols: h)),
                                    down: try mat(store.matrix(name("ffn_down_shexp.weight"), rows: h, cols: s)))
-            sharedGate = try store.matrix(name("ffn_gate_inp_shexp.weight"), rows: 1, cols: h)
+            let g = try store.matrix(name("ffn_gate_inp_shexp.weight"), rows: 1, cols: h)
+            sharedGate = try resident?.copy(g) ?? g
         } else {
             shared = nil
             sharedGate = nil

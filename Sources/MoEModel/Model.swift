@@ -14,30 +14,52 @@ public final class Model: Sendable {
     public let output: WeightMatrix           // [vocab, hidden]; token_embd when tied
     public let layers: [LayerWeights]         // [layers]
     let rope: Rope
+    /// Offloaded experts (nil: every expert read through the memory map, as the OS pages it in).
+    public let offload: ExpertOffload?
+    /// For each layer, its index among the MoE layers (-1 for a dense layer): a routing trace's layer axis.
+    let moeOrdinal: [Int]
 
     /// Opens a GGUF file or a Hugging Face folder and resolves every tensor the forward pass needs.
     /// `repackQ4_0`: Q4_0 matrices also keep a copy of their rows repacked for the one-token kernel (91–95%
     /// of streaming bandwidth against 77–80%), which decode uses; it costs a second copy of those weights in
     /// memory (as llama.cpp's default repacking does), so it is off unless asked for.
-    public convenience init(path: String, repackQ4_0: Bool = false) throws {
-        try self.init(store: WeightStore(path: path), repackQ4_0: repackQ4_0)
+    ///
+    /// `offload`: experts stay on disk and come through an expert cache held within `offload.budgetBytes`
+    /// for the whole process; the other weights are copied into memory (`ResidentWeights`). Output is the
+    /// same as without (the same bytes reach the same kernels).
+    public convenience init(path: String, repackQ4_0: Bool = false, offload: OffloadSettings? = nil) throws {
+        try self.init(store: WeightStore(path: path), repackQ4_0: repackQ4_0, offload: offload)
     }
 
-    public init(store: WeightStore, repackQ4_0: Bool = false) throws {
+    public init(store: WeightStore, repackQ4_0: Bool = false, offload settings: OffloadSettings? = nil) throws {
         let c = store.config
         self.store = store
         config = c
         tokenizer = try Self.loadTokenizer(store)
-        tokenEmbedding = try store.matrix(TensorName.tokenEmbedding, rows: c.vocabSize, cols: c.hiddenSize)
+        let resident = settings == nil ? nil : ResidentWeights()
+        func copied(_ m: WeightMatrix) throws -> WeightMatrix { try resident?.copy(m) ?? m }
+        tokenEmbedding = try copied(store.matrix(TensorName.tokenEmbedding, rows: c.vocabSize, cols: c.hiddenSize))
         outputNorm = try store.vector(TensorName.outputNorm, count: c.hiddenSize)
         // Tied (HF tie_word_embeddings; GGUF without output.weight): the embedding is the output head, as
         // transformers ties it. Untied, the head is required: a folder that lacks lm_head.weight is broken.
         output = c.tieWordEmbeddings
             ? tokenEmbedding
-            : try store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize)
+            : try copied(store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize))
         // (The output head is rarely Q4_0 — llama-quantize stores it in Q6_K — and not repacked.)
         rope = Rope(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
-        layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0, repack: repackQ4_0) }
+        layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0, repack: repackQ4_0, resident: resident) }
+        var ordinal: [Int] = [], next = 0
+        for l in 0 ..< c.layerCount {
+            ordinal.append(c.isMoELayer(l) ? next : -1)
+            if c.isMoELayer(l) { next += 1 }
+        }
+        moeOrdinal = ordinal
+        if let settings, let resident {
+            resident.releaseFilePages()
+            offload = try ExpertOffload(layout: store.expertLayout(), settings: settings, residentWeightBytes: resident.byteCount)
+        } else {
+            offload = nil
+        }
     }
 
     /// The tokenizer, its problems reported against its file. It may not make ids the model has no rows for:

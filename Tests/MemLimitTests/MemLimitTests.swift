@@ -1,3 +1,4 @@
+import MoEFormats
 import Foundation
 @testable import MemLimit
 import Testing

@@ -1,3 +1,4 @@
+import MoEFormats
 import Foundation
 #if canImport(Glibc)
 import Glibc

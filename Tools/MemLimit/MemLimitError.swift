@@ -1,10 +1,10 @@
+import MoEFormats
+
 /// Everything that can go wrong around a limited run, each with a one-line description. The child's own
 /// failures are not errors: they are in `MemLimitResult` (exit status, signal, OOM kill).
 public enum MemLimitError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No memory cgroup can be made on this machine; the text says why (each hierarchy tried).
     case unavailable(String)
-    /// A size that does not parse: the text as given, and why.
-    case invalidSize(String, String)
     /// A limit below `MemoryLimit.minimumLimitBytes` (bytes).
     case limitTooSmall(Int)
     /// No command to run.
@@ -21,7 +21,6 @@ public enum MemLimitError: Error, Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .unavailable(why): return "no memory cgroup can be made: \(why)"
-        case let .invalidSize(text, why): return "invalid size '\(text)': \(why)"
         case let .limitTooSmall(bytes):
             return "limit \(bytes) bytes is below the minimum \(ByteSize.format(MemoryLimit.minimumLimitBytes)) (not even the starting shell fits)"
         case .emptyCommand: return "no command given (put it after --, as: memlimit --limit 1GiB -- COMMAND ARGS...)"
@@ -35,7 +34,7 @@ public enum MemLimitError: Error, Sendable, Equatable, CustomStringConvertible {
     /// True for mistakes in what the caller asked (sizes, an empty command), false for what the machine refused.
     public var isUsageError: Bool {
         switch self {
-        case .invalidSize, .limitTooSmall, .emptyCommand: return true
+        case .limitTooSmall, .emptyCommand: return true
         default: return false
         }
     }

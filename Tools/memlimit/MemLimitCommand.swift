@@ -1,3 +1,4 @@
+import MoEFormats
 import ArgumentParser
 import Foundation
 import MemLimit

@@ -21,6 +21,6 @@ public struct BeladyPolicy: CachePolicy {
     // The heap keeps the smallest on top, so the priority is the negated next use.
     public mutating func used(_ id: Int, at time: Int) { heap.push(id, priority: -nextUse[time], tiebreak: -id) }
     public mutating func inserted(_ id: Int, at time: Int) { used(id, at: time) }
-    public mutating func victim() -> Int { heap.top()! }
+    public mutating func victim(excluding excluded: (Int) -> Bool) -> Int? { heap.top(excluding: excluded) }
     public mutating func removed(_ id: Int) { heap.remove(id) }
 }

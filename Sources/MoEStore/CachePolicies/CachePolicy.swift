@@ -3,16 +3,22 @@
 /// Experts are dense ids (`layer · experts + expert`, see `ExpertID`); `time` is the index of the request
 /// (strictly increasing). The cache calls `used` on every request for an expert that is resident,
 /// `inserted` when a missed expert becomes resident (that request counts as its use), `victim` when it
-/// needs room (then `removed` with the id it evicts), and `removed` for any other removal.
+/// needs room (then `removed` with the id it evicts), and `removed` for any other removal. The engine's
+/// cache cannot evict experts in use or still loading; it names them in `victim(excluding:)`.
 public protocol CachePolicy {
     /// A resident expert was requested.
     mutating func used(_ id: Int, at time: Int)
     /// A missed expert was loaded (its request is at `time`).
     mutating func inserted(_ id: Int, at time: Int)
-    /// The resident expert to evict next. Only called when at least one expert is resident.
-    mutating func victim() -> Int
+    /// The resident expert to evict next among those `excluded` does not name; nil when all are excluded.
+    mutating func victim(excluding excluded: (Int) -> Bool) -> Int?
     /// `id` left the cache.
     mutating func removed(_ id: Int)
+}
+
+extension CachePolicy {
+    /// The resident expert to evict next. Only called when at least one expert is resident.
+    public mutating func victim() -> Int { victim(excluding: { _ in false })! }
 }
 
 /// Dense expert ids: all layers' experts in one range, so one cache can be shared by all layers.
@@ -45,7 +51,11 @@ struct LazyHeap {
         nextVersion += 1
         if version[id] < 0 { live += 1 }
         version[id] = nextVersion
-        items.append(Entry(priority: priority, tiebreak: tiebreak, id: id, version: nextVersion))
+        insert(Entry(priority: priority, tiebreak: tiebreak, id: id, version: nextVersion))
+    }
+
+    private mutating func insert(_ e: Entry) {
+        items.append(e)
         var i = items.count - 1
         while i > 0 {
             let p = (i - 1) / 2
@@ -60,10 +70,15 @@ struct LazyHeap {
         version[id] = -1
     }
 
-    /// The id with the smallest valid entry (left in the heap).
-    mutating func top() -> Int? {
+    /// The id with the smallest valid entry that `excluded` does not name (left in the heap).
+    mutating func top(excluding excluded: (Int) -> Bool) -> Int? {
+        var skipped: [Entry] = []
+        defer { for e in skipped { insert(e) } }
         while let first = items.first {
-            if version[first.id] == first.version { return first.id }
+            if version[first.id] == first.version {
+                if !excluded(first.id) { return first.id }
+                skipped.append(first)
+            }
             popFirst()
         }
         return nil

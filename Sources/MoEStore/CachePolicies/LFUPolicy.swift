@@ -38,6 +38,6 @@ public struct LFUPolicy: CachePolicy {
 
     public mutating func used(_ id: Int, at time: Int) { request(id, time, resident: true) }
     public mutating func inserted(_ id: Int, at time: Int) { request(id, time, resident: true) }
-    public mutating func victim() -> Int { heap.top()! }
+    public mutating func victim(excluding excluded: (Int) -> Bool) -> Int? { heap.top(excluding: excluded) }
     public mutating func removed(_ id: Int) { heap.remove(id) }
 }

@@ -30,6 +30,10 @@ public struct LRUPolicy: CachePolicy {
     }
 
     public mutating func inserted(_ id: Int, at time: Int) { pushFront(id) }
-    public mutating func victim() -> Int { tail }
+    public mutating func victim(excluding excluded: (Int) -> Bool) -> Int? {
+        var id = tail
+        while id >= 0, excluded(id) { id = prev[id] }
+        return id >= 0 ? id : nil
+    }
     public mutating func removed(_ id: Int) { unlink(id) }
 }

@@ -1,5 +1,12 @@
 import Foundation
 
+/// A size that does not parse: the text and why, as one line.
+public struct ByteSizeError: Error, CustomStringConvertible, Equatable, Sendable {
+    public let text: String
+    public let why: String
+    public var description: String { "invalid size '\(text)': \(why)" }
+}
+
 /// Sizes in bytes as people write them: `1.5GiB`, `1536MiB`, `1GB`, `1G`, `4096`.
 ///
 /// Units (letters in any case): `B` or none = bytes; `KiB MiB GiB TiB` = powers of 1024; the single
@@ -16,9 +23,9 @@ public enum ByteSize {
     ]
 
     /// Parses `text` into a positive number of bytes.
-    public static func parse(_ text: String) throws(MemLimitError) -> Int {
+    public static func parse(_ text: String) throws(ByteSizeError) -> Int {
         let s = text.trimmingCharacters(in: .whitespaces)
-        func bad(_ why: String) -> MemLimitError { .invalidSize(text, why) }
+        func bad(_ why: String) -> ByteSizeError { ByteSizeError(text: text, why: why) }
         guard !s.isEmpty else { throw bad("empty size") }
         if s.hasPrefix("-") { throw bad("a size must be positive") }
         let digits = s.prefix { $0.isASCII && ($0.isNumber || $0 == ".") }

@@ -1,0 +1,301 @@
+import Foundation
+import MoEFormats
+
+/// Which experts the cache keeps, and whether it loads experts before they are asked for.
+public enum CachePolicyKind: String, CaseIterable, Sendable, Codable {
+    /// Least recently used; loads on demand only.
+    case lru
+    /// Least frequently used, counts decayed so that the cache follows a change of topic; on demand only.
+    case lfu
+    /// LRU eviction, plus prefetch of each next layer's predicted experts (`ExpertPredictor`) on the I/O
+    /// threads while the current layer computes.
+    case predictive
+}
+
+public struct ExpertCacheOptions: Sendable {
+    public var policy: CachePolicyKind = .predictive
+    /// Threads reading experts (several reads in flight use more of the disk's bandwidth).
+    public var ioThreads = 4
+    /// LFU: every 4,096 requests all counts are multiplied by this.
+    public var lfuDecay = 0.9
+    /// Predictive: experts prefetched per predicted layer; nil = top-k plus half again.
+    public var prefetchCount: Int?
+    public init(policy: CachePolicyKind = .predictive, ioThreads: Int = 4, prefetchCount: Int? = nil) {
+        self.policy = policy
+        self.ioThreads = max(1, ioThreads)
+        self.prefetchCount = prefetchCount
+    }
+}
+
+/// The "ready" tier: a fixed number of expert slots in one anonymous mapping, filled from the model file by
+/// I/O threads (pread, O_DIRECT where possible) and emptied by the policy. The compute thread asks for a
+/// layer's experts with `request` (which pins them and queues the missing ones, demand loads ahead of
+/// prefetches), may then `prefetch` what it expects next, `wait`s for the pinned experts to be ready, and
+/// `release`s them after the layer's products. A pinned or loading expert is never evicted.
+///
+/// Memory: `capacity × slotBytes` of slots (touched as they fill) and nothing else of note; no page cache
+/// is kept for the experts it reads.
+public final class ExpertCache: @unchecked Sendable {
+    public let layout: ExpertLayout
+    public let options: ExpertCacheOptions
+    /// Slots: experts the cache can hold at once.
+    public let capacity: Int
+    /// Bytes of one slot: each of the three matrices in its own aligned region (`ExpertFileReader`).
+    public let slotBytes: Int
+    /// Offsets of the gate, up and down regions within a slot.
+    private let regionOffset: [Int]
+    private let arena: UnsafeMutableRawPointer
+    private let arenaBytes: Int
+    private let reader: ExpertFileReader
+    /// The next layer's expected experts (predictive policy only).
+    public let predictor: ExpertPredictor?
+
+    private enum Phase: UInt8 { case absent, queued, loading, ready }
+
+    // Everything below is guarded by `monitor`.
+    private let monitor = Monitor()
+    private var phase: [Phase]          // [ids]
+    private var slot: [Int32]           // [ids] slot of a queued, loading or ready expert
+    private var pins: [Int32]           // [ids] requests in flight that use the expert
+    private var byPrefetch: [Bool]      // [ids] brought by a prediction, not yet requested
+    private var freeSlots: [Int32]
+    private var demandQueue: [Int] = [], prefetchQueue: [Int] = []
+    private var policy: any CachePolicy
+    private var time = 0
+    private var failure: OffloadError?
+    private var stopping = false
+    private var statistics: CacheStatistics
+
+    /// - capacity: slots (experts held at once); at least one layer's top-k.
+    public init(layout: ExpertLayout, capacity: Int, options: ExpertCacheOptions = ExpertCacheOptions()) throws {
+        precondition(capacity >= 1)
+        self.layout = layout
+        self.options = options
+        self.capacity = capacity
+        var offsets: [Int] = [], size = 0
+        for p in 0 ..< 3 {
+            offsets.append(size)
+            let largest = (0 ..< layout.ids).map { layout.part($0, p).count }.max() ?? 0
+            size += ExpertFileReader.regionBytes(count: largest)
+        }
+        regionOffset = offsets
+        slotBytes = size
+        arenaBytes = max(capacity * size, 1)
+        guard let p = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+            throw OffloadError.io(path: layout.files[0], what: "cannot map \(ByteSize.format(arenaBytes)) for the expert cache")
+        }
+        arena = p
+        reader = try ExpertFileReader(paths: layout.files)
+        let ids = layout.ids
+        phase = Array(repeating: .absent, count: ids)
+        slot = Array(repeating: -1, count: ids)
+        pins = Array(repeating: 0, count: ids)
+        byPrefetch = Array(repeating: false, count: ids)
+        freeSlots = (0 ..< Int32(capacity)).reversed()
+        switch options.policy {
+        case .lru, .predictive: policy = LRUPolicy(ids: ids)
+        case .lfu: policy = LFUPolicy(ids: ids, decay: options.lfuDecay)
+        }
+        predictor = options.policy == .predictive ? ExpertPredictor(layout: layout) : nil
+        statistics = CacheStatistics(layers: layout.layers)
+        for i in 0 ..< options.ioThreads {
+            let t = Thread { [self] in ioLoop() }
+            t.name = "expert-io-\(i)"
+            t.stackSize = 256 << 10
+            t.start()
+        }
+    }
+
+    deinit { munmap(arena, arenaBytes) }
+
+    /// Stops the I/O threads (they hold the cache alive until then).
+    public func shutdown() {
+        monitor.withLock {
+            stopping = true
+            monitor.signalWork(all: true)
+        }
+    }
+
+    /// A layer's pinned experts, from `request` until `release`.
+    public struct Ticket: Sendable {
+        public let layer: Int
+        public let experts: [Int]
+        fileprivate let ids: [Int]
+    }
+
+    /// The three matrices' first bytes of one ready expert.
+    public struct Pointers: @unchecked Sendable {
+        public let gate: UnsafeRawPointer, up: UnsafeRawPointer, down: UnsafeRawPointer
+    }
+
+    /// Pins `experts` of `layer` (each one request, in this order) and queues the missing ones for loading.
+    /// At most `capacity` experts may be pinned at once.
+    public func request(layer: Int, experts: [Int]) throws -> Ticket {
+        precondition(experts.count <= capacity, "ExpertCache: \(experts.count) experts pinned at once, capacity \(capacity)")
+        let ids = experts.map { layout.id(layer: layer, expert: $0) }
+        monitor.lock()
+        defer { monitor.unlock() }
+        if let failure { throw failure }
+        var queued = false
+        for id in ids { pins[id] += 1 }   // first, so that no expert of this request is evicted for another
+        for id in ids {
+            time += 1
+            statistics.layers[layer].requests += 1
+            switch phase[id] {
+            case .ready:
+                if byPrefetch[id] { statistics.layers[layer].prefetchHits += 1 } else { statistics.layers[layer].hits += 1 }
+                policy.used(id, at: time)
+            case .queued, .loading:
+                statistics.layers[layer].latePrefetches += 1
+                if phase[id] == .queued, let i = prefetchQueue.firstIndex(of: id) {   // now needed: ahead of guesses
+                    prefetchQueue.remove(at: i)
+                    demandQueue.append(id)
+                    queued = true
+                }
+                policy.used(id, at: time)
+            case .absent:
+                statistics.layers[layer].misses += 1
+                guard let s = try takeSlot(waiting: true) else { preconditionFailure("unreachable: waiting takeSlot") }
+                slot[id] = s
+                phase[id] = .queued
+                demandQueue.append(id)
+                queued = true
+                policy.inserted(id, at: time)
+            }
+            byPrefetch[id] = false
+        }
+        if queued { monitor.signalWork(all: true) }
+        return Ticket(layer: layer, experts: experts, ids: ids)
+    }
+
+    /// Starts loading `experts` of `layer` if they are absent and a slot can be had without waiting
+    /// (free, or an unpinned expert to evict). Best effort: stops at the first expert that finds no slot.
+    public func prefetch(layer: Int, experts: [Int]) {
+        monitor.lock()
+        defer { monitor.unlock() }
+        if failure != nil || stopping { return }
+        var queued = false
+        for e in experts {
+            let id = layout.id(layer: layer, expert: e)
+            guard phase[id] == .absent else { continue }
+            guard let s = try? takeSlot(waiting: false) else { break }
+            slot[id] = s
+            phase[id] = .queued
+            byPrefetch[id] = true
+            prefetchQueue.append(id)
+            policy.inserted(id, at: time)
+            statistics.layers[layer].prefetches += 1
+            queued = true
+        }
+        if queued { monitor.signalWork(all: true) }
+    }
+
+    /// Waits until every expert of `ticket` is ready; their matrices' first bytes, in the ticket's order.
+    public func wait(_ ticket: Ticket) throws -> [Pointers] {
+        monitor.lock()
+        defer { monitor.unlock() }
+        var start: ContinuousClock.Instant?
+        while failure == nil, ticket.ids.contains(where: { phase[$0] != .ready }) {
+            if start == nil { start = .now }
+            monitor.waitDone()
+        }
+        if let start { statistics.layers[ticket.layer].stallSeconds += (ContinuousClock.now - start).secondsValue }
+        if let failure { throw failure }
+        return ticket.ids.map { id in
+            let base = UnsafeRawPointer(arena + Int(slot[id]) * slotBytes)
+            func at(_ p: Int) -> UnsafeRawPointer {
+                base + regionOffset[p] + ExpertFileReader.lead(offset: layout.part(id, p).offset)
+            }
+            return Pointers(gate: at(0), up: at(1), down: at(2))
+        }
+    }
+
+    /// Unpins a ticket's experts.
+    public func release(_ ticket: Ticket) {
+        monitor.withLock { for id in ticket.ids { pins[id] -= 1 } }
+    }
+
+    /// Counts so far.
+    public var stats: CacheStatistics { monitor.withLock { statistics } }
+    public func resetStatistics() { monitor.withLock { statistics = CacheStatistics(layers: layout.layers) } }
+    /// Adds processed tokens to the statistics (for per-token figures).
+    public func countTokens(_ n: Int) { monitor.withLock { statistics.tokens += n } }
+
+    /// Experts held (queued, loading or ready).
+    public var residentCount: Int { monitor.withLock { capacity - freeSlots.count } }
+
+    // MARK: - Slots
+
+    /// A free slot, else the slot of an evicted expert (neither pinned nor loading). With `waiting`, waits
+    /// for a load to finish when every held expert is pinned or loading; else nil then.
+    private func takeSlot(waiting: Bool) throws -> Int32? {
+        while true {
+            if let s = freeSlots.popLast() { return s }
+            if let v = policy.victim(excluding: { [phase, pins] in pins[$0] > 0 || phase[$0] == .loading }) {
+                evict(v)
+                continue
+            }
+            guard waiting else { return nil }
+            guard phase.contains(.loading) || !demandQueue.isEmpty || !prefetchQueue.isEmpty else {
+                throw OffloadError.io(path: layout.files[0], what: "expert cache of \(capacity) slots has every slot pinned")
+            }
+            monitor.waitDone()
+            if let failure { throw failure }
+        }
+    }
+
+    private func evict(_ id: Int) {
+        let layer = id / layout.experts
+        if phase[id] == .queued {
+            if let i = prefetchQueue.firstIndex(of: id) { prefetchQueue.remove(at: i) }
+            if let i = demandQueue.firstIndex(of: id) { demandQueue.remove(at: i) }
+        }
+        if byPrefetch[id] { statistics.layers[layer].wastedPrefetches += 1 }
+        statistics.layers[layer].evictions += 1
+        byPrefetch[id] = false
+        phase[id] = .absent
+        policy.removed(id)
+        freeSlots.append(slot[id])
+        slot[id] = -1
+    }
+
+    // MARK: - I/O threads
+
+    private func ioLoop() {
+        monitor.lock()
+        while true {
+            while !stopping, demandQueue.isEmpty, prefetchQueue.isEmpty { monitor.waitWork() }
+            if stopping { break }
+            let id = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
+            phase[id] = .loading
+            let base = arena + Int(slot[id]) * slotBytes
+            monitor.unlock()
+            var failed: OffloadError?
+            do {
+                for p in 0 ..< 3 {
+                    let part = layout.part(id, p)
+                    try reader.read(file: part.file, offset: part.offset, count: part.count, into: base + regionOffset[p])
+                }
+            } catch {
+                failed = (error as? OffloadError) ?? .io(path: layout.files[layout.part(id, 0).file], what: "\(error)")
+            }
+            monitor.lock()
+            if let failed {
+                if failure == nil { failure = failed }
+                phase[id] = .absent
+                policy.removed(id)
+                freeSlots.append(slot[id])
+                slot[id] = -1
+            } else {
+                phase[id] = .ready
+                statistics.layers[id / layout.experts].bytesRead += layout.bytes(of: id)
+            }
+            monitor.broadcastDone()
+        }
+        monitor.unlock()
+    }
+}
+
+extension Duration {
+    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

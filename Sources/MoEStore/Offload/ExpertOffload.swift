@@ -1,0 +1,134 @@
+import Foundation
+import MoEFormats
+
+/// How a model runs with its experts offloaded: the memory budget of the whole process and the cache's options.
+public struct OffloadSettings: Sendable {
+    /// Bytes the whole process may hold: resident weights, KV cache, buffers, runtime and every cache tier.
+    /// nil: no budget (then `maxExperts` sizes the cache).
+    public var budgetBytes: Int?
+    /// At most this many experts in the ready tier (for studies of cache behaviour); nil: what the budget allows.
+    public var maxExperts: Int?
+    public var cache: ExpertCacheOptions
+    public init(budgetBytes: Int? = nil, maxExperts: Int? = nil, cache: ExpertCacheOptions = ExpertCacheOptions()) {
+        (self.budgetBytes, self.maxExperts, self.cache) = (budgetBytes, maxExperts, cache)
+    }
+}
+
+/// Where the budget went, decided when the cache is made (at the first forward pass, once the inference
+/// state exists and is counted in the process's resident memory).
+public struct BudgetPlan: Codable, Sendable {
+    /// The budget, bytes (nil: none).
+    public var budgetBytes: Int?
+    /// Resident memory of the process before the cache: runtime, tokenizer, resident weights, KV cache and
+    /// scratch (read from /proc/self/statm).
+    public var processBytes: Int
+    /// Of which the non-expert weights copied into memory.
+    public var residentWeightBytes: Int
+    /// Kept free for what grows later (thread stacks, allocator slack, I/O threads).
+    public var marginBytes: Int
+    /// One ready-tier slot (an expert's three matrices, each in an aligned region).
+    public var slotBytes: Int
+    /// Slots of the ready tier.
+    public var slots: Int
+    /// All experts of the model, and how many there are.
+    public var expertBytes: Int
+    public var experts: Int
+    /// Ready-tier bytes.
+    public var readyTierBytes: Int { slots * slotBytes }
+
+    enum CodingKeys: String, CodingKey {
+        case budgetBytes = "budget_bytes", processBytes = "process_bytes", residentWeightBytes = "resident_weight_bytes"
+        case marginBytes = "margin_bytes", slotBytes = "slot_bytes", slots, expertBytes = "expert_bytes", experts
+    }
+}
+
+/// A model's offloaded experts: their layout, and the cache made on first use within the budget.
+public final class ExpertOffload: @unchecked Sendable {
+    public let layout: ExpertLayout
+    public let settings: OffloadSettings
+    /// Bytes of the non-expert weights copied into memory.
+    public let residentWeightBytes: Int
+    /// Kept free beyond what the process holds when the cache is made.
+    public static let marginBytes = 24 << 20
+    private let lock = NSLock()
+    private var made: ExpertCache?
+    public private(set) var plan: BudgetPlan?
+
+    public init(layout: ExpertLayout, settings: OffloadSettings, residentWeightBytes: Int) throws {
+        self.layout = layout
+        self.settings = settings
+        self.residentWeightBytes = residentWeightBytes
+        // Refuse an impossible budget now, before the caller allocates anything more; `cache()` checks
+        // again with the inference state counted.
+        if let budget = settings.budgetBytes {
+            let minimum = ProcessMemory.residentBytes() + Self.marginBytes + layout.expertsPerToken * slotBytesEstimate
+            guard budget >= minimum else { throw tooSmall(budget, minimum, ProcessMemory.residentBytes()) }
+        }
+    }
+
+    private var slotBytesEstimate: Int {
+        (0 ..< 3).reduce(0) { sum, p in
+            sum + ExpertFileReader.regionBytes(count: (0 ..< layout.ids).map { layout.part($0, p).count }.max() ?? 0)
+        }
+    }
+
+    private func tooSmall(_ budget: Int, _ minimum: Int, _ process: Int) -> OffloadError {
+        .budgetTooSmall(budget: budget, minimum: minimum, detail:
+            "\(ByteSize.format(process)) held before the expert cache, of which \(ByteSize.format(residentWeightBytes)) non-expert weights; " +
+            "\(ByteSize.format(Self.marginBytes)) margin; one layer's top-\(layout.expertsPerToken) experts \(ByteSize.format(layout.expertsPerToken * slotBytesEstimate))")
+    }
+
+    /// The cache, made on the first call: its slots are what the budget leaves after everything the process
+    /// holds now (call it once the inference state exists), capped by `maxExperts` and the model's experts.
+    public func cache() throws -> ExpertCache {
+        lock.lock()
+        defer { lock.unlock() }
+        if let made { return made }
+        let slot = slotBytesEstimate
+        let process = ProcessMemory.residentBytes()
+        var slots = layout.ids
+        if let budget = settings.budgetBytes {
+            let minimum = process + Self.marginBytes + layout.expertsPerToken * slot
+            guard budget >= minimum else { throw tooSmall(budget, minimum, process) }
+            slots = min(slots, (budget - process - Self.marginBytes) / max(slot, 1))
+        }
+        if let m = settings.maxExperts { slots = min(slots, max(m, layout.expertsPerToken)) }
+        let c = try ExpertCache(layout: layout, capacity: max(slots, 1), options: settings.cache)
+        plan = BudgetPlan(budgetBytes: settings.budgetBytes, processBytes: process, residentWeightBytes: residentWeightBytes,
+                          marginBytes: Self.marginBytes, slotBytes: c.slotBytes, slots: c.capacity,
+                          expertBytes: layout.totalBytes, experts: layout.ids)
+        made = c
+        return c
+    }
+
+    /// The cache if made.
+    public var existingCache: ExpertCache? { lock.lock(); defer { lock.unlock() }; return made }
+
+    deinit { made?.shutdown() }
+}
+
+/// The process's memory as the kernel counts it.
+public enum ProcessMemory {
+    /// Resident set size in bytes (anonymous and file-backed pages mapped by the process).
+    public static func residentBytes() -> Int {
+        #if os(Linux)
+        if let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) {
+            let f = s.split(separator: " ")
+            if f.count > 1, let pages = Int(f[1]) { return pages * Int(sysconf(Int32(_SC_PAGESIZE))) }
+        }
+        #endif
+        return peakResidentBytes()
+    }
+
+    /// Peak resident set size in bytes.
+    public static func peakResidentBytes() -> Int {
+        var u = rusage()
+        #if os(Linux)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &u)
+        return Int(u.ru_maxrss) * 1024
+        #else
+        getrusage(RUSAGE_SELF, &u)
+        return Int(u.ru_maxrss)
+        #endif
+    }
+}

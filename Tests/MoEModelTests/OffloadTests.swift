@@ -1,0 +1,106 @@
+import Foundation
+@testable import MoEModel
+import MoEFormats
+import MoEKernels
+import MoEStore
+import Testing
+import TestSupport
+
+/// Offloaded experts must not change a single logit: whatever the policy, the cache's size or the grouping
+/// of a batch's experts, the same bytes reach the same kernels.
+@Suite struct OffloadTests {
+    static let model = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Weights/tiny-qwen3moe-Q8_0.gguf").path
+    static let prompt = [970, 11, 1879, 0, 576, 3974, 1387, 3883, 3420, 916, 279, 1567, 556, 13]
+
+    /// Logits of a prefill of `prompt` and of `steps` greedy decode steps after it.
+    static func run(_ m: Model, steps: Int = 12, precision: ActivationPrecision = .q8, trace: RoutingTrace? = nil) throws -> [[Float]] {
+        let s = InferenceState(config: m.config, contextLength: 64, maxBatch: 16, threads: 2, precision: precision)
+        if let trace { s.forcedRouting = try ForcedRouting(trace: trace, model: m, path: "trace") }
+        var out: [[Float]] = [Array(try m.forward(prompt, state: s))]
+        for _ in 0 ..< steps {
+            let last = out.last!
+            out.append(Array(try m.forward([last.indices.max { last[$0] < last[$1] }!], state: s)))
+        }
+        return out
+    }
+
+    static let reference = Result { try run(Model(path: model)) }
+
+    @Test(arguments: [CachePolicyKind.lru, .lfu, .predictive], [4, 8, 64, 256])
+    func sameLogits(policy: CachePolicyKind, experts: Int) throws {
+        let m = try Model(path: Self.model, offload: OffloadSettings(maxExperts: experts, cache: ExpertCacheOptions(policy: policy, ioThreads: 3)))
+        let got = try Self.run(m)
+        #expect(got == (try Self.reference.get()))
+        let cache = try #require(m.offload?.existingCache)
+        let stats = cache.stats.total
+        #expect(stats.requests == stats.hits + stats.prefetchHits + stats.latePrefetches + stats.misses)
+        #expect(cache.residentCount <= cache.capacity)
+        if experts >= 256 { #expect(stats.evictions == 0) }
+        // Demand-only policies load nothing ahead except a prefill's next group of experts (none when a layer fits).
+        if policy != .predictive, experts >= 64 { #expect(stats.prefetches == 0) }
+        // Decode requests: k per MoE layer per token (the prefill requests each chosen expert once).
+        #expect(stats.requests >= 12 * m.config.layerCount * m.config.expertsPerToken)
+    }
+
+    @Test func floatPathToo() throws {
+        let m = try Model(path: Self.model, offload: OffloadSettings(maxExperts: 6))
+        #expect(try Self.run(m, steps: 4, precision: .f32) == (try Self.run(Model(path: Self.model), steps: 4, precision: .f32)))
+    }
+
+    @Test func budgetTooSmallIsRefusedWithTheMinimum() throws {
+        do {
+            _ = try Model(path: Self.model, offload: OffloadSettings(budgetBytes: 1 << 20))
+            Issue.record("a 1 MiB budget was accepted")
+        } catch let e as OffloadError {
+            guard case let .budgetTooSmall(budget, minimum, _) = e else { Issue.record("\(e)"); return }
+            #expect(budget == 1 << 20 && minimum > budget)
+            #expect(e.description.contains("at least"))
+        }
+    }
+
+    @Test func budgetSizesTheCache() throws {
+        let rss = ProcessMemory.residentBytes()
+        let m = try Model(path: Self.model, offload: OffloadSettings(budgetBytes: rss + (64 << 20)))
+        _ = try Self.run(m, steps: 2)
+        let plan = try #require(m.offload?.plan)
+        #expect(plan.processBytes + plan.marginBytes + plan.readyTierBytes <= rss + (64 << 20))
+        #expect(plan.slots >= m.config.expertsPerToken)
+    }
+
+    @Test func truncatedFileIsAnErrorNotACrash() throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let copy = dir.file("model.gguf")
+        try FileManager.default.copyItem(atPath: Self.model, toPath: copy)
+        let m = try Model(path: copy, offload: OffloadSettings(maxExperts: 4, cache: ExpertCacheOptions(policy: .lru)))
+        let size = try FileManager.default.attributesOfItem(atPath: copy)[.size] as! Int
+        #expect(truncate(copy, off_t(size / 2)) == 0)
+        do {
+            _ = try Self.run(m, steps: 8)
+            Issue.record("ran on a truncated file")
+        } catch let e as OffloadError {
+            guard case .fileChanged = e else { Issue.record("\(e)"); return }
+            #expect(e.description.contains("changed while running"))
+        }
+    }
+
+    @Test(.enabled(if: SharedData.tiny != nil, "\(SharedData.skipMessage)"))
+    func forcedRoutingUsesTheTrace() throws {
+        let trace = try RoutingTrace(sharedTrace: SharedData.tiny!)
+        let m = try Model(path: Self.model, offload: OffloadSettings(maxExperts: 16))
+        let s = InferenceState(config: m.config, contextLength: 64, maxBatch: 16, threads: 1, precision: .q8)
+        s.forcedRouting = try ForcedRouting(trace: trace, model: m, path: "trace")
+        s.routingLog = RoutingLog(layerCount: m.config.layerCount)
+        try m.forward(Array(Self.prompt.prefix(3)), state: s)
+        try m.forward([5], state: s)
+        for t in 0 ..< 4 {
+            for l in 0 ..< m.config.layerCount {
+                #expect(s.routingLog!.layers[l][t].experts == trace.experts(token: t, layer: l).map(Int.init))
+            }
+        }
+        // Offloaded or not, forced routing gives the same logits.
+        let offloaded = try Self.run(m, steps: 3, trace: trace)
+        #expect(offloaded == (try Self.run(Model(path: Self.model), steps: 3, trace: trace)))
+    }
+}
