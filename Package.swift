@@ -35,16 +35,17 @@ let package = Package(
         .target(name: "MoEQuantize", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoETokenizer"]),
         .executableTarget(
             name: "moe",
-            dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tools, outside the libraries' dependency graph.
         .executableTarget(
             name: "moe-bench",
-            dependencies: ["MoEModel", "MoEKernels", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MemLimit", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-bench"
         ),
-        // What the tools share: progress lines, Ctrl-C handling.
-        .target(name: "ToolSupport", path: "Tools/ToolSupport"),
+        // What the tools share: progress lines, Ctrl-C handling, the expert-offloading options.
+        .target(name: "ToolSupport", dependencies: ["MoEFormats", "MoEStore", "MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                path: "Tools/ToolSupport"),
         .executableTarget(
             name: "moe-synth",
             dependencies: ["MoESynth", "MoEModel", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],

@@ -59,11 +59,14 @@ extension Model {
         for (t, id) in tokens.enumerated() {
             Dequantize.row(type: tokenEmbedding.type, src: tokenEmbedding.row(id), dst: state.x + t * h, count: h)
         }
-        if let cache, n == 1, let first = moeOrdinal.firstIndex(where: { $0 >= 0 }) {
-            // The first MoE layer's experts, guessed from its router on the embedding, load during attention.
+        if let cache, n == 1, let first = nextMoELayer(after: -1) {
+            // The first two MoE layers' experts, guessed from their routers on the embedding, load during attention.
             Ops.rmsNorm(state.x, layers[first].ffnNorm, state.xb, n: h, eps: c.rmsNormEps)
             state.hiddenQ.invalidate()
             prefetchPredicted(layer: first, from: state.xb, cache: cache, state: state)
+            if let second = nextMoELayer(after: first) {
+                prefetchPredicted(layer: second, from: state.xb, cache: cache, state: state, distance: 2)
+            }
         }
         for l in 0 ..< c.layerCount {
             attention(layer: l, n: n, state: state)
@@ -337,20 +340,29 @@ extension Model {
         MatMul.run(down, pool: s.pool)
     }
 
-    /// Prefetch for the MoE layer after `l` (or, after the last, the first MoE layer of the next token):
-    /// its router applied to this layer's FFN input, mixed with the predictor's transition statistics.
+    /// Prefetch for the two MoE layers after `l` (past the last, the next token's first: from transition
+    /// statistics alone, the next token not being known yet): their routers applied to this layer's FFN
+    /// input, mixed with the predictor's transition statistics. Two layers ahead, so that a load has two
+    /// layers' compute to arrive in; the nearer layer's guess is the better one and takes more experts.
     private func prefetchNextLayer(after l: Int, cache: ExpertCache, state s: InferenceState) {
-        if let next = moeOrdinal[(l + 1)...].firstIndex(where: { $0 >= 0 }) {
+        guard let predictor = cache.predictor else { return }
+        if let next = nextMoELayer(after: l) {
             prefetchPredicted(layer: next, from: s.xb, cache: cache, state: s)
-        } else if let first = moeOrdinal.firstIndex(where: { $0 >= 0 }), let predictor = cache.predictor {
-            // The next token is not known yet: transition statistics alone.
+            if let second = nextMoELayer(after: next) {
+                prefetchPredicted(layer: second, from: s.xb, cache: cache, state: s, distance: 2)
+            }
+        } else if let first = nextMoELayer(after: -1) {
             cache.prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: prefetchCount(cache)))
         }
     }
 
+    func nextMoELayer(after l: Int) -> Int? { moeOrdinal[(l + 1)...].firstIndex { $0 >= 0 } }
+
     /// Applies `layer`'s router to the hidden row `x` (one token; `s.hiddenQ` holds x's quantized copies or
-    /// none) and prefetches the predicted experts.
-    private func prefetchPredicted(layer: Int, from x: UnsafeMutablePointer<Float>, cache: ExpertCache, state s: InferenceState) {
+    /// none) and prefetches the predicted experts. `distance`: MoE layers between the one computing and
+    /// `layer` (the cross-layer statistics only know neighbours, so they serve distance 1).
+    private func prefetchPredicted(layer: Int, from x: UnsafeMutablePointer<Float>, cache: ExpertCache, state s: InferenceState,
+                                   distance: Int = 1) {
         guard let predictor = cache.predictor, let router = layers[layer].router else { return }
         var probs: UnsafePointer<Float>?
         if s.forcedRouting == nil {   // under a forced trace the router says nothing about the experts used
@@ -359,7 +371,8 @@ extension Model {
             Ops.softmax(s.predictProbs, n: config.expertCount)
             probs = UnsafePointer(s.predictProbs)
         }
-        cache.prefetch(layer: layer, experts: predictor.predict(layer: layer, routerProbs: probs, count: prefetchCount(cache)))
+        let count = distance == 1 ? prefetchCount(cache) : min(prefetchCount(cache), config.expertsPerToken)
+        cache.prefetch(layer: layer, experts: predictor.predict(layer: layer, routerProbs: probs, count: count, crossLayer: distance == 1))
     }
 
     private func prefetchCount(_ cache: ExpertCache) -> Int {

@@ -11,6 +11,8 @@ public struct GenerationOptions: Sendable {
     public var threads = ThreadPool.physicalCores
     /// Float or 8-bit activations (used when no state is given).
     public var precision = ActivationPrecision.f32
+    /// Routing forced from a trace (benchmark mode; used when no state is given).
+    public var forcedRouting: ForcedRouting?
     public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), ignoreEOS: Bool = false,
                 threads: Int = ThreadPool.physicalCores, precision: ActivationPrecision = .f32) {
         self.threads = threads
@@ -85,6 +87,7 @@ extension Model {
         let state = given ?? InferenceState(config: config, contextLength: min(needed, max(config.maxPositions, promptIds.count + 1)),
                                             maxBatch: min(512, promptIds.count), threads: options.threads,
                                             precision: options.precision)
+        if given == nil { state.forcedRouting = options.forcedRouting }
         var sampler = Sampler(options: options.sampling)
         var streamer = UTF8StreamDecoder()
         var history = promptIds

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import MoEModel
+import MoEStore
+import ToolSupport
 
 struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -40,6 +42,7 @@ struct Generate: ParsableCommand {
     var seed: UInt64 = 0
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup(title: "Memory budget and expert cache") var offload: OffloadOptions
 
     @Flag(help: "Keep generating past the end-of-text token.")
     var ignoreEos = false
@@ -62,6 +65,7 @@ struct Generate: ParsableCommand {
         let prompt_ids: [Int]
         let model: String
         let stats: GenerationStats
+        let cache: CacheReport?
     }
 
     func run() throws {
@@ -72,28 +76,33 @@ struct Generate: ParsableCommand {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             }
             guard let text, !text.isEmpty else { throw ValidationError("give a prompt with --prompt TEXT (or on stdin)") }
-            let m = try Model(path: path, repackQ4_0: compute.repack)
+            let m = try Model(path: path, repackQ4_0: compute.repack, offload: offload.settings())
+            let forced = try offload.forcedRouting(for: m)
+            if forced != nil { printErr("routing forced from \(offload.routingTrace!): the text below is meaningless; the expert cache's work is real") }
             let promptIds = m.tokenizer.encodePrompt(text)
             guard maxTokens <= m.config.maxPositions - promptIds.count else {   // no overflow for a huge --max-tokens
                 throw ValidationError("prompt (\(promptIds.count) tokens) + --max-tokens \(maxTokens) exceeds the model's context of \(m.config.maxPositions)")
             }
-            let options = GenerationOptions(
+            var options = GenerationOptions(
                 maxTokens: maxTokens,
                 sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
                                           repetitionPenalty: repeatPenalty, seed: seed),
                 ignoreEOS: ignoreEos, threads: compute.threadCount, precision: compute.activations)
+            options.forcedRouting = forced
             let stream = !json
             let result = try m.generate(promptIds: promptIds, options: options) { piece in
                 if stream { FileHandle.standardOutput.write(Data(piece.utf8)) }
             }
             let s = result.stats
             if json {
-                try printJSON(Output(text: result.text, token_ids: result.tokenIds, prompt_ids: promptIds, model: path, stats: s))
+                try printJSON(Output(text: result.text, token_ids: result.tokenIds, prompt_ids: promptIds, model: path, stats: s,
+                                     cache: offload.report(m)))
             } else {
                 FileHandle.standardOutput.write(Data("\n".utf8))
                 printErr(String(format: "[%@] prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s; stop: %@",
                                 (path as NSString).lastPathComponent, s.promptTokens, s.promptTokensPerSecond,
                                 s.generatedTokens, s.decodeTokensPerSecond, s.stopReason))
+                if offload.cacheStats, let r = offload.report(m) { printErr(r.text()) }
             }
         } catch let e as ValidationError {
             throw e

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import MoEModel
+import MoEStore
+import ToolSupport
 
 struct Perplexity: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,14 +27,20 @@ struct Perplexity: ParsableCommand {
     @Option(help: "Use only the first N tokens (default: all).")
     var maxTokens: Int?
 
+    @Option(help: "Tokens per forward call (default: the whole window at once; 1: one token at a time, as in decoding).")
+    var batch: Int?
+
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
     @OptionGroup var compute: ComputeOptions
+    @OptionGroup(title: "Memory budget and expert cache") var offload: OffloadOptions
 
     func validate() throws {
         guard window >= 2 else { throw ValidationError("--window must be ≥ 2") }
         if let n = maxTokens, n < 2 { throw ValidationError("--max-tokens must be ≥ 2") }
+        if let b = batch, b < 1 { throw ValidationError("--batch must be ≥ 1") }
+        if offload.routingTrace != nil { throw ValidationError("--routing-trace makes perplexity meaningless; use it with generate or moe-bench") }
     }
 
     struct Output: Encodable {
@@ -40,6 +48,7 @@ struct Perplexity: ParsableCommand {
         let file: String
         let tokens: Int
         let result: PerplexityResult
+        let cache: CacheReport?
     }
 
     func run() throws {
@@ -47,7 +56,7 @@ struct Perplexity: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw ValidationError("cannot read text file \(file)")
             }
-            let m = try Model(path: model, repackQ4_0: compute.repack)
+            let m = try Model(path: model, repackQ4_0: compute.repack, offload: offload.settings())
             guard window <= m.config.maxPositions else {
                 throw ValidationError("--window \(window) exceeds the model's context of \(m.config.maxPositions)")
             }
@@ -62,15 +71,16 @@ struct Perplexity: ParsableCommand {
             if let n = maxTokens { ids = Array(ids.prefix(n)) }
             guard ids.count >= 2 else { throw ValidationError("\(file) has fewer than 2 tokens") }
             let showProgress = !json && isatty(2) != 0
-            let result = try m.perplexity(tokens: ids, window: window, threads: compute.threadCount, precision: compute.activations) { done, total in
+            let result = try m.perplexity(tokens: ids, window: window, batch: batch, threads: compute.threadCount, precision: compute.activations) { done, total in
                 if showProgress { printErr("\rwindow \(done)/\(total)", terminator: done == total ? "\n" : "") }
             }
             if json {
-                try printJSON(Output(model: model, file: file, tokens: ids.count, result: result))
+                try printJSON(Output(model: model, file: file, tokens: ids.count, result: result, cache: offload.report(m)))
             } else {
                 print(String(format: "perplexity %.4f over %d scored tokens (%d windows of %d) in %.1f s, %.0f tokens/s",
                              result.perplexity, result.scoredTokens, result.windows, window, result.seconds,
                              Double(ids.count) / max(result.seconds, 1e-9)))
+                if offload.cacheStats, let r = offload.report(m) { printErr(r.text()) }
             }
         } catch let e as ValidationError {
             throw e

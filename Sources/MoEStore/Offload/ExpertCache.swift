@@ -59,6 +59,9 @@ public final class ExpertCache: @unchecked Sendable {
     private var pins: [Int32]           // [ids] requests in flight that use the expert
     private var byPrefetch: [Bool]      // [ids] brought by a prediction, not yet requested
     private var freeSlots: [Int32]
+    private var partsDone: [UInt8]      // [ids] matrices of a loading expert read so far
+    /// Reads to do, each one matrix of one expert (job = id · 3 + part), so that an expert's three
+    /// matrices are read in parallel.
     private var demandQueue: [Int] = [], prefetchQueue: [Int] = []
     private var policy: any CachePolicy
     private var time = 0
@@ -91,6 +94,7 @@ public final class ExpertCache: @unchecked Sendable {
         slot = Array(repeating: -1, count: ids)
         pins = Array(repeating: 0, count: ids)
         byPrefetch = Array(repeating: false, count: ids)
+        partsDone = Array(repeating: 0, count: ids)
         freeSlots = (0 ..< Int32(capacity)).reversed()
         switch options.policy {
         case .lru, .predictive: policy = LRUPolicy(ids: ids)
@@ -147,9 +151,10 @@ public final class ExpertCache: @unchecked Sendable {
                 policy.used(id, at: time)
             case .queued, .loading:
                 statistics.layers[layer].latePrefetches += 1
-                if phase[id] == .queued, let i = prefetchQueue.firstIndex(of: id) {   // now needed: ahead of guesses
-                    prefetchQueue.remove(at: i)
-                    demandQueue.append(id)
+                let waiting = prefetchQueue.filter { $0 / 3 == id }   // now needed: ahead of guesses
+                if !waiting.isEmpty {
+                    prefetchQueue.removeAll { $0 / 3 == id }
+                    demandQueue += waiting
                     queued = true
                 }
                 policy.used(id, at: time)
@@ -158,7 +163,7 @@ public final class ExpertCache: @unchecked Sendable {
                 guard let s = try takeSlot(waiting: true) else { preconditionFailure("unreachable: waiting takeSlot") }
                 slot[id] = s
                 phase[id] = .queued
-                demandQueue.append(id)
+                demandQueue += [id * 3, id * 3 + 1, id * 3 + 2]
                 queued = true
                 policy.inserted(id, at: time)
             }
@@ -182,7 +187,7 @@ public final class ExpertCache: @unchecked Sendable {
             slot[id] = s
             phase[id] = .queued
             byPrefetch[id] = true
-            prefetchQueue.append(id)
+            prefetchQueue += [id * 3, id * 3 + 1, id * 3 + 2]
             policy.inserted(id, at: time)
             statistics.layers[layer].prefetches += 1
             queued = true
@@ -247,8 +252,8 @@ public final class ExpertCache: @unchecked Sendable {
     private func evict(_ id: Int) {
         let layer = id / layout.experts
         if phase[id] == .queued {
-            if let i = prefetchQueue.firstIndex(of: id) { prefetchQueue.remove(at: i) }
-            if let i = demandQueue.firstIndex(of: id) { demandQueue.remove(at: i) }
+            prefetchQueue.removeAll { $0 / 3 == id }
+            demandQueue.removeAll { $0 / 3 == id }
         }
         if byPrefetch[id] { statistics.layers[layer].wastedPrefetches += 1 }
         statistics.layers[layer].evictions += 1
@@ -266,31 +271,36 @@ public final class ExpertCache: @unchecked Sendable {
         while true {
             while !stopping, demandQueue.isEmpty, prefetchQueue.isEmpty { monitor.waitWork() }
             if stopping { break }
-            let id = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
+            let job = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
+            let id = job / 3, p = job % 3
             phase[id] = .loading
-            let base = arena + Int(slot[id]) * slotBytes
+            let region = arena + Int(slot[id]) * slotBytes + regionOffset[p]
             monitor.unlock()
             var failed: OffloadError?
+            let part = layout.part(id, p)
             do {
-                for p in 0 ..< 3 {
-                    let part = layout.part(id, p)
-                    try reader.read(file: part.file, offset: part.offset, count: part.count, into: base + regionOffset[p])
-                }
+                try reader.read(file: part.file, offset: part.offset, count: part.count, into: region)
             } catch {
-                failed = (error as? OffloadError) ?? .io(path: layout.files[layout.part(id, 0).file], what: "\(error)")
+                failed = (error as? OffloadError) ?? .io(path: layout.files[part.file], what: "\(error)")
             }
             monitor.lock()
-            if let failed {
-                if failure == nil { failure = failed }
-                phase[id] = .absent
-                policy.removed(id)
-                freeSlots.append(slot[id])
-                slot[id] = -1
-            } else {
-                phase[id] = .ready
-                statistics.layers[id / layout.experts].bytesRead += layout.bytes(of: id)
+            statistics.layers[id / layout.experts].bytesRead += failed == nil ? part.count : 0
+            partsDone[id] += 1
+            if let failed, failure == nil { failure = failed }
+            if partsDone[id] == 3 {   // the expert's last read: it is ready, or (after a failure) gone
+                partsDone[id] = 0
+                if failure != nil {
+                    phase[id] = .absent
+                    policy.removed(id)
+                    freeSlots.append(slot[id])
+                    slot[id] = -1
+                } else {
+                    phase[id] = .ready
+                }
+                monitor.broadcastDone()
+            } else if failed != nil {
+                monitor.broadcastDone()
             }
-            monitor.broadcastDone()
         }
         monitor.unlock()
     }

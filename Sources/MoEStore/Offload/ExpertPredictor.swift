@@ -77,11 +77,12 @@ public final class ExpertPredictor: @unchecked Sendable {
     }
 
     /// The `count` experts of `layer` most likely to be chosen next. `routerProbs`: the layer's router
-    /// applied to an earlier hidden state, softmaxed (`experts` values), or nil.
-    public func predict(layer l: Int, routerProbs: UnsafePointer<Float>?, count: Int) -> [Int] {
+    /// applied to an earlier hidden state, softmaxed (`experts` values), or nil. `crossLayer`: whether the
+    /// layer observed last precedes `layer` directly (its transition counts apply).
+    public func predict(layer l: Int, routerProbs: UnsafePointer<Float>?, count: Int, crossLayer: Bool = true) -> [Int] {
         var sources: [[Float]] = []
         sources.append(routerProbs.map { p in (0 ..< experts).map { p[$0] } } ?? [])
-        sources.append(transition(cross, crossRow, layer: l, from: lastLayer >= 0 ? lastChosen[lastLayer] : []))
+        sources.append(crossLayer ? transition(cross, crossRow, layer: l, from: lastLayer >= 0 ? lastChosen[lastLayer] : []) : [])
         sources.append(transition(same, sameRow, layer: l, from: lastChosen[l]))
         var score = [Float](repeating: 0, count: experts)
         for (s, dist) in sources.enumerated() where !dist.isEmpty {

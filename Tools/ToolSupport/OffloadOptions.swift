@@ -1,0 +1,69 @@
+import ArgumentParser
+import MoEFormats
+import MoEModel
+import MoEStore
+
+extension CachePolicyKind: ExpressibleByArgument {}
+
+/// `--memory-budget` and the expert cache's options, shared by the commands that run a model.
+public struct OffloadOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Memory the whole process may use (as 1.5GiB, 800MiB): resident weights, KV cache, buffers and the expert cache. Experts then stay on disk and are read as needed.",
+                               valueName: "size"))
+    public var memoryBudget: String?
+
+    @Option(help: "Hold at most N experts in memory (for studies of cache behaviour; with or without --memory-budget).")
+    public var cacheExperts: Int?
+
+    @Option(help: ArgumentHelp("Which experts stay: lru, lfu (decayed counts), or predictive (LRU plus loading each next layer's predicted experts ahead).",
+                               valueName: "lru|lfu|predictive"))
+    public var cachePolicy: CachePolicyKind = .predictive
+
+    @Option(help: "Threads reading experts from disk.")
+    public var ioThreads = 4
+
+    @Option(help: "Predictive policy: experts loaded ahead per layer (default: top-k and half again).")
+    public var prefetch: Int?
+
+    @Flag(help: "Print the expert cache's statistics (per layer: hits, prefetch hits, misses, bytes read, stalls) on stderr.")
+    public var cacheStats = false
+
+    @Option(help: ArgumentHelp("Benchmark mode: route every MoE layer by this recorded trace (a trace.bin with its trace.json, or their folder) instead of the model's routers. The text produced is meaningless; the cache's work is real.",
+                               valueName: "path"))
+    public var routingTrace: String?
+
+    public init() {}
+
+    public func validate() throws {
+        if let b = memoryBudget {
+            do { _ = try ByteSize.parse(b) } catch { throw ValidationError("--memory-budget: \(error)") }
+        }
+        if let n = cacheExperts, n < 1 { throw ValidationError("--cache-experts must be ≥ 1") }
+        guard ioThreads >= 1, ioThreads <= 64 else { throw ValidationError("--io-threads must be between 1 and 64") }
+        if let p = prefetch, p < 0 { throw ValidationError("--prefetch must be ≥ 0") }
+        if !enabled, cachePolicy != .predictive || prefetch != nil || cacheStats {
+            throw ValidationError("--cache-policy, --prefetch and --cache-stats need --memory-budget or --cache-experts")
+        }
+    }
+
+    /// Whether experts are offloaded.
+    public var enabled: Bool { memoryBudget != nil || cacheExperts != nil }
+
+    /// The settings, or nil without a budget or expert cap (experts then read through the memory map).
+    public func settings() throws -> OffloadSettings? {
+        guard enabled else { return nil }
+        let budget = try memoryBudget.map { text in
+            do { return try ByteSize.parse(text) } catch { throw ValidationError("--memory-budget: \(error)") }
+        }
+        return OffloadSettings(budgetBytes: budget, maxExperts: cacheExperts,
+                               cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch))
+    }
+
+    /// The forced routing for `model`, if asked for (checked against the model's shape).
+    public func forcedRouting(for model: Model) throws -> ForcedRouting? {
+        guard let path = routingTrace else { return nil }
+        return try ForcedRouting(trace: RoutingTrace(sharedTrace: path), model: model, path: path)
+    }
+
+    /// The cache report, if experts are offloaded.
+    public func report(_ model: Model) -> CacheReport? { model.offload.map(CacheReport.init(offload:)) }
+}
