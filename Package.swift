@@ -19,6 +19,8 @@ let package = Package(
             name: "CKernels",
             cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]
         ),
+        // The system libzstd (libzstd-dev): compression of the compressed expert tier in MoEStore.
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // File formats only (GGUF, safetensors, configs, tokenizer files); no compute.
         .target(name: "MoEFormats"),
         // Swift API over CKernels: per-type dequantize/dot tables.
@@ -26,7 +28,7 @@ let package = Package(
         // Byte-level BPE tokenizer over a TokenizerSpec: encode, decode.
         .target(name: "MoETokenizer", dependencies: ["MoEFormats"]),
         // Weight store: one view of tensors by canonical name, whatever file they came from.
-        .target(name: "MoEStore", dependencies: ["MoEFormats", "MoEKernels"]),
+        .target(name: "MoEStore", dependencies: ["CZstd", "MoEFormats", "MoEKernels"]),
         // Tokenizer, model description, forward pass, sampling, generation.
         .target(name: "MoEModel", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
         // Synthetic checkpoints for tests: shapes, seeded weights, GGUF / safetensors output.
