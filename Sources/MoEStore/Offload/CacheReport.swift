@@ -3,7 +3,7 @@ import MoEFormats
 
 /// What `--cache-stats` prints and `--json` carries: the budget's split, the cache's counts per layer and
 /// in total, and the predictor's recall.
-public struct CacheReport: Encodable, Sendable {
+public struct CacheReport: Codable, Sendable {
     public let policy: CachePolicyKind
     public let plan: BudgetPlan?
     public let statistics: CacheStatistics
