@@ -60,12 +60,14 @@ extension Model {
             Dequantize.row(type: tokenEmbedding.type, src: tokenEmbedding.row(id), dst: state.x + t * h, count: h)
         }
         if let cache, n == 1, let first = nextMoELayer(after: -1) {
-            // The first two MoE layers' experts, guessed from their routers on the embedding, load during attention.
+            // The first MoE layers' experts, guessed from their routers on the embedding, load during attention.
             Ops.rmsNorm(state.x, layers[first].ffnNorm, state.xb, n: h, eps: c.rmsNormEps)
             state.hiddenQ.invalidate()
-            prefetchPredicted(layer: first, from: state.xb, cache: cache, state: state)
-            if let second = nextMoELayer(after: first) {
-                prefetchPredicted(layer: second, from: state.xb, cache: cache, state: state, distance: 2)
+            var layer = first
+            for distance in 1 ... cache.options.lookahead {
+                prefetchPredicted(layer: layer, from: state.xb, cache: cache, state: state, distance: distance)
+                guard let next = nextMoELayer(after: layer) else { break }
+                layer = next
             }
         }
         for l in 0 ..< c.layerCount {
@@ -340,19 +342,23 @@ extension Model {
         MatMul.run(down, pool: s.pool)
     }
 
-    /// Prefetch for the two MoE layers after `l` (past the last, the next token's first: from transition
-    /// statistics alone, the next token not being known yet): their routers applied to this layer's FFN
-    /// input, mixed with the predictor's transition statistics. Two layers ahead, so that a load has two
-    /// layers' compute to arrive in; the nearer layer's guess is the better one and takes more experts.
+    /// Prefetch for the `lookahead` MoE layers after `l` (past the last, the next token's first: from
+    /// transition statistics alone, the next token not being known yet): their routers applied to this
+    /// layer's FFN input, mixed with the predictor's transition statistics. Several layers ahead so that a
+    /// load has that many layers' compute to arrive in; the nearest layer's guess is the best and takes more
+    /// experts.
     private func prefetchNextLayer(after l: Int, cache: ExpertCache, state s: InferenceState) {
         guard let predictor = cache.predictor else { return }
-        if let next = nextMoELayer(after: l) {
-            prefetchPredicted(layer: next, from: s.xb, cache: cache, state: s)
-            if let second = nextMoELayer(after: next) {
-                prefetchPredicted(layer: second, from: s.xb, cache: cache, state: s, distance: 2)
+        var layer = l
+        for distance in 1 ... cache.options.lookahead {
+            guard let next = nextMoELayer(after: layer) else {
+                if distance == 1, let first = nextMoELayer(after: -1) {
+                    cache.prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: prefetchCount(cache)))
+                }
+                return
             }
-        } else if let first = nextMoELayer(after: -1) {
-            cache.prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: prefetchCount(cache)))
+            prefetchPredicted(layer: next, from: s.xb, cache: cache, state: s, distance: distance)
+            layer = next
         }
     }
 

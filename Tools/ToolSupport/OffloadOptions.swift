@@ -4,6 +4,7 @@ import MoEModel
 import MoEStore
 
 extension CachePolicyKind: ExpressibleByArgument {}
+extension CompressionChoice: ExpressibleByArgument {}
 
 /// `--memory-budget` and the expert cache's options, shared by the commands that run a model.
 public struct OffloadOptions: ParsableArguments {
@@ -21,8 +22,15 @@ public struct OffloadOptions: ParsableArguments {
     @Option(help: "Threads reading experts from disk.")
     public var ioThreads = 4
 
-    @Option(help: "Predictive policy: experts loaded ahead per layer (default: top-k and half again).")
+    @Option(help: "Predictive policy: experts loaded ahead for the next layer (default: top-k and half again; top-k for layers further ahead).")
     public var prefetch: Int?
+
+    @Option(help: "Predictive policy: how many MoE layers ahead experts are loaded.")
+    public var lookahead = 2
+
+    @Option(help: ArgumentHelp("The compressed-RAM tier (zstd copies of experts, decompressed instead of read from disk): auto uses it when this model's experts compress below 0.9 of their size (16-bit weights do; quantized codes barely).",
+                               valueName: "auto|on|off"))
+    public var compression: CompressionChoice = .auto
 
     @Flag(help: "Print the expert cache's statistics (per layer: hits, prefetch hits, misses, bytes read, stalls) on stderr.")
     public var cacheStats = false
@@ -40,6 +48,7 @@ public struct OffloadOptions: ParsableArguments {
         if let n = cacheExperts, n < 1 { throw ValidationError("--cache-experts must be ≥ 1") }
         guard ioThreads >= 1, ioThreads <= 64 else { throw ValidationError("--io-threads must be between 1 and 64") }
         if let p = prefetch, p < 0 { throw ValidationError("--prefetch must be ≥ 0") }
+        guard lookahead >= 1, lookahead <= 64 else { throw ValidationError("--lookahead must be between 1 and 64") }
         if !enabled, cachePolicy != .predictive || prefetch != nil || cacheStats {
             throw ValidationError("--cache-policy, --prefetch and --cache-stats need --memory-budget or --cache-experts")
         }
@@ -55,7 +64,8 @@ public struct OffloadOptions: ParsableArguments {
             do { return try ByteSize.parse(text) } catch { throw ValidationError("--memory-budget: \(error)") }
         }
         return OffloadSettings(budgetBytes: budget, maxExperts: cacheExperts,
-                               cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch))
+                               cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch, lookahead: lookahead),
+                               compression: compression)
     }
 
     /// The forced routing for `model`, if asked for (checked against the model's shape).

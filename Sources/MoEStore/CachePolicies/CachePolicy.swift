@@ -10,6 +10,9 @@ public protocol CachePolicy {
     mutating func used(_ id: Int, at time: Int)
     /// A missed expert was loaded (its request is at `time`).
     mutating func inserted(_ id: Int, at time: Int)
+    /// An expert was loaded on a guess, before any request: it should be the first to go unless it is
+    /// used (default: as `inserted`).
+    mutating func insertedCold(_ id: Int, at time: Int)
     /// The resident expert to evict next among those `excluded` does not name; nil when all are excluded.
     mutating func victim(excluding excluded: (Int) -> Bool) -> Int?
     /// `id` left the cache.
@@ -17,6 +20,8 @@ public protocol CachePolicy {
 }
 
 extension CachePolicy {
+    public mutating func insertedCold(_ id: Int, at time: Int) { inserted(id, at: time) }
+
     /// The resident expert to evict next. Only called when at least one expert is resident.
     public mutating func victim() -> Int { victim(excluding: { _ in false })! }
 }

@@ -30,6 +30,15 @@ public struct LRUPolicy: CachePolicy {
     }
 
     public mutating func inserted(_ id: Int, at time: Int) { pushFront(id) }
+
+    /// At the least recent end: evicted first unless used.
+    public mutating func insertedCold(_ id: Int, at time: Int) {
+        prev[id] = tail
+        next[id] = -1
+        if tail >= 0 { next[tail] = id }
+        tail = id
+        if head < 0 { head = id }
+    }
     public mutating func victim(excluding excluded: (Int) -> Bool) -> Int? {
         var id = tail
         while id >= 0, excluded(id) { id = prev[id] }

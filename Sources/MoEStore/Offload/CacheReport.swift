@@ -43,7 +43,9 @@ public struct CacheReport: Codable, Sendable {
             lines.append("expert cache (\(policy.rawValue)): budget \(budget); process before the cache \(ByteSize.format(p.processBytes)) " +
                          "(non-expert weights \(ByteSize.format(p.residentWeightBytes))), margin \(ByteSize.format(p.marginBytes)); " +
                          "ready tier \(p.slots) of \(p.experts) experts × \(ByteSize.format(p.slotBytes)) = \(ByteSize.format(p.readyTierBytes)); " +
-                         "peak RSS \(ByteSize.format(peakResidentBytes))")
+                         "compressed tier \(ByteSize.format(p.compressedTierBytes))" +
+                         (p.compressionRatio.map { String(format: " (experts compress to %.3f)", $0) } ?? "") +
+                         "; peak RSS \(ByteSize.format(peakResidentBytes))")
         }
         func pct(_ a: Int, _ b: Int) -> String { b > 0 ? String(format: "%5.1f%%", 100 * Double(a) / Double(b)) : "    -" }
         lines.append("layer  requests   hits  prefetch-hits  late  misses  prefetched  wasted  served   read MiB  stall s  recall")
@@ -57,8 +59,9 @@ public struct CacheReport: Codable, Sendable {
         lines.append(String(format: "total %9d %6d %14d %5d %7d %11d %7d  %@ %10.1f %8.2f", t.requests, t.hits, t.prefetchHits,
                             t.latePrefetches, t.misses, t.prefetches, t.wastedPrefetches, pct(t.servedWithoutWaiting, t.requests),
                             Double(t.bytesRead) / 1048576, t.stallSeconds))
-        lines.append(String(format: "%d tokens; served without waiting %.3f (hits %.3f); %.1f MiB read per token; %.2f s stalled",
-                            statistics.tokens, servedWithoutWaiting, hitRate, bytesReadPerToken / 1048576, t.stallSeconds))
+        lines.append(String(format: "%d tokens; served without waiting %.3f (hits %.3f); %.1f MiB read per token, %.1f MiB decompressed in all; %.2f s stalled",
+                            statistics.tokens, servedWithoutWaiting, hitRate, bytesReadPerToken / 1048576,
+                            Double(t.bytesDecompressed) / 1048576, t.stallSeconds))
         return lines.joined(separator: "\n")
     }
 }

@@ -18,12 +18,22 @@ public struct ExpertCacheOptions: Sendable {
     public var ioThreads = 4
     /// LFU: every 4,096 requests all counts are multiplied by this.
     public var lfuDecay = 0.9
-    /// Predictive: experts prefetched per predicted layer; nil = top-k plus half again.
+    /// Predictive: experts prefetched for the next MoE layer; nil = top-k plus half again. Layers further
+    /// ahead get top-k.
     public var prefetchCount: Int?
-    public init(policy: CachePolicyKind = .predictive, ioThreads: Int = 4, prefetchCount: Int? = nil) {
+    /// Predictive: MoE layers ahead whose experts are prefetched (a load then has that many layers'
+    /// compute to arrive in; further guesses are less often right).
+    public var lookahead = 2
+    /// Bytes of the compressed-RAM tier (zstd copies of experts read from disk; a miss found there is
+    /// decompressed instead of read); 0: no such tier. `ExpertOffload` sizes it from the measured ratio.
+    public var compressedTierBytes = 0
+    /// zstd level of the compressed tier (1: fast, and weights gain little from higher levels).
+    public var compressionLevel: Int32 = 1
+    public init(policy: CachePolicyKind = .predictive, ioThreads: Int = 4, prefetchCount: Int? = nil, lookahead: Int = 2) {
         self.policy = policy
         self.ioThreads = max(1, ioThreads)
         self.prefetchCount = prefetchCount
+        self.lookahead = max(1, lookahead)
     }
 }
 
@@ -49,6 +59,9 @@ public final class ExpertCache: @unchecked Sendable {
     private let reader: ExpertFileReader
     /// The next layer's expected experts (predictive policy only).
     public let predictor: ExpertPredictor?
+    /// Compressed copies of experts (keys id · 3 + matrix), or nil.
+    public let compressedTier: CompressedTier?
+    private let largestPart: Int
 
     private enum Phase: UInt8 { case absent, queued, loading, ready }
 
@@ -58,6 +71,13 @@ public final class ExpertCache: @unchecked Sendable {
     private var slot: [Int32]           // [ids] slot of a queued, loading or ready expert
     private var pins: [Int32]           // [ids] requests in flight that use the expert
     private var byPrefetch: [Bool]      // [ids] brought by a prediction, not yet requested
+    /// [ids] a prefetched expert whose layer has not been requested since: no other prefetch may evict it
+    /// (a demand load may, last). Prefetched experts enter at the policy's eviction end (`insertedCold`),
+    /// so a wrong guess leaves first and a right one moves up when used: guesses do not push out experts
+    /// that earned their place.
+    private var isProtected: [Bool]
+    private var speculative: [[Int]]    // [layers] protected ids awaiting their layer's request
+    private var protectedCount = 0      // at most capacity / 2, so guesses never crowd out what is used
     private var freeSlots: [Int32]
     private var partsDone: [UInt8]      // [ids] matrices of a loading expert read so far
     /// Reads to do, each one matrix of one expert (job = id · 3 + part), so that an expert's three
@@ -83,6 +103,8 @@ public final class ExpertCache: @unchecked Sendable {
         }
         regionOffset = offsets
         slotBytes = size
+        largestPart = layout.parts.map(\.count).max() ?? 0
+        compressedTier = options.compressedTierBytes > 0 ? CompressedTier(ids: layout.ids * 3, capacityBytes: options.compressedTierBytes) : nil
         arenaBytes = max(capacity * size, 1)
         guard let p = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
             throw OffloadError.io(path: layout.files[0], what: "cannot map \(ByteSize.format(arenaBytes)) for the expert cache")
@@ -94,6 +116,8 @@ public final class ExpertCache: @unchecked Sendable {
         slot = Array(repeating: -1, count: ids)
         pins = Array(repeating: 0, count: ids)
         byPrefetch = Array(repeating: false, count: ids)
+        isProtected = Array(repeating: false, count: ids)
+        speculative = Array(repeating: [], count: layout.layers)
         partsDone = Array(repeating: 0, count: ids)
         freeSlots = (0 ..< Int32(capacity)).reversed()
         switch options.policy {
@@ -141,6 +165,9 @@ public final class ExpertCache: @unchecked Sendable {
         defer { monitor.unlock() }
         if let failure { throw failure }
         var queued = false
+        for id in speculative[layer] { isProtected[id] = false }   // this layer's guesses are now judged
+        protectedCount -= speculative[layer].count
+        speculative[layer].removeAll(keepingCapacity: true)
         for id in ids { pins[id] += 1 }   // first, so that no expert of this request is evicted for another
         for id in ids {
             time += 1
@@ -183,12 +210,15 @@ public final class ExpertCache: @unchecked Sendable {
         for e in experts {
             let id = layout.id(layer: layer, expert: e)
             guard phase[id] == .absent else { continue }
-            guard let s = try? takeSlot(waiting: false) else { break }
+            guard protectedCount < capacity / 2, let s = try? takeSlot(waiting: false) else { break }
             slot[id] = s
             phase[id] = .queued
             byPrefetch[id] = true
+            isProtected[id] = true
+            protectedCount += 1
+            speculative[layer].append(id)
             prefetchQueue += [id * 3, id * 3 + 1, id * 3 + 2]
-            policy.inserted(id, at: time)
+            policy.insertedCold(id, at: time)
             statistics.layers[layer].prefetches += 1
             queued = true
         }
@@ -231,12 +261,14 @@ public final class ExpertCache: @unchecked Sendable {
 
     // MARK: - Slots
 
-    /// A free slot, else the slot of an evicted expert (neither pinned nor loading). With `waiting`, waits
-    /// for a load to finish when every held expert is pinned or loading; else nil then.
+    /// A free slot, else the slot of an evicted expert (neither pinned nor loading; protected guesses only
+    /// for a demand load, and last). With `waiting` (a demand load), waits for a load to finish when every
+    /// held expert is pinned or loading; else nil then.
     private func takeSlot(waiting: Bool) throws -> Int32? {
         while true {
             if let s = freeSlots.popLast() { return s }
-            if let v = policy.victim(excluding: { [phase, pins] in pins[$0] > 0 || phase[$0] == .loading }) {
+            if let v = policy.victim(excluding: { [phase, pins, isProtected] in pins[$0] > 0 || phase[$0] == .loading || isProtected[$0] })
+                ?? (waiting ? policy.victim(excluding: { [phase, pins] in pins[$0] > 0 || phase[$0] == .loading }) : nil) {
                 evict(v)
                 continue
             }
@@ -258,6 +290,11 @@ public final class ExpertCache: @unchecked Sendable {
         if byPrefetch[id] { statistics.layers[layer].wastedPrefetches += 1 }
         statistics.layers[layer].evictions += 1
         byPrefetch[id] = false
+        if isProtected[id] {
+            isProtected[id] = false
+            protectedCount -= 1
+            speculative[layer].removeAll { $0 == id }
+        }
         phase[id] = .absent
         policy.removed(id)
         freeSlots.append(slot[id])
@@ -267,6 +304,10 @@ public final class ExpertCache: @unchecked Sendable {
     // MARK: - I/O threads
 
     private func ioLoop() {
+        // Per thread: a zstd context and a buffer for one compressed matrix (compressed tier only).
+        let zstd = compressedTier == nil ? nil : ZstdContext()
+        let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: compressedTier == nil ? 1 : Zstd.compressBound(largestPart), alignment: 64)
+        defer { scratch.deallocate() }
         monitor.lock()
         while true {
             while !stopping, demandQueue.isEmpty, prefetchQueue.isEmpty { monitor.waitWork() }
@@ -278,13 +319,29 @@ public final class ExpertCache: @unchecked Sendable {
             monitor.unlock()
             var failed: OffloadError?
             let part = layout.part(id, p)
+            var decompressed = false
             do {
-                try reader.read(file: part.file, offset: part.offset, count: part.count, into: region)
+                let bytes = UnsafeMutableRawBufferPointer(start: region + ExpertFileReader.lead(offset: part.offset), count: part.count)
+                if let tier = compressedTier, let zstd, try tier.decompress(job, into: bytes, context: zstd) {
+                    decompressed = true
+                } else {
+                    try reader.read(file: part.file, offset: part.offset, count: part.count, into: region)
+                    if let tier = compressedTier, let zstd {
+                        let n = try zstd.compress(UnsafeRawBufferPointer(bytes), into: scratch, level: options.compressionLevel)
+                        _ = tier.insert(job, compressed: UnsafeRawBufferPointer(rebasing: scratch[0 ..< n]))
+                    }
+                }
             } catch {
                 failed = (error as? OffloadError) ?? .io(path: layout.files[part.file], what: "\(error)")
             }
             monitor.lock()
-            statistics.layers[id / layout.experts].bytesRead += failed == nil ? part.count : 0
+            if failed == nil {
+                if decompressed {
+                    statistics.layers[id / layout.experts].bytesDecompressed += part.count
+                } else {
+                    statistics.layers[id / layout.experts].bytesRead += part.count
+                }
+            }
             partsDone[id] += 1
             if let failed, failure == nil { failure = failed }
             if partsDone[id] == 3 {   // the expert's last read: it is ready, or (after a failure) gone

@@ -9,9 +9,17 @@ public struct OffloadSettings: Sendable {
     /// At most this many experts in the ready tier (for studies of cache behaviour); nil: what the budget allows.
     public var maxExperts: Int?
     public var cache: ExpertCacheOptions
-    public init(budgetBytes: Int? = nil, maxExperts: Int? = nil, cache: ExpertCacheOptions = ExpertCacheOptions()) {
-        (self.budgetBytes, self.maxExperts, self.cache) = (budgetBytes, maxExperts, cache)
+    /// The compressed-RAM tier: `auto` measures how well this model's experts compress and uses the tier
+    /// when the ratio is below `Compressibility.worthwhileRatio` (and a budget is given).
+    public var compression: CompressionChoice
+    public init(budgetBytes: Int? = nil, maxExperts: Int? = nil, cache: ExpertCacheOptions = ExpertCacheOptions(),
+                compression: CompressionChoice = .auto) {
+        (self.budgetBytes, self.maxExperts, self.cache, self.compression) = (budgetBytes, maxExperts, cache, compression)
     }
+}
+
+public enum CompressionChoice: String, Sendable, CaseIterable, Codable {
+    case auto, on, off
 }
 
 /// Where the budget went, decided when the cache is made (at the first forward pass, once the inference
@@ -33,12 +41,17 @@ public struct BudgetPlan: Codable, Sendable {
     /// All experts of the model, and how many there are.
     public var expertBytes: Int
     public var experts: Int
+    /// The compressed-RAM tier's bytes (0: none), and the compressed/raw ratio measured on a sample of this
+    /// model's experts (nil: not measured).
+    public var compressedTierBytes: Int
+    public var compressionRatio: Double?
     /// Ready-tier bytes.
     public var readyTierBytes: Int { slots * slotBytes }
 
     enum CodingKeys: String, CodingKey {
         case budgetBytes = "budget_bytes", processBytes = "process_bytes", residentWeightBytes = "resident_weight_bytes"
         case marginBytes = "margin_bytes", slotBytes = "slot_bytes", slots, expertBytes = "expert_bytes", experts
+        case compressedTierBytes = "compressed_tier_bytes", compressionRatio = "compression_ratio"
     }
 }
 
@@ -87,18 +100,51 @@ public final class ExpertOffload: @unchecked Sendable {
         let slot = slotBytesEstimate
         let process = ProcessMemory.residentBytes()
         var slots = layout.ids
+        var options = settings.cache
+        var ratio: Double?
+        if settings.compression != .off { ratio = try? measureCompression(level: options.compressionLevel) }
         if let budget = settings.budgetBytes {
             let minimum = process + Self.marginBytes + layout.expertsPerToken * slot
             guard budget >= minimum else { throw tooSmall(budget, minimum, process) }
-            slots = min(slots, (budget - process - Self.marginBytes) / max(slot, 1))
+            var free = budget - process - Self.marginBytes
+            // Compressed tier: half of what the experts get, when they compress (or when asked), and when the
+            // whole model does not fit raw anyway; the ready tier keeps at least two layers' top-k.
+            let wanted = settings.compression == .on || (settings.compression == .auto && (ratio ?? 1) < Compressibility.worthwhileRatio)
+            if wanted, free < layout.totalBytes, free / 2 >= 2 * layout.expertsPerToken * slot {
+                options.compressedTierBytes = free / 2
+                free -= options.compressedTierBytes
+            }
+            slots = min(slots, free / max(slot, 1))
         }
         if let m = settings.maxExperts { slots = min(slots, max(m, layout.expertsPerToken)) }
-        let c = try ExpertCache(layout: layout, capacity: max(slots, 1), options: settings.cache)
+        let c = try ExpertCache(layout: layout, capacity: max(slots, 1), options: options)
         plan = BudgetPlan(budgetBytes: settings.budgetBytes, processBytes: process, residentWeightBytes: residentWeightBytes,
                           marginBytes: Self.marginBytes, slotBytes: c.slotBytes, slots: c.capacity,
-                          expertBytes: layout.totalBytes, experts: layout.ids)
+                          expertBytes: layout.totalBytes, experts: layout.ids,
+                          compressedTierBytes: options.compressedTierBytes, compressionRatio: ratio)
         made = c
         return c
+    }
+
+    /// zstd's compressed/raw ratio over up to 8 experts spread over the model (all three matrices).
+    public func measureCompression(level: Int32) throws -> Double {
+        let moe = (0 ..< layout.ids).filter { layout.part($0, 0).count > 0 }
+        guard !moe.isEmpty else { return 1 }
+        let picks = (0 ..< min(8, moe.count)).map { moe[$0 * moe.count / min(8, moe.count)] }
+        let reader = try ExpertFileReader(paths: layout.files)
+        var buffers: [UnsafeMutableRawPointer] = [], samples: [UnsafeRawBufferPointer] = []
+        defer { for b in buffers { b.deallocate() } }
+        for id in picks {
+            for p in 0 ..< 3 {
+                let part = layout.part(id, p)
+                let b = UnsafeMutableRawPointer.allocate(byteCount: ExpertFileReader.regionBytes(count: part.count),
+                                                         alignment: ExpertFileReader.alignment)
+                buffers.append(b)
+                try reader.read(file: part.file, offset: part.offset, count: part.count, into: b)
+                samples.append(UnsafeRawBufferPointer(start: b + ExpertFileReader.lead(offset: part.offset), count: part.count))
+            }
+        }
+        return try Compressibility.ratio(samples: samples, level: level)
     }
 
     /// The cache if made.
