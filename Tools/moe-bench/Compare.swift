@@ -7,11 +7,40 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "SwiftMoE against llama.cpp on the same GGUF file: tokens/s, time to first token, peak RSS.",
         discussion: """
-        Each repetition runs every engine once, in a rotating order (so slow drift of a shared machine
-        does not favour one engine), each in a fresh process whose peak RSS is read with wait4.
-        Engines: swiftmoe; llama.cpp (its defaults: weights repacked for its kernels); llama.cpp --repack 0.
-        Both are measured the llama-bench way: random prompt tokens, one warm-up pass, prefill = one batch
-        of --prompt-tokens tokens, decode = --gen-tokens single-token steps from an empty context.
+        Each repetition runs every engine once, in a rotating order (so slow drift
+        of a shared machine does not favour one engine), each in a fresh process
+        whose peak RSS is read with wait4. Engines: swiftmoe; llama.cpp (its
+        defaults: weights repacked for its kernels); llama.cpp --repack 0. Both are
+        measured the llama-bench way: random prompt tokens, one warm-up pass,
+        prefill = one batch of --prompt-tokens tokens, decode = --gen-tokens
+        single-token steps from an empty context.
+
+        The offload benchmark, a model larger than the memory it may use:
+          moe-bench compare --model /work/models/olmoe-like-Q4_0.gguf \\
+            --memory-limit 1.5GiB -p 16 -n 32 --reps 3 \\
+            --routing-trace ../shared/traces/route-16x64-top8 \\
+            --cache-policies lru,lfu,predictive
+        --memory-limit puts every engine run (swiftmoe and llama.cpp alike) in its
+        own memory cgroup of that size, after dropping the model file from the
+        page cache, so page cache counts against the limit as anonymous memory
+        does. SwiftMoE keeps its experts on disk behind its expert cache, sized by
+        --memory-budget (default: the limit); one swiftmoe engine runs per
+        --cache-policies entry. llama.cpp --repack 0 pages its memory-mapped
+        weights in and out; llama.cpp's default repacks them into anonymous
+        memory and is OOM-killed: such a run shows as "killed", itself a result.
+        --routing-trace makes every swiftmoe run route by one recorded trace, so
+        the policies serve the same expert requests; llama.cpp routes by its own
+        router.
+
+        Reported besides tokens/s: each run's cgroup peak (bytes charged to it,
+        page cache included), limit hits (reclaims, not failures) and kills; for
+        swiftmoe, over the decode test: MB read from disk per token; the disk
+        bound, tokens/s the disk allows = single-stream disk MB/s ÷ MB per token
+        (the disk measured with O_DIRECT before the first and after the last
+        repetition, as `moe-bench disk` does; also the bound at 8 reads in
+        flight, since the cache reads with several threads); decode ÷ bound; the
+        share of expert requests served without waiting; hit rate; stall seconds.
+        MB = 10^6 bytes, MiB = 2^20 bytes.
         """)
 
     @Option(name: .shortAndLong, help: "GGUF file (llama.cpp needs GGUF; a folder runs SwiftMoE alone).") var model: String
@@ -21,9 +50,12 @@ struct Compare: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads, for every engine (default: physical cores).") var threads = ThreadPool.physicalCores
     @Option(help: "llama.cpp bin folder, or 'none' to measure SwiftMoE alone (default: the build script's cache).")
     var llamaCpp: String?
+    @Flag(help: "Measure SwiftMoE alone (as --llama-cpp none).") var noLlamaCpp = false
+    @Option(help: "llama.cpp engines: default (its repacking), norepack (--repack 0) or both.") var llamaCppVariants: LlamaVariants = .both
     @Option(help: "Also write the results as JSON to this file.") var json: String?
     @Flag(help: "Also run SwiftMoE with --repack (Q4_0 rows repacked for decode: a second copy of them in memory).")
     var repack = false
+    @OptionGroup(title: "Memory limit and expert cache (the offload benchmark)") var offload: CompareOffloadOptions
 
     func validate() throws {
         guard reps >= 1 else { throw ValidationError("--reps must be ≥ 1") }
@@ -33,55 +65,7 @@ struct Compare: ParsableCommand {
         }
     }
 
-    struct Engine { let name: String; let measure: () throws -> EngineRun }
-
     func run() throws {
-        do {
-            guard FileManager.default.fileExists(atPath: model) else { throw BenchError.missing("\(model): no such file") }
-            var engines = [Engine(name: "swiftmoe") { try measureSwiftMoE(repack: false) }]
-            if repack { engines.append(Engine(name: "swiftmoe --repack") { try measureSwiftMoE(repack: true) }) }
-            if llamaCpp != "none" {
-                guard let peer = LlamaCpp.locate(llamaCpp) else {
-                    throw BenchError.missing("llama.cpp not found: run Tools/scripts/build-llamacpp.sh, pass --llama-cpp DIR, or --llama-cpp none")
-                }
-                for repack in [true, false] {
-                    engines.append(Engine(name: repack ? "llama.cpp" : "llama.cpp --repack 0") {
-                        try peer.bench(model: model, promptTokens: promptTokens, genTokens: genTokens,
-                                       threads: threads, repack: repack)
-                    })
-                }
-            }
-            var runs = [[EngineRun]](repeating: [], count: engines.count)
-            for rep in 0 ..< reps {
-                for k in 0 ..< engines.count {
-                    let i = (rep + k) % engines.count
-                    log("rep \(rep + 1)/\(reps): \(engines[i].name) …")
-                    runs[i].append(try engines[i].measure())
-                }
-            }
-            let report = Report(model: model, promptTokens: promptTokens, genTokens: genTokens, threads: threads,
-                                reps: reps, features: Kernels.features,
-                                engines: zip(engines, runs).map { EngineReport(name: $0.name, runs: $1) })
-            print(report.table())
-            if let json {
-                let enc = JSONEncoder()
-                enc.outputFormatting = [.sortedKeys, .prettyPrinted]
-                enc.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-                try enc.encode(report).write(to: URL(fileURLWithPath: json))
-            }
-        } catch let e as ValidationError { throw e } catch { throw fail(error) }
-    }
-
-    /// SwiftMoE in a child process (this executable's `engine` subcommand), so its RSS is measured alone.
-    func measureSwiftMoE(repack: Bool) throws -> EngineRun {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let r = try ChildProcess.run([exe, "engine", "--model", model, "--prompt-tokens", "\(promptTokens)",
-                                      "--gen-tokens", "\(genTokens)", "--threads", "\(threads)"] + (repack ? ["--repack"] : []))
-        guard r.status == 0 else { throw BenchError.childFailed("moe-bench engine", r.status, r.stderr) }
-        guard var run = try? JSONDecoder().decode(EngineRun.self, from: Data(r.stdout.utf8)) else {
-            throw BenchError.badOutput("moe-bench engine", String(r.stdout.prefix(200)))
-        }
-        run.peakRSSBytes = r.peakRSSBytes
-        return run
+        do { try compare() } catch let e as ValidationError { throw e } catch { throw fail(error) }
     }
 }

@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import MoEKernels
 import MoEModel
+import MoEStore
+import ToolSupport
 
 /// What one measurement of an engine on a model reports (one process, one repetition).
 struct EngineRun: Codable {
@@ -13,12 +15,17 @@ struct EngineRun: Codable {
     var decodeTokensPerSecond: Double
     /// Time to first token of a promptTokens-token prompt: the prefill and the first token's choice.
     var timeToFirstTokenSeconds: Double
-    /// The child process's peak resident memory (filled in by the parent).
+    /// The child process's peak resident memory, bytes: read with wait4 by the parent; under a memory
+    /// limit (no wait4 there) SwiftMoE's own getrusage figure, 0 where unknown (llama.cpp under a limit).
     var peakRSSBytes: Int = 0
+    /// With experts offloaded: the expert cache over the decode test alone (statistics reset before it).
+    var cache: CacheReport?
+    /// Under `compare --memory-limit`: what the run's memory cgroup saw (filled in by the parent).
+    var memory: CgroupFigures?
 
     enum CodingKeys: String, CodingKey {
         case loadSeconds = "load_s", prefillTokensPerSecond = "prefill_tps", decodeTokensPerSecond = "decode_tps"
-        case timeToFirstTokenSeconds = "ttft_s", peakRSSBytes = "peak_rss_bytes"
+        case timeToFirstTokenSeconds = "ttft_s", peakRSSBytes = "peak_rss_bytes", cache, memory
     }
 }
 
@@ -39,11 +46,16 @@ struct EngineCommand: ParsableCommand {
     @Option(help: "Seed of the random prompt.") var seed: UInt64 = 1
     @Option(help: "Activations: q8 (integer kernels) or f32.") var activations: ActivationPrecision = .q8
     @Flag(help: "Keep Q4_0 weights also repacked for the one-token kernel (a second copy in memory).") var repack = false
+    @OptionGroup(title: "Memory budget and expert cache") var offload: OffloadOptions
 
     func run() throws {
+        do { try measure() } catch let e as ValidationError { throw e } catch { throw fail(error) }
+    }
+
+    func measure() throws {
         let clock = ContinuousClock()
         let t0 = clock.now
-        let m = try Model(path: model, repackQ4_0: repack)
+        let m = try Model(path: model, repackQ4_0: repack, offload: offload.settings())
         let load = (clock.now - t0).seconds
         let c = m.config
         var rng = SeededGenerator(seed: seed)
@@ -51,6 +63,7 @@ struct EngineCommand: ParsableCommand {
         let state = InferenceState(config: c, contextLength: max(promptTokens, genTokens) + 1,
                                    maxBatch: min(512, max(1, promptTokens)), threads: threads,
                                    precision: activations)
+        state.forcedRouting = try offload.forcedRouting(for: m)
 
         // Warm-up: touches the weights a run uses (page faults of the mapping) and the pool's threads.
         try m.forward(Array(prompt.prefix(min(16, prompt.count))), state: state)
@@ -62,6 +75,8 @@ struct EngineCommand: ParsableCommand {
         let prefill = (clock.now - p0).seconds
 
         state.reset()
+        // The cache is made at the first forward call; its counters now cover the decode test alone.
+        m.offload?.existingCache?.resetStatistics()
         var token = prompt[0]
         let d0 = clock.now
         for _ in 0 ..< genTokens {
@@ -71,7 +86,9 @@ struct EngineCommand: ParsableCommand {
 
         let run = EngineRun(loadSeconds: load, prefillTokensPerSecond: Double(prompt.count) / prefill,
                             decodeTokensPerSecond: genTokens > 0 ? Double(genTokens) / decode : 0,
-                            timeToFirstTokenSeconds: prefill)
+                            timeToFirstTokenSeconds: prefill, peakRSSBytes: ProcessMemory.peakResidentBytes(),
+                            cache: offload.report(m))
+        if offload.cacheStats, let report = run.cache { log(report.text()) }
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys]
         print(String(decoding: try enc.encode(run), as: UTF8.self))
