@@ -377,7 +377,7 @@ extension Model {
             Ops.softmax(s.predictProbs, n: config.expertCount)
             probs = UnsafePointer(s.predictProbs)
         }
-        let count = distance == 1 ? prefetchCount(cache) : min(prefetchCount(cache), config.expertsPerToken)
+        let count = predictor.worthwhile(distance == 1 ? prefetchCount(cache) : min(prefetchCount(cache), config.expertsPerToken), layer: layer)
         cache.prefetch(layer: layer, experts: predictor.predict(layer: layer, routerProbs: probs, count: count, crossLayer: distance == 1))
     }
 

@@ -45,7 +45,7 @@ public struct CacheReport: Codable, Sendable {
                          "ready tier \(p.slots) of \(p.experts) experts × \(ByteSize.format(p.slotBytes)) = \(ByteSize.format(p.readyTierBytes)); " +
                          "compressed tier \(ByteSize.format(p.compressedTierBytes))" +
                          (p.compressionRatio.map { String(format: " (experts compress to %.3f)", $0) } ?? "") +
-                         "; peak RSS \(ByteSize.format(peakResidentBytes))")
+                         "; RSS now \(ByteSize.format(ProcessMemory.residentBytes())), peak \(ByteSize.format(peakResidentBytes))")
         }
         func pct(_ a: Int, _ b: Int) -> String { b > 0 ? String(format: "%5.1f%%", 100 * Double(a) / Double(b)) : "    -" }
         lines.append("layer  requests   hits  prefetch-hits  late  misses  prefetched  wasted  served   read MiB  stall s  recall")

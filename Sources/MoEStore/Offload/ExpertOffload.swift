@@ -98,11 +98,15 @@ public final class ExpertOffload: @unchecked Sendable {
         defer { lock.unlock() }
         if let made { return made }
         let slot = slotBytesEstimate
-        let process = ProcessMemory.residentBytes()
-        var slots = layout.ids
         var options = settings.cache
         var ratio: Double?
         if settings.compression != .off { ratio = try? measureCompression(level: options.compressionLevel) }
+        // What the process holds now, after returning the allocator's freed memory to the system (a
+        // loaded routing trace or the compression sample leave freed blocks that would otherwise be
+        // counted now and not later, or the other way round).
+        ProcessMemory.trim()
+        let process = ProcessMemory.residentBytes()
+        var slots = layout.ids
         if let budget = settings.budgetBytes {
             let minimum = process + Self.marginBytes + layout.expertsPerToken * slot
             guard budget >= minimum else { throw tooSmall(budget, minimum, process) }
@@ -126,7 +130,8 @@ public final class ExpertOffload: @unchecked Sendable {
         return c
     }
 
-    /// zstd's compressed/raw ratio over up to 8 experts spread over the model (all three matrices).
+    /// zstd's compressed/raw ratio over up to 8 experts spread over the model (the first 256 KiB of each of
+    /// their three matrices).
     public func measureCompression(level: Int32) throws -> Double {
         let moe = (0 ..< layout.ids).filter { layout.part($0, 0).count > 0 }
         guard !moe.isEmpty else { return 1 }
@@ -137,11 +142,12 @@ public final class ExpertOffload: @unchecked Sendable {
         for id in picks {
             for p in 0 ..< 3 {
                 let part = layout.part(id, p)
-                let b = UnsafeMutableRawPointer.allocate(byteCount: ExpertFileReader.regionBytes(count: part.count),
+                let count = min(part.count, 256 << 10)
+                let b = UnsafeMutableRawPointer.allocate(byteCount: ExpertFileReader.regionBytes(count: count),
                                                          alignment: ExpertFileReader.alignment)
                 buffers.append(b)
-                try reader.read(file: part.file, offset: part.offset, count: part.count, into: b)
-                samples.append(UnsafeRawBufferPointer(start: b + ExpertFileReader.lead(offset: part.offset), count: part.count))
+                try reader.read(file: part.file, offset: part.offset, count: count, into: b)
+                samples.append(UnsafeRawBufferPointer(start: b + ExpertFileReader.lead(offset: part.offset), count: count))
             }
         }
         return try Compressibility.ratio(samples: samples, level: level)
@@ -166,6 +172,14 @@ public enum ProcessMemory {
         return peakResidentBytes()
     }
 
+    /// Returns memory the allocator holds free to the system (glibc's malloc_trim), so that the resident
+    /// set counts what is in use.
+    public static func trim() {
+        #if os(Linux)
+        _ = glibcMallocTrim(0)
+        #endif
+    }
+
     /// Peak resident set size in bytes.
     public static func peakResidentBytes() -> Int {
         var u = rusage()
@@ -178,3 +192,9 @@ public enum ProcessMemory {
         #endif
     }
 }
+
+#if os(Linux)
+/// glibc's `int malloc_trim(size_t pad)` (malloc.h, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func glibcMallocTrim(_ pad: Int) -> Int32
+#endif

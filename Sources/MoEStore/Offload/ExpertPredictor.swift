@@ -46,6 +46,14 @@ public final class ExpertPredictor: @unchecked Sendable {
         (0 ..< layers).map { chosenAfterPrediction[$0] > 0 ? Double(named[$0]) / Double(chosenAfterPrediction[$0]) : nil }
     }
 
+    /// How many of `count` guesses are worth loading for `layer`: all while the best source's recent recall
+    /// is 0.8 or more, proportionally fewer below (at least one). A guess that misses costs a whole
+    /// expert's read, which an I/O-bound run pays in tokens/s.
+    public func worthwhile(_ count: Int, layer l: Int) -> Int {
+        let best = recall[l].max() ?? 0
+        return max(1, min(count, Int((Double(count) * best / 0.8).rounded())))
+    }
+
     /// Layer `layer` chose `chosen` for the current token (called in decode order: layer by layer, token by token).
     public func observe(layer l: Int, chosen: [Int]) {
         let base = l * experts * experts
