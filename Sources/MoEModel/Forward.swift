@@ -349,15 +349,18 @@ extension Model {
     /// experts.
     private func prefetchNextLayer(after l: Int, cache: ExpertCache, state s: InferenceState) {
         guard let predictor = cache.predictor else { return }
+        // With reads still queued the disk is the bottleneck: a wrong guess costs a whole read that a
+        // demand load then waits behind, so only the next layer is guessed, and only its top-k.
+        let busy = cache.ioBacklog > 0
         var layer = l
-        for distance in 1 ... cache.options.lookahead {
+        for distance in 1 ... (busy ? 1 : cache.options.lookahead) {
             guard let next = nextMoELayer(after: layer) else {
                 if distance == 1, let first = nextMoELayer(after: -1) {
                     cache.prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: prefetchCount(cache)))
                 }
                 return
             }
-            prefetchPredicted(layer: next, from: s.xb, cache: cache, state: s, distance: distance)
+            prefetchPredicted(layer: next, from: s.xb, cache: cache, state: s, distance: distance, narrow: busy)
             layer = next
         }
     }
@@ -366,9 +369,10 @@ extension Model {
 
     /// Applies `layer`'s router to the hidden row `x` (one token; `s.hiddenQ` holds x's quantized copies or
     /// none) and prefetches the predicted experts. `distance`: MoE layers between the one computing and
-    /// `layer` (the cross-layer statistics only know neighbours, so they serve distance 1).
+    /// `layer` (the cross-layer statistics only know neighbours, so they serve distance 1). Only the nearest
+    /// layer, and not `narrow`, takes more than top-k guesses.
     private func prefetchPredicted(layer: Int, from x: UnsafeMutablePointer<Float>, cache: ExpertCache, state s: InferenceState,
-                                   distance: Int = 1) {
+                                   distance: Int = 1, narrow: Bool = false) {
         guard let predictor = cache.predictor, let router = layers[layer].router else { return }
         var probs: UnsafePointer<Float>?
         if s.forcedRouting == nil {   // under a forced trace the router says nothing about the experts used
@@ -377,7 +381,8 @@ extension Model {
             Ops.softmax(s.predictProbs, n: config.expertCount)
             probs = UnsafePointer(s.predictProbs)
         }
-        let count = predictor.worthwhile(distance == 1 ? prefetchCount(cache) : min(prefetchCount(cache), config.expertsPerToken), layer: layer)
+        let wide = distance == 1 && !narrow
+        let count = predictor.worthwhile(wide ? prefetchCount(cache) : min(prefetchCount(cache), config.expertsPerToken), layer: layer)
         cache.prefetch(layer: layer, experts: predictor.predict(layer: layer, routerProbs: probs, count: count, crossLayer: distance == 1))
     }
 

@@ -256,6 +256,9 @@ public final class ExpertCache: @unchecked Sendable {
     /// Adds processed tokens to the statistics (for per-token figures).
     public func countTokens(_ n: Int) { monitor.withLock { statistics.tokens += n } }
 
+    /// Reads queued and not started: nonzero when the disk is the bottleneck.
+    public var ioBacklog: Int { monitor.withLock { demandQueue.count + prefetchQueue.count } }
+
     /// Experts held (queued, loading or ready).
     public var residentCount: Int { monitor.withLock { capacity - freeSlots.count } }
 
