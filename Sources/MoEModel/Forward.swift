@@ -59,16 +59,11 @@ extension Model {
         for (t, id) in tokens.enumerated() {
             Dequantize.row(type: tokenEmbedding.type, src: tokenEmbedding.row(id), dst: state.x + t * h, count: h)
         }
-        if let cache, n == 1, let first = nextMoELayer(after: -1) {
+        if let cache, n == 1, cache.predictor != nil, let first = nextMoELayer(after: -1) {
             // The first MoE layers' experts, guessed from their routers on the embedding, load during attention.
             Ops.rmsNorm(state.x, layers[first].ffnNorm, state.xb, n: h, eps: c.rmsNormEps)
             state.hiddenQ.invalidate()
-            var layer = first
-            for distance in 1 ... cache.options.lookahead {
-                prefetchPredicted(layer: layer, from: state.xb, cache: cache, state: state, distance: distance)
-                guard let next = nextMoELayer(after: layer) else { break }
-                layer = next
-            }
+            prefetchNextLayer(after: -1, cache: cache, state: state)
         }
         for l in 0 ..< c.layerCount {
             attention(layer: l, n: n, state: state)
@@ -284,15 +279,20 @@ extension Model {
             var experts = group.map { w.experts[$0] }
             var ticket: ExpertCache.Ticket?
             if let cache {
-                ticket = try cache.request(layer: l, experts: group)
+                // One token whose experts fit one group: asked for in the router's order (the decode order of
+                // routing traces, which `CacheSimulator` replays), computed in ascending order.
+                let requestOrder = n == 1 && group.count == k ? (0 ..< k).map { Int(s.chosen[$0]) } : group
+                ticket = try cache.request(layer: l, experts: requestOrder)
                 if !next.isEmpty {
                     cache.prefetch(layer: l, experts: next)
                 } else if n == 1, cache.predictor != nil {
                     prefetchNextLayer(after: l, cache: cache, state: s)
                 }
                 let ready = try cache.wait(ticket!)
-                experts = zip(experts, ready).map { ex, p in
-                    ExpertWeights(gate: ex.gate.rebased(to: p.gate), up: ex.up.rebased(to: p.up), down: ex.down.rebased(to: p.down))
+                let pointers = Dictionary(uniqueKeysWithValues: zip(requestOrder, ready))
+                experts = zip(group, experts).map { x, ex in
+                    let p = pointers[x]!
+                    return ExpertWeights(gate: ex.gate.rebased(to: p.gate), up: ex.up.rebased(to: p.up), down: ex.down.rebased(to: p.down))
                 }
             }
             defer { if let ticket { cache?.release(ticket) } }
@@ -342,53 +342,20 @@ extension Model {
         MatMul.run(down, pool: s.pool)
     }
 
-    /// Prefetch for the `lookahead` MoE layers after `l` (past the last, the next token's first: from
-    /// transition statistics alone, the next token not being known yet): their routers applied to this
-    /// layer's FFN input, mixed with the predictor's transition statistics. Several layers ahead so that a
-    /// load has that many layers' compute to arrive in; the nearest layer's guess is the best and takes more
-    /// experts.
+    /// The predictive policy's prefetch after layer `l` (`ExpertCache.prefetchAhead`): each predicted
+    /// layer's router is applied to this layer's FFN input (`s.xb`), except under a forced routing trace,
+    /// where the router says nothing about the experts used.
     private func prefetchNextLayer(after l: Int, cache: ExpertCache, state s: InferenceState) {
-        guard let predictor = cache.predictor else { return }
-        // With reads still queued the disk is the bottleneck: a wrong guess costs a whole read that a
-        // demand load then waits behind, so only the next layer is guessed, and only its top-k.
-        let busy = cache.ioBacklog > 0
-        var layer = l
-        for distance in 1 ... (busy ? 1 : cache.options.lookahead) {
-            guard let next = nextMoELayer(after: layer) else {
-                if distance == 1, let first = nextMoELayer(after: -1) {
-                    cache.prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: prefetchCount(cache)))
-                }
-                return
-            }
-            prefetchPredicted(layer: next, from: s.xb, cache: cache, state: s, distance: distance, narrow: busy)
-            layer = next
+        cache.prefetchAhead(after: l, next: nextMoELayer(after:)) { layer in
+            guard s.forcedRouting == nil, let router = layers[layer].router else { return nil }
+            MatMul.run([MatMul.Product(router, x: s.xb, n: 1, y: s.predictProbs,
+                                       xq: s.hiddenQ.activations(for: router, x: s.xb, n: 1))], pool: nil)
+            Ops.softmax(s.predictProbs, n: config.expertCount)
+            return UnsafePointer(s.predictProbs)
         }
     }
 
     func nextMoELayer(after l: Int) -> Int? { moeOrdinal[(l + 1)...].firstIndex { $0 >= 0 } }
-
-    /// Applies `layer`'s router to the hidden row `x` (one token; `s.hiddenQ` holds x's quantized copies or
-    /// none) and prefetches the predicted experts. `distance`: MoE layers between the one computing and
-    /// `layer` (the cross-layer statistics only know neighbours, so they serve distance 1). Only the nearest
-    /// layer, and not `narrow`, takes more than top-k guesses.
-    private func prefetchPredicted(layer: Int, from x: UnsafeMutablePointer<Float>, cache: ExpertCache, state s: InferenceState,
-                                   distance: Int = 1, narrow: Bool = false) {
-        guard let predictor = cache.predictor, let router = layers[layer].router else { return }
-        var probs: UnsafePointer<Float>?
-        if s.forcedRouting == nil {   // under a forced trace the router says nothing about the experts used
-            MatMul.run([MatMul.Product(router, x: x, n: 1, y: s.predictProbs,
-                                       xq: s.hiddenQ.activations(for: router, x: x, n: 1))], pool: nil)
-            Ops.softmax(s.predictProbs, n: config.expertCount)
-            probs = UnsafePointer(s.predictProbs)
-        }
-        let wide = distance == 1 && !narrow
-        let count = predictor.worthwhile(wide ? prefetchCount(cache) : min(prefetchCount(cache), config.expertsPerToken), layer: layer)
-        cache.prefetch(layer: layer, experts: predictor.predict(layer: layer, routerProbs: probs, count: count, crossLayer: distance == 1))
-    }
-
-    private func prefetchCount(_ cache: ExpertCache) -> Int {
-        cache.options.prefetchCount ?? (config.expertsPerToken + config.expertsPerToken / 2)
-    }
 
     /// expertOut[n, hidden] = down(silu(gate · xb) ⊙ (up · xb)), for a dense FFN or a shared expert.
     private func runExpert(_ e: ExpertWeights, layer: Int, n: Int, state s: InferenceState) {

@@ -7,6 +7,7 @@ public struct CacheSimulator {
     public struct Result: Sendable, Equatable {
         public var requests = 0
         public var hits = 0
+        public init(requests: Int = 0, hits: Int = 0) { (self.requests, self.hits) = (requests, hits) }
         public var hitRate: Double { requests > 0 ? Double(hits) / Double(requests) : 0 }
     }
 
@@ -24,14 +25,19 @@ public struct CacheSimulator {
 
     /// Hit rate of one cache of `capacity` experts shared by all layers.
     public static func replay<P: CachePolicy>(_ requests: [Int], ids: Int, capacity: Int, policy: inout P) -> Result {
+        let flags = replayFlags(requests, ids: ids, capacity: capacity, policy: &policy)
+        return Result(requests: flags.count, hits: flags.filter { $0 }.count)
+    }
+
+    /// Whether each request hit.
+    static func replayFlags<P: CachePolicy>(_ requests: [Int], ids: Int, capacity: Int, policy: inout P) -> [Bool] {
         precondition(capacity > 0)
         var resident = [Bool](repeating: false, count: ids)
         var size = 0
-        var r = Result()
+        var hits = [Bool](repeating: false, count: requests.count)
         for (time, id) in requests.enumerated() {
-            r.requests += 1
             if resident[id] {
-                r.hits += 1
+                hits[time] = true
                 policy.used(id, at: time)
                 continue
             }
@@ -45,6 +51,6 @@ public struct CacheSimulator {
             size += 1
             policy.inserted(id, at: time)
         }
-        return r
+        return hits
     }
 }

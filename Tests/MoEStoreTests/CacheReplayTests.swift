@@ -73,3 +73,47 @@ struct CacheReplayTests {
         #expect(throws: FormatError.self) { try RoutingTrace(sharedTrace: dir.path) } // bad shape
     }
 }
+
+/// `CacheSimulator.simulate` runs the engine's `ExpertCache` in simulation mode: on the shared traces, with one
+/// request per expert (the README's rule), it must give the README's LRU and Belady figures exactly.
+@Suite(.enabled(if: SharedData.root != nil, "../shared (the routing traces) is absent"))
+struct SimulationTests {
+    @Test(arguments: CacheReplayTests.cases)
+    func engineCacheReproducesTheReadme(c: CacheReplayTests.Case) throws {
+        let trace = try RoutingTrace(sharedTrace: SharedData.root! + "/" + c.trace)
+        let lru = try CacheSimulator.simulate(trace, policy: .lru, capacity: c.capacity, requests: .single)
+        let belady = try CacheSimulator.simulate(trace, policy: .belady, capacity: c.capacity, requests: .single)
+        // The engine asks for a layer's experts together and pins them: never fewer hits than one at a time.
+        let grouped = try CacheSimulator.simulate(trace, policy: .lru, capacity: c.capacity)
+        #expect(grouped.statistics.total.hits >= lru.statistics.total.hits)
+        #expect(grouped.statistics.total.hits <= belady.statistics.total.hits)
+        #expect((lru.hitRate * 1000).rounded() == c.lru * 1000)
+        #expect((belady.hitRate * 1000).rounded() == c.belady * 1000)
+        #expect(lru.statistics.total.requests == trace.tokens * trace.layers * trace.k)
+        let t = lru.statistics.total
+        #expect(t.misses == t.requests - t.hits, "\(t)")
+    }
+
+    @Test func predictiveAndPerLayer() throws {
+        let trace = try RoutingTrace(sharedTrace: SharedData.root! + "/models/tiny-qwen3moe")
+        let range = 0 ..< 4000
+        let lru = try CacheSimulator.simulate(trace, policy: .lru, capacity: 64, range: range)
+        let predictive = try CacheSimulator.simulate(trace, policy: .predictive, capacity: 64, range: range)
+        let belady = try CacheSimulator.simulate(trace, policy: .belady, capacity: 64, range: range)
+        print("tiny C=64, 4000 tokens: LRU \(lru.hitRate), predictive served \(predictive.servedWithoutWaiting) " +
+              "(hits \(predictive.hitRate)), Belady \(belady.hitRate), recall \(predictive.predictionRecall ?? [])")
+        // Timely prefetches on top of LRU eviction: more served than LRU's hits, and every request counted once.
+        #expect(predictive.servedWithoutWaiting > lru.hitRate)
+        let t = predictive.statistics.total
+        #expect(t.hits + t.prefetchHits + t.latePrefetches + t.misses == t.requests)
+        #expect(t.latePrefetches == 0)   // loads take no time in a simulation
+        // Per-layer budgets: each layer its own LRU of C / layers; Belady still bounds it.
+        let perLayer = try CacheSimulator.simulate(trace, policy: .lru, capacity: 64, perLayer: true, range: range)
+        let perLayerBelady = try CacheSimulator.simulate(trace, policy: .belady, capacity: 64, perLayer: true, range: range)
+        #expect(perLayer.hitRate <= perLayerBelady.hitRate)
+        #expect(perLayer.statistics.total.requests == lru.statistics.total.requests)
+        #expect(throws: SimulationError.self) { try CacheSimulator.simulate(trace, policy: .lru, capacity: 3) }
+        #expect(throws: SimulationError.self) { try CacheSimulator.simulate(trace, policy: .lru, capacity: 257) }
+        #expect(throws: SimulationError.self) { try CacheSimulator.simulate(trace, policy: .predictive, capacity: 64, perLayer: true) }
+    }
+}

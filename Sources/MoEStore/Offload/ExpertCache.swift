@@ -54,9 +54,12 @@ public final class ExpertCache: @unchecked Sendable {
     public let slotBytes: Int
     /// Offsets of the gate, up and down regions within a slot.
     private let regionOffset: [Int]
-    private let arena: UnsafeMutableRawPointer
+    private let arena: UnsafeMutableRawPointer?   // nil when simulating
     private let arenaBytes: Int
-    private let reader: ExpertFileReader
+    private let reader: ExpertFileReader?          // nil when simulating
+    /// A simulation (`ExpertCache(simulating:)`): the same bookkeeping and policy, but no memory, no file
+    /// and no I/O threads: every load completes the moment it is started (as with a disk of infinite speed).
+    public let isSimulation: Bool
     /// The next layer's expected experts (predictive policy only).
     public let predictor: ExpertPredictor?
     /// Compressed copies of experts (keys id · 3 + matrix), or nil.
@@ -88,10 +91,31 @@ public final class ExpertCache: @unchecked Sendable {
     private var failure: OffloadError?
     private var stopping = false
     private var statistics: CacheStatistics
+    /// [ids] the same counts per expert (requests, hits, prefetch hits, late prefetches, misses, prefetches,
+    /// wasted prefetches, evictions, bytes read and decompressed; stall time is per layer only).
+    private var expertStatistics: [CacheStatistics.Layer]
+    /// Every wait that stalled, in seconds (for latency histograms), in order.
+    private var stalls: [Double] = []
 
     /// - capacity: slots (experts held at once); at least one layer's top-k.
-    public init(layout: ExpertLayout, capacity: Int, options: ExpertCacheOptions = ExpertCacheOptions()) throws {
+    public convenience init(layout: ExpertLayout, capacity: Int, options: ExpertCacheOptions = ExpertCacheOptions()) throws {
+        try self.init(layout: layout, capacity: capacity, options: options, simulate: false)
+    }
+
+    /// A cache that only keeps the books: which experts it would hold, what it would count. Requests and
+    /// prefetches behave as in the real cache with loads that finish at once (no late prefetches, no stalls);
+    /// `wait` must not be called. The simulator replays traces through it (`CacheSimulator`), so a simulated
+    /// policy is the engine's policy, not a second implementation.
+    public convenience init(simulating layout: ExpertLayout, capacity: Int, options: ExpertCacheOptions = ExpertCacheOptions()) {
+        var o = options
+        o.compressedTierBytes = 0
+        // Cannot throw: no mapping and no file are opened when simulating.
+        try! self.init(layout: layout, capacity: capacity, options: o, simulate: true)
+    }
+
+    private init(layout: ExpertLayout, capacity: Int, options: ExpertCacheOptions, simulate: Bool) throws {
         precondition(capacity >= 1)
+        isSimulation = simulate
         self.layout = layout
         self.options = options
         self.capacity = capacity
@@ -106,11 +130,16 @@ public final class ExpertCache: @unchecked Sendable {
         largestPart = layout.parts.map(\.count).max() ?? 0
         compressedTier = options.compressedTierBytes > 0 ? CompressedTier(ids: layout.ids * 3, capacityBytes: options.compressedTierBytes) : nil
         arenaBytes = max(capacity * size, 1)
-        guard let p = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
-            throw OffloadError.io(path: layout.files[0], what: "cannot map \(ByteSize.format(arenaBytes)) for the expert cache")
+        if simulate {
+            arena = nil
+            reader = nil
+        } else {
+            guard let p = mmap(nil, arenaBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), p != MAP_FAILED else {
+                throw OffloadError.io(path: layout.files[0], what: "cannot map \(ByteSize.format(arenaBytes)) for the expert cache")
+            }
+            arena = p
+            reader = try ExpertFileReader(paths: layout.files)
         }
-        arena = p
-        reader = try ExpertFileReader(paths: layout.files)
         let ids = layout.ids
         phase = Array(repeating: .absent, count: ids)
         slot = Array(repeating: -1, count: ids)
@@ -126,7 +155,8 @@ public final class ExpertCache: @unchecked Sendable {
         }
         predictor = options.policy == .predictive ? ExpertPredictor(layout: layout) : nil
         statistics = CacheStatistics(layers: layout.layers)
-        for i in 0 ..< options.ioThreads {
+        expertStatistics = Array(repeating: .init(), count: ids)
+        for i in 0 ..< (simulate ? 0 : options.ioThreads) {
             let t = Thread { [self] in ioLoop() }
             t.name = "expert-io-\(i)"
             t.stackSize = 256 << 10
@@ -134,7 +164,7 @@ public final class ExpertCache: @unchecked Sendable {
         }
     }
 
-    deinit { munmap(arena, arenaBytes) }
+    deinit { if let arena { munmap(arena, arenaBytes) } }
 
     /// Stops the I/O threads (they hold the cache alive until then).
     public func shutdown() {
@@ -171,13 +201,13 @@ public final class ExpertCache: @unchecked Sendable {
         for id in ids { pins[id] += 1 }   // first, so that no expert of this request is evicted for another
         for id in ids {
             time += 1
-            statistics.layers[layer].requests += 1
+            count(id) { $0.requests += 1 }
             switch phase[id] {
             case .ready:
-                if byPrefetch[id] { statistics.layers[layer].prefetchHits += 1 } else { statistics.layers[layer].hits += 1 }
+                if byPrefetch[id] { count(id) { $0.prefetchHits += 1 } } else { count(id) { $0.hits += 1 } }
                 policy.used(id, at: time)
             case .queued, .loading:
-                statistics.layers[layer].latePrefetches += 1
+                count(id) { $0.latePrefetches += 1 }
                 let waiting = prefetchQueue.filter { $0 / 3 == id }   // now needed: ahead of guesses
                 if !waiting.isEmpty {
                     prefetchQueue.removeAll { $0 / 3 == id }
@@ -186,12 +216,16 @@ public final class ExpertCache: @unchecked Sendable {
                 }
                 policy.used(id, at: time)
             case .absent:
-                statistics.layers[layer].misses += 1
+                count(id) { $0.misses += 1 }
                 guard let s = try takeSlot(waiting: true) else { preconditionFailure("unreachable: waiting takeSlot") }
                 slot[id] = s
-                phase[id] = .queued
-                demandQueue += [id * 3, id * 3 + 1, id * 3 + 2]
-                queued = true
+                if isSimulation {
+                    loadedAtOnce(id)
+                } else {
+                    phase[id] = .queued
+                    demandQueue += [id * 3, id * 3 + 1, id * 3 + 2]
+                    queued = true
+                }
                 policy.inserted(id, at: time)
             }
             byPrefetch[id] = false
@@ -212,21 +246,26 @@ public final class ExpertCache: @unchecked Sendable {
             guard phase[id] == .absent else { continue }
             guard protectedCount < capacity / 2, let s = try? takeSlot(waiting: false) else { break }
             slot[id] = s
-            phase[id] = .queued
             byPrefetch[id] = true
             isProtected[id] = true
             protectedCount += 1
             speculative[layer].append(id)
-            prefetchQueue += [id * 3, id * 3 + 1, id * 3 + 2]
+            if isSimulation {
+                loadedAtOnce(id)
+            } else {
+                phase[id] = .queued
+                prefetchQueue += [id * 3, id * 3 + 1, id * 3 + 2]
+                queued = true
+            }
             policy.insertedCold(id, at: time)
-            statistics.layers[layer].prefetches += 1
-            queued = true
+            count(id) { $0.prefetches += 1 }
         }
         if queued { monitor.signalWork(all: true) }
     }
 
     /// Waits until every expert of `ticket` is ready; their matrices' first bytes, in the ticket's order.
     public func wait(_ ticket: Ticket) throws -> [Pointers] {
+        precondition(!isSimulation, "ExpertCache: wait on a simulated cache")
         monitor.lock()
         defer { monitor.unlock() }
         var start: ContinuousClock.Instant?
@@ -234,10 +273,14 @@ public final class ExpertCache: @unchecked Sendable {
             if start == nil { start = .now }
             monitor.waitDone()
         }
-        if let start { statistics.layers[ticket.layer].stallSeconds += (ContinuousClock.now - start).secondsValue }
+        if let start {
+            let stalled = (ContinuousClock.now - start).secondsValue
+            statistics.layers[ticket.layer].stallSeconds += stalled
+            stalls.append(stalled)
+        }
         if let failure { throw failure }
         return ticket.ids.map { id in
-            let base = UnsafeRawPointer(arena + Int(slot[id]) * slotBytes)
+            let base = UnsafeRawPointer(arena! + Int(slot[id]) * slotBytes)
             func at(_ p: Int) -> UnsafeRawPointer {
                 base + regionOffset[p] + ExpertFileReader.lead(offset: layout.part(id, p).offset)
             }
@@ -252,7 +295,30 @@ public final class ExpertCache: @unchecked Sendable {
 
     /// Counts so far.
     public var stats: CacheStatistics { monitor.withLock { statistics } }
-    public func resetStatistics() { monitor.withLock { statistics = CacheStatistics(layers: layout.layers) } }
+    /// Counts so far per expert (`[ids]`, id = layer · experts + expert); `stallSeconds` stays 0.
+    public var statsPerExpert: [CacheStatistics.Layer] { monitor.withLock { expertStatistics } }
+    /// Every stalled wait so far, in seconds, in order.
+    public var stallDurations: [Double] { monitor.withLock { stalls } }
+    public func resetStatistics() {
+        monitor.withLock {
+            statistics = CacheStatistics(layers: layout.layers)
+            expertStatistics = Array(repeating: .init(), count: layout.ids)
+            stalls = []
+        }
+    }
+
+    /// Adds to expert `id`'s counts and its layer's (under the lock).
+    private func count(_ id: Int, _ update: (inout CacheStatistics.Layer) -> Void) {
+        update(&statistics.layers[id / layout.experts])
+        update(&expertStatistics[id])
+    }
+
+    /// Simulation: expert `id` (slot taken) is loaded at once, its bytes counted as read.
+    private func loadedAtOnce(_ id: Int) {
+        phase[id] = .ready
+        let bytes = layout.bytes(of: id)
+        count(id) { $0.bytesRead += bytes }
+    }
     /// Adds processed tokens to the statistics (for per-token figures).
     public func countTokens(_ n: Int) { monitor.withLock { statistics.tokens += n } }
 
@@ -290,8 +356,8 @@ public final class ExpertCache: @unchecked Sendable {
             prefetchQueue.removeAll { $0 / 3 == id }
             demandQueue.removeAll { $0 / 3 == id }
         }
-        if byPrefetch[id] { statistics.layers[layer].wastedPrefetches += 1 }
-        statistics.layers[layer].evictions += 1
+        if byPrefetch[id] { count(id) { $0.wastedPrefetches += 1 } }
+        count(id) { $0.evictions += 1 }
         byPrefetch[id] = false
         if isProtected[id] {
             isProtected[id] = false
@@ -318,7 +384,7 @@ public final class ExpertCache: @unchecked Sendable {
             let job = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
             let id = job / 3, p = job % 3
             phase[id] = .loading
-            let region = arena + Int(slot[id]) * slotBytes + regionOffset[p]
+            let region = arena! + Int(slot[id]) * slotBytes + regionOffset[p]
             monitor.unlock()
             var failed: OffloadError?
             let part = layout.part(id, p)
@@ -328,7 +394,7 @@ public final class ExpertCache: @unchecked Sendable {
                 if let tier = compressedTier, let zstd, try tier.decompress(job, into: bytes, context: zstd) {
                     decompressed = true
                 } else {
-                    try reader.read(file: part.file, offset: part.offset, count: part.count, into: region)
+                    try reader!.read(file: part.file, offset: part.offset, count: part.count, into: region)
                     if let tier = compressedTier, let zstd {
                         let n = try zstd.compress(UnsafeRawBufferPointer(bytes), into: scratch, level: options.compressionLevel)
                         _ = tier.insert(job, compressed: UnsafeRawBufferPointer(rebasing: scratch[0 ..< n]))
@@ -340,9 +406,9 @@ public final class ExpertCache: @unchecked Sendable {
             monitor.lock()
             if failed == nil {
                 if decompressed {
-                    statistics.layers[id / layout.experts].bytesDecompressed += part.count
+                    count(id) { $0.bytesDecompressed += part.count }
                 } else {
-                    statistics.layers[id / layout.experts].bytesRead += part.count
+                    count(id) { $0.bytesRead += part.count }
                 }
             }
             partsDone[id] += 1

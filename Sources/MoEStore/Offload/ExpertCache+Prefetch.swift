@@ -1,0 +1,39 @@
+extension ExpertCache {
+    /// Experts prefetched for the nearest MoE layer ahead: `prefetchCount`, else top-k plus half again.
+    public var widePrefetchCount: Int {
+        options.prefetchCount ?? (layout.expertsPerToken + layout.expertsPerToken / 2)
+    }
+
+    /// The predictive policy's move after MoE layer `layer` chose its experts (one token, decode order):
+    /// prefetch for the `lookahead` MoE layers that follow (past the last one, the next token's first, from
+    /// transition statistics alone since that token is not known yet). Several layers ahead so that a load
+    /// has that many layers' compute to arrive in; the nearest layer's guess is the best and takes
+    /// `widePrefetchCount` experts, the others top-k, each scaled down by the predictor's recent recall.
+    ///
+    /// With reads still queued the disk is the bottleneck: a wrong guess costs a whole read that a demand
+    /// load then waits behind, so only the next layer is guessed, and only its top-k.
+    ///
+    /// - next: the MoE layer after a layer (`next(-1)`: the first), nil past the last.
+    /// - routerProbs: a layer's router applied to the current hidden state, softmaxed, or nil (no router
+    ///   information: a forced routing trace, or a simulation). Called only for layers predicted.
+    /// Shared by the forward pass and the simulator (`CacheSimulator`), so both make the same guesses.
+    public func prefetchAhead(after layer: Int, next: (Int) -> Int?, routerProbs: (Int) -> UnsafePointer<Float>?) {
+        guard let predictor else { return }
+        let busy = !isSimulation && ioBacklog > 0
+        let k = layout.expertsPerToken
+        var from = layer
+        for distance in 1 ... (busy ? 1 : options.lookahead) {
+            guard let target = next(from) else {
+                if distance == 1, let first = next(-1) {
+                    prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: widePrefetchCount))
+                }
+                return
+            }
+            let wide = distance == 1 && !busy
+            let count = predictor.worthwhile(wide ? widePrefetchCount : min(widePrefetchCount, k), layer: target)
+            prefetch(layer: target, experts: predictor.predict(layer: target, routerProbs: routerProbs(target), count: count,
+                                                               crossLayer: distance == 1))
+            from = target
+        }
+    }
+}
