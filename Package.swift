@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
     ],
     targets: [
         // C SIMD kernels: dequantization and dot products, scalar `_generic` reference beside each SIMD one.
@@ -48,6 +49,13 @@ let package = Package(
         // What the tools share: progress lines, Ctrl-C handling, the expert-offloading options.
         .target(name: "ToolSupport", dependencies: ["MoEFormats", "MoEStore", "MoEModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
                 path: "Tools/ToolSupport"),
+        // Cache profiling: routing traces, live cache runs, offline policy simulation, memory planning, SVG report.
+        .executableTarget(
+            name: "moe-profile",
+            dependencies: ["MoEModel", "MoEStore", "MoEFormats", "MoEKernels", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Histogram", package: "hdrhistogram-swift")],
+            path: "Tools/moe-profile"
+        ),
         .executableTarget(
             name: "moe-synth",
             dependencies: ["MoESynth", "MoEModel", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -67,7 +75,7 @@ let package = Package(
         // Shared by test targets: reference-data paths, temporary folders, running the built tools.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MoEQuantizeTests", dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoESynth", "TestSupport", "moe-quantize"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "TestSupport", "moe"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "TestSupport", "moe", "moe-profile"]),
         // Runs a command under a memory cgroup limit (tests and benchmarks); Foundation/Glibc only.
         .target(name: "MemLimit", dependencies: ["MoEFormats"], path: "Tools/MemLimit"),
         .executableTarget(

@@ -119,14 +119,10 @@ public final class ExpertCache: @unchecked Sendable {
         self.layout = layout
         self.options = options
         self.capacity = capacity
-        var offsets: [Int] = [], size = 0
-        for p in 0 ..< 3 {
-            offsets.append(size)
-            let largest = (0 ..< layout.ids).map { layout.part($0, p).count }.max() ?? 0
-            size += ExpertFileReader.regionBytes(count: largest)
-        }
-        regionOffset = offsets
-        slotBytes = size
+        let regions = Self.regionBytes(layout)
+        regionOffset = [0, regions[0], regions[0] + regions[1]]
+        slotBytes = regions.reduce(0, +)
+        let size = slotBytes
         largestPart = layout.parts.map(\.count).max() ?? 0
         compressedTier = options.compressedTierBytes > 0 ? CompressedTier(ids: layout.ids * 3, capacityBytes: options.compressedTierBytes) : nil
         arenaBytes = max(capacity * size, 1)
@@ -163,6 +159,14 @@ public final class ExpertCache: @unchecked Sendable {
             t.start()
         }
     }
+
+    /// Bytes of the gate, up and down regions of a slot: each the largest such matrix, aligned for O_DIRECT.
+    private static func regionBytes(_ layout: ExpertLayout) -> [Int] {
+        (0 ..< 3).map { p in ExpertFileReader.regionBytes(count: (0 ..< layout.ids).map { layout.part($0, p).count }.max() ?? 0) }
+    }
+
+    /// Bytes of one slot for `layout`: what each expert held costs.
+    public static func slotBytes(for layout: ExpertLayout) -> Int { regionBytes(layout).reduce(0, +) }
 
     deinit { if let arena { munmap(arena, arenaBytes) } }
 

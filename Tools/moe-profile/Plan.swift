@@ -1,0 +1,190 @@
+import ArgumentParser
+import Foundation
+import MoEFormats
+import MoEKernels
+import MoEModel
+import MoEStore
+import ToolSupport
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Predict tokens/s and hit rate at a memory budget, and the smallest budget for a given speed.",
+        discussion: """
+        From a routing trace and three measurements on this machine, all taken here and now:
+        - the budget's split, exactly as the engine makes it (the model is loaded with --memory budget: non-
+          expert weights, KV cache of --context positions, margin, and the expert slots left);
+        - compute time per token: a short run whose routing is pinned to a few experts per layer, so that
+          after a warm-up every expert is in memory (time stalled, if any, is subtracted);
+        - the disk's bandwidth for expert reads: --io-threads threads reading random experts' matrices with
+          the engine's own reader (O_DIRECT), unless --disk-bandwidth gives it.
+        The trace is simulated at the budget's cache size with --policy; a token then takes
+          max(compute + demand bytes / bandwidth, all bytes read / bandwidth)
+        (demand reads stall the token; prefetches overlap compute but share the disk). The same model at
+        growing cache sizes gives the smallest budget that reaches --target of full-RAM speed (compute only).
+          moe-profile plan -m olmoe-Q4_0.gguf --memory 1.5GiB --trace ../shared/traces/route-16x64-top8
+        """
+    )
+
+    @Option(name: .shortAndLong, help: "GGUF file or Hugging Face folder.")
+    var model: String
+    @Option(help: ArgumentHelp("Memory budget to plan for (as --memory-budget: the whole process).", valueName: "size"))
+    var memory: String
+    @Option(help: ArgumentHelp("Routing trace of this model's shape (moe-profile record, or a reference trace).", valueName: "path"))
+    var trace: String
+    @Option(help: ArgumentHelp("Cache policy.", valueName: "lru|lfu|predictive"))
+    var policy: CachePolicyKind = .lru
+    @Option(help: ArgumentHelp("Disk bandwidth for expert reads: auto (measured) or a rate in MB/s (10^6 bytes).", valueName: "auto|MB/s"))
+    var diskBandwidth = "auto"
+    @Option(help: "Share of full-RAM speed the smallest budget must reach.")
+    var target = 0.9
+    @Option(help: "Tokens of the trace to simulate (from its start; a live run over as many tokens starts as cold).")
+    var tokens = 4000
+    @Option(help: "KV cache positions the budget must hold (as moe-profile run --context).")
+    var context = 2048
+    @Option(help: "Threads reading experts.")
+    var ioThreads = 4
+    @Option(name: [.customShort("t"), .long], help: "Threads of the forward pass (default: the physical cores).")
+    var threads: Int?
+    @Flag(help: "Print one JSON object instead of text.")
+    var json = false
+
+    func validate() throws {
+        do { _ = try ByteSize.parse(memory) } catch { throw ValidationError("--memory: \(error)") }
+        guard target > 0, target <= 1 else { throw ValidationError("--target must be in (0, 1]") }
+        guard tokens >= 1, context >= 1 else { throw ValidationError("--tokens and --context must be ≥ 1") }
+        guard (1 ... 64).contains(ioThreads) else { throw ValidationError("--io-threads must be between 1 and 64") }
+        if diskBandwidth != "auto", (Double(diskBandwidth) ?? 0) <= 0 { throw ValidationError("--disk-bandwidth: auto or a positive number of MB/s") }
+    }
+
+    struct Prediction: Codable {
+        var slots: Int
+        var budgetBytes: Int
+        var hitRate: Double
+        var servedWithoutWaiting: Double
+        var demandBytesPerToken: Double
+        var prefetchBytesPerToken: Double
+        var tokensPerSecond: Double
+        var shareOfFullSpeed: Double
+        enum CodingKeys: String, CodingKey {
+            case slots, budgetBytes = "budget_bytes", hitRate = "hit_rate", servedWithoutWaiting = "served_without_waiting"
+            case demandBytesPerToken = "demand_bytes_per_token", prefetchBytesPerToken = "prefetch_bytes_per_token"
+            case tokensPerSecond = "tokens_per_second", shareOfFullSpeed = "share_of_full_speed"
+        }
+    }
+
+    struct Output: Codable {
+        var model: String
+        var trace: String
+        var policy: CachePolicyKind
+        var plan: BudgetPlan
+        var computeSecondsPerToken: Double
+        var fullSpeedTokensPerSecond: Double
+        var diskBytesPerSecond: Double
+        var diskMeasured: Bool
+        var atBudget: Prediction
+        var target: Double
+        var smallestBudget: Prediction?
+        enum CodingKeys: String, CodingKey {
+            case model, trace, policy, plan, computeSecondsPerToken = "compute_seconds_per_token"
+            case fullSpeedTokensPerSecond = "full_speed_tokens_per_second", diskBytesPerSecond = "disk_bytes_per_second"
+            case diskMeasured = "disk_measured", atBudget = "at_budget", target, smallestBudget = "smallest_budget"
+        }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            let budget = try ByteSize.parse(memory)
+            let settings = OffloadSettings(budgetBytes: budget, cache: ExpertCacheOptions(policy: .lru, ioThreads: ioThreads), compression: .off)
+            let m = try Model(path: model, offload: settings)
+            var trace = try loadTrace(self.trace, config: m.config)
+            trace = trace.firstTokens(tokens)
+            let state = InferenceState(config: m.config, contextLength: min(context, m.config.maxPositions), maxBatch: 1, logitRows: 1,
+                                       threads: threads ?? ThreadPool.physicalCores, precision: .q8)
+            let offload = m.offload!
+            let cache = try offload.cache()
+            let plan = offload.plan!
+            if !json { printErr("budget \(ByteSize.format(budget)): \(plan.slots) expert slots of \(ByteSize.format(plan.slotBytes)); measuring compute …") }
+            let compute = try Self.computePerToken(model: m, state: state, cache: cache)
+            let disk: Double
+            if diskBandwidth == "auto" {
+                if !json { printErr("measuring the disk (\(ioThreads) threads reading experts) …") }
+                disk = try DiskProbe.expertReadBandwidth(layout: offload.layout, threads: ioThreads, seconds: 3)
+            } else {
+                disk = Double(diskBandwidth)! * 1e6
+            }
+            let expertBytes = Double(offload.layout.maxExpertBytes)
+            let simLayout = CacheSimulator.layout(for: trace, expertBytes: Int(expertBytes))
+            func predict(slots: Int) throws -> Prediction {
+                let s = try CacheSimulator.simulate(trace, layout: simLayout, policy: SimulatedPolicy(rawValue: policy.rawValue)!,
+                                                    capacity: min(slots, trace.layers * trace.experts))
+                let t = s.statistics.total, n = Double(trace.tokens)
+                let demand = Double(t.misses) * expertBytes / n, prefetch = Double(t.prefetches) * expertBytes / n
+                let seconds = max(compute + demand / disk, (demand + prefetch) / disk)
+                // The whole-process budget that gives `slots`: the engine's split solved for the budget.
+                let fixed = Double(plan.processBytes + (24 << 20) + slots * plan.slotBytes)
+                return Prediction(slots: slots, budgetBytes: Int((fixed / (1 - 1.0 / 256)).rounded(.up)), hitRate: s.hitRate,
+                                  servedWithoutWaiting: s.servedWithoutWaiting, demandBytesPerToken: demand, prefetchBytesPerToken: prefetch,
+                                  tokensPerSecond: 1 / seconds, shareOfFullSpeed: compute / seconds)
+            }
+            var at = try predict(slots: plan.slots)
+            at.budgetBytes = budget
+            // Smallest cache reaching the target share (bisection; the share grows with the cache).
+            let total = trace.layers * trace.experts
+            var smallest: Prediction?
+            if try predict(slots: total).shareOfFullSpeed >= target {
+                var lo = trace.k, hi = total
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if try predict(slots: mid).shareOfFullSpeed >= target { hi = mid } else { lo = mid + 1 }
+                }
+                smallest = try predict(slots: lo)
+            }
+            let out = Output(model: model, trace: self.trace, policy: policy, plan: plan, computeSecondsPerToken: compute,
+                             fullSpeedTokensPerSecond: 1 / compute, diskBytesPerSecond: disk, diskMeasured: diskBandwidth == "auto",
+                             atBudget: at, target: target, smallestBudget: smallest)
+            if json { try printJSON(out) } else { print(Self.text(out, tokens: trace.tokens)) }
+        }
+    }
+
+    /// Seconds of compute per token: routing pinned to experts 0 ..< k of every layer (the cache holds them
+    /// after the first token when it has layers × k slots), 2 tokens to warm up, then 8 timed; stalls subtracted.
+    static func computePerToken(model m: Model, state: InferenceState, cache: ExpertCache) throws -> Double {
+        let c = m.config
+        let moe = (0 ..< c.layerCount).filter(c.isMoELayer).count
+        let ids = (0 ..< moe).flatMap { _ in (0 ..< c.expertsPerToken).map { UInt16($0) } }
+        let pinned = RoutingTrace(tokens: 1, layers: moe, k: c.expertsPerToken, experts: c.expertCount, ids: ids)
+        state.forcedRouting = try ForcedRouting(trace: pinned, model: m, path: "(pinned routing)")
+        defer { state.forcedRouting = nil }
+        state.reset()
+        for t in 0 ..< 2 { _ = try m.forward([t], state: state) }
+        let stalled0 = cache.stats.total.stallSeconds
+        let clock = ContinuousClock(), t0 = clock.now
+        let n = 8
+        for t in 0 ..< n { _ = try m.forward([t + 2], state: state) }
+        let d = clock.now - t0
+        let wall = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
+        return max(1e-6, (wall - (cache.stats.total.stallSeconds - stalled0)) / Double(n))
+    }
+
+    static func text(_ o: Output, tokens: Int) -> String {
+        func line(_ label: String, _ p: Prediction) -> String {
+            String(format: "%@: %@ → %d expert slots; hit rate %@, served without waiting %@; reads %.1f MB/token on demand + %.1f MB prefetched; " +
+                   "%.2f tokens/s (%@ of full-RAM speed)", label, ByteSize.format(p.budgetBytes), p.slots, pct(p.hitRate), pct(p.servedWithoutWaiting),
+                   p.demandBytesPerToken / 1e6, p.prefetchBytesPerToken / 1e6, p.tokensPerSecond, pct(p.shareOfFullSpeed))
+        }
+        var lines = [
+            "model \(o.model), trace \(o.trace) (first \(tokens) tokens), policy \(o.policy.rawValue)",
+            String(format: "compute %.1f ms/token (full-RAM speed %.2f tokens/s); disk %.0f MB/s for expert reads%@", o.computeSecondsPerToken * 1e3,
+                   o.fullSpeedTokensPerSecond, o.diskBytesPerSecond / 1e6, o.diskMeasured ? " (measured)" : " (given)"),
+            "budget split: process before the cache \(ByteSize.format(o.plan.processBytes)), margin \(ByteSize.format(o.plan.marginBytes)), " +
+                "\(o.plan.slots) slots × \(ByteSize.format(o.plan.slotBytes))",
+            line("at the budget", o.atBudget),
+        ]
+        if let s = o.smallestBudget {
+            lines.append(line(String(format: "smallest budget for %@ of full speed", pct(o.target)), s))
+        } else {
+            lines.append("no budget reaches \(pct(o.target)) of full-RAM speed on this disk (even with every expert cached the reads of the first tokens dominate)")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,3 @@
+import ArgumentParser
+import Foundation
+struct Record: ParsableCommand {}
