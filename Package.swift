@@ -67,7 +67,7 @@ let package = Package(
             path: "Tools/moe-quantize"
         ),
         .testTarget(name: "MoEStoreTests", dependencies: ["MoEStore", "MoEFormats", "TestSupport"]),
-        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore"]),
+        .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore", "TestSupport"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels", "MoEQuantize", "TestSupport"]),

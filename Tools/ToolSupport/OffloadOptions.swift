@@ -35,7 +35,7 @@ public struct OffloadOptions: ParsableArguments {
     @Flag(help: "Print the expert cache's statistics (per layer: hits, prefetch hits, misses, bytes read, stalls) on stderr.")
     public var cacheStats = false
 
-    @Option(help: ArgumentHelp("Benchmark mode: route every MoE layer by this recorded trace (a trace.bin with its trace.json, or their folder) instead of the model's routers. The text produced is meaningless; the cache's work is real.",
+    @Option(help: ArgumentHelp("Benchmark mode: route every MoE layer by this recorded trace (a SwiftMoE trace file, binary or .json; or a trace.bin with its trace.json, or their folder) instead of the model's routers. The text produced is meaningless; the cache's work is real.",
                                valueName: "path"))
     public var routingTrace: String?
 
@@ -71,7 +71,7 @@ public struct OffloadOptions: ParsableArguments {
     /// The forced routing for `model`, if asked for (checked against the model's shape).
     public func forcedRouting(for model: Model) throws -> ForcedRouting? {
         guard let path = routingTrace else { return nil }
-        return try ForcedRouting(trace: RoutingTrace(sharedTrace: path), model: model, path: path)
+        return try ForcedRouting(trace: RoutingTrace(contentsOf: path), model: model, path: path)
     }
 
     /// The cache report, if experts are offloaded.

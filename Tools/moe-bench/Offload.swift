@@ -27,7 +27,7 @@ struct CompareOffloadOptions: ParsableArguments {
     var ioThreads: Int?
     @Option(help: ArgumentHelp("SwiftMoE, predictive policy: experts loaded ahead per layer.", valueName: "n"))
     var prefetch: Int?
-    @Option(help: ArgumentHelp("SwiftMoE only: route every MoE layer by this recorded trace (a trace.bin with its trace.json, or their folder); llama.cpp routes by its own router.",
+    @Option(help: ArgumentHelp("SwiftMoE only: route every MoE layer by this recorded trace (a SwiftMoE trace file, binary or .json; or a trace.bin with its trace.json, or their folder); llama.cpp routes by its own router.",
                                valueName: "path"))
     var routingTrace: String?
     @Option(help: ArgumentHelp("MiB read by each disk test (before the first and after the last repetition, when offloading; 0: none).",
