@@ -26,7 +26,7 @@ import TestSupport
         return (trace, cache.stats, cache)
     }
 
-    @Test(arguments: [(CachePolicyKind.lru, 64), (.lru, 24), (.lfu, 100)])
+    @Test(arguments: [(CachePolicyKind.lru, 64), (.lru, 40), (.lfu, 100)])
     func liveRunEqualsSimulationOfItsTrace(policy: CachePolicyKind, experts: Int) throws {
         let tokens = (0 ..< 600).map { ($0 * 2_654_435_761) % 4000 + 10 }   // spread over the vocabulary
         let (trace, live, cache) = try Self.liveRun(policy: policy, experts: experts, tokens: tokens)
@@ -36,6 +36,6 @@ import TestSupport
         #expect(live.total.hits == sim.statistics.total.hits)
         #expect(live.layers.map(\.hits) == sim.statistics.layers.map(\.hits))
         #expect(live.total.misses + live.total.latePrefetches == sim.statistics.total.misses)
-        #expect(live.total.hits < live.total.requests)   // the cache was really exercised
+        #expect(live.total.hits > 0 && live.total.hits < live.total.requests)   // the cache was really exercised
     }
 }

@@ -83,13 +83,10 @@ struct ReportOptions: ParsableArguments {
 
 /// Loads a trace (our binary or JSON, or the reference layout), checked against a model when one is given.
 func loadTrace(_ path: String, config: ModelConfig? = nil) throws -> RoutingTrace {
-    let trace = try RoutingTrace(sharedTrace: path)
+    let trace = try RoutingTrace(contentsOf: path)
     if let c = config {
         let moeLayers = (0 ..< c.layerCount).filter(c.isMoELayer).count
-        guard trace.layers == moeLayers, trace.experts == c.expertCount, trace.k == c.expertsPerToken else {
-            throw OffloadError.traceMismatch(path: path, what:
-                "it was recorded on another model (\(trace.layers) MoE layers × \(trace.experts) experts, top-\(trace.k)); this model has \(moeLayers) × \(c.expertCount), top-\(c.expertsPerToken)")
-        }
+        try trace.requireShape(layers: moeLayers, experts: c.expertCount, k: c.expertsPerToken, modelName: c.architecture, path: path)
     }
     return trace
 }

@@ -88,7 +88,7 @@ struct Run: ParsableCommand {
             if interactive { printErr("\r", terminator: "") }
             guard let offload = m.offload, let cache = offload.existingCache else { throw ValidationError("no expert cache was made") }
             let trace = Self.trace(from: state.routingLog!, model: m, documents: docs)
-            _ = traceOut // WRITE
+            if let traceOut { try trace.write(to: traceOut) }
             let layout = offload.layout
             let stats = cache.statsPerExpert
             let perExpert = (0 ..< layout.layers).map { l in Array(stats[l * layout.experts ..< (l + 1) * layout.experts]) }
