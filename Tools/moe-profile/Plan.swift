@@ -13,10 +13,13 @@ struct Plan: ParsableCommand {
         From a routing trace and three measurements on this machine, all taken here and now:
         - the budget's split, exactly as the engine makes it (the model is loaded with --memory budget: non-
           expert weights, KV cache of --context positions, margin, and the expert slots left);
-        - compute time per token: a short run whose routing is pinned to a few experts per layer, so that
-          after a warm-up every expert is in memory (time stalled, if any, is subtracted);
-        - the disk's bandwidth for expert reads: --io-threads threads reading random experts' matrices with
-          the engine's own reader (O_DIRECT), unless --disk-bandwidth gives it.
+        - compute time per token: short runs whose routing is pinned to k experts per layer, so that after a
+          warm-up every expert used is in memory;
+        - what a miss costs: short runs whose routing cycles through all experts, so that every request
+          misses; (time − compute) / bytes read is the engine's time per byte, disk and CPU together (the
+          I/O threads share the cores with the forward pass). --disk-bandwidth replaces it with a rate;
+          when the budget holds every expert nothing can miss, and the disk alone is measured.
+        Each calibration is the median of three.
         The trace is simulated at the budget's cache size with --policy; a token then takes
           max(compute + demand bytes / bandwidth, all bytes read / bandwidth)
         (demand reads stall the token; prefetches overlap compute but share the disk). The same model at
@@ -104,13 +107,15 @@ struct Plan: ParsableCommand {
             let cache = try offload.cache()
             let plan = offload.plan!
             if !json { printErr("budget \(ByteSize.format(budget)): \(plan.slots) expert slots of \(ByteSize.format(plan.slotBytes)); measuring compute …") }
-            let compute = try Self.computePerToken(model: m, state: state, cache: cache)
+            let (compute, perByte) = try Self.calibrate(model: m, state: state, cache: cache)
             let disk: Double
-            if diskBandwidth == "auto" {
-                if !json { printErr("measuring the disk (\(ioThreads) threads reading experts) …") }
-                disk = try DiskProbe.expertReadBandwidth(layout: offload.layout, threads: ioThreads, seconds: 3)
-            } else {
+            if diskBandwidth != "auto" {
                 disk = Double(diskBandwidth)! * 1e6
+            } else if let perByte, perByte > 0 {
+                disk = 1 / perByte
+            } else {
+                if !json { printErr("the cache holds every expert: measuring the disk alone (\(ioThreads) threads reading experts) …") }
+                disk = try DiskProbe.expertReadBandwidth(layout: offload.layout, threads: ioThreads, seconds: 3)
             }
             let expertBytes = Double(offload.layout.maxExpertBytes)
             let simLayout = CacheSimulator.layout(for: trace, expertBytes: Int(expertBytes))
@@ -146,24 +151,54 @@ struct Plan: ParsableCommand {
         }
     }
 
-    /// Seconds of compute per token: routing pinned to experts 0 ..< k of every layer (the cache holds them
-    /// after the first token when it has layers × k slots), 2 tokens to warm up, then 8 timed; stalls subtracted.
-    static func computePerToken(model m: Model, state: InferenceState, cache: ExpertCache) throws -> Double {
+    /// Routing for calibration runs: token i of the trace takes experts (i·k + j) mod (experts · `spread`)
+    /// ... of every layer, so `spread` = 0 pins every layer to experts 0 ..< k, and a cycle through all
+    /// experts (`cycle`) makes every request a miss once the cache cannot hold them all.
+    static func calibrationRouting(_ m: Model, cycle: Bool) throws -> ForcedRouting {
         let c = m.config
         let moe = (0 ..< c.layerCount).filter(c.isMoELayer).count
-        let ids = (0 ..< moe).flatMap { _ in (0 ..< c.expertsPerToken).map { UInt16($0) } }
-        let pinned = RoutingTrace(tokens: 1, layers: moe, k: c.expertsPerToken, experts: c.expertCount, ids: ids)
-        state.forcedRouting = try ForcedRouting(trace: pinned, model: m, path: "(pinned routing)")
-        defer { state.forcedRouting = nil }
-        state.reset()
-        for t in 0 ..< 2 { _ = try m.forward([t], state: state) }
-        let stalled0 = cache.stats.total.stallSeconds
+        let k = c.expertsPerToken, e = c.expertCount
+        let tokens = cycle ? max(1, e / k) : 1
+        let ids = (0 ..< tokens).flatMap { t in (0 ..< moe).flatMap { _ in (0 ..< k).map { UInt16((t * k + $0) % e) } } }
+        let trace = RoutingTrace(tokens: tokens, layers: moe, k: k, experts: e, ids: ids)
+        return try ForcedRouting(trace: trace, model: m, path: cycle ? "(cycling routing)" : "(pinned routing)")
+    }
+
+    /// Times `n` tokens; returns (seconds, bytes read by the cache meanwhile).
+    static func timed(_ n: Int, model m: Model, state: InferenceState, cache: ExpertCache) throws -> (Double, Double) {
+        let read0 = cache.stats.total.bytesRead
         let clock = ContinuousClock(), t0 = clock.now
-        let n = 8
-        for t in 0 ..< n { _ = try m.forward([t + 2], state: state) }
+        for t in 0 ..< n {
+            if state.position == state.contextLength { state.reset() }
+            _ = try m.forward([t + 1], state: state)
+        }
         let d = clock.now - t0
-        let wall = Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18
-        return max(1e-6, (wall - (cache.stats.total.stallSeconds - stalled0)) / Double(n))
+        return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18, Double(cache.stats.total.bytesRead - read0))
+    }
+
+    /// Compute seconds per token and the engine's seconds per byte read, each the median of 3 calibrations:
+    /// - compute: routing pinned to experts 0 ..< k of every layer (held after the first token when the cache
+    ///   has layers × k slots), 8 tokens timed after 2 of warm-up;
+    /// - reads: routing cycling through every expert, so each request misses (when the cache cannot hold all
+    ///   experts): (time − compute) / bytes read over 8 tokens. This is what a miss costs the engine, disk
+    ///   and CPU together (the I/O threads share the cores with the forward pass); nil when nothing missed.
+    static func calibrate(model m: Model, state: InferenceState, cache: ExpertCache) throws -> (compute: Double, perByte: Double?) {
+        var computes: [Double] = [], perBytes: [Double] = []
+        let pinned = try calibrationRouting(m, cycle: false), cycling = try calibrationRouting(m, cycle: true)
+        defer { state.forcedRouting = nil }
+        for _ in 0 ..< 3 {
+            state.forcedRouting = pinned
+            state.reset()
+            _ = try timed(2, model: m, state: state, cache: cache)
+            let (seconds, _) = try timed(8, model: m, state: state, cache: cache)
+            computes.append(seconds / 8)
+            state.forcedRouting = cycling
+            _ = try timed(1, model: m, state: state, cache: cache)
+            let (s2, bytes) = try timed(8, model: m, state: state, cache: cache)
+            if bytes > 0 { perBytes.append(max(0, s2 - 8 * computes.last!) / bytes) }
+        }
+        func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+        return (median(computes), perBytes.count == 3 ? median(perBytes) : nil)
     }
 
     static func text(_ o: Output, tokens: Int) -> String {
@@ -174,8 +209,9 @@ struct Plan: ParsableCommand {
         }
         var lines = [
             "model \(o.model), trace \(o.trace) (first \(tokens) tokens), policy \(o.policy.rawValue)",
-            String(format: "compute %.1f ms/token (full-RAM speed %.2f tokens/s); disk %.0f MB/s for expert reads%@", o.computeSecondsPerToken * 1e3,
-                   o.fullSpeedTokensPerSecond, o.diskBytesPerSecond / 1e6, o.diskMeasured ? " (measured)" : " (given)"),
+            String(format: "compute %.1f ms/token (full-RAM speed %.2f tokens/s); expert reads %.0f MB/s%@", o.computeSecondsPerToken * 1e3,
+                   o.fullSpeedTokensPerSecond, o.diskBytesPerSecond / 1e6,
+                   o.diskMeasured ? " (measured in the engine: disk and CPU time per byte of a miss)" : " (given)"),
             "budget split: process before the cache \(ByteSize.format(o.plan.processBytes)), margin \(ByteSize.format(o.plan.marginBytes)), " +
                 "\(o.plan.slots) slots × \(ByteSize.format(o.plan.slotBytes))",
             line("at the budget", o.atBudget),

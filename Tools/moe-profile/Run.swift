@@ -95,7 +95,7 @@ struct Run: ParsableCommand {
             let out = Output(model: model, file: file, tokens: total, seconds: seconds, tokensPerSecond: Double(total) / seconds,
                              cache: CacheReport(offload: offload), capacity: cache.capacity, experts: layout.ids,
                              perExpert: perExpert, stalls: Self.stalls(cache.stallDurations),
-                             figures: try Self.figures(trace: trace, model: m, cache: cache))
+                             figures: try Self.figures(trace: trace, model: m, name: URL(fileURLWithPath: model).lastPathComponent, cache: cache))
             if report.json { try printJSON(out) } else if report.csv { print(Self.csv(out), terminator: "") } else { print(Self.table(out)) }
             try report.writeSVG(out.figures)
         }
@@ -125,7 +125,7 @@ struct Run: ParsableCommand {
                       max: seconds.isEmpty ? 0 : Double(h.max) / 1e6)
     }
 
-    static func figures(trace: RoutingTrace, model: Model, cache: ExpertCache) throws -> ProfileFigures {
+    static func figures(trace: RoutingTrace, model: Model, name: String, cache: ExpertCache) throws -> ProfileFigures {
         let stats = cache.stats
         let moe = (0 ..< model.config.layerCount).filter(model.config.isMoELayer)
         let total = trace.layers * trace.experts
@@ -139,7 +139,7 @@ struct Run: ParsableCommand {
             }
         }
         var f = Simulate.figures(trace: trace, path: "live run", rows: rows, perLayer: false)
-        f.title = "\(model.store.config.architecture) · \(cache.options.policy.rawValue) · \(cache.capacity) of \(total) experts · \(trace.tokens.formatted()) tokens"
+        f.title = "\(name) · \(cache.options.policy.rawValue) · \(cache.capacity) of \(total) experts · \(trace.tokens.formatted()) tokens"
         f.subtitle = ["live run: \(pct(stats.servedWithoutWaitingShare)) served without waiting, \(pct(stats.hitRate)) hits; " +
                       "curves: this run's routing simulated with LRU and Belady"]
         f.livePoints = [.init(policy: cache.options.policy.rawValue, budget: Double(cache.capacity) / Double(total), hitRate: stats.servedWithoutWaitingShare)]
