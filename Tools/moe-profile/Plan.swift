@@ -114,7 +114,7 @@ struct Plan: ParsableCommand {
             } else if let perByte, perByte > 0 {
                 disk = 1 / perByte
             } else {
-                if !json { printErr("the cache holds every expert: measuring the disk alone (\(ioThreads) threads reading experts) …") }
+                if !json { printErr("no miss in the calibration runs (the cache holds every expert): measuring the disk alone (\(ioThreads) threads reading experts) …") }
                 disk = try DiskProbe.expertReadBandwidth(layout: offload.layout, threads: ioThreads, seconds: 3)
             }
             let expertBytes = Double(offload.layout.maxExpertBytes)
@@ -164,21 +164,22 @@ struct Plan: ParsableCommand {
         return try ForcedRouting(trace: trace, model: m, path: cycle ? "(cycling routing)" : "(pinned routing)")
     }
 
-    /// Times `n` tokens; returns (seconds, bytes read by the cache meanwhile).
-    static func timed(_ n: Int, model m: Model, state: InferenceState, cache: ExpertCache) throws -> (Double, Double) {
-        let read0 = cache.stats.total.bytesRead
+    /// Times `n` tokens; returns (seconds, seconds stalled, bytes read by the cache meanwhile).
+    static func timed(_ n: Int, model m: Model, state: InferenceState, cache: ExpertCache) throws -> (Double, Double, Double) {
+        let read0 = cache.stats.total.bytesRead, stall0 = cache.stats.total.stallSeconds
         let clock = ContinuousClock(), t0 = clock.now
         for t in 0 ..< n {
             if state.position == state.contextLength { state.reset() }
             _ = try m.forward([t + 1], state: state)
         }
         let d = clock.now - t0
-        return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18, Double(cache.stats.total.bytesRead - read0))
+        let after = cache.stats.total
+        return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18, after.stallSeconds - stall0, Double(after.bytesRead - read0))
     }
 
     /// Compute seconds per token and the engine's seconds per byte read, each the median of 3 calibrations:
     /// - compute: routing pinned to experts 0 ..< k of every layer (held after the first token when the cache
-    ///   has layers × k slots), 8 tokens timed after 2 of warm-up;
+    ///   has layers × k slots), 8 tokens timed after 2 of warm-up, less any time stalled;
     /// - reads: routing cycling through every expert, so each request misses (when the cache cannot hold all
     ///   experts): (time − compute) / bytes read over 8 tokens. This is what a miss costs the engine, disk
     ///   and CPU together (the I/O threads share the cores with the forward pass); nil when nothing missed.
@@ -190,11 +191,11 @@ struct Plan: ParsableCommand {
             state.forcedRouting = pinned
             state.reset()
             _ = try timed(2, model: m, state: state, cache: cache)
-            let (seconds, _) = try timed(8, model: m, state: state, cache: cache)
-            computes.append(seconds / 8)
+            let (seconds, stalled, _) = try timed(8, model: m, state: state, cache: cache)
+            computes.append(max(1e-6, seconds - stalled) / 8)
             state.forcedRouting = cycling
             _ = try timed(1, model: m, state: state, cache: cache)
-            let (s2, bytes) = try timed(8, model: m, state: state, cache: cache)
+            let (s2, _, bytes) = try timed(8, model: m, state: state, cache: cache)
             if bytes > 0 { perBytes.append(max(0, s2 - 8 * computes.last!) / bytes) }
         }
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
