@@ -38,9 +38,7 @@ struct Record: ParsableCommand {
     func run() throws {
         try reportingErrors {
             let m = try Model(path: model)
-            guard let data = FileManager.default.contents(atPath: file) else { throw ValidationError("cannot read text file \(file)") }
-            let docs = m.documents(text: String(decoding: data, as: UTF8.self))
-            guard !docs.isEmpty else { throw ValidationError("\(file) holds no tokens") }
+            let docs = try documents(of: file, model: m, maxTokens: maxTokens)
             let interactive = isatty(2) != 0
             let trace = try m.recordRouting(documents: docs, maxTokens: maxTokens, contextLength: min(context, m.config.maxPositions),
                                             threads: threads ?? ThreadPool.physicalCores, precision: .q8) { done, total in
