@@ -24,7 +24,8 @@ struct ProfileFigures: Codable, Sendable {
 
     /// Seconds stalled waiting for experts per layer (live runs only; empty when from a trace).
     var stallSecondsPerLayer: [Double] = []
-    /// Optional: hit rate per layer beside it (live runs), same count as stallSecondsPerLayer or empty.
+    /// Optional: share served without waiting per layer (hits and timely prefetches; live runs), same count as
+    /// stallSecondsPerLayer or empty.
     var hitRatePerLayer: [Double] = []
     /// Optional: predictor recall per layer (predictive policy), same count or empty; nil entries as NaN.
     var recallPerLayer: [Double] = []

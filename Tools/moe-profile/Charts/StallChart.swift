@@ -41,20 +41,20 @@ enum StallChart {
         for (i, v) in values.enumerated() where v.isFinite && v > 0 {
             let h = box.bottom - ys(min(v, upper))
             var tip = "layer \(i): \(ChartText.duration(seconds[i])) stalled"
-            if i < hit.count, hit[i].isFinite { tip += ", hit rate \(ChartTicks.fixed(hit[i] * 100, 1))%" }
+            if i < hit.count, hit[i].isFinite { tip += ", served without waiting \(ChartTicks.fixed(hit[i] * 100, 1))%" }
             if i < rec.count, rec[i].isFinite { tip += ", recall \(ChartTicks.fixed(rec[i] * 100, 1))%" }
             p.svg.rect(box.x + (Double(i) + 0.15) * slot, box.bottom - h, max(1, slot * 0.7), h, fill: barColor,
                        tooltip: tip)
         }
         var legend = [ChartLegendItem(name: "stall (\(unit))", color: barColor, mark: .box)]
         // Shares per layer on a 0–100% axis at the right: (values, color, name, dashed), only those with data.
-        let lines = [(hit, hitColor, "hit rate", false), (rec, recallColor, "predictor recall", true)]
+        let lines = [(hit, hitColor, "served without waiting", false), (rec, recallColor, "predictor recall", true)]
             .filter { $0.0.contains(where: \.isFinite) }
         if !lines.isEmpty {
             let rs = ChartScale(d0: 0, d1: 1, r0: box.bottom, r1: box.y)
             let pticks = ChartTicks.values(0, 1, step: 0.2)
             ChartAxes.y(&p.svg, box, scale: rs, ticks: pticks, labels: pticks.map { ChartTicks.percent($0, step: 0.2) },
-                   title: lines.map { $0.2 == "hit rate" ? "hit rate" : "recall" }.joined(separator: " / "),
+                   title: lines.map { $0.2 == "predictor recall" ? "recall" : "served" }.joined(separator: " / "),
                    right: true, grid: false)
             for (shares, color, name, dashed) in lines {
                 let dash = dashed ? "6 4" : nil
