@@ -50,7 +50,12 @@ struct Run: ParsableCommand {
         var count: Int
         var totalSeconds: Double
         var p50: Double, p90: Double, p99: Double, max: Double
-        enum CodingKeys: String, CodingKey { case count, totalSeconds = "total_seconds", p50 = "p50_seconds", p90 = "p90_seconds", p99 = "p99_seconds", max = "max_seconds" }
+        /// The latency distribution: (percentile, seconds) at 10, 20, … 90, 95, 99, 99.9, 100.
+        var distribution: [[Double]]
+        enum CodingKeys: String, CodingKey {
+            case count, totalSeconds = "total_seconds", p50 = "p50_seconds", p90 = "p90_seconds", p99 = "p99_seconds", max = "max_seconds"
+            case distribution = "percentile_seconds"
+        }
     }
 
     struct Output: Codable {
@@ -121,8 +126,9 @@ struct Run: ParsableCommand {
         var h = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         for s in seconds { _ = h.record(UInt64(max(0, s * 1e6).rounded())) }
         func at(_ p: Double) -> Double { seconds.isEmpty ? 0 : Double(h.valueAtPercentile(p)) / 1e6 }
+        let percentiles: [Double] = [10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 99, 99.9, 100]
         return Stalls(count: seconds.count, totalSeconds: seconds.reduce(0, +), p50: at(50), p90: at(90), p99: at(99),
-                      max: seconds.isEmpty ? 0 : Double(h.max) / 1e6)
+                      max: seconds.isEmpty ? 0 : Double(h.max) / 1e6, distribution: percentiles.map { [$0, at($0)] })
     }
 
     static func figures(trace: RoutingTrace, model: Model, name: String, cache: ExpertCache) throws -> ProfileFigures {
@@ -156,6 +162,10 @@ struct Run: ParsableCommand {
         let s = o.stalls
         lines.append(String(format: "stalls: %d waits, %.2f s in all; p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms",
                             s.count, s.totalSeconds, s.p50 * 1e3, s.p90 * 1e3, s.p99 * 1e3, s.max * 1e3))
+        if s.count > 0 {
+            lines.append("stall latency (HdrHistogram, µs resolution): " + s.distribution.map { String(format: "p%g %.2f ms", $0[0], $0[1] * 1e3) }
+                .joined(separator: ", "))
+        }
         return lines.joined(separator: "\n")
     }
 
