@@ -198,7 +198,7 @@ public final class ExpertCache: @unchecked Sendable {
         monitor.lock()
         defer { monitor.unlock() }
         if let failure { throw failure }
-        var queued = false
+        var queued = 0   // reads newly queued
         for id in speculative[layer] { isProtected[id] = false }   // this layer's guesses are now judged
         protectedCount -= speculative[layer].count
         speculative[layer].removeAll(keepingCapacity: true)
@@ -212,11 +212,10 @@ public final class ExpertCache: @unchecked Sendable {
                 policy.used(id, at: time)
             case .queued, .loading:
                 count(id) { $0.latePrefetches += 1 }
-                let waiting = prefetchQueue.filter { $0 / 3 == id }   // now needed: ahead of guesses
+                let waiting = prefetchQueue.filter { $0 / 3 == id }   // now needed: ahead of guesses (no new job)
                 if !waiting.isEmpty {
                     prefetchQueue.removeAll { $0 / 3 == id }
                     demandQueue += waiting
-                    queued = true
                 }
                 policy.used(id, at: time)
             case .absent:
@@ -228,13 +227,13 @@ public final class ExpertCache: @unchecked Sendable {
                 } else {
                     phase[id] = .queued
                     demandQueue += [id * 3, id * 3 + 1, id * 3 + 2]
-                    queued = true
+                    queued += 3
                 }
                 policy.inserted(id, at: time)
             }
             byPrefetch[id] = false
         }
-        if queued { monitor.signalWork(all: true) }
+        wakeReaders(queued)
         return Ticket(layer: layer, experts: experts, ids: ids)
     }
 
@@ -244,7 +243,7 @@ public final class ExpertCache: @unchecked Sendable {
         monitor.lock()
         defer { monitor.unlock() }
         if failure != nil || stopping { return }
-        var queued = false
+        var queued = 0   // reads newly queued
         for e in experts {
             let id = layout.id(layer: layer, expert: e)
             guard phase[id] == .absent else { continue }
@@ -259,12 +258,19 @@ public final class ExpertCache: @unchecked Sendable {
             } else {
                 phase[id] = .queued
                 prefetchQueue += [id * 3, id * 3 + 1, id * 3 + 2]
-                queued = true
+                queued += 3
             }
             policy.insertedCold(id, at: time)
             count(id) { $0.prefetches += 1 }
         }
-        if queued { monitor.signalWork(all: true) }
+        wakeReaders(queued)
+    }
+
+    /// Wakes one idle I/O thread per new read (lock held), not all of them: with many threads on few cores a
+    /// broadcast per request costs the forward pass their wake-ups. A thread waits only when both queues are
+    /// empty, so a read queued while every thread is busy is taken when one finishes.
+    private func wakeReaders(_ jobs: Int) {
+        for _ in 0 ..< min(jobs, options.ioThreads) { monitor.signalWork() }
     }
 
     /// Waits until every expert of `ticket` is ready; their matrices' first bytes, in the ticket's order.
