@@ -59,6 +59,29 @@ struct ProfileCLITests {
         #expect(svg.rootElement()?.name == "svg")
     }
 
+    /// plan on the reference model: the engine's split of the budget, calibrated compute and miss cost, a
+    /// prediction no faster than full speed, and the smallest budget for 90% of it above the budget's cache.
+    @Test func planPredictsForTheReferenceModel() throws {
+        let o = try Self.json(Self.tool.run(["plan", "-m", Self.model, "--memory", "80MiB", "--trace", SharedData.tiny,
+                                             "--tokens", "400", "--json"]))
+        let at = try #require(o["at_budget"] as? [String: Any])
+        let plan = try #require(o["plan"] as? [String: Any])
+        let slots = try #require(at["slots"] as? Int)
+        #expect(slots == plan["slots"] as? Int && slots >= 32 && slots < 256)
+        let full = try #require(o["full_speed_tokens_per_second"] as? Double)
+        let predicted = try #require(at["tokens_per_second"] as? Double)
+        #expect(predicted > 0 && predicted <= full)
+        #expect((o["disk_bytes_per_second"] as? Double ?? 0) > 0)
+        let hit = try #require(at["hit_rate"] as? Double)
+        #expect(hit > 0.2 && hit < 1)
+        if let smallest = o["smallest_budget"] as? [String: Any] {
+            #expect((smallest["share_of_full_speed"] as? Double ?? 0) >= 0.9)
+            #expect((smallest["slots"] as? Int ?? 0) > slots || (at["share_of_full_speed"] as? Double ?? 0) >= 0.9)
+        }
+        let other = try Self.tool.run(["plan", "-m", Self.model, "--memory", "80MiB", "--trace", SharedData.root + "/traces/route-16x64-top8"])
+        #expect(other.status == 1 && other.stderr.hasPrefix("moe-profile: error: "), "\(other.stderr)")
+    }
+
     @Test func badTracesAndBudgetsGiveOneErrorLine() throws {
         let dir = try TempDir("moe-profile-bad")
         defer { dir.cleanup() }

@@ -117,3 +117,47 @@ struct SimulationTests {
         #expect(throws: SimulationError.self) { try CacheSimulator.simulate(trace, policy: .predictive, capacity: 64, perLayer: true) }
     }
 }
+
+/// The reuse-distance histogram (moe-profile's figure) against a direct count, and its meaning: an LRU cache
+/// of C experts asked one expert at a time hits exactly the requests whose distance is below C.
+@Suite struct ReuseDistanceTests {
+    /// Distinct experts requested strictly between each request and the previous one for the same expert.
+    static func naive(_ requests: [Int]) -> [Int?] {
+        requests.indices.map { t in
+            guard let prev = requests[..<t].lastIndex(of: requests[t]) else { return nil }
+            return Set(requests[(prev + 1) ..< t]).count
+        }
+    }
+
+    static func randomTrace(tokens: Int, seed: UInt64) -> RoutingTrace {
+        var state = seed
+        func next() -> UInt64 { state = state &* 6364136223846793005 &+ 1442695040888963407; return state >> 33 }
+        var ids: [UInt16] = []
+        for _ in 0 ..< tokens * 3 {   // 3 layers, top-2 of 6, skewed towards low ids
+            let a = UInt16(min(next() % 6, next() % 6))
+            var b = UInt16(next() % 6)
+            if b == a { b = (a + 1) % 6 }
+            ids += [a, b]
+        }
+        return RoutingTrace(tokens: tokens, layers: 3, k: 2, experts: 6, ids: ids)
+    }
+
+    @Test(arguments: [1, 2, 3] as [UInt64])
+    func histogramMatchesADirectCount(seed: UInt64) {
+        let trace = Self.randomTrace(tokens: 150, seed: seed)
+        let direct = Self.naive(CacheSimulator.requests(trace))
+        let (histogram, edges, cold) = TraceAnalysis.reuseDistances(trace)
+        #expect(cold == direct.filter { $0 == nil }.count)
+        for (i, count) in histogram.enumerated() {
+            #expect(count == direct.compactMap { $0 }.filter { $0 >= edges[i] && $0 < edges[i + 1] }.count, "bin \(i)")
+        }
+        // LRU, one request per expert, hits exactly the distances below its capacity.
+        for capacity in [2, 5, 9, 17] {
+            var lru = LRUPolicy(ids: 18)
+            let hits = CacheSimulator.replay(CacheSimulator.requests(trace), ids: 18, capacity: capacity, policy: &lru).hits
+            #expect(hits == direct.compactMap { $0 }.filter { $0 < capacity }.count, "C=\(capacity)")
+        }
+        let uses = TraceAnalysis.useCounts(trace)
+        #expect(uses.joined().reduce(0, +) == trace.ids.count)
+    }
+}

@@ -1,11 +1,10 @@
 import MoEFormats
-import MoEStore
 
 /// What a trace says on its own, whatever the cache: how often each expert is used, and how far apart
 /// an expert's uses are.
-enum TraceAnalysis {
+public enum TraceAnalysis {
     /// Requests per (layer, expert): `[layers][experts]`.
-    static func useCounts(_ trace: RoutingTrace) -> [[Int]] {
+    public static func useCounts(_ trace: RoutingTrace) -> [[Int]] {
         var counts = Array(repeating: Array(repeating: 0, count: trace.experts), count: trace.layers)
         for t in 0 ..< trace.tokens {
             for l in 0 ..< trace.layers {
@@ -19,7 +18,7 @@ enum TraceAnalysis {
     /// since the same expert's previous request (nil: its first request). An LRU cache of C experts, asked
     /// one expert at a time, hits exactly the requests whose distance is below C. O(n log n): a Fenwick tree
     /// over request times marks each expert's latest request.
-    static func reuseDistances(_ trace: RoutingTrace) -> (histogram: [Int], edges: [Int], cold: Int) {
+    public static func reuseDistances(_ trace: RoutingTrace) -> (histogram: [Int], edges: [Int], cold: Int) {
         let requests = CacheSimulator.requests(trace)
         let n = requests.count
         var tree = [Int32](repeating: 0, count: n + 1)
