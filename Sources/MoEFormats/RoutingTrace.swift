@@ -102,6 +102,14 @@ public struct RoutingTrace: Sendable, Equatable {
         try checkDocuments(path: json)
     }
 
+    /// Tokens `range` of the trace (document starts and weights cut to match; the model identity kept).
+    public func tokens(in range: Range<Int>) -> RoutingTrace {
+        let per = layers * k, entries = range.lowerBound * per ..< range.upperBound * per
+        return RoutingTrace(tokens: range.count, layers: layers, k: k, experts: experts, ids: Array(ids[entries]),
+                            documentStarts: documentStarts.filter(range.contains).map { $0 - range.lowerBound },
+                            weights: weights.map { Array($0[entries]) }, model: model)
+    }
+
     /// The experts chosen at `token` in `layer`.
     public func experts(token: Int, layer: Int) -> ArraySlice<UInt16> {
         let base = (token * layers + layer) * k

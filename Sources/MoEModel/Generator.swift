@@ -119,7 +119,3 @@ extension Model {
         return GenerationResult(tokenIds: produced, text: text, stats: stats)
     }
 }
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -42,13 +42,21 @@ extension Model {
     public func recordRouting(documents: [[Int]], maxTokens: Int? = nil, contextLength: Int = 2048,
                               threads: Int = ThreadPool.physicalCores, precision: ActivationPrecision = .f32,
                               progress: (Int, Int) -> Void = { _, _ in }) throws -> RoutingTrace {
+        let state = InferenceState(config: config, contextLength: max(1, contextLength), maxBatch: 1, logitRows: 1,
+                                   threads: threads, precision: precision)
+        return try recordRouting(documents: documents, maxTokens: maxTokens, state: state, progress: progress)
+    }
+
+    /// The same on a state the caller set up (one token per call: `maxBatch` ≥ 1; its forced routing, if
+    /// any, is what gets recorded). `logits`: what each step computes besides the routing (`.last` to time
+    /// steps as generation runs them).
+    public func recordRouting(documents: [[Int]], maxTokens: Int? = nil, state: InferenceState, logits: LogitsWanted = .none,
+                              progress: (Int, Int) -> Void = { _, _ in }) throws -> RoutingTrace {
         let available = documents.reduce(0) { $0 + $1.count }
         let total = min(available, max(0, maxTokens ?? available))
         guard total > 0 else { throw InferenceError.emptyInput }
         let c = config, k = c.expertsPerToken
         let moeLayers = (0 ..< c.layerCount).filter { moeOrdinal[$0] >= 0 }
-        let state = InferenceState(config: c, contextLength: max(1, contextLength), maxBatch: 1, logitRows: 1,
-                                   threads: threads, precision: precision)
         var ids: [UInt16] = [], weights: [Float] = [], starts: [Int] = []
         ids.reserveCapacity(total * moeLayers.count * k)
         weights.reserveCapacity(total * moeLayers.count * k)
@@ -61,7 +69,7 @@ extension Model {
                 if done == total { break documents }
                 if state.position == state.contextLength { state.reset() }
                 state.routingLog = RoutingLog(layerCount: c.layerCount)   // routingLog is indexed by model layer
-                try forward([token], state: state, logits: .none)
+                try forward([token], state: state, logits: logits)
                 let log = state.routingLog!
                 for l in moeLayers {
                     let decision = log.layers[l][0]

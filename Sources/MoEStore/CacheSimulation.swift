@@ -109,8 +109,14 @@ extension CacheSimulator {
                 let cache = caches[perLayer ? l : 0]
                 let chosen = trace.experts(token: t, layer: l).map(Int.init)
                 cache.predictor?.observe(layer: l, chosen: chosen)
-                let groups = grouping == .single ? chosen.map { [$0] } : chosen.count <= groupSize ? [chosen] : stride(from: 0, to: chosen.count, by: groupSize).map {
-                    Array(chosen.sorted()[$0 ..< min(chosen.count, $0 + groupSize)])
+                let groups: [[Int]]
+                if grouping == .single {
+                    groups = chosen.map { [$0] }
+                } else if chosen.count <= groupSize {
+                    groups = [chosen]
+                } else {   // split in ascending order, as the forward pass splits
+                    let sorted = chosen.sorted()
+                    groups = stride(from: 0, to: sorted.count, by: groupSize).map { Array(sorted[$0 ..< min(sorted.count, $0 + groupSize)]) }
                 }
                 for (g, group) in groups.enumerated() {
                     let ticket = try cache.request(layer: l, experts: group)
@@ -139,9 +145,7 @@ extension CacheSimulator {
     /// of demand caching, an upper bound for either grouping (`grouping` is only recorded).
     private static func belady(_ trace: RoutingTrace, layout: ExpertLayout, capacity: Int, perLayer: Bool, grouping: RequestGrouping,
                                range: Range<Int>) -> Simulation {
-        let window = RoutingTrace(tokens: range.count, layers: trace.layers, k: trace.k, experts: trace.experts,
-                                  ids: Array(trace.ids[range.lowerBound * trace.layers * trace.k ..< range.upperBound * trace.layers * trace.k]))
-        let all = requests(window)
+        let all = requests(trace.tokens(in: range))
         let ids = trace.layers * trace.experts
         var stats = CacheStatistics(layers: trace.layers)
         stats.tokens = range.count

@@ -14,14 +14,8 @@ import TestSupport
     static func liveRun(policy: CachePolicyKind, experts: Int, tokens: [Int]) throws -> (RoutingTrace, CacheStatistics, ExpertCache) {
         let m = try Model(path: OffloadTests.model, offload: OffloadSettings(maxExperts: experts, cache: ExpertCacheOptions(policy: policy, ioThreads: 3)))
         let s = InferenceState(config: m.config, contextLength: 256, maxBatch: 1, threads: 1, precision: .q8)
-        s.routingLog = RoutingLog(layerCount: m.config.layerCount)
-        for (i, t) in tokens.enumerated() {
-            if i % 200 == 0 { s.reset() }   // documents of 200 tokens
-            _ = try m.forward([t], state: s)
-        }
-        let c = m.config, log = s.routingLog!
-        let ids = (0 ..< tokens.count).flatMap { t in (0 ..< c.layerCount).flatMap { l in log.layers[l][t].experts.map { UInt16($0) } } }
-        let trace = RoutingTrace(tokens: tokens.count, layers: c.layerCount, k: c.expertsPerToken, experts: c.expertCount, ids: ids)
+        let documents = stride(from: 0, to: tokens.count, by: 200).map { Array(tokens[$0 ..< min(tokens.count, $0 + 200)]) }
+        let trace = try m.recordRouting(documents: documents, state: s)
         let cache = m.offload!.existingCache!
         return (trace, cache.stats, cache)
     }

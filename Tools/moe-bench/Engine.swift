@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MoEFormats
 import MoEKernels
 import MoEModel
 import MoEStore
@@ -102,7 +103,3 @@ struct EngineCommand: ParsableCommand {
 }
 
 extension ActivationPrecision: ExpressibleByArgument {}
-
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

@@ -100,15 +100,6 @@ func csvLine(_ fields: [String]) -> String {
         .joined(separator: ",")
 }
 
-extension RoutingTrace {
-    /// The first `n` tokens.
-    func firstTokens(_ n: Int) -> RoutingTrace {
-        let n = min(n, tokens)
-        return RoutingTrace(tokens: n, layers: layers, k: k, experts: experts, ids: Array(ids[0 ..< n * layers * k]),
-                            documentStarts: documentStarts.filter { $0 < n })
-    }
-}
-
 /// `s` padded with spaces to `width` (left-aligned; right-aligned with a negative width).
 func pad(_ s: String, _ width: Int) -> String {
     let n = abs(width) - s.count

@@ -100,7 +100,7 @@ struct Plan: ParsableCommand {
             let settings = OffloadSettings(budgetBytes: budget, cache: ExpertCacheOptions(policy: .lru, ioThreads: ioThreads), compression: .off)
             let m = try Model(path: model, offload: settings)
             var trace = try loadTrace(self.trace, config: m.config)
-            trace = trace.firstTokens(tokens)
+            trace = trace.tokens(in: 0 ..< min(tokens, trace.tokens))
             let state = InferenceState(config: m.config, contextLength: min(context, m.config.maxPositions), maxBatch: 1, logitRows: 1,
                                        threads: threads ?? ThreadPool.physicalCores, precision: .q8)
             let offload = m.offload!
@@ -172,9 +172,8 @@ struct Plan: ParsableCommand {
             if state.position == state.contextLength { state.reset() }
             _ = try m.forward([t + 1], state: state)
         }
-        let d = clock.now - t0
         let after = cache.stats.total
-        return (Double(d.components.seconds) + Double(d.components.attoseconds) * 1e-18, after.stallSeconds - stall0, Double(after.bytesRead - read0))
+        return ((clock.now - t0).seconds, after.stallSeconds - stall0, Double(after.bytesRead - read0))
     }
 
     /// Compute seconds per token and the engine's seconds per byte read, each the median of 3 calibrations:

@@ -84,15 +84,15 @@ struct Run: ParsableCommand {
             let state = InferenceState(config: m.config, contextLength: min(context, m.config.maxPositions), maxBatch: 1, logitRows: 1,
                                        threads: threads ?? ThreadPool.physicalCores, precision: .q8)
             state.forcedRouting = try offload.forcedRouting(for: m)
-            state.routingLog = RoutingLog(layerCount: m.config.layerCount)
-            let total = docs.reduce(0) { $0 + $1.count }
             let interactive = !report.json && !report.csv && isatty(2) != 0
-            let seconds = try feed(docs, model: m, state: state) { done in
-                if interactive { printErr("\rtoken \(done)/\(total)", terminator: "") }
+            // Each step computes the next token's logits, as generation does, so that tokens/s is generation's.
+            let t0 = ContinuousClock.now
+            let trace = try m.recordRouting(documents: docs, state: state, logits: .last) { done, total in
+                if interactive { printErr("\rtoken \(done)/\(total)", terminator: done == total ? "\r" : "") }
             }
-            if interactive { printErr("\r", terminator: "") }
+            let seconds = (ContinuousClock.now - t0).seconds
+            let total = trace.tokens
             guard let offload = m.offload, let cache = offload.existingCache else { throw ValidationError("no expert cache was made") }
-            let trace = Self.trace(from: state.routingLog!, model: m, documents: docs)
             if let traceOut { try trace.write(to: traceOut) }
             let layout = offload.layout
             let stats = cache.statsPerExpert
@@ -104,21 +104,6 @@ struct Run: ParsableCommand {
             if report.json { try printJSON(out) } else if report.csv { print(Self.csv(out), terminator: "") } else { print(Self.table(out)) }
             try report.writeSVG(out.figures)
         }
-    }
-
-    /// The routing of the MoE layers, in the trace layout.
-    static func trace(from log: RoutingLog, model: Model, documents: [[Int]]) -> RoutingTrace {
-        let c = model.config
-        let moe = (0 ..< c.layerCount).filter(c.isMoELayer)
-        let tokens = moe.first.map { log.layers[$0].count } ?? 0
-        var ids: [UInt16] = []
-        ids.reserveCapacity(tokens * moe.count * c.expertsPerToken)
-        for t in 0 ..< tokens {
-            for l in moe { ids += log.layers[l][t].experts.map { UInt16($0) } }
-        }
-        var starts: [Int] = [], at = 0
-        for d in documents { starts.append(at); at += d.count }
-        return RoutingTrace(tokens: tokens, layers: moe.count, k: c.expertsPerToken, experts: c.expertCount, ids: ids, documentStarts: starts)
     }
 
     /// Stall lengths summarised through an HdrHistogram of microseconds (3 significant digits).

@@ -133,7 +133,7 @@ struct Simulate: ParsableCommand {
         try reportingErrors {
             let store = try model.map { try WeightStore(path: $0) }
             var trace = try loadTrace(self.trace, config: store?.config)
-            if let n = maxTokens, n < trace.tokens { trace = trace.firstTokens(n) }
+            if let n = maxTokens, n < trace.tokens { trace = trace.tokens(in: 0 ..< n) }
             let layout = try store.map { try $0.expertLayout() }
             let slotBytes = layout.map(ExpertCache.slotBytes(for:))
             let expertBytes = layout.map { $0.maxExpertBytes }

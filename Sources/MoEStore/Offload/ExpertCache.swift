@@ -122,10 +122,9 @@ public final class ExpertCache: @unchecked Sendable {
         let regions = Self.regionBytes(layout)
         regionOffset = [0, regions[0], regions[0] + regions[1]]
         slotBytes = regions.reduce(0, +)
-        let size = slotBytes
         largestPart = layout.parts.map(\.count).max() ?? 0
         compressedTier = options.compressedTierBytes > 0 ? CompressedTier(ids: layout.ids * 3, capacityBytes: options.compressedTierBytes) : nil
-        arenaBytes = max(capacity * size, 1)
+        arenaBytes = max(capacity * slotBytes, 1)
         if simulate {
             arena = nil
             reader = nil
@@ -221,14 +220,7 @@ public final class ExpertCache: @unchecked Sendable {
             case .absent:
                 count(id) { $0.misses += 1 }
                 guard let s = try takeSlot(waiting: true) else { preconditionFailure("unreachable: waiting takeSlot") }
-                slot[id] = s
-                if isSimulation {
-                    loadedAtOnce(id)
-                } else {
-                    phase[id] = .queued
-                    demandQueue += [id * 3, id * 3 + 1, id * 3 + 2]
-                    queued += 3
-                }
+                queued += startLoad(id, slot: s, demand: true)
                 policy.inserted(id, at: time)
             }
             byPrefetch[id] = false
@@ -248,18 +240,11 @@ public final class ExpertCache: @unchecked Sendable {
             let id = layout.id(layer: layer, expert: e)
             guard phase[id] == .absent else { continue }
             guard protectedCount < capacity / 2, let s = try? takeSlot(waiting: false) else { break }
-            slot[id] = s
             byPrefetch[id] = true
             isProtected[id] = true
             protectedCount += 1
             speculative[layer].append(id)
-            if isSimulation {
-                loadedAtOnce(id)
-            } else {
-                phase[id] = .queued
-                prefetchQueue += [id * 3, id * 3 + 1, id * 3 + 2]
-                queued += 3
-            }
+            queued += startLoad(id, slot: s, demand: false)
             policy.insertedCold(id, at: time)
             count(id) { $0.prefetches += 1 }
         }
@@ -284,7 +269,7 @@ public final class ExpertCache: @unchecked Sendable {
             monitor.waitDone()
         }
         if let start {
-            let stalled = (ContinuousClock.now - start).secondsValue
+            let stalled = (ContinuousClock.now - start).seconds
             statistics.layers[ticket.layer].stallSeconds += stalled
             stalls.append(stalled)
         }
@@ -323,11 +308,20 @@ public final class ExpertCache: @unchecked Sendable {
         update(&expertStatistics[id])
     }
 
-    /// Simulation: expert `id` (slot taken) is loaded at once, its bytes counted as read.
-    private func loadedAtOnce(_ id: Int) {
-        phase[id] = .ready
-        let bytes = layout.bytes(of: id)
-        count(id) { $0.bytesRead += bytes }
+    /// Puts absent expert `id` in slot `s` and queues its three reads (demand or prefetch); a simulation
+    /// loads it at once, counting its bytes as read. Returns the reads queued (under the lock).
+    private func startLoad(_ id: Int, slot s: Int32, demand: Bool) -> Int {
+        slot[id] = s
+        if isSimulation {
+            phase[id] = .ready
+            let bytes = layout.bytes(of: id)
+            count(id) { $0.bytesRead += bytes }
+            return 0
+        }
+        phase[id] = .queued
+        let jobs = [id * 3, id * 3 + 1, id * 3 + 2]
+        if demand { demandQueue += jobs } else { prefetchQueue += jobs }
+        return jobs.count
     }
     /// Adds processed tokens to the statistics (for per-token figures).
     public func countTokens(_ n: Int) { monitor.withLock { statistics.tokens += n } }
@@ -440,8 +434,4 @@ public final class ExpertCache: @unchecked Sendable {
         }
         monitor.unlock()
     }
-}
-
-extension Duration {
-    var secondsValue: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
 }
