@@ -29,14 +29,62 @@ public struct HFConfig: Decodable, Sendable {
     public var maxPositionEmbeddings: Int?
     public var eosTokenId: TokenIds?
     public var bosTokenId: TokenIds?
+    /// transformers < 5 kept rotary scaling here (`type` or `rope_type`); 5 moved it into `rope_parameters`.
+    public var ropeScaling: RopeParameters?
+    public var partialRotaryFactor: Double?
+    // DeepSeek-V2/V3, GLM-4.5 (multi-head latent attention, grouped sigmoid routing, shared experts).
+    public var qLoraRank: Int?
+    public var kvLoraRank: Int?
+    public var qkNopeHeadDim: Int?
+    public var qkRopeHeadDim: Int?
+    public var vHeadDim: Int?
+    public var nRoutedExperts: Int?
+    public var nSharedExperts: Int?
+    public var firstKDenseReplace: Int?
+    public var nGroup: Int?
+    public var topkGroup: Int?
+    public var topkMethod: String?
+    public var scoringFunc: String?
+    public var routedScalingFactor: Double?
+    public var ropeInterleave: Bool?
+    public var useQkNorm: Bool?
+    public var numNextnPredictLayers: Int?
+    // ERNIE-4.5 MoE.
+    public var moeNumExperts: Int?
+    public var moeK: Int?
+    public var moeLayerStartIndex: Int?
+    public var moeLayerEndIndex: Int?
+    public var moeLayerInterval: Int?
+    public var moeNumSharedExperts: Int?
+    public var moeNormMin: Double?
+    public var useBias: Bool?
 
     public struct RopeParameters: Decodable, Sendable {
         public var ropeTheta: Double?
         public var ropeType: String?
+        public var type: String?
+        public var factor: Double?
+        public var originalMaxPositionEmbeddings: Double?
+        public var betaFast: Double?
+        public var betaSlow: Double?
+        public var mscale: Double?
+        public var mscaleAllDim: Double?
+        public var attentionFactor: Double?
+        public var truncate: Bool?
+        public var partialRotaryFactor: Double?
         enum CodingKeys: String, CodingKey {
             case ropeTheta = "rope_theta"
             case ropeType = "rope_type"
+            case type, factor, mscale, truncate
+            case originalMaxPositionEmbeddings = "original_max_position_embeddings"
+            case betaFast = "beta_fast"
+            case betaSlow = "beta_slow"
+            case mscaleAllDim = "mscale_all_dim"
+            case attentionFactor = "attention_factor"
+            case partialRotaryFactor = "partial_rotary_factor"
         }
+        /// The scaling kind: `rope_type`, or the older `type`; "default" when neither is given.
+        public var kind: String { ropeType ?? type ?? "default" }
     }
 
     /// `eos_token_id` may be a number, a list of numbers, or null.
@@ -75,6 +123,32 @@ public struct HFConfig: Decodable, Sendable {
         case maxPositionEmbeddings = "max_position_embeddings"
         case eosTokenId = "eos_token_id"
         case bosTokenId = "bos_token_id"
+        case ropeScaling = "rope_scaling"
+        case partialRotaryFactor = "partial_rotary_factor"
+        case qLoraRank = "q_lora_rank"
+        case kvLoraRank = "kv_lora_rank"
+        case qkNopeHeadDim = "qk_nope_head_dim"
+        case qkRopeHeadDim = "qk_rope_head_dim"
+        case vHeadDim = "v_head_dim"
+        case nRoutedExperts = "n_routed_experts"
+        case nSharedExperts = "n_shared_experts"
+        case firstKDenseReplace = "first_k_dense_replace"
+        case nGroup = "n_group"
+        case topkGroup = "topk_group"
+        case topkMethod = "topk_method"
+        case scoringFunc = "scoring_func"
+        case routedScalingFactor = "routed_scaling_factor"
+        case ropeInterleave = "rope_interleave"
+        case useQkNorm = "use_qk_norm"
+        case numNextnPredictLayers = "num_nextn_predict_layers"
+        case moeNumExperts = "moe_num_experts"
+        case moeK = "moe_k"
+        case moeLayerStartIndex = "moe_layer_start_index"
+        case moeLayerEndIndex = "moe_layer_end_index"
+        case moeLayerInterval = "moe_layer_interval"
+        case moeNumSharedExperts = "moe_num_shared_experts"
+        case moeNormMin = "moe_norm_min"
+        case useBias = "use_bias"
     }
 
     public static func load(path: String) throws -> HFConfig {
@@ -116,7 +190,13 @@ public struct HFConfig: Decodable, Sendable {
     }
 
     /// Rope theta from transformers 5's `rope_parameters` or the older top-level `rope_theta`.
-    public var resolvedRopeTheta: Double? { ropeParameters?.ropeTheta ?? ropeTheta }
+    public var resolvedRopeTheta: Double? { ropeParameters?.ropeTheta ?? ropeScaling?.ropeTheta ?? ropeTheta }
+
+    /// The rotary parameters beyond theta: transformers 5's `rope_parameters`, else the older `rope_scaling`.
+    public var resolvedRopeScaling: RopeParameters? {
+        if let p = ropeParameters, p.kind != "default" || ropeScaling == nil { return p }
+        return ropeScaling ?? ropeParameters
+    }
 
     /// Throws a clear error for a required field that is absent.
     public func require<T>(_ value: T?, _ name: String, path: String) throws -> T {

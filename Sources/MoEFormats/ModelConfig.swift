@@ -40,6 +40,36 @@ public struct ModelConfig: Sendable, Equatable {
     public var eosTokenId: Int?
     public var bosTokenId: Int?
 
+    // Building blocks beyond the Llama-family defaults (see Blocks.swift). Every field has the default
+    // that leaves the four original architectures unchanged.
+    /// Multi-head latent attention (DeepSeek-V2/V3) instead of grouped-query attention.
+    public var latentAttention: LatentAttention?
+    /// Rotary dimensions per head (the first `rotaryDim` of each head; GLM rotates half). nil: the whole head.
+    public var partialRotaryDim: Int?
+    /// YaRN context extension of the rotary frequencies, nil for plain rotary.
+    public var yarn: YaRN?
+    /// Factor on the attention softmax scale 1/√d (DeepSeek-V3's YaRN mscale², 1 elsewhere).
+    public var attentionScaleFactor: Float = 1
+    /// How the router turns logits into the chosen experts and their weights (softmax top-k by default).
+    public var routing = RoutingRule()
+    /// Whether the shared expert's output is scaled by sigmoid(gate · x) (Qwen2-MoE) or added as is (DeepSeek, GLM, ERNIE).
+    public var sharedExpertGated = true
+
+    /// Rotary dimensions per head (MLA: the decoupled rotary part).
+    public var rotaryDim: Int { latentAttention?.ropeDim ?? partialRotaryDim ?? headDim }
+    /// Floats per token and layer in the KV cache: keys and values of the KV heads, or MLA's compressed latent
+    /// plus the shared rotary key (no separate values).
+    public var kvCacheWidth: (key: Int, value: Int) {
+        if let m = latentAttention { return (m.kvLoraRank + m.ropeDim, 0) }
+        return (kvHeadCount * headDim, kvHeadCount * headDim)
+    }
+    /// KV cache bytes per token (float32, every layer).
+    public var kvBytesPerToken: Int { layerCount * (kvCacheWidth.key + kvCacheWidth.value) * 4 }
+    /// Width of the attention output that o_proj reads: heads × value width.
+    public var attentionOutputWidth: Int { headCount * (latentAttention?.valueDim ?? headDim) }
+    /// Width of the query projection: heads × query width per head.
+    public var queryWidth: Int { headCount * (latentAttention?.qkDim ?? headDim) }
+
     public init(architecture: String, vocabSize: Int, hiddenSize: Int, layerCount: Int, headCount: Int,
                 kvHeadCount: Int, headDim: Int, expertCount: Int, expertsPerToken: Int, expertFFN: Int,
                 sharedExpertFFN: Int = 0, denseFFN: Int = 0, denseLayers: Set<Int> = [],
@@ -90,6 +120,12 @@ public struct ModelConfig: Sendable, Equatable {
         }
         guard headCount % kvHeadCount == 0 else { throw bad("\(headCount) attention heads not divisible by \(kvHeadCount) KV heads") }
         guard headDim % 2 == 0 else { throw bad("head dimension \(headDim) is odd") }
+        if let p = partialRotaryDim, p <= 0 || p > headDim || p % 2 != 0 {
+            throw bad("rotary dimension \(p) is not an even number in 2…\(headDim) (partial_rotary_factor)")
+        }
+        if let m = latentAttention { try m.validate(path: path) }
+        try routing.validate(experts: expertCount, k: expertsPerToken, path: path)
+        if let y = yarn { try y.validate(path: path) }
         guard headCount * headDim <= Self.maxWidth else { throw bad("\(headCount) heads × \(headDim) is wider than \(Self.maxWidth)") }
         for (name, value) in [("expert FFN width", expertFFN), ("shared expert FFN width", sharedExpertFFN), ("dense FFN width", denseFFN)] {
             guard value >= 0, value <= Self.maxWidth else { throw bad("\(name) \(value) is not in 0…\(Self.maxWidth)") }

@@ -20,9 +20,19 @@ public struct HFNaming: Sendable {
     public var moeBlock: String
     /// Expert projection names: ("gate_proj","up_proj","down_proj") or Mixtral's ("w1","w3","w2").
     public var gate: String, up: String, down: String
+    /// The shared expert's module: "shared_expert" (Qwen2-MoE) or "shared_experts" (DeepSeek, GLM, ERNIE).
+    public var sharedExpert = "shared_expert"
+    /// The router's selection bias (`exp_probs_b.bias` in GGUF), under the MoE block.
+    public var selectionBias = "gate.e_score_correction_bias"
 
     public static let standard = HFNaming(moeBlock: "mlp", gate: "gate_proj", up: "up_proj", down: "down_proj")
     public static let mixtral = HFNaming(moeBlock: "block_sparse_moe", gate: "w1", up: "w3", down: "w2")
+    /// DeepSeek-V2/V3 and GLM-4.5: `mlp.shared_experts`, `mlp.gate.e_score_correction_bias`.
+    public static let deepseek = HFNaming(moeBlock: "mlp", gate: "gate_proj", up: "up_proj", down: "down_proj",
+                                          sharedExpert: "shared_experts")
+    /// ERNIE-4.5: DeepSeek's names, with the selection bias in `mlp.moe_statics`.
+    public static let ernie = HFNaming(moeBlock: "mlp", gate: "gate_proj", up: "up_proj", down: "down_proj",
+                                       sharedExpert: "shared_experts", selectionBias: "moe_statics.e_score_correction_bias")
 
     func projection(_ p: ExpertProjection) -> String {
         switch p { case .gate: return gate; case .up: return up; case .down: return down }
@@ -59,9 +69,17 @@ public struct HFNaming: Sendable {
         case "attn_k_norm": mapped = "\(l).self_attn.k_norm"
         case "ffn_gate_inp": mapped = "\(l).\(moeBlock).gate"
         case "ffn_gate_inp_shexp": mapped = "\(l).mlp.shared_expert_gate"
-        case "ffn_gate_shexp": mapped = "\(l).mlp.shared_expert.gate_proj"
-        case "ffn_up_shexp": mapped = "\(l).mlp.shared_expert.up_proj"
-        case "ffn_down_shexp": mapped = "\(l).mlp.shared_expert.down_proj"
+        case "ffn_gate_shexp": mapped = "\(l).mlp.\(sharedExpert).gate_proj"
+        case "ffn_up_shexp": mapped = "\(l).mlp.\(sharedExpert).up_proj"
+        case "ffn_down_shexp": mapped = "\(l).mlp.\(sharedExpert).down_proj"
+        case "exp_probs_b": return "\(l).\(moeBlock).\(selectionBias)"
+        // Multi-head latent attention.
+        case "attn_q_a": mapped = "\(l).self_attn.q_a_proj"
+        case "attn_q_a_norm": mapped = "\(l).self_attn.q_a_layernorm"
+        case "attn_q_b": mapped = "\(l).self_attn.q_b_proj"
+        case "attn_kv_a_mqa": mapped = "\(l).self_attn.kv_a_proj_with_mqa"
+        case "attn_kv_a_norm": mapped = "\(l).self_attn.kv_a_layernorm"
+        case "attn_kv_b": mapped = "\(l).self_attn.kv_b_proj"
         case "ffn_gate": mapped = "\(l).mlp.gate_proj"
         case "ffn_up": mapped = "\(l).mlp.up_proj"
         case "ffn_down": mapped = "\(l).mlp.down_proj"

@@ -91,19 +91,41 @@ extension Model {
         return UnsafeBufferPointer(start: state.logits, count: rows * c.vocabSize)
     }
 
-    /// x += Wo · attention(norm(x)) for `n` tokens at positions state.position ..< +n.
+    /// x += Wo · attention(norm(x)) for `n` tokens at positions state.position ..< +n: the config's
+    /// attention block, grouped-query or multi-head latent.
     private func attention(layer l: Int, n: Int, state s: InferenceState) {
-        let c = config, w = layers[l]
-        let h = c.hiddenSize, hd = c.headDim
-        let qDim = c.headCount * hd, kvDim = c.kvHeadCount * hd
+        let c = config, w = layers[l], h = c.hiddenSize
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.attnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
         s.activationStatistics?.add(.attentionInput(layer: l), rows: s.xb, n: n, width: h)
         s.hiddenQ.invalidate()
-        func product(_ m: WeightMatrix, _ y: UnsafeMutablePointer<Float>) -> MatMul.Product {
-            MatMul.Product(m, x: s.xb, n: n, y: y, xq: s.hiddenQ.activations(for: m, x: s.xb, n: n))
+        let wo: WeightMatrix
+        if let weights = w.grouped {
+            groupedQueryAttention(layer: l, weights, n: n, state: s)
+            wo = weights.wo
+        } else {
+            let weights = w.latent!
+            latentAttention(layer: l, weights, n: n, state: s)
+            wo = weights.wo
         }
-        MatMul.run([product(w.wq, s.q), product(w.wk, s.k), product(w.wv, s.v)], pool: s.pool)
+        s.activationStatistics?.add(.attentionOutput(layer: l), rows: s.attnOut, n: n, width: c.attentionOutputWidth)
+        s.attnQ.invalidate()
+        MatMul.run([MatMul.Product(wo, x: s.attnOut, n: n, y: s.xb,
+                                   xq: s.attnQ.activations(for: wo, x: s.attnOut, n: n))], pool: s.pool)
+        for i in 0 ..< n * h { s.x[i] += s.xb[i] }
+    }
 
+    /// One product of the normed hidden rows `xb`.
+    private func hiddenProduct(_ m: WeightMatrix, _ y: UnsafeMutablePointer<Float>, n: Int, state s: InferenceState) -> MatMul.Product {
+        MatMul.Product(m, x: s.xb, n: n, y: y, xq: s.hiddenQ.activations(for: m, x: s.xb, n: n))
+    }
+
+    /// Grouped-query attention of xb into attnOut [n, heads * headDim]: q, k, v (+ biases), q/k RMSNorm,
+    /// rotary on the first `rotaryDim` of each head, keys and values appended to the cache, causal softmax.
+    private func groupedQueryAttention(layer l: Int, _ w: GroupedAttentionWeights, n: Int, state s: InferenceState) {
+        let c = config, hd = c.headDim
+        let qDim = c.headCount * hd, kvDim = c.kvHeadCount * hd
+        MatMul.run([hiddenProduct(w.wq, s.q, n: n, state: s), hiddenProduct(w.wk, s.k, n: n, state: s),
+                    hiddenProduct(w.wv, s.v, n: n, state: s)], pool: s.pool)
         for t in 0 ..< n {
             let q = s.q + t * qDim, k = s.k + t * kvDim, v = s.v + t * kvDim
             if let b = w.bq { for i in 0 ..< qDim { q[i] += b[i] } }
@@ -123,8 +145,9 @@ extension Model {
                 for i in 0 ..< kvDim { k[i] = min(max(k[i], -clip), clip); v[i] = min(max(v[i], -clip), clip) }
             }
             let pos = s.position + t
-            rope.apply(q, heads: c.headCount, position: pos, cos: s.ropeCos, sin: s.ropeSin)
-            rope.apply(k, heads: c.kvHeadCount, position: pos, cos: s.ropeCos, sin: s.ropeSin)
+            rope.angles(position: pos, cos: s.ropeCos, sin: s.ropeSin)
+            rope.rotate(q, heads: c.headCount, stride: hd, cos: s.ropeCos, sin: s.ropeSin)
+            rope.rotate(k, heads: c.kvHeadCount, stride: hd, cos: s.ropeCos, sin: s.ropeSin)
             // Append to the KV cache: [layer, position, kvDim].
             let slot = (l * s.contextLength + pos) * kvDim
             (s.keyCache + slot).update(from: k, count: kvDim)
@@ -136,7 +159,7 @@ extension Model {
         let keys = s.keyCache + l * s.contextLength * kvDim
         let values = s.valueCache + l * s.contextLength * kvDim
         let group = c.headCount / c.kvHeadCount
-        let scale = 1 / Float(hd).squareRoot()
+        let scale = c.attentionScaleFactor / Float(hd).squareRoot()
         let start = s.position
         let work = n * c.headCount * (start + n) * hd
         s.pool.forEach(n * c.headCount, parallel: work >= MatMul.minParallelWork) { item, worker in
@@ -158,11 +181,69 @@ extension Model {
                 for i in 0 ..< hd { out[i] += p * vj[i] }
             }
         }
-        s.activationStatistics?.add(.attentionOutput(layer: l), rows: s.attnOut, n: n, width: qDim)
-        s.attnQ.invalidate()
-        MatMul.run([MatMul.Product(w.wo, x: s.attnOut, n: n, y: s.xb,
-                                   xq: s.attnQ.activations(for: w.wo, x: s.attnOut, n: n))], pool: s.pool)
-        for i in 0 ..< n * h { s.x[i] += s.xb[i] }
+    }
+
+    /// Multi-head latent attention of xb into attnOut [n, heads * valueDim], in the absorbed form
+    /// (`LatentAttentionWeights`): the cache row of a position is [c (kvLoraRank) ; k_rope (rope)], each head's
+    /// query is absorbed into the same space, [k_bᵀ·q_nope ; q_rope], so a score is one dot product, and the
+    /// weighted sum of latents is projected by the head's v_b afterwards.
+    private func latentAttention(layer l: Int, _ w: LatentAttentionWeights, n: Int, state s: InferenceState) {
+        let c = config, m = c.latentAttention!, heads = c.headCount
+        let qk = m.qkDim, row = m.kvLoraRank + m.ropeDim
+        // q (through the LoRA bottleneck where there is one) and [c ; k_rope].
+        if let qA = w.qA {
+            MatMul.run([hiddenProduct(qA, s.qLatent, n: n, state: s), hiddenProduct(w.kvA, s.k, n: n, state: s)], pool: s.pool)
+            for t in 0 ..< n {
+                Ops.rmsNorm(s.qLatent + t * m.qLoraRank, w.qANorm!, s.qLatent + t * m.qLoraRank, n: m.qLoraRank, eps: m.latentNormEps)
+            }
+            s.latentQ.invalidate()
+            MatMul.run([MatMul.Product(w.q, x: s.qLatent, n: n, y: s.q,
+                                       xq: s.latentQ.activations(for: w.q, x: s.qLatent, n: n))], pool: s.pool)
+        } else {
+            MatMul.run([hiddenProduct(w.q, s.q, n: n, state: s), hiddenProduct(w.kvA, s.k, n: n, state: s)], pool: s.pool)
+        }
+        let cache = s.keyCache + l * s.contextLength * row
+        for t in 0 ..< n {
+            let pos = s.position + t
+            let kv = s.k + t * row, q = s.q + t * heads * qk
+            Ops.rmsNorm(kv, w.kvANorm, kv, n: m.kvLoraRank, eps: m.latentNormEps)
+            rope.angles(position: pos, cos: s.ropeCos, sin: s.ropeSin)
+            rope.rotate(kv + m.kvLoraRank, heads: 1, stride: m.ropeDim, cos: s.ropeCos, sin: s.ropeSin)
+            rope.rotate(q + m.nopeDim, heads: heads, stride: qk, cos: s.ropeCos, sin: s.ropeSin)
+            (cache + pos * row).update(from: kv, count: row)
+            for hh in 0 ..< heads {
+                (s.qNope + (hh * n + t) * m.nopeDim).update(from: q + hh * qk, count: m.nopeDim)
+                (s.qAbsorbed + (t * heads + hh) * row + m.kvLoraRank).update(from: q + hh * qk + m.nopeDim, count: m.ropeDim)
+            }
+        }
+        // Absorbed queries: k_b[h] · q_nope for every head, tokens as rows ([heads, n, nope] in).
+        MatMul.run((0 ..< heads).map { hh in
+            MatMul.Product(w.kB[hh], x: s.qNope + hh * n * m.nopeDim, n: n, y: s.qAbsorbed + hh * row, yStride: heads * row)
+        }, pool: s.pool)
+
+        let scale = c.attentionScaleFactor / Float(qk).squareRoot()
+        let start = s.position
+        let work = n * heads * (start + n) * row
+        s.pool.forEach(n * heads, parallel: work >= MatMul.minParallelWork) { item, worker in
+            let t = item / heads, hh = item % heads
+            let pos = start + t
+            let scores = s.scores + worker * s.contextLength
+            let q = s.qAbsorbed + (t * heads + hh) * row
+            for j in 0 ... pos { scores[j] = Kernels.dot(q, cache + j * row, count: row) * scale }
+            Ops.softmax(scores, n: pos + 1)
+            let out = s.latentOut + (hh * n + t) * m.kvLoraRank
+            out.update(repeating: 0, count: m.kvLoraRank)
+            for j in 0 ... pos {
+                let cj = cache + j * row
+                let p = scores[j]
+                for i in 0 ..< m.kvLoraRank { out[i] += p * cj[i] }
+            }
+        }
+        // Each head's value: v_b[h] · Σ p c, into attnOut [n, heads * valueDim].
+        let vDim = heads * m.valueDim
+        MatMul.run((0 ..< heads).map { hh in
+            MatMul.Product(w.vB[hh], x: s.latentOut + hh * n * m.kvLoraRank, n: n, y: s.attnOut + hh * m.valueDim, yStride: vDim)
+        }, pool: s.pool)
     }
 
     /// x += FFN(norm(x)): the routed experts (plus a shared expert where present), or a dense FFN.
@@ -179,12 +260,14 @@ extension Model {
         }
         if let router = w.router {
             try routedExperts(layer: l, router: router, n: n, state: s, cache: cache)
-            if let shared = w.shared, let sharedGate = w.sharedGate {
+            if let shared = w.shared {
                 runExpert(shared, layer: l, n: n, state: s)
-                MatMul.run([MatMul.Product(sharedGate, x: s.xb, n: n, y: s.shGate,
-                                           xq: s.hiddenQ.activations(for: sharedGate, x: s.xb, n: n))], pool: s.pool)
+                if let sharedGate = w.sharedGate {
+                    MatMul.run([MatMul.Product(sharedGate, x: s.xb, n: n, y: s.shGate,
+                                               xq: s.hiddenQ.activations(for: sharedGate, x: s.xb, n: n))], pool: s.pool)
+                }
                 for t in 0 ..< n {
-                    let g = 1 / (1 + expf(-s.shGate[t]))
+                    let g = w.sharedGate == nil ? 1 : 1 / (1 + expf(-s.shGate[t]))
                     let out = s.ffnOut + t * h, y = s.expertOut + t * h
                     for d in 0 ..< h { out[d] += g * y[d] }
                 }
@@ -206,9 +289,12 @@ extension Model {
         let k = c.expertsPerToken, e = c.expertCount
         MatMul.run([MatMul.Product(router, x: s.xb, n: n, y: s.routerLogits,
                                    xq: s.hiddenQ.activations(for: router, x: s.xb, n: n))], pool: s.pool)
-        for t in 0 ..< n {
-            Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb,
-                         probs: s.routerProbs, experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
+        (w.routerBias ?? []).withUnsafeBufferPointer { bias in
+            for t in 0 ..< n {
+                Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb, rule: c.routing,
+                             bias: bias.isEmpty ? nil : bias.baseAddress, probs: s.routerProbs, choice: s.routerChoice,
+                             experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
+            }
         }
         if let forced = s.forcedRouting {
             for t in 0 ..< n {

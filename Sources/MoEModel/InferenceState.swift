@@ -20,20 +20,26 @@ public final class InferenceState: @unchecked Sendable {
     /// benchmark of the expert cache under real routing on a model whose own routing is not real).
     public var forcedRouting: ForcedRouting?
 
-    let keyCache: UnsafeMutablePointer<Float>    // [layers, contextLength, kvHeads * headDim]
-    let valueCache: UnsafeMutablePointer<Float>  // [layers, contextLength, kvHeads * headDim]
+    let keyCache: UnsafeMutablePointer<Float>    // [layers, contextLength, kvCacheWidth.key]: kvHeads * headDim, or MLA's latent + rotary key
+    let valueCache: UnsafeMutablePointer<Float>  // [layers, contextLength, kvCacheWidth.value]: kvHeads * headDim, or nothing (MLA)
     let x: UnsafeMutablePointer<Float>           // [maxBatch, hidden] residual stream
     let xb: UnsafeMutablePointer<Float>          // [maxBatch, hidden] normed input of a sublayer
-    let q: UnsafeMutablePointer<Float>           // [maxBatch, heads * headDim]
-    let k: UnsafeMutablePointer<Float>           // [maxBatch, kvHeads * headDim]
-    let v: UnsafeMutablePointer<Float>           // [maxBatch, kvHeads * headDim]
-    let attnOut: UnsafeMutablePointer<Float>     // [maxBatch, heads * headDim]
+    let q: UnsafeMutablePointer<Float>           // [maxBatch, queryWidth] (heads * headDim, or heads * (nope + rope))
+    let k: UnsafeMutablePointer<Float>           // [maxBatch, kvHeads * headDim], or MLA's [maxBatch, kvLoraRank + rope]
+    let v: UnsafeMutablePointer<Float>           // [maxBatch, kvHeads * headDim] (unused by MLA)
+    let attnOut: UnsafeMutablePointer<Float>     // [maxBatch, attentionOutputWidth] (heads * value width)
+    // Multi-head latent attention only (1 float otherwise):
+    let qLatent: UnsafeMutablePointer<Float>     // [maxBatch, qLoraRank] the q LoRA's bottleneck
+    let qNope: UnsafeMutablePointer<Float>       // [heads, maxBatch, nopeDim] q_nope gathered head by head
+    let qAbsorbed: UnsafeMutablePointer<Float>   // [maxBatch, heads, kvLoraRank + rope] (k_bᵀ·q_nope ; q_rope)
+    let latentOut: UnsafeMutablePointer<Float>   // [heads, maxBatch, kvLoraRank] Σ_j p_j c_j per head
     let scores: UnsafeMutablePointer<Float>      // [threads, contextLength] attention scores per worker
-    let ropeCos: UnsafeMutablePointer<Float>     // [headDim / 2]
-    let ropeSin: UnsafeMutablePointer<Float>     // [headDim / 2]
+    let ropeCos: UnsafeMutablePointer<Float>     // [rotaryDim / 2]
+    let ropeSin: UnsafeMutablePointer<Float>     // [rotaryDim / 2]
     let ffnOut: UnsafeMutablePointer<Float>      // [maxBatch, hidden] FFN sublayer output (accumulated over experts)
     let routerLogits: UnsafeMutablePointer<Float> // [maxBatch, experts]
     let routerProbs: UnsafeMutablePointer<Float> // [experts]
+    let routerChoice: UnsafeMutablePointer<Float> // [experts] choice scores (biased, group-masked)
     let predictProbs: UnsafeMutablePointer<Float> // [experts] a later layer's router on this layer's input (prefetch)
     let chosen: UnsafeMutablePointer<Int32>      // [maxBatch, k] chosen expert ids
     let chosenWeights: UnsafeMutablePointer<Float> // [maxBatch, k] their mixing weights
@@ -54,14 +60,15 @@ public final class InferenceState: @unchecked Sendable {
     /// Float activations, or 8-bit ones for the integer kernels.
     public let precision: ActivationPrecision
     let hiddenQ: ActivationQuantizer     // xb quantized: [maxBatch, hidden] per activation type
-    let attnQ: ActivationQuantizer       // attnOut quantized: [maxBatch, heads * headDim]
+    let attnQ: ActivationQuantizer       // attnOut quantized: [maxBatch, attentionOutputWidth]
+    let latentQ: ActivationQuantizer     // qLatent quantized (MLA with a q LoRA): [maxBatch, qLoraRank]
     let slotQ: ActivationQuantizer       // expert inputs gathered by slot: [maxBatch * k, hidden]
     let downQ: ActivationQuantizer       // silu(gate) ⊙ up by slot: [maxBatch * k, expertFFN]
     let denseDownQ: ActivationQuantizer  // dense / shared expert down input: [maxBatch, max(shared, dense FFN)]
 
     /// Bytes held by this state (KV cache plus scratch).
     public var byteCount: Int {
-        fixedBytes + [hiddenQ, attnQ, slotQ, downQ, denseDownQ].reduce(0) { $0 + $1.byteCount }
+        fixedBytes + [hiddenQ, attnQ, latentQ, slotQ, downQ, denseDownQ].reduce(0) { $0 + $1.byteCount }
     }
     private let fixedBytes: Int
 
@@ -79,11 +86,13 @@ public final class InferenceState: @unchecked Sendable {
         let slots = maxBatch * max(c.expertsPerToken, 1)
         self.precision = precision
         hiddenQ = ActivationQuantizer(cols: c.hiddenSize, capacity: maxBatch, precision: precision)
-        attnQ = ActivationQuantizer(cols: c.headCount * c.headDim, capacity: maxBatch, precision: precision)
+        attnQ = ActivationQuantizer(cols: c.attentionOutputWidth, capacity: maxBatch, precision: precision)
+        let mla = c.latentAttention
+        latentQ = ActivationQuantizer(cols: max(mla?.qLoraRank ?? 0, 1), capacity: mla?.qLoraRank ?? 0 > 0 ? maxBatch : 1, precision: precision)
         slotQ = ActivationQuantizer(cols: c.hiddenSize, capacity: slots, precision: precision)
         downQ = ActivationQuantizer(cols: c.expertFFN, capacity: slots, precision: precision)
         denseDownQ = ActivationQuantizer(cols: max(c.sharedExpertFFN, c.denseFFN), capacity: maxBatch, precision: precision)
-        let qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
+        let kvDim = mla.map { $0.kvLoraRank + $0.ropeDim } ?? c.kvHeadCount * c.headDim
         let maxFFN = max(c.expertFFN, c.sharedExpertFFN, c.denseFFN)
         var allocs: [(UnsafeMutablePointer<Float>, Int)] = []
         func alloc(_ n: Int) -> UnsafeMutablePointer<Float> {
@@ -92,20 +101,25 @@ public final class InferenceState: @unchecked Sendable {
             allocs.append((p, n))
             return p
         }
-        keyCache = alloc(c.layerCount * contextLength * kvDim)
-        valueCache = alloc(c.layerCount * contextLength * kvDim)
+        keyCache = alloc(c.layerCount * contextLength * c.kvCacheWidth.key)
+        valueCache = alloc(c.layerCount * contextLength * c.kvCacheWidth.value)
         x = alloc(maxBatch * c.hiddenSize)
         xb = alloc(maxBatch * c.hiddenSize)
-        q = alloc(maxBatch * qDim)
+        q = alloc(maxBatch * c.queryWidth)
         k = alloc(maxBatch * kvDim)
-        v = alloc(maxBatch * kvDim)
-        attnOut = alloc(maxBatch * qDim)
+        v = alloc(mla == nil ? maxBatch * kvDim : 0)
+        attnOut = alloc(maxBatch * c.attentionOutputWidth)
+        qLatent = alloc(maxBatch * (mla?.qLoraRank ?? 0))
+        qNope = alloc(mla.map { maxBatch * c.headCount * $0.nopeDim } ?? 0)
+        qAbsorbed = alloc(mla.map { maxBatch * c.headCount * ($0.kvLoraRank + $0.ropeDim) } ?? 0)
+        latentOut = alloc(mla.map { maxBatch * c.headCount * $0.kvLoraRank } ?? 0)
         scores = alloc(pool.threadCount * contextLength)
-        ropeCos = alloc(c.headDim / 2)
-        ropeSin = alloc(c.headDim / 2)
+        ropeCos = alloc(c.rotaryDim / 2)
+        ropeSin = alloc(c.rotaryDim / 2)
         ffnOut = alloc(maxBatch * c.hiddenSize)
         routerLogits = alloc(maxBatch * max(c.expertCount, 1))
         routerProbs = alloc(max(c.expertCount, 1))
+        routerChoice = alloc(max(c.expertCount, 1))
         predictProbs = alloc(max(c.expertCount, 1))
         chosenWeights = alloc(maxBatch * max(c.expertsPerToken, 1))
         slotWeight = alloc(slots)

@@ -13,23 +13,19 @@ public struct ExpertWeights: Sendable {
 /// files; only the small vectors (norms, biases) are copied, widened to float32.
 public struct LayerWeights: Sendable {
     public let attnNorm: [Float]          // [hidden]
-    public let wq: WeightMatrix           // [heads * headDim, hidden]
-    public let wk: WeightMatrix           // [kvHeads * headDim, hidden]
-    public let wv: WeightMatrix           // [kvHeads * headDim, hidden]
-    public let wo: WeightMatrix           // [hidden, heads * headDim]
-    public let bq: [Float]?               // [heads * headDim]   (Qwen2-MoE)
-    public let bk: [Float]?               // [kvHeads * headDim]
-    public let bv: [Float]?               // [kvHeads * headDim]
-    public let qNorm: [Float]?            // [headDim] per head, or [heads * headDim] whole (OLMoE)
-    public let kNorm: [Float]?            // [headDim] or [kvHeads * headDim]
+    /// Exactly one of `grouped` and `latent` is set, as the config's attention block says.
+    public let grouped: GroupedAttentionWeights?
+    public let latent: LatentAttentionWeights?
     public let ffnNorm: [Float]           // [hidden]
     public let router: WeightMatrix?      // [experts, hidden]; nil for a dense layer
+    /// Added to the router's scores for the choice of experts only (DeepSeek-V3, GLM, ERNIE), [experts].
+    public let routerBias: [Float]?
     public let experts: [ExpertWeights]   // [experts]
     /// Every expert's gate, up and down have the types of expert 0's (always so for stacked GGUF tensors
     /// and safetensors folders), so one quantized copy of an input serves them all.
     public let expertTypesUniform: Bool
-    public let shared: ExpertWeights?     // Qwen2-MoE shared expert, [sharedFFN, hidden] / [hidden, sharedFFN]
-    public let sharedGate: WeightMatrix?  // [1, hidden]
+    public let shared: ExpertWeights?     // shared expert(s), [sharedFFN, hidden] / [hidden, sharedFFN]
+    public let sharedGate: WeightMatrix?  // [1, hidden] (Qwen2-MoE); nil when the shared expert is ungated
     public let dense: ExpertWeights?      // dense FFN for non-MoE layers, [denseFFN, hidden] / [hidden, denseFFN]
 
     /// `repack`: Q4_0 matrices also get rows repacked for the one-token kernel (`WeightMatrix.withRepackedRows`).
@@ -42,9 +38,72 @@ public struct LayerWeights: Sendable {
             return repack ? try m.withRepackedRows() : m
         }
         func expert(_ w: WeightMatrix) throws -> WeightMatrix { resident == nil ? try mat(w) : w }
-        let h = c.hiddenSize, qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
+        let h = c.hiddenSize
         func name(_ part: String) -> String { TensorName.block(l, part) }
         attnNorm = try store.vector(name("attn_norm.weight"), count: h)
+        if let mla = c.latentAttention {
+            latent = try LatentAttentionWeights(store: store, layer: l, config: c, mla: mla, mat: mat)
+            grouped = nil
+        } else {
+            grouped = try GroupedAttentionWeights(store: store, layer: l, config: c, mat: mat)
+            latent = nil
+        }
+        ffnNorm = try store.vector(name("ffn_norm.weight"), count: h)
+        if c.isMoELayer(l) {
+            let r = try store.matrix(name("ffn_gate_inp.weight"), rows: c.expertCount, cols: h)
+            router = try resident?.copy(r) ?? r
+            routerBias = c.routing.selectionBias ? try store.vector(name("exp_probs_b.bias"), count: c.expertCount) : nil
+            experts = try (0 ..< c.expertCount).map { e in
+                ExpertWeights(gate: try expert(store.expertMatrix(layer: l, expert: e, .gate)),
+                              up: try expert(store.expertMatrix(layer: l, expert: e, .up)),
+                              down: try expert(store.expertMatrix(layer: l, expert: e, .down)))
+            }
+            dense = nil
+        } else {
+            router = nil
+            routerBias = nil
+            experts = []
+            dense = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate.weight"), rows: c.denseFFN, cols: h)),
+                                  up: try mat(store.matrix(name("ffn_up.weight"), rows: c.denseFFN, cols: h)),
+                                  down: try mat(store.matrix(name("ffn_down.weight"), rows: h, cols: c.denseFFN)))
+        }
+        let all = experts
+        expertTypesUniform = all.allSatisfy {
+            $0.gate.type == all[0].gate.type && $0.up.type == all[0].up.type && $0.down.type == all[0].down.type
+        }
+        if c.sharedExpertFFN > 0, c.isMoELayer(l) {
+            let s = c.sharedExpertFFN
+            shared = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate_shexp.weight"), rows: s, cols: h)),
+                                   up: try mat(store.matrix(name("ffn_up_shexp.weight"), rows: s, cols: h)),
+                                   down: try mat(store.matrix(name("ffn_down_shexp.weight"), rows: h, cols: s)))
+            if c.sharedExpertGated {
+                let g = try store.matrix(name("ffn_gate_inp_shexp.weight"), rows: 1, cols: h)
+                sharedGate = try resident?.copy(g) ?? g
+            } else {
+                sharedGate = nil
+            }
+        } else {
+            shared = nil
+            sharedGate = nil
+        }
+    }
+}
+
+/// Grouped-query attention: q, k, v projections (biases where present), optional q/k RMSNorm, output projection.
+public struct GroupedAttentionWeights: Sendable {
+    public let wq: WeightMatrix           // [heads * headDim, hidden]
+    public let wk: WeightMatrix           // [kvHeads * headDim, hidden]
+    public let wv: WeightMatrix           // [kvHeads * headDim, hidden]
+    public let wo: WeightMatrix           // [hidden, heads * headDim]
+    public let bq: [Float]?               // [heads * headDim]   (Qwen2-MoE, GLM)
+    public let bk: [Float]?               // [kvHeads * headDim]
+    public let bv: [Float]?               // [kvHeads * headDim]
+    public let qNorm: [Float]?            // [headDim] per head, or [heads * headDim] whole (OLMoE)
+    public let kNorm: [Float]?            // [headDim] or [kvHeads * headDim]
+
+    init(store: WeightStore, layer l: Int, config c: ModelConfig, mat: (WeightMatrix) throws -> WeightMatrix) throws {
+        let h = c.hiddenSize, qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
+        func name(_ part: String) -> String { TensorName.block(l, part) }
         wq = try mat(store.matrix(name("attn_q.weight"), rows: qDim, cols: h))
         wk = try mat(store.matrix(name("attn_k.weight"), rows: kvDim, cols: h))
         wv = try mat(store.matrix(name("attn_v.weight"), rows: kvDim, cols: h))
@@ -64,38 +123,6 @@ public struct LayerWeights: Sendable {
         case .whole:
             qNorm = try store.vector(name("attn_q_norm.weight"), count: qDim)
             kNorm = try store.vector(name("attn_k_norm.weight"), count: kvDim)
-        }
-        ffnNorm = try store.vector(name("ffn_norm.weight"), count: h)
-        if c.isMoELayer(l) {
-            let r = try store.matrix(name("ffn_gate_inp.weight"), rows: c.expertCount, cols: h)
-            router = try resident?.copy(r) ?? r
-            experts = try (0 ..< c.expertCount).map { e in
-                ExpertWeights(gate: try expert(store.expertMatrix(layer: l, expert: e, .gate)),
-                              up: try expert(store.expertMatrix(layer: l, expert: e, .up)),
-                              down: try expert(store.expertMatrix(layer: l, expert: e, .down)))
-            }
-            dense = nil
-        } else {
-            router = nil
-            experts = []
-            dense = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate.weight"), rows: c.denseFFN, cols: h)),
-                                  up: try mat(store.matrix(name("ffn_up.weight"), rows: c.denseFFN, cols: h)),
-                                  down: try mat(store.matrix(name("ffn_down.weight"), rows: h, cols: c.denseFFN)))
-        }
-        let all = experts
-        expertTypesUniform = all.allSatisfy {
-            $0.gate.type == all[0].gate.type && $0.up.type == all[0].up.type && $0.down.type == all[0].down.type
-        }
-        if c.sharedExpertFFN > 0, c.isMoELayer(l) {
-            let s = c.sharedExpertFFN
-            shared = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate_shexp.weight"), rows: s, cols: h)),
-                                   up: try mat(store.matrix(name("ffn_up_shexp.weight"), rows: s, cols: h)),
-                                   down: try mat(store.matrix(name("ffn_down_shexp.weight"), rows: h, cols: s)))
-            let g = try store.matrix(name("ffn_gate_inp_shexp.weight"), rows: 1, cols: h)
-            sharedGate = try resident?.copy(g) ?? g
-        } else {
-            shared = nil
-            sharedGate = nil
         }
     }
 }

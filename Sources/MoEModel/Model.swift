@@ -46,7 +46,7 @@ public final class Model: Sendable {
             ? tokenEmbedding
             : try copied(store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize))
         // (The output head is rarely Q4_0 — llama-quantize stores it in Q6_K — and not repacked.)
-        rope = Rope(headDim: c.headDim, theta: c.ropeTheta, style: c.ropeStyle)
+        rope = Rope(config: c)
         layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0, repack: repackQ4_0, resident: resident) }
         var ordinal: [Int] = [], next = 0
         for l in 0 ..< c.layerCount {

@@ -32,30 +32,46 @@ enum Ops {
     }
 }
 
-/// Rotary position embedding tables, computed as transformers computes them in float32:
-/// invFreq[i] = 1 / theta^(2i / headDim), angle = Float(position) * invFreq[i].
+/// Rotary position embedding, computed as transformers computes it in float32:
+/// invFreq[i] = 1 / theta^(2i / dim) (or YaRN's blend), angle = Float(position) * invFreq[i], and cos/sin
+/// multiplied by YaRN's attention factor. It rotates the first `dim` values of each head (all of it, or
+/// GLM's partial rotary, or MLA's rotary part), heads `stride` floats apart.
 struct Rope: Sendable {
-    let headDim: Int
-    let style: ModelConfigRopeStyle
-    let invFreq: [Float]   // [headDim / 2]
+    let dim: Int
+    let style: ModelConfig.RopeStyle
+    let invFreq: [Float]   // [dim / 2]
+    let attentionFactor: Float
 
-    init(headDim: Int, theta: Float, style: ModelConfigRopeStyle) {
-        self.headDim = headDim
+    init(dim: Int, theta: Float, style: ModelConfig.RopeStyle, yarn: YaRN? = nil) {
+        self.dim = dim
         self.style = style
-        invFreq = (0 ..< headDim / 2).map { i in 1 / powf(theta, Float(2 * i) / Float(headDim)) }
+        if let yarn {
+            invFreq = yarn.inverseFrequencies(dim: dim, theta: theta)
+            attentionFactor = Float(yarn.attentionFactor)
+        } else {
+            invFreq = (0 ..< dim / 2).map { i in 1 / powf(theta, Float(2 * i) / Float(dim)) }
+            attentionFactor = 1
+        }
     }
 
-    /// Rotates `heads` vectors of `headDim` at `vec` in place for `position`. `cos`/`sin`: scratch [headDim/2].
-    func apply(_ vec: UnsafeMutablePointer<Float>, heads: Int, position: Int,
-               cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
-        let half = headDim / 2
-        for i in 0 ..< half {
+    init(config c: ModelConfig) {
+        self.init(dim: c.rotaryDim, theta: c.ropeTheta, style: c.ropeStyle, yarn: c.yarn)
+    }
+
+    /// Fills `cos`/`sin` (scratch [dim/2]) for `position`.
+    func angles(position: Int, cos: UnsafeMutablePointer<Float>, sin: UnsafeMutablePointer<Float>) {
+        for i in 0 ..< dim / 2 {
             let angle = Float(position) * invFreq[i]
-            cos[i] = Foundation.cos(angle)
-            sin[i] = Foundation.sin(angle)
+            cos[i] = Foundation.cos(angle) * attentionFactor
+            sin[i] = Foundation.sin(angle) * attentionFactor
         }
+    }
+
+    /// Rotates the first `dim` values of `heads` vectors `stride` apart at `vec`, in place, with tables from `angles`.
+    func rotate(_ vec: UnsafeMutablePointer<Float>, heads: Int, stride: Int, cos: UnsafePointer<Float>, sin: UnsafePointer<Float>) {
+        let half = dim / 2
         for h in 0 ..< heads {
-            let v = vec + h * headDim
+            let v = vec + h * stride
             switch style {
             case .neox:
                 for i in 0 ..< half {
@@ -75,4 +91,3 @@ struct Rope: Sendable {
 }
 
 import MoEFormats
-typealias ModelConfigRopeStyle = ModelConfig.RopeStyle

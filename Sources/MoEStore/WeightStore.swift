@@ -71,9 +71,27 @@ public final class WeightStore: @unchecked Sendable {
     /// A non-expert tensor by canonical name, or nil.
     public func tensor(_ canonical: String) -> TensorView? {
         switch source {
-        case let .gguf(g): return g.tensor(canonical)
+        case let .gguf(g): return g.tensor(canonical) ?? ggufAlias(canonical).flatMap { g.tensor($0) }
         case let .safetensors(s): return architecture.hfNaming.hfName(for: canonical).flatMap { s.tensor($0) }
         }
+    }
+
+    /// The architecture's own GGUF name for a canonical block tensor (`blk.N.ffn_norm.weight` →
+    /// `blk.N.post_attention_norm.weight` in GLM-4.5 files), or nil.
+    private func ggufAlias(_ canonical: String) -> String? {
+        let aliases = architecture.ggufTensorAliases
+        guard !aliases.isEmpty, canonical.hasPrefix("blk.") else { return aliases[canonical] }
+        let parts = canonical.split(separator: ".", maxSplits: 2)
+        guard parts.count == 3, let alias = aliases[String(parts[2])] else { return nil }
+        return "blk.\(parts[1]).\(alias)"
+    }
+
+    /// Slices of a stacked 3-D tensor `[count, rows, cols]` (MLA's per-head `attn_k_b`, `attn_v_b`), shape-checked.
+    public func stackedMatrices(_ canonical: String, count: Int, rows: Int, cols: Int) throws -> [WeightMatrix] {
+        let t = try require(canonical, shape: [count, rows, cols])
+        // One slice may be stored as a plain matrix (ggml's writers drop outer dimensions of 1).
+        if t.shape.count == 2 { return [try Self.weightMatrix(t)] }
+        return try (0 ..< count).map { try Self.weightMatrix(t, expert: $0) }
     }
 
     private func require(_ canonical: String, shape: [Int]) throws -> TensorView {

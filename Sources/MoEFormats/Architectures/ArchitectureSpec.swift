@@ -10,10 +10,17 @@ public protocol ArchitectureSpec: Sendable {
     static func config(gguf: GGUFMetadata) throws -> ModelConfig
     /// Whether a GGUF file of one of `ggufArchitectures` really is this model (Mixtral shares `llama`).
     static func matches(gguf: GGUFMetadata) -> Bool
+    /// Other HF `model_type`s read by this spec (Kimi-K2's `kimi_k2` is DeepSeek-V3).
+    static var otherModelTypes: [String] { get }
+    /// GGUF tensor names of this architecture that differ from the canonical ones, canonical → in the file
+    /// (GLM-4.5 calls the FFN norm `post_attention_norm`).
+    static var ggufTensorAliases: [String: String] { get }
 }
 
 extension ArchitectureSpec {
     public static func matches(gguf: GGUFMetadata) -> Bool { true }
+    public static var otherModelTypes: [String] { [] }
+    public static var ggufTensorAliases: [String: String] { [:] }
 
     /// The fields every Llama-family GGUF shares.
     static func baseConfig(gguf m: GGUFMetadata, normTopK: Bool, ropeStyle: ModelConfig.RopeStyle,
@@ -88,17 +95,21 @@ extension ArchitectureSpec {
 
 /// All supported architectures, keyed by HF `model_type`.
 public enum Architectures {
-    public static let registry: [any ArchitectureSpec.Type] = [Qwen3MoE.self, Qwen2MoE.self, Mixtral.self, OLMoE.self]
+    public static let registry: [any ArchitectureSpec.Type] = [
+        Qwen3MoE.self, Qwen2MoE.self, Mixtral.self, OLMoE.self,
+        DeepSeekV3.self, DeepSeekV2.self, GLM4MoE.self, Ernie45MoE.self,
+    ]
 
     /// For error messages: the `model_type`s and GGUF `general.architecture`s that can be read.
     public static var supportedModelTypes: String { registry.map { $0.modelType }.joined(separator: ", ") }
     public static var supportedGGUFArchitectures: String {
-        registry.map { $0 == Mixtral.self ? "llama with experts (Mixtral)" : $0.ggufArchitectures.joined(separator: ", ") }
-            .joined(separator: ", ")
+        var seen = Set<String>()
+        return registry.map { $0 == Mixtral.self ? "llama with experts (Mixtral)" : $0.ggufArchitectures.joined(separator: ", ") }
+            .filter { seen.insert($0).inserted }.joined(separator: ", ")
     }
 
     public static func spec(modelType: String, path: String) throws -> any ArchitectureSpec.Type {
-        guard let s = registry.first(where: { $0.modelType == modelType }) else {
+        guard let s = registry.first(where: { $0.modelType == modelType || $0.otherModelTypes.contains(modelType) }) else {
             throw FormatError.unsupportedArchitecture(path: path, name: modelType)
         }
         return s

@@ -1,0 +1,73 @@
+import Foundation
+import MoEFormats
+import MoEModel
+import Testing
+
+/// Issue 14's bar: the architectures people download (../shared/models/tiny-*, made by transformers itself),
+/// from the safetensors folder and from llama.cpp's bf16 GGUF, on the f32 path: last-position logits within
+/// 1e-3 of transformers', routing (chosen experts and mixing weights) equal, 32 greedy tokens equal.
+@Suite(.enabled(if: ArchitectureGolden.available, "reference data ../shared/models/tiny-deepseek-v3 (round 2) is absent"))
+struct ArchitectureGoldenTests {
+    static let models = ["tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-glm4-moe", "tiny-ernie45-moe", "tiny-mixtral-spm"]
+    /// Every model from its folder and from its bf16 GGUF.
+    static let sources: [String] = models.flatMap { ["\($0)", "\($0)/\($0)-bf16.gguf"] }
+
+    @Test("last-position logits within 1e-3 and routing equal to transformers", arguments: sources)
+    func logitsAndRouting(source: String) throws {
+        let model = try Model(path: SharedData.root + "/models/" + source)
+        let golden = try ArchitectureGolden.load(model: String(source.split(separator: "/")[0]))
+        let moeLayers = (0 ..< model.config.layerCount).filter(model.config.isMoELayer)
+        for (pi, prompt) in golden.prompts.enumerated() {
+            let state = InferenceState(config: model.config, contextLength: 128)
+            state.routingLog = RoutingLog(layerCount: model.config.layerCount)
+            let logits = Array(try model.forward(prompt.ids, state: state, logits: .last))
+            #expect(logits.count == prompt.last_logits.count)
+            let maxDiff = zip(logits, prompt.last_logits).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(maxDiff <= 1e-3, "\(source) prompt \(pi): max |logit diff| \(maxDiff)")
+            let log = try #require(state.routingLog)
+            #expect(prompt.routing.count == moeLayers.count, "\(source): \(moeLayers.count) MoE layers, golden has \(prompt.routing.count)")
+            for (ordinal, ref) in prompt.routing.enumerated() where ordinal < moeLayers.count {
+                let decisions = log.layers[moeLayers[ordinal]]
+                #expect(decisions.count == ref.experts.count)
+                for (t, decision) in decisions.enumerated() where t < ref.experts.count {
+                    // torch.topk(sorted=False) gives no order: compare as expert → weight maps.
+                    let ours = Dictionary(uniqueKeysWithValues: zip(decision.experts, decision.weights))
+                    let theirs = Dictionary(uniqueKeysWithValues: zip(ref.experts[t], ref.probs[t]))
+                    #expect(Set(ours.keys) == Set(theirs.keys),
+                            "\(source) prompt \(pi) MoE layer \(ordinal) token \(t): experts \(decision.experts) vs \(ref.experts[t])")
+                    for (e, p) in theirs {
+                        if let q = ours[e] { #expect(abs(p - q) <= 1e-4, "\(source) prompt \(pi) MoE layer \(ordinal) token \(t) expert \(e): \(q) vs \(p)") }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("greedy 32 tokens equal transformers' greedy_ids", arguments: sources)
+    func greedy(source: String) throws {
+        let model = try Model(path: SharedData.root + "/models/" + source)
+        let golden = try ArchitectureGolden.load(model: String(source.split(separator: "/")[0]))
+        for (pi, prompt) in golden.prompts.enumerated() {
+            let state = InferenceState(config: model.config, contextLength: 128)
+            var logits = Array(try model.forward(prompt.ids, state: state, logits: .last))
+            var produced: [Int] = []
+            for _ in 0 ..< prompt.greedy_ids.count {
+                let next = logits.indices.max { logits[$0] < logits[$1] }!
+                produced.append(next)
+                logits = Array(try model.forward([next], state: state, logits: .last))
+            }
+            #expect(produced == prompt.greedy_ids, "\(source) prompt \(pi)")
+        }
+    }
+}
+
+/// golden.json of the round-2 checkpoints (the same fields as the Qwen3-MoE golden, `routing` per MoE layer).
+enum ArchitectureGolden {
+    static var available: Bool { FileManager.default.fileExists(atPath: SharedData.root + "/models/tiny-deepseek-v3/golden.json") }
+
+    static func load(model: String) throws -> Golden {
+        let path = SharedData.root + "/models/\(model)/golden.json"
+        let data = try #require(FileManager.default.contents(atPath: path), "\(path) is missing")
+        return try JSONDecoder().decode(Golden.self, from: data)
+    }
+}
