@@ -36,17 +36,16 @@ public struct SentencePieceOptions: Sendable, Equatable {
         case byRank
     }
 
-    /// Where a ▁ is put in front of text (text = a run between added tokens).
+    /// Where a ▁ is put in front of text (text = a run between added tokens; two never touch).
     public enum SpacePrefix: Sendable, Equatable {
         case none
-        /// llama.cpp: before the first text and before text that follows any added token, whatever it starts with.
-        case afterSpecial
-        /// HF Metaspace "first": before the text that starts the input, unless it already starts with a space.
+        /// Before every text, whatever it starts with: llama.cpp's `add_space_prefix` (a space at the start and
+        /// after each added token), SentencePiece's `add_dummy_prefix`, HF's `Prepend("▁")` normalizer.
+        case everyText
+        /// HF Metaspace "first": before the text that starts the input, unless it already starts with ▁ or a space.
         case first
-        /// HF Metaspace "always": before every text, unless it already starts with a space.
+        /// HF Metaspace "always": before every text, unless it already starts with ▁ or a space.
         case always
-        /// HF `Prepend("▁")` normalizer: before every non-empty text, unconditionally.
-        case prepend
     }
 
     public var merging: Merging
@@ -161,7 +160,7 @@ extension TokenizerSpec {
         }
         let bos = try tokenId("tokenizer.ggml.bos_token_id", default: 1)
         var options = SentencePieceOptions(
-            merging: .byScore, spacePrefix: (meta["tokenizer.ggml.add_space_prefix"]?.bool ?? true) ? .afterSpecial : .none)
+            merging: .byScore, spacePrefix: (meta["tokenizer.ggml.add_space_prefix"]?.bool ?? true) ? .everyText : .none)
         options.unknownTokenId = try tokenId("tokenizer.ggml.unknown_token_id", default: 0)
         options.addEosToken = meta["tokenizer.ggml.add_eos_token"]?.bool ?? false
         return TokenizerSpec(sentencePiece: options, tokens: tokens, scores: scores, types: types,
@@ -193,8 +192,7 @@ extension TokenizerSpec {
         try Self.checkByteTokens(tokens, types, path: path)
         func id(_ value: Int) -> Int? { value >= 0 && value < tokens.count ? value : nil }
 
-        var options = SentencePieceOptions(merging: .byScore, spacePrefix: file.addDummyPrefix ? .afterSpecial : .none)
-        options.escapesSpaces = file.escapeWhitespaces
+        var options = SentencePieceOptions(merging: .byScore, spacePrefix: file.addDummyPrefix ? .everyText : .none)
         options.unknownTokenId = id(file.unkId)
         var bos = id(file.bosId), eos = id(file.eosId), addBos = true
         let config = URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent("tokenizer_config.json").path

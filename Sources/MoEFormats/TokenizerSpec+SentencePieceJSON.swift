@@ -46,7 +46,7 @@ extension TokenizerSpec {
             let type = step["type"] as? String ?? "?"
             let content = (step["pattern"] as? [String: Any])?["String"] as? String
             if type == "Prepend", step["prepend"] as? String == spaceMark, metaspace.isEmpty {
-                options.spacePrefix = .prepend
+                options.spacePrefix = .everyText
             } else if type == "Replace", content == " ", step["content"] as? String == spaceMark {
                 options.escapesSpaces = true
             } else {
