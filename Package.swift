@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "MoEQuantize", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoETokenizer"]),
         .executableTarget(
             name: "moe",
-            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoETokenizer", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tools, outside the libraries' dependency graph.
         .executableTarget(

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import MoEFormats
+import MoETokenizer
+
+struct Tokenize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the token ids a model's tokenizer gives a text (as llama-tokenize does).",
+        discussion: """
+        Reads only the tokenizer: a GGUF file (also one with a vocabulary and no weights, like llama.cpp's
+        ggml-vocab-*.gguf) or a Hugging Face folder with tokenizer.json, or only the SentencePiece
+        tokenizer.model (tokenizer.json is preferred when both are there, as transformers does).
+
+        The ids start with BOS when the model adds one (Llama 2, Mixtral; not Qwen) and end with EOS when it
+        asks for that. Special-token text in the input ("<s>", "<|endoftext|>") becomes the special token.
+        --no-special turns both off, like llama-tokenize --no-bos --no-parse-special.
+
+        --file reads the file's bytes exactly: no trailing newline is dropped and no escapes are processed.
+        Bytes that are not valid UTF-8 are tokenized as llama.cpp does: a SentencePiece vocabulary writes them
+        as byte tokens (<0xFF>), a byte-level one reads each as U+FFFD.
+
+        Examples:
+          moe tokenize -m tiny-mixtral-spm-bf16.gguf --prompt "Hello world"        [1, 15043, 3186]
+          moe tokenize -m ./tiny-mixtral-spm --file notes.txt --json               {"token_ids":[…]}
+          moe tokenize -m model.gguf -p "<s>x" --no-special --show-pieces          one "id -> 'piece'" per line
+        """
+    )
+
+    @Option(name: .shortAndLong, help: "GGUF file or Hugging Face folder (default: Weights/\(DefaultModel.fileName)).")
+    var model: String?
+
+    @Option(name: .shortAndLong, help: "The text to tokenize.")
+    var prompt: String?
+
+    @Option(name: .shortAndLong, help: "Tokenize this file's bytes exactly.")
+    var file: String?
+
+    @Flag(help: "Print one JSON object {\"token_ids\": [...]} (with \"pieces\" when --show-pieces).")
+    var json = false
+
+    @Flag(help: "Add no BOS/EOS, and read special-token text as ordinary text.")
+    var noSpecial = false
+
+    @Flag(help: "Print each token as llama-tokenize does: \"   id -> 'piece'\".")
+    var showPieces = false
+
+    func validate() throws {
+        guard (prompt == nil) != (file == nil) else { throw ValidationError("give exactly one of --prompt TEXT and --file F") }
+    }
+
+    struct Output: Encodable {
+        let token_ids: [Int]
+        let pieces: [String]?
+    }
+
+    func run() throws {
+        do {
+            let path = try model ?? DefaultModel.path()
+            // The input first: a missing --file is reported before a vocabulary is read.
+            let bytes: [UInt8]
+            if let file {
+                guard FileManager.default.fileExists(atPath: file) else { throw FormatError.missingFile(path: file) }
+                do { bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file))) } catch {
+                    throw FormatError.cannotOpen(path: file, reason: FormatError.clip(error.localizedDescription))
+                }
+            } else {
+                bytes = Array((prompt ?? "").utf8)
+            }
+            let tokenizer = try Tokenizer.load(modelPath: path)
+            let encoded = tokenizer.encode(utf8: bytes, parseSpecial: !noSpecial)
+            let ids = noSpecial ? encoded : tokenizer.withSpecialEnds(encoded)
+            let pieces = showPieces ? ids.map { tokenizer.displayPiece($0) } : nil
+            if json {
+                try printJSON(Output(token_ids: ids, pieces: pieces?.map(\.text)))
+            } else if let pieces {
+                // llama-tokenize's format; a piece that is not UTF-8 by itself is shown as hex bytes.
+                var out = ""
+                for (id, piece) in zip(ids, pieces) {
+                    let shown = piece.validUTF8 ? "'\(piece.text)'"
+                        : "'<" + piece.bytes.map { String(format: "%02x", $0) }.joined(separator: " ") + ">' (utf-8 decode failure)"
+                    out += String(repeating: " ", count: max(0, 6 - String(id).count)) + "\(id) -> \(shown)\n"
+                }
+                FileHandle.standardOutput.write(Data(out.utf8))
+            } else {
+                print("[" + ids.map(String.init).joined(separator: ", ") + "]")
+            }
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            throw fail(error)
+        }
+    }
+}
