@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "MoEFormats"),
         // Swift API over CKernels: per-type dequantize/dot tables.
         .target(name: "MoEKernels", dependencies: ["CKernels", "MoEFormats", .product(name: "Atomics", package: "swift-atomics")]),
-        // Byte-level BPE tokenizer over a TokenizerSpec: encode, decode.
+        // Byte-level BPE and SentencePiece tokenizers over a TokenizerSpec: encode, decode.
         .target(name: "MoETokenizer", dependencies: ["MoEFormats"]),
         // Weight store: one view of tensors by canonical name, whatever file they came from.
         .target(name: "MoEStore", dependencies: ["CZstd", "MoEFormats", "MoEKernels"]),
