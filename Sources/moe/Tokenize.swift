@@ -7,22 +7,29 @@ struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the token ids a model's tokenizer gives a text (as llama-tokenize does).",
         discussion: """
-        Reads only the tokenizer: a GGUF file (also one with a vocabulary and no weights, like llama.cpp's
-        ggml-vocab-*.gguf) or a Hugging Face folder with tokenizer.json, or only the SentencePiece
-        tokenizer.model (tokenizer.json is preferred when both are there, as transformers does).
+        Reads only the tokenizer, never the weights: a GGUF file (also one with a
+        vocabulary and no tensors, like llama.cpp's ggml-vocab-*.gguf) or a Hugging
+        Face folder with tokenizer.json, or with only SentencePiece's tokenizer.model
+        (tokenizer.json wins when both are there, as in transformers).
 
-        The ids start with BOS when the model adds one (Llama 2, Mixtral; not Qwen) and end with EOS when it
-        asks for that. Special-token text in the input ("<s>", "<|endoftext|>") becomes the special token.
-        --no-special turns both off, like llama-tokenize --no-bos --no-parse-special.
+        The ids start with BOS where the model adds one (Llama 2, Mixtral; not
+        Qwen) and end with EOS where it asks for one. Special-token text in the
+        input ("<s>", "<|endoftext|>") becomes that token. --no-special turns both
+        off, like llama-tokenize --no-bos --no-parse-special.
 
-        --file reads the file's bytes exactly: no trailing newline is dropped and no escapes are processed.
-        Bytes that are not valid UTF-8 are tokenized as llama.cpp does: a SentencePiece vocabulary writes them
-        as byte tokens (<0xFF>), a byte-level one reads each as U+FFFD.
+        --file tokenizes the file's bytes exactly: no trailing newline is dropped,
+        no escapes are processed. Bytes that are not UTF-8 go through as llama.cpp
+        takes them: byte tokens (<0xFF>) for SentencePiece, U+FFFD for byte-level.
 
         Examples:
-          moe tokenize -m tiny-mixtral-spm-bf16.gguf --prompt "Hello world"        [1, 15043, 3186]
-          moe tokenize -m ./tiny-mixtral-spm --file notes.txt --json               {"token_ids":[…]}
-          moe tokenize -m model.gguf -p "<s>x" --no-special --show-pieces          one "id -> 'piece'" per line
+          moe tokenize -m ./tiny-mixtral-spm -p "Hello world"
+            [1, 3547, 447, 1804]
+          moe tokenize -m model.gguf -f prompt.txt --json
+            {"token_ids":[…]}
+          moe tokenize -m model.gguf -p "<s>Hi" --no-special --show-pieces
+               713 -> ' <'
+              4000 -> 's'
+              …
         """
     )
 
