@@ -166,3 +166,45 @@ struct LlamaCppSentencePieceVocabularyTests {
         }
     }
 }
+
+/// Corrupted copies of the real tokenizer.model: each either is refused with a FormatError naming the file or
+/// makes a tokenizer that encodes and decodes anything without crashing (the encoder's tables and indices
+/// must hold for whatever a file that parses can say).
+@Suite(.enabled(if: SentencePieceReference.isAvailable, "SentencePiece reference models not found under \(ReferenceData.directory)"))
+struct SentencePieceCorruptModelTests {
+    @Test("mutated tokenizer.model: refused, or a tokenizer that never crashes")
+    func mutatedModel() throws {
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: SentencePieceReference.mixtral + "/tokenizer.model")))
+        let folder = try TemporaryDirectory()
+        let path = folder.path + "/tokenizer.model"
+        var state: UInt64 = 7
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(truncatingIfNeeded: state >> 33)
+        }
+        var loaded = 0, refused = 0
+        for round in 0 ..< 200 {
+            var bytes = original
+            if round % 4 == 0 {
+                bytes = Array(bytes.prefix(next() % bytes.count))
+            } else {
+                // Mostly in the first pieces and in the specs at the end, where the interesting fields are.
+                for _ in 0 ... next() % 3 {
+                    let at = next() % 2 == 0 ? next() % 512 : bytes.count - 1 - next() % 400
+                    bytes[at] = UInt8(truncatingIfNeeded: next())
+                }
+            }
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            do {
+                let tokenizer = try Tokenizer.load(modelPath: folder.path)
+                loaded += 1
+                let ids = tokenizer.encodePrompt("In the beginning <s> God € created 😀\n\t  x") + tokenizer.encode(utf8: [0xFF, 0x41, 0xE2, 0x96])
+                _ = tokenizer.decode(ids + [-1, 1 << 40])
+            } catch let e as FormatError {
+                refused += 1
+                #expect(e.description.hasPrefix(path + ": ") && !e.description.contains("\n"), "\(e)")
+            }
+        }
+        #expect(loaded > 0 && refused > 0, "loaded \(loaded), refused \(refused)")
+    }
+}
