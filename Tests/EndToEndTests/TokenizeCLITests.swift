@@ -101,3 +101,38 @@ struct TokenizeCLITests {
         #expect(both.status != 0 && both.stderr.contains("exactly one of --prompt TEXT and --file F"))
     }
 }
+
+/// `moe generate` on the SentencePiece model prints the right text: the prompt tokenized as transformers did,
+/// the greedy tokens of golden.json, and their text as transformers decodes it, except for two deliberate
+/// differences: control tokens ("</s>") print nothing, and a continuation keeps the space its first token
+/// starts with (transformers' decode of the continuation alone drops it, as the prompt is not in front).
+@Suite(.enabled(if: FileManager.default.fileExists(atPath: CLI.binary) && SPMModel.available,
+                "moe binary or ../shared/models/tiny-mixtral-spm absent"))
+struct GenerateSentencePieceCLITests {
+    struct Golden: Decodable {
+        struct Prompt: Decodable {
+            let text: String
+            let ids: [Int]
+            let greedy_ids: [Int]
+            let greedy_text: String
+        }
+        let prompts: [Prompt]
+    }
+
+    @Test("prompt ids, greedy tokens and their text, from the GGUF file and the folder", arguments: ["GGUF", "folder"])
+    func greedyText(source: String) throws {
+        let golden = try JSONDecoder().decode(Golden.self, from: Data(contentsOf: URL(fileURLWithPath: SPMModel.model + "/golden.json")))
+        let model = source == "GGUF" ? SPMModel.gguf : SPMModel.model
+        for prompt in golden.prompts {
+            let r = try CLI.run(["generate", "-m", model, "-p", prompt.text, "-n", "\(prompt.greedy_ids.count)", "--ignore-eos",
+                                 "--json", "--activations", "f32", "--threads", "1"])
+            #expect(r.status == 0, "\(r.stderr)")
+            let out = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            #expect(out["prompt_ids"] as? [Int] == prompt.ids)
+            #expect(out["token_ids"] as? [Int] == prompt.greedy_ids)
+            let text = try #require(out["text"] as? String)
+            let expected = prompt.greedy_text.replacingOccurrences(of: "</s>", with: "")
+            #expect(text == expected || text == " " + expected, "\(text.debugDescription) vs \(expected.debugDescription)")
+        }
+    }
+}
