@@ -104,6 +104,23 @@ struct SentencePieceReferenceTests {
         }
     }
 
+    /// Fixtures/SentencePieceCrossCheck.swift: llama.cpp's test texts and more (leading and repeated spaces,
+    /// special-token text, characters missing from the vocabulary) with the ids of HF `tokenizers` and of the
+    /// `sentencepiece` library. The GGUF file follows llama.cpp, which equals sentencepiece on unparsed text.
+    @Test("awkward texts: HF tokenizers' ids for tokenizer.json, the sentencepiece library's for tokenizer.model and GGUF")
+    func crossCheck() throws {
+        let (json, _) = try SentencePieceReference.Source.mixtralJSON.load()
+        let (model, folder) = try SentencePieceReference.Source.mixtralModel.load()
+        defer { withExtendedLifetime(folder) {} }
+        let (gguf, _) = try SentencePieceReference.Source.mixtralGGUF.load()
+        #expect(sentencePieceCrossCheck.count > 50)
+        for item in sentencePieceCrossCheck {
+            #expect(json.encode(item.text) == item.json, "\(item.text.debugDescription)")
+            #expect(model.encode(item.text, parseSpecial: false) == item.model, "\(item.text.debugDescription)")
+            #expect(gguf.encode(item.text, parseSpecial: false) == item.model, "\(item.text.debugDescription)")
+        }
+    }
+
     @Test("the three files describe the same vocabulary")
     func filesAgree() throws {
         let gguf = try TokenizerSpec(modelPath: SentencePieceReference.mixtral + "/tiny-mixtral-spm-bf16.gguf")
