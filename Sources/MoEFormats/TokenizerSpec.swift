@@ -3,7 +3,8 @@
 /// Byte-level BPE (GPT-2 family) is the default kind; SentencePiece vocabularies also carry `kind`,
 /// `scores` and `tokenTypes` (TokenizerSpec+SentencePiece.swift).
 public struct TokenizerSpec: Sendable {
-    /// Token id → token string, in GPT-2 byte-level form (bytes mapped to printable code points, e.g. "Ġ" = space).
+    /// Token id → token string, in GPT-2 byte-level form (bytes mapped to printable code points, e.g. "Ġ" = space);
+    /// SentencePiece tokens are spelled as text with "▁" for a space, and `<0xXX>` for byte tokens.
     public var tokens: [String]
     /// Merge rules in priority order (rank 0 first): each is the pair of token strings to merge.
     public var merges: [(String, String)]

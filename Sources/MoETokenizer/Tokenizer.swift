@@ -141,7 +141,12 @@ public final class Tokenizer: Sendable {
 
     /// `ids` with the BOS / EOS the tokenizer adds around a prompt.
     public func withSpecialEnds(_ ids: [Int]) -> [Int] {
-        (addsBosToken ? bosTokenId.map { [$0] } ?? [] : []) + ids + (addsEosToken ? eosTokenId.map { [$0] } ?? [] : [])
+        var out: [Int] = []
+        out.reserveCapacity(ids.count + 2)
+        if addsBosToken, let bos = bosTokenId { out.append(bos) }
+        out += ids
+        if addsEosToken, let eos = eosTokenId { out.append(eos) }
+        return out
     }
 
     private func appendPiece(_ piece: ArraySlice<UInt8>, to ids: inout [Int]) {
