@@ -55,10 +55,29 @@ struct SentencePieceEncoder: Sendable {
             case .control, .unknown: return []
             case .byte: return TokenizerSpec.byteTokenValue(token).map { [$0] } ?? []
             case .userDefined: return Array(token.utf8)
-            default: return Array(token.replacingOccurrences(of: TokenizerSpec.spaceMark, with: " ").utf8)
+            default: return Self.unescapingSpaces(Array(token.utf8))
             }
         }
         isNormal = types.map { $0 == .normal || $0 == .undefined || $0 == .unused }
+    }
+
+    /// ▁ → space in a token's UTF-8 (byte by byte: Foundation's replacingOccurrences made loading a 32k-token
+    /// vocabulary take a third of a second).
+    static func unescapingSpaces(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(0xE2) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            if bytes[i] == 0xE2, bytes[i...].starts(with: mark) {
+                out.append(0x20)
+                i += 3
+            } else {
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return out
     }
 
     // MARK: Encoding
