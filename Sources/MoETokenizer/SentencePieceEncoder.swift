@@ -292,31 +292,34 @@ private struct BigramQueue {
     }
 
     mutating func push(score: Float, left: Int) {
-        items.append(UInt64(~Self.orderKey(score)) << 32 | UInt64(UInt32(truncatingIfNeeded: left)))
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            guard items[child] < items[parent] else { break }
-            items.swapAt(child, parent)
-            child = parent
+        let item = UInt64(~Self.orderKey(score)) << 32 | UInt64(UInt32(truncatingIfNeeded: left))
+        items.append(item)
+        // Sift up by moving parents down into the hole, one write per level instead of a swap.
+        var hole = items.count - 1
+        while hole > 0 {
+            let parent = (hole - 1) / 2
+            guard item < items[parent] else { break }
+            items[hole] = items[parent]
+            hole = parent
         }
+        items[hole] = item
     }
 
     mutating func pop() -> (score: Float, left: Int)? {
         guard let top = items.first else { return nil }
         let last = items.removeLast()
-        if !items.isEmpty {
-            items[0] = last
-            var parent = 0
+        let count = items.count
+        if count > 0 {
+            var hole = 0
             while true {
-                let l = 2 * parent + 1, r = l + 1
-                var smallest = parent
-                if l < items.count, items[l] < items[smallest] { smallest = l }
-                if r < items.count, items[r] < items[smallest] { smallest = r }
-                if smallest == parent { break }
-                items.swapAt(parent, smallest)
-                parent = smallest
+                var child = 2 * hole + 1
+                if child >= count { break }
+                if child + 1 < count, items[child + 1] < items[child] { child += 1 }
+                guard items[child] < last else { break }
+                items[hole] = items[child]
+                hole = child
             }
+            items[hole] = last
         }
         let key = ~UInt32(truncatingIfNeeded: top >> 32)
         let bits = key & 0x8000_0000 != 0 ? key & 0x7FFF_FFFF : ~key
