@@ -63,6 +63,9 @@ public struct SentencePieceOptions: Sendable, Equatable {
     /// `byRank` only: a piece that is itself a vocabulary entry is taken whole, merges unused (HF `ignore_merges`).
     public var ignoresMerges = false
     public var addEosToken = false
+    /// Added tokens after which whitespace is dropped from the following text (llama.cpp's RSTRIP attribute,
+    /// which it sets by model name: Phi-3's special tokens).
+    public var rstripTokenIds: Set<Int> = []
 
     public init(merging: Merging, spacePrefix: SpacePrefix) {
         self.merging = merging
@@ -110,6 +113,14 @@ extension TokenizerSpec {
 
     // MARK: - GGUF (tokenizer.ggml.model = llama)
 
+    /// Texts llama.cpp always treats as control tokens (its "control-looking" end-of-generation markers,
+    /// llama-vocab.cpp), whatever type the file gives them.
+    static let llamaCppControlLooking: Set<String> = [
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>", "<end_of_turn>",
+        "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]", "<|end_of_text|>",
+        "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>", "<\u{FF5C}end\u{2581}of\u{2581}sentence\u{FF5C}>", "[e~[",
+    ]
+
     static func sentencePiece(gguf: GGUFFile) throws -> TokenizerSpec {
         let path = gguf.path
         let meta = gguf.metadata
@@ -149,6 +160,17 @@ extension TokenizerSpec {
             }
         }
         try checkByteTokens(tokens, types, path: path)
+        // llama.cpp's own corrections, which its users get whatever the file says (llama-vocab.cpp, load):
+        // end-of-generation markers are control tokens even when typed otherwise ("</s>" is user-defined in
+        // Phi-3 files), and Phi-3's special tokens swallow the whitespace after them.
+        for (id, token) in tokens.enumerated() where llamaCppControlLooking.contains(token) { types[id] = .control }
+        let isPhi3 = ["phi-3", "phi3"].contains { (meta["general.name"]?.string ?? "").lowercased().contains($0) }
+        var rstrip: Set<Int> = []
+        if isPhi3 {
+            for (id, type) in types.enumerated() where [.control, .userDefined, .unknown].contains(type) || tokens[id] == "</s>" {
+                if !["<unk>", "<s>", "<|endoftext|>"].contains(tokens[id]) { rstrip.insert(id) }
+            }
+        }
 
         // llama.cpp's defaults for model "llama": bos 1, eos 2, unk 0, BOS added, no EOS, a space prefix.
         func tokenId(_ key: String, default fallback: Int) throws -> Int? {
@@ -163,6 +185,7 @@ extension TokenizerSpec {
             merging: .byScore, spacePrefix: (meta["tokenizer.ggml.add_space_prefix"]?.bool ?? true) ? .everyText : .none)
         options.unknownTokenId = try tokenId("tokenizer.ggml.unknown_token_id", default: 0)
         options.addEosToken = meta["tokenizer.ggml.add_eos_token"]?.bool ?? false
+        options.rstripTokenIds = rstrip
         return TokenizerSpec(sentencePiece: options, tokens: tokens, scores: scores, types: types,
                              eos: try tokenId("tokenizer.ggml.eos_token_id", default: 2), bos: bos,
                              addBos: meta["tokenizer.ggml.add_bos_token"]?.bool ?? true)

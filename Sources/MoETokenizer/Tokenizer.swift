@@ -124,10 +124,19 @@ public final class Tokenizer: Sendable {
     private func encodeSentencePiece(_ encoder: SentencePieceEncoder, _ bytes: [UInt8], parseSpecial: Bool) -> [Int] {
         var ids: [Int] = []
         ids.reserveCapacity(bytes.count / 3)
+        var stripWhitespace = false   // after a token with llama.cpp's RSTRIP attribute
         for segment in addedTokens.segments(of: bytes, parseSpecial: parseSpecial) {
             switch segment {
-            case let .token(id): ids.append(id)
-            case let .text(range): encoder.encode(bytes, range, atStart: range.lowerBound == 0, into: &ids)
+            case let .token(id):
+                ids.append(id)
+                stripWhitespace = encoder.options.rstripTokenIds.contains(id)
+            case var .text(range):
+                // C's isspace: space, \t, \n, \v, \f, \r.
+                while stripWhitespace, let first = range.first, bytes[first] == 0x20 || (0x09 ... 0x0D).contains(bytes[first]) {
+                    range = range.dropFirst()
+                }
+                encoder.encode(bytes, range, atStart: range.lowerBound == 0, into: &ids)
+                stripWhitespace = false
             }
         }
         return ids

@@ -102,6 +102,23 @@ struct SentencePieceBehaviourTests {
         }
     }
 
+    @Test("llama.cpp's corrections: end-of-generation markers are control tokens, Phi-3's special tokens RSTRIP")
+    func llamaCppCorrections() throws {
+        // "<|end|>" typed user-defined (4) is still control: text when special text is not parsed.
+        let pieces = Self.pieces + [("<|end|>", 0, 4)]
+        let end = 267
+        let t = try Self.ggufTokenizer(pieces)
+        #expect(t.isSpecial(end))
+        #expect(t.encode("a<|end|>", parseSpecial: true) == [Self.spaceA, end])
+        #expect(!t.encode("a<|end|>", parseSpecial: false).contains(end))
+        // Not Phi-3: the space after a special token stays (then gets llama.cpp's prefix too).
+        #expect(t.encode("<|end|> a") == [end, Self.space, Self.spaceA])
+        // Phi-3 (by general.name, as llama.cpp decides): whitespace after it is dropped; <s> keeps it.
+        let phi = try Self.ggufTokenizer(pieces, extra: ["general.name": .string("Phi-3 mini")])
+        #expect(phi.encode("<|end|> \n a") == [end, Self.spaceA])
+        #expect(phi.encode("<s> a") == [1, Self.space, Self.spaceA])
+    }
+
     @Test("EOS is added where the file asks for it, and BOS can be turned off")
     func specialEnds() throws {
         let t = try Self.ggufTokenizer(Self.pieces, extra: ["tokenizer.ggml.add_eos_token": .bool(true), "tokenizer.ggml.add_bos_token": .bool(false)])

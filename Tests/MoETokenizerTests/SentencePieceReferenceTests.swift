@@ -182,6 +182,17 @@ struct LlamaCppSentencePieceVocabularyTests {
             #expect(ids == expected, "\(String(decoding: text, as: UTF8.self).debugDescription)")
         }
     }
+
+    /// llama-tokenize's output on this machine (llama.cpp of llama-cpp-python 0.3.36): Phi-3's special tokens
+    /// drop the whitespace after them (RSTRIP, set by model name), and "</s>", typed user-defined in the file,
+    /// is a control token (llama.cpp's list of control-looking tokens), so it is text under --no-parse-special.
+    @Test("Phi-3: special tokens with RSTRIP, </s> as control")
+    func phi3SpecialTokens() throws {
+        let t = try Tokenizer.load(modelPath: LlamaCppVocabularies.models! + "/ggml-vocab-phi-3.gguf")
+        #expect(t.encodePrompt("<|user|>\nHi there<|end|>\n<|assistant|>") == [1, 32010, 6324, 727, 32007, 32001])
+        #expect(t.encodePrompt("<s>Hello</s> world <unk>") == [1, 1, 15043, 2, 3186, 29871, 0])
+        #expect(t.encode("x </s>", parseSpecial: false) == [921, 1533, 29879, 29958])
+    }
 }
 
 /// Corrupted copies of the real tokenizer.model: each either is refused with a FormatError naming the file or
