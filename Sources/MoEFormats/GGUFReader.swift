@@ -204,32 +204,34 @@ public final class GGUFFile: @unchecked Sendable {
 
     static func readValue(_ r: inout ByteReader, type: GGUFValueType, key: String, depth: Int, budget: inout Int) throws -> GGUFValue {
         let path = r.file.path
-        let w = "value of \(FormatError.quote(key))"
+        // Only an error message needs this text: built on demand, not once per array element (a vocabulary
+        // of 32k tokens spent most of its load time quoting the key).
+        func w() -> String { "value of \(FormatError.quote(key))" }
         switch type {
-        case .uint8: return .uint8(try r.read(UInt8.self, w))
-        case .int8: return .int8(try r.read(Int8.self, w))
-        case .uint16: return .uint16(try r.read(UInt16.self, w))
-        case .int16: return .int16(try r.read(Int16.self, w))
-        case .uint32: return .uint32(try r.read(UInt32.self, w))
-        case .int32: return .int32(try r.read(Int32.self, w))
-        case .uint64: return .uint64(try r.read(UInt64.self, w))
-        case .int64: return .int64(try r.read(Int64.self, w))
-        case .float32: return .float32(try r.readFloat(w))
-        case .float64: return .float64(try r.readDouble(w))
+        case .uint8: return .uint8(try r.read(UInt8.self, w()))
+        case .int8: return .int8(try r.read(Int8.self, w()))
+        case .uint16: return .uint16(try r.read(UInt16.self, w()))
+        case .int16: return .int16(try r.read(Int16.self, w()))
+        case .uint32: return .uint32(try r.read(UInt32.self, w()))
+        case .int32: return .int32(try r.read(Int32.self, w()))
+        case .uint64: return .uint64(try r.read(UInt64.self, w()))
+        case .int64: return .int64(try r.read(Int64.self, w()))
+        case .float32: return .float32(try r.readFloat(w()))
+        case .float64: return .float64(try r.readDouble(w()))
         case .bool:
-            let b = try r.read(UInt8.self, w)
+            let b = try r.read(UInt8.self, w())
             guard b <= 1 else { throw FormatError.malformed(path: path, what: "\(FormatError.quote(key)) has bool value \(b)") }
             return .bool(b == 1)
-        case .string: return .string(try readString(&r, w))
+        case .string: return .string(try readString(&r, w()))
         case .array:
             guard depth < maxArrayDepth else {
                 throw FormatError.malformed(path: path, what: "\(FormatError.quote(key)) nests arrays more than \(maxArrayDepth) deep")
             }
-            let rawType = try r.read(UInt32.self, w)
+            let rawType = try r.read(UInt32.self, w())
             guard let et = GGUFValueType(rawValue: rawType) else {
                 throw FormatError.malformed(path: path, what: "array \(FormatError.quote(key)) has unknown element type \(rawType)")
             }
-            let n = try r.read(UInt64.self, w)
+            let n = try r.read(UInt64.self, w())
             guard n <= UInt64(r.remaining / minimumBytes(et)) else {
                 throw FormatError.truncated(path: path, what: "array \(FormatError.quote(key)) claims \(n) elements, more than the \(r.remaining) bytes left can hold")
             }

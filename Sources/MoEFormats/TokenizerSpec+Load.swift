@@ -1,8 +1,9 @@
 import Foundation
 
 // Loading a TokenizerSpec from Hugging Face `tokenizer.json` or from GGUF `tokenizer.ggml.*` metadata.
-// Only byte-level BPE (GPT-2 style) is supported; anything else is rejected with a FormatError that names
-// the file and the unsupported feature, rather than producing ids that silently differ from the reference.
+// Byte-level BPE (GPT-2 style) is read here; SentencePiece-style files are handed to
+// TokenizerSpec+SentencePiece*.swift. Anything else is rejected with a FormatError that names the file and
+// the unsupported feature, rather than producing ids that silently differ from the reference.
 
 extension TokenizerSpec {
     /// GPT-2's pre-tokenizer, as HF writes it for `ByteLevel(use_regex: true)`. llama.cpp's copy lacks the
@@ -23,6 +24,10 @@ extension TokenizerSpec {
     /// `bos_token` and `add_bos_token` are used (tokenizer.json itself does not say which token ends a text).
     public init(tokenizerJSON path: String) throws {
         let root = try Self.readJSONObject(path)
+        if let spec = try Self.sentencePiece(json: root, path: path) {   // BPE over ▁-spelled pieces
+            self = spec
+            return
+        }
         guard let model = root["model"] as? [String: Any] else {
             throw FormatError.malformed(path: path, what: "no 'model' object")
         }
@@ -203,7 +208,8 @@ extension TokenizerSpec {
 // MARK: - GGUF
 
 extension TokenizerSpec {
-    /// Reads `tokenizer.ggml.*` as llama.cpp writes it. Only model "gpt2" (byte-level BPE) is supported.
+    /// Reads `tokenizer.ggml.*` as llama.cpp writes it: model "gpt2" (byte-level BPE) here, "llama"
+    /// (SentencePiece) in TokenizerSpec+SentencePiece.swift.
     /// Token types 3 (control) and 4 (user-defined) become added tokens, matched verbatim in raw text;
     /// control tokens are the special ones.
     public init(gguf: GGUFFile) throws {
@@ -212,8 +218,12 @@ extension TokenizerSpec {
         guard let model = meta["tokenizer.ggml.model"]?.string else {
             throw FormatError.malformed(path: path, what: "no tokenizer.ggml.model (the file carries no tokenizer)")
         }
+        if model == "llama" {
+            self = try Self.sentencePiece(gguf: gguf)
+            return
+        }
         guard model == "gpt2" else {
-            throw FormatError.malformed(path: path, what: "tokenizer model \(FormatError.quote(model)) is not supported (only 'gpt2', byte-level BPE)")
+            throw FormatError.malformed(path: path, what: "tokenizer model \(FormatError.quote(model)) is not supported (supported: 'gpt2', byte-level BPE; 'llama', SentencePiece)")
         }
         func strings(_ key: String) throws -> [String] {
             guard let list = meta[key]?.array else { throw FormatError.malformed(path: path, what: "no \(key) array") }

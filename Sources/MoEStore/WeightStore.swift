@@ -156,19 +156,20 @@ public final class WeightStore: @unchecked Sendable {
         }
     }
 
-    /// The file the tokenizer comes from: the GGUF file itself, or the folder's tokenizer.json.
+    /// The file the tokenizer comes from: the GGUF file itself, or the folder's tokenizer.json (else its
+    /// SentencePiece tokenizer.model; TokenizerSpec.file(forModel:)).
     public var tokenizerPath: String {
         switch source {
         case let .gguf(g): return g.path
-        case .safetensors: return path + "/tokenizer.json"
+        case .safetensors: return TokenizerSpec.file(forModel: path)
         }
     }
 
-    /// The tokenizer description: GGUF metadata, or the folder's tokenizer.json.
+    /// The tokenizer description: GGUF metadata, or the folder's tokenizer file.
     public func tokenizerSpec() throws -> TokenizerSpec {
         switch source {
         case let .gguf(g): return try TokenizerSpec(gguf: g)
-        case .safetensors: return try TokenizerSpec(tokenizerJSON: tokenizerPath)
+        case .safetensors: return try TokenizerSpec(modelPath: path)
         }
     }
 }

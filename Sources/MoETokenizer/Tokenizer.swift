@@ -1,6 +1,8 @@
 import MoEFormats
 
-/// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, OLMo, …) built from a TokenizerSpec.
+/// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, OLMo, …) built from a TokenizerSpec; SentencePiece
+/// vocabularies (Llama 2, Mistral, Mixtral, ERNIE) take the path in SentencePieceEncoder.swift after the same
+/// added-token split.
 ///
 /// Encoding: split out added tokens verbatim → split the rest with the pre-tokenizer regex → spell each
 /// piece's UTF-8 bytes as single-byte tokens → merge by rank. Ids match Hugging Face `tokenizers` for the
@@ -11,6 +13,8 @@ public final class Tokenizer: Sendable {
     public let bosTokenId: Int?
     /// Whether prompts should start with `bosTokenId` (see `encodePrompt`).
     public let addsBosToken: Bool
+    /// Whether `encodePrompt` ends with `eosTokenId` (some SentencePiece models ask for it).
+    public let addsEosToken: Bool
 
     /// id → the token as the vocabulary spells it (e.g. "Ġthe").
     private let tokenStrings: [String]
@@ -25,6 +29,8 @@ public final class Tokenizer: Sendable {
     private let addedTokens: AddedTokenMatcher
     private let preTokenizer: PreTokenizer
     private let cache = PieceCache()
+    /// Set for SentencePiece vocabularies, which encode and decode differently (byte-level fields unused).
+    private let sentencePiece: SentencePieceEncoder?
 
     public init(spec: TokenizerSpec) throws {
         let size = spec.tokens.count
@@ -63,12 +69,19 @@ public final class Tokenizer: Sendable {
         }
         merges = MergeTable(rules: rules)
 
+        if case let .sentencePiece(options) = spec.kind {
+            sentencePiece = SentencePieceEncoder(spec: spec, options: options, merges: merges)
+            addsEosToken = options.addEosToken && spec.eosTokenId != nil
+        } else {
+            sentencePiece = nil
+            addsEosToken = false
+        }
         let addedIds = Set(spec.addedTokens.map(\.id))
-        tokenBytes = spec.tokens.enumerated().map { id, token in
+        tokenBytes = sentencePiece?.tokenBytes ?? spec.tokens.enumerated().map { id, token in
             addedIds.contains(id) ? Array(token.utf8) : ByteLevel.bytes(of: token)
         }
         specialIds = Set(spec.addedTokens.filter(\.special).map(\.id))
-        addedTokens = AddedTokenMatcher(spec.addedTokens.map { (id: $0.id, content: $0.content) })
+        addedTokens = AddedTokenMatcher(spec.addedTokens)
         preTokenizer = try PreTokenizer(pattern: spec.preTokenizerPattern)
     }
 
@@ -76,10 +89,17 @@ public final class Tokenizer: Sendable {
 
     /// The ids of `text`, without BOS. Added tokens written in the text ("<|endoftext|>") become their ids.
     public func encode(_ text: String) -> [Int] {
+        encode(text, parseSpecial: true)
+    }
+
+    /// `parseSpecial` false: special tokens' text is encoded as ordinary text (user-defined added tokens
+    /// are still matched, as llama.cpp does).
+    public func encode(_ text: String, parseSpecial: Bool) -> [Int] {
         let bytes = Array(text.utf8)
+        if let sentencePiece { return encodeSentencePiece(sentencePiece, bytes, parseSpecial: parseSpecial) }
         var ids: [Int] = []
         ids.reserveCapacity(bytes.count / 3)
-        for segment in addedTokens.segments(of: bytes) {
+        for segment in addedTokens.segments(of: bytes, parseSpecial: parseSpecial) {
             switch segment {
             case let .token(id):
                 ids.append(id)
@@ -93,10 +113,49 @@ public final class Tokenizer: Sendable {
         return ids
     }
 
-    /// `encode(text)` with BOS in front when the tokenizer asks for one (Llama 3 does; Qwen does not).
+    /// The ids of raw bytes that need not be valid UTF-8 (`moe tokenize --file`), as llama.cpp treats a
+    /// std::string: SentencePiece merges the bytes as they are (a stray byte becomes its `<0xXX>` token);
+    /// byte-level BPE reads each byte that starts no complete UTF-8 sequence as U+FFFD (LossyUTF8.swift).
+    public func encode(utf8 bytes: [UInt8], parseSpecial: Bool = true) -> [Int] {
+        if let sentencePiece { return encodeSentencePiece(sentencePiece, bytes, parseSpecial: parseSpecial) }
+        return encode(LossyUTF8.string(bytes), parseSpecial: parseSpecial)
+    }
+
+    private func encodeSentencePiece(_ encoder: SentencePieceEncoder, _ bytes: [UInt8], parseSpecial: Bool) -> [Int] {
+        var ids: [Int] = []
+        ids.reserveCapacity(bytes.count / 3)
+        var stripWhitespace = false   // after a token with llama.cpp's RSTRIP attribute
+        for segment in addedTokens.segments(of: bytes, parseSpecial: parseSpecial) {
+            switch segment {
+            case let .token(id):
+                ids.append(id)
+                stripWhitespace = encoder.options.rstripTokenIds.contains(id)
+            case var .text(range):
+                // C's isspace: space, \t, \n, \v, \f, \r.
+                while stripWhitespace, let first = range.first, bytes[first] == 0x20 || (0x09 ... 0x0D).contains(bytes[first]) {
+                    range = range.dropFirst()
+                }
+                encoder.encode(bytes, range, atStart: range.lowerBound == 0, into: &ids)
+                stripWhitespace = false
+            }
+        }
+        return ids
+    }
+
+    /// `encode(text)` with BOS in front when the tokenizer asks for one (Llama 3 does; Qwen does not), and
+    /// EOS at the end when it asks for that.
     public func encodePrompt(_ text: String) -> [Int] {
-        guard addsBosToken, let bos = bosTokenId else { return encode(text) }
-        return [bos] + encode(text)
+        withSpecialEnds(encode(text))
+    }
+
+    /// `ids` with the BOS / EOS the tokenizer adds around a prompt.
+    public func withSpecialEnds(_ ids: [Int]) -> [Int] {
+        var out: [Int] = []
+        out.reserveCapacity(ids.count + 2)
+        if addsBosToken, let bos = bosTokenId { out.append(bos) }
+        out += ids
+        if addsEosToken, let eos = eosTokenId { out.append(eos) }
+        return out
     }
 
     private func appendPiece(_ piece: ArraySlice<UInt8>, to ids: inout [Int]) {
@@ -129,8 +188,12 @@ public final class Tokenizer: Sendable {
     }
 
     /// The text of `ids`; invalid UTF-8 (a sequence cut off, or ids that make no sense together) becomes U+FFFD.
+    /// SentencePiece: control tokens print nothing, and the space the encoder put before the first piece is
+    /// dropped (a continuation streamed token by token through `decodeBytes` keeps its spaces).
     public func decode(_ ids: [Int]) -> String {
-        String(decoding: decodeBytes(ids), as: UTF8.self)
+        var bytes = decodeBytes(ids)
+        if let sentencePiece, sentencePiece.dropsLeadingSpace(ids), bytes.first == 0x20 { bytes.removeFirst() }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     // MARK: Vocabulary

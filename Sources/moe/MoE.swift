@@ -18,8 +18,9 @@ struct MoE: ParsableCommand {
           moe generate --model qwen3-30b-a3b-Q4_K_M.gguf --prompt "Hello" --temperature 0.7 --seed 1
           moe perplexity --model model.gguf --file valid.txt --json
           moe inspect model.gguf
+          moe tokenize --model model.gguf --prompt "Hello world" --json
         """,
-        subcommands: [Generate.self, Perplexity.self, Inspect.self]
+        subcommands: [Generate.self, Perplexity.self, Inspect.self, Tokenize.self]
     )
 }
 

@@ -91,6 +91,17 @@ struct MutationTests {
         #expect(loaded > 0 && refused > 1000, "loaded \(loaded), refused \(refused)")
     }
 
+    @Test("mutated SentencePiece tokenizer.model files load or are refused, never crash")
+    func sentencePieceModel() throws {
+        let dir = try BadInputScratch(inMemory: true)
+        let original = ProtoBytes.sentencePieceModel()
+        // The whole file is protobuf: every byte is parsed.
+        let (loaded, refused) = try Self.run(Self.mutations(of: original, header: original.count, seed: 5), at: dir.file("tokenizer.model")) { path in
+            _ = try TokenizerSpec(sentencePieceModel: path)
+        }
+        #expect(loaded > 0 && refused > 1000, "loaded \(loaded), refused \(refused)")
+    }
+
     @Test("mutated config.json and index files load or are refused, never crash")
     func configAndIndex() throws {
         let dir = try BadInputScratch(inMemory: true)
