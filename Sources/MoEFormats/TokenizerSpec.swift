@@ -1,24 +1,28 @@
-/// What a byte-level BPE tokenizer needs, whatever file it came from (`tokenizer.json` or GGUF
+/// What a BPE tokenizer needs, whatever file it came from (`tokenizer.json` or GGUF
 /// `tokenizer.ggml.*`). Parsing lives here; encoding and decoding live in MoETokenizer.
 public struct TokenizerSpec: Sendable {
     /// Token id → token string, in GPT-2 byte-level form (bytes mapped to printable code points, e.g. "Ġ" = space).
     public var tokens: [String]
     /// Merge rules in priority order (rank 0 first): each is the pair of token strings to merge.
     public var merges: [(String, String)]
-    /// Added tokens matched verbatim in raw text before pre-tokenization (e.g. "<|endoftext|>"), by id.
-    public var addedTokens: [(id: Int, content: String, special: Bool)]
-    /// The pre-tokenizer's split regex (matches are the pieces; "Isolated" behaviour).
-    public var preTokenizerPattern: String
+    /// Added tokens matched in raw text before pre-tokenization (e.g. "<|endoftext|>"), by id.
+    public var addedTokens: [AddedToken]
+    /// Normalizers and split steps, from tokenizer.json or from the GGUF `tokenizer.ggml.pre` name.
+    public var preTokenizer: PreTokenizerSpec
+    /// A piece that is itself a vocabulary entry becomes that token without merges (Llama 3, GLM-4).
+    public var ignoreMerges: Bool
     public var eosTokenId: Int?
     public var bosTokenId: Int?
     public var addBosToken: Bool
 
-    public init(tokens: [String], merges: [(String, String)], addedTokens: [(id: Int, content: String, special: Bool)],
-                preTokenizerPattern: String, eosTokenId: Int?, bosTokenId: Int?, addBosToken: Bool) {
+    public init(tokens: [String], merges: [(String, String)], addedTokens: [AddedToken],
+                preTokenizer: PreTokenizerSpec, ignoreMerges: Bool = false,
+                eosTokenId: Int?, bosTokenId: Int?, addBosToken: Bool) {
         self.tokens = tokens
         self.merges = merges
         self.addedTokens = addedTokens
-        self.preTokenizerPattern = preTokenizerPattern
+        self.preTokenizer = preTokenizer
+        self.ignoreMerges = ignoreMerges
         self.eosTokenId = eosTokenId
         self.bosTokenId = bosTokenId
         self.addBosToken = addBosToken

@@ -1,10 +1,13 @@
 import MoEFormats
 
-/// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, OLMo, …) built from a TokenizerSpec.
+/// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, DeepSeek, GLM, gpt-oss, Kimi, OLMo, …) built from a
+/// TokenizerSpec.
 ///
-/// Encoding: split out added tokens verbatim → split the rest with the pre-tokenizer regex → spell each
-/// piece's UTF-8 bytes as single-byte tokens → merge by rank. Ids match Hugging Face `tokenizers` for the
-/// same tokenizer.json. Immutable apart from an internal, locked cache, so one instance may serve many threads.
+/// Encoding, as Hugging Face `tokenizers` does it: split out added tokens matched in the raw text → normalize
+/// each stretch between them → split out added tokens matched in normalized text → cut the rest into pieces
+/// by the pre-tokenizer's steps → spell each piece's UTF-8 bytes as single-byte tokens → merge by rank. Ids
+/// match `tokenizers` for the same tokenizer.json and llama.cpp for the same GGUF file. Immutable apart from an
+/// internal, locked cache, so one instance may serve many threads.
 public final class Tokenizer: Sendable {
     public let vocabularySize: Int
     public let eosTokenId: Int?
@@ -22,8 +25,12 @@ public final class Tokenizer: Sendable {
     private let byteTokenIds: [Int32]
     private let specialIds: Set<Int>
     private let merges: MergeTable
-    private let addedTokens: AddedTokenMatcher
+    /// Added tokens matched in the raw text, and those matched after normalization (Hugging Face's two passes).
+    private let rawAddedTokens: AddedTokenMatcher
+    private let normalizedAddedTokens: AddedTokenMatcher
     private let preTokenizer: PreTokenizer
+    /// With `ignoreMerges`: byte-level spelling (UTF-8) → id, to take a piece that is a token as it is.
+    private let wholePieceIds: [[UInt8]: Int32]?
     private let cache = PieceCache()
 
     public init(spec: TokenizerSpec) throws {
@@ -68,29 +75,61 @@ public final class Tokenizer: Sendable {
             addedIds.contains(id) ? Array(token.utf8) : ByteLevel.bytes(of: token)
         }
         specialIds = Set(spec.addedTokens.filter(\.special).map(\.id))
-        addedTokens = AddedTokenMatcher(spec.addedTokens.map { (id: $0.id, content: $0.content) })
-        preTokenizer = try PreTokenizer(pattern: spec.preTokenizerPattern)
+        preTokenizer = try PreTokenizer(spec.preTokenizer)
+        // Without normalizers both passes see the same text, but the order still matters (raw-text tokens win).
+        rawAddedTokens = AddedTokenMatcher(spec.addedTokens.filter { !$0.normalized })
+        normalizedAddedTokens = AddedTokenMatcher(spec.addedTokens.filter(\.normalized))
+        wholePieceIds = spec.ignoreMerges ? idForBytes : nil
     }
 
     // MARK: Encoding
 
-    /// The ids of `text`, without BOS. Added tokens written in the text ("<|endoftext|>") become their ids.
-    public func encode(_ text: String) -> [Int] {
+    /// The ids of `text`, without BOS. Added tokens written in the text ("<|endoftext|>") become their ids;
+    /// with `parseSpecial: false`, special (control) tokens are ordinary text, as llama-tokenize's default
+    /// (`--no-parse-special`) has it, while user-defined added tokens are still matched.
+    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
         let bytes = Array(text.utf8)
         var ids: [Int] = []
         ids.reserveCapacity(bytes.count / 3)
-        for segment in addedTokens.segments(of: bytes) {
+        for segment in rawAddedTokens.segments(of: bytes, in: 0 ..< bytes.count, parseSpecial: parseSpecial) {
             switch segment {
             case let .token(id):
                 ids.append(id)
             case let .text(range):
                 let text = String(decoding: bytes[range], as: UTF8.self)
-                for piece in preTokenizer.pieces(of: text) {
-                    appendPiece(bytes[(range.lowerBound + piece.lowerBound) ..< (range.lowerBound + piece.upperBound)], to: &ids)
+                guard preTokenizer.normalizes || !normalizedAddedTokens.isEmpty else {
+                    preTokenizer.forEachPiece(of: text) { appendPiece($0, to: &ids) }
+                    continue
+                }
+                let normalized = Array(preTokenizer.normalize(text).utf8)
+                for inner in normalizedAddedTokens.segments(of: normalized, in: 0 ..< normalized.count, parseSpecial: parseSpecial) {
+                    switch inner {
+                    case let .token(id): ids.append(id)
+                    case let .text(range):
+                        preTokenizer.forEachPiece(of: String(decoding: normalized[range], as: UTF8.self)) { appendPiece($0, to: &ids) }
+                    }
                 }
             }
         }
         return ids
+    }
+
+    /// The ids of raw bytes that may not be valid UTF-8 (a file's contents). As llama.cpp does, each byte that
+    /// does not start a valid UTF-8 sequence stands for U+FFFD, one per byte.
+    public func encode(bytes: [UInt8], parseSpecial: Bool = true) -> [Int] {
+        if let text = String(validating: bytes, as: UTF8.self) { return encode(text, parseSpecial: parseSpecial) }
+        var scalars = String.UnicodeScalarView()
+        var i = 0
+        while i < bytes.count {
+            if let (scalar, length) = AddedTokenMatcher.scalar(at: i, in: bytes, to: bytes.count) {
+                scalars.append(scalar)
+                i += length
+            } else {
+                scalars.append("\u{FFFD}")
+                i += 1
+            }
+        }
+        return encode(String(scalars), parseSpecial: parseSpecial)
     }
 
     /// `encode(text)` with BOS in front when the tokenizer asks for one (Llama 3 does; Qwen does not).
@@ -107,6 +146,10 @@ public final class Tokenizer: Sendable {
         }
         if let cached = cache.ids(for: piece) {
             ids.append(contentsOf: cached)
+            return
+        }
+        if let wholePieceIds, let id = wholePieceIds[piece.flatMap { ByteLevel.spelling[Int($0)] }] {
+            ids.append(Int(id))
             return
         }
         let symbols = piece.map { byteTokenIds[Int($0)] }.filter { $0 >= 0 }

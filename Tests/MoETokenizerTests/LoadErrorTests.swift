@@ -61,7 +61,7 @@ struct LoadErrorTests {
         let pairsModel: [String: Any] = ["type": "BPE", "vocab": ["a": 0, "b": 1, "ab": 2, "<|end|>": 3], "merges": [["a", "b"]]]
         let asPairs = try TokenizerSpec(tokenizerJSON: directory.writeJSON("pairs.json", Self.tokenizerJSON(model: pairsModel)))
         for spec in [asStrings, asPairs] {
-            #expect(spec.preTokenizerPattern == TokenizerSpec.gpt2Pattern)
+            #expect(spec.preTokenizer == PreTokenizerSpec(regexes: [TokenizerSpec.gpt2Pattern]))
             #expect(spec.tokens == ["a", "b", "ab", "<|end|>"])
             #expect(spec.merges.count == 1 && spec.merges[0] == ("a", "b"))
             #expect(spec.addedTokens.count == 1 && spec.addedTokens[0].id == 3 && spec.addedTokens[0].special)
@@ -98,16 +98,18 @@ struct LoadErrorTests {
             if let pre { metadata.append(("tokenizer.ggml.pre", .string(pre))) }
             return try TokenizerSpec(gguf: GGUFFile(path: directory.write("\(pre ?? "none").gguf", ggufBytes(metadata))))
         }
-        #expect(try spec(pre: "qwen2").preTokenizerPattern == TokenizerSpec.qwen2Pattern)
-        #expect(try spec(pre: "olmo").preTokenizerPattern == TokenizerSpec.gpt2Pattern)
-        #expect(try spec(pre: "gpt-2").preTokenizerPattern == TokenizerSpec.gpt2Pattern)
-        #expect(try spec(pre: nil).preTokenizerPattern == TokenizerSpec.gpt2Pattern)
+        for (name, family) in [("qwen2", "megrez"), ("olmo", "gpt-2"), ("deepseek-v3", "hunyuan-dense"), ("glm4", "chatglm-bpe")] {
+            #expect(try spec(pre: name).preTokenizer == PreTokenizerTable.rule(named: family)?.spec, "\(name) and \(family) are one rule")
+        }
+        #expect(try spec(pre: nil).preTokenizer == PreTokenizerTable.rule(named: "default")?.spec, "no name is llama.cpp's default")
+        #expect(try spec(pre: "deepseek-llm").preTokenizer.steps.count == 6)
         let llama = try spec(pre: "llama-bpe")
-        #expect(llama.preTokenizerPattern == TokenizerSpec.llama3Pattern)
         #expect(llama.addBosToken && llama.bosTokenId == 3, "llama.cpp adds BOS for Llama 3 unless the file says otherwise")
+        #expect(llama.ignoreMerges)
+        #expect(try spec(pre: "glm4").bosTokenId == nil, "llama.cpp has no BOS for GLM")
         #expect(try spec(pre: "qwen2").addedTokens.map(\.id) == [3])
-        let error = #expect(throws: FormatError.self) { try spec(pre: "deepseek-llm") }
+        let error = #expect(throws: FormatError.self) { try spec(pre: "no-such-tokenizer") }
         guard case let .malformed(_, what) = error else { Issue.record("expected malformed, got \(String(describing: error))"); return }
-        #expect(what.contains("deepseek-llm"))
+        #expect(what.contains("'no-such-tokenizer'"))
     }
 }
