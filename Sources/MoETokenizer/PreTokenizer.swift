@@ -80,7 +80,7 @@ struct PreTokenizer: @unchecked Sendable {
             case .lowercase: text = text.lowercased()
             case let .prepend(prefix): if !text.isEmpty { text = prefix + text }
             case let .replace(regex, template):
-                text = regex.stringByReplacingMatches(in: text, range: NSRange(text.startIndex..., in: text), withTemplate: template)
+                text = regex.stringByReplacingMatches(in: text, range: NSRange(location: 0, length: text.utf16.count), withTemplate: template)
             case let .strip(left, right):
                 var scalars = Substring(text).unicodeScalars
                 if left { scalars = scalars.drop { $0.properties.isWhitespace } }
@@ -117,16 +117,21 @@ struct PreTokenizer: @unchecked Sendable {
         case let .split(regex, behavior, invert):
             // Hugging Face `Pattern::find_matches` then `SplitDelimiterBehavior`: spans (matches and the
             // stretches between them) folded by the behaviour; empty spans are dropped at the end.
+            // Indices come from ICU's UTF-16 offsets: scalar boundaries, not always Character boundaries (a
+            // split may fall inside an emoji ZWJ sequence), so they are made with utf16Offset and the pieces are
+            // cut from the scalar view. (Range(NSRange, in:) refuses such ranges; String's subscript rounds them.)
             var spans: [(range: Range<String.Index>, isMatch: Bool)] = []
             var previous = piece.startIndex
-            regex.enumerateMatches(in: piece, range: NSRange(piece.startIndex..., in: piece)) { match, _, _ in
-                guard let match, let range = Range(match.range, in: piece) else { return }
-                if range.lowerBound > previous { spans.append((previous ..< range.lowerBound, invert)) }
-                spans.append((range, !invert))
-                previous = range.upperBound
+            regex.enumerateMatches(in: piece, range: NSRange(location: 0, length: piece.utf16.count)) { match, _, _ in
+                guard let match else { return }
+                let lower = String.Index(utf16Offset: match.range.location, in: piece)
+                let upper = String.Index(utf16Offset: match.range.location + match.range.length, in: piece)
+                if lower > previous { spans.append((previous ..< lower, invert)) }
+                spans.append((lower ..< upper, !invert))
+                previous = upper
             }
             if previous < piece.endIndex { spans.append((previous ..< piece.endIndex, invert)) }
-            for range in Self.fold(spans, behavior) where !range.isEmpty { pieces.append(String(piece[range])) }
+            for range in Self.fold(spans, behavior) where !range.isEmpty { pieces.append(String(piece.unicodeScalars[range])) }
         }
     }
 

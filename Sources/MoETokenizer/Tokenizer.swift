@@ -78,7 +78,13 @@ public final class Tokenizer: Sendable {
         preTokenizer = try PreTokenizer(spec.preTokenizer)
         // Without normalizers both passes see the same text, but the order still matters (raw-text tokens win).
         rawAddedTokens = AddedTokenMatcher(spec.addedTokens.filter { !$0.normalized })
-        normalizedAddedTokens = AddedTokenMatcher(spec.addedTokens.filter(\.normalized))
+        // Hugging Face normalizes these tokens' contents too, with the same normalizers, before matching them.
+        let preTokenizer = self.preTokenizer
+        normalizedAddedTokens = AddedTokenMatcher(spec.addedTokens.filter(\.normalized).map { token in
+            var normalized = token
+            normalized.content = preTokenizer.normalize(token.content)
+            return normalized
+        })
         wholePieceIds = spec.ignoreMerges ? idForBytes : nil
     }
 
@@ -130,6 +136,14 @@ public final class Tokenizer: Sendable {
             }
         }
         return encode(String(scalars), parseSpecial: parseSpecial)
+    }
+
+    /// The pieces BPE would merge, for text without added tokens: normalized, then cut by the pre-tokenizer's
+    /// steps (before the byte-level spelling). For tests and diagnostics.
+    public func preTokenize(_ text: String) -> [String] {
+        var pieces: [String] = []
+        preTokenizer.forEachPiece(of: preTokenizer.normalize(text)) { pieces.append(String(decoding: $0, as: UTF8.self)) }
+        return pieces
     }
 
     /// `encode(text)` with BOS in front when the tokenizer asks for one (Llama 3 does; Qwen does not).

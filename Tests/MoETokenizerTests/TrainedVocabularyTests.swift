@@ -20,20 +20,28 @@ struct TrainedVocabularyTests {
         /// Per valid.txt document: the id count and the FNV-1a hash of the ids (see the script).
         let documents: [[String]]?
         let suite: [Case]
+        /// Per valid.txt document, then per suite text: the count and hash of its pieces' UTF-8 lengths.
+        let pieces: [[String]]?
 
-        enum CodingKeys: String, CodingKey { case pre, documents, suite }
+        enum CodingKeys: String, CodingKey { case pre, documents, suite, pieces }
         init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             pre = try c.decode(String.self, forKey: .pre)
             suite = try c.decode([Case].self, forKey: .suite)
-            // [count, "hash"] pairs: mixed types, read as strings.
-            var list = try c.nestedUnkeyedContainer(forKey: .documents)
-            var documents: [[String]] = []
+            documents = try Self.pairs(c, .documents)
+            pieces = try Self.pairs(c, .pieces)
+        }
+
+        /// [count, "hash"] pairs: mixed types, read as strings.
+        private static func pairs(_ c: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> [[String]]? {
+            guard c.contains(key) else { return nil }
+            var list = try c.nestedUnkeyedContainer(forKey: key)
+            var pairs: [[String]] = []
             while !list.isAtEnd {
                 var pair = try list.nestedUnkeyedContainer()
-                documents.append([String(try pair.decode(Int.self)), try pair.decode(String.self)])
+                pairs.append([String(try pair.decode(Int.self)), try pair.decode(String.self)])
             }
-            self.documents = documents
+            return pairs
         }
     }
 
@@ -64,6 +72,26 @@ struct TrainedVocabularyTests {
         #expect(loaded.expected.pre == name)
         #expect(loaded.jsonSpec.preTokenizer.steps.count == loaded.ggufSpec.preTokenizer.steps.count)
         #expect(loaded.jsonSpec.preTokenizer.normalizers.isEmpty && loaded.ggufSpec.preTokenizer.normalizers.isEmpty)
+    }
+
+    @Test("pieces equal tokenizers' on every valid.txt document and suite text", .enabled(if: ReferenceData.isAvailable, ReferenceData.unavailableMessage),
+          arguments: names)
+    func pieces(name: String) throws {
+        let loaded = try Self.load(name)
+        let texts = try ReferenceData.loadDocuments() + loaded.expected.suite.map(\.text)
+        let expected = try #require(loaded.expected.pieces)
+        #expect(texts.count == expected.count)
+        for (source, tokenizer) in [("tokenizer.json", loaded.json), ("GGUF", loaded.gguf)] {
+            var failures = 0
+            for (index, (text, want)) in zip(texts, expected).enumerated() {
+                let lengths = tokenizer.preTokenize(text).map(\.utf8.count)
+                if [String(lengths.count), Self.fnv1a(lengths)] != want {
+                    failures += 1
+                    if failures <= 3 { Issue.record("[\(name) \(source)] text \(index): \(lengths.count) pieces, expected \(want[0]) (or hashes differ)") }
+                }
+            }
+            #expect(failures == 0, "[\(name) \(source)] \(failures) of \(texts.count) texts are cut differently")
+        }
     }
 
     @Test("ids equal tokenizers' on the suite's texts", arguments: names)
@@ -99,6 +127,39 @@ struct TrainedVocabularyTests {
                 }
             }
             #expect(failures == 0, "[\(name) \(source)] \(failures) of \(documents.count) documents differ")
+        }
+    }
+}
+
+/// The tokenizer.json forms the model fixtures do not use: every split behaviour and inversion, Digits,
+/// Punctuation, WhitespaceSplit, Whitespace, ByteLevel with its regex and prefix space, normalizers (NFKC, NFD,
+/// Replace, Strip, Lowercase, Prepend) and added tokens with lstrip, rstrip, single_word and normalized
+/// (Fixtures/hf-*, made by the same script). Ids must equal `tokenizers`' on the suite's texts, texts aimed at
+/// the options, and the first valid.txt documents.
+struct HuggingFaceFormsTests {
+    static let names = ["removed-invert", "merged-previous", "merged-next", "digits-punctuation", "digits-grouped",
+                        "normalizers", "added-tokens"]
+
+    @Test("ids equal tokenizers'", arguments: names)
+    func forms(name: String) throws {
+        let base = "\(TrainedVocabularyTests.fixtures)/hf-\(name)"
+        let tokenizer = try Tokenizer(spec: TokenizerSpec(tokenizerJSON: base + ".tokenizer.json"))
+        let expected = try JSONDecoder().decode(TrainedVocabularyTests.Expected.self,
+                                                from: Data(contentsOf: URL(fileURLWithPath: base + ".expected.json")))
+        var failures = 0
+        for (index, test) in expected.suite.enumerated() {
+            // tokenizers parses special tokens by default; the script's encode did too.
+            let ids = tokenizer.encode(test.text)
+            if ids != test.ids {
+                failures += 1
+                if failures <= 3 { Issue.record("[\(name)] text \(index) \(test.text.debugDescription): got \(ids), expected \(test.ids)") }
+            }
+        }
+        #expect(failures == 0, "[\(name)] \(failures) of \(expected.suite.count) texts differ")
+        guard ReferenceData.isAvailable, let documents = expected.documents else { return }
+        for (index, (document, want)) in zip(try ReferenceData.loadDocuments(), documents).enumerated() {
+            let ids = tokenizer.encode(document)
+            #expect([String(ids.count), TrainedVocabularyTests.fnv1a(ids)] == want, "[\(name)] document \(index)")
         }
     }
 }

@@ -18,7 +18,7 @@ written here independently of the engine's own table so that the test compares t
 """
 import argparse, json, os, subprocess, sys, tempfile
 
-from tokenizers import Tokenizer, Regex, AddedToken, models, pre_tokenizers, decoders, trainers
+from tokenizers import Tokenizer, Regex, AddedToken, models, normalizers, pre_tokenizers, decoders, trainers
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OUT = os.path.join(ROOT, "Tests/MoETokenizerTests/Fixtures")
@@ -51,6 +51,32 @@ MODELS = {
 }
 VOCAB_SIZE = 2000
 SPECIALS = ["<|endoftext|>", "<|user|>"]
+
+
+# Hugging Face forms the models above do not use (tokenizer.json only): each split behaviour, inversion, Digits,
+# Punctuation, ByteLevel with its own regex and prefix space, normalizers, added-token options.
+B = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+HF_FORMS = {
+    "removed-invert": (None, [pre_tokenizers.Split(Regex(r"\s+"), "removed"), pre_tokenizers.Split(Regex(r"[\p{L}\p{N}]+"), "isolated", invert=True), B]),
+    "merged-previous": (None, [pre_tokenizers.Split(Regex(r"[.,;:!?]"), "merged_with_previous"), pre_tokenizers.WhitespaceSplit(), B]),
+    "merged-next": (None, [pre_tokenizers.Split(" ", "merged_with_next"), pre_tokenizers.Split(Regex(r"\p{P}"), "contiguous"), B]),
+    "digits-punctuation": (None, [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.Punctuation("isolated"),
+                                  pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)]),
+    "digits-grouped": (None, [pre_tokenizers.Digits(individual_digits=False), pre_tokenizers.Whitespace(), B]),
+    "normalizers": (normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip(),
+                                          normalizers.Lowercase(), normalizers.Prepend("\u2581")]),
+                    [pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)]),
+    "added-tokens": (normalizers.Sequence([normalizers.NFD(), normalizers.Lowercase()]),
+                     [pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)]),
+}
+HF_ADDED = [AddedToken("<mask>", lstrip=True, special=True), AddedToken("[END]", rstrip=True, special=True),
+            AddedToken("dog", single_word=True, normalized=True), AddedToken("Cat", normalized=False),
+            AddedToken("café", normalized=True)]
+HF_TEXTS = ["I saw a <mask> dog", "the dogs and a dog. dog", "<mask><mask>  <mask>", "x  [END]   y [END]", "Cat cat CAT",
+            "\uff21\uff22\uff23\uff11\uff12\uff13 \uff76\uff80\uff76\uff85 \ufb01ne", "  leading and trailing  ",
+            "caf\u00e9 cafe\u0301 CAF\u00c9", "a,b;;c...d!? e", "tabs\tand\nnewlines\r\n  x", "1234567 89 3.14159 \u0661\u0662\u0663",
+            "dog_dog dog-dog (dog) dogs", "it's HE'LL we're"]
+HF_DOCUMENTS = 300
 
 
 def fnv1a(ids):
@@ -128,17 +154,24 @@ def main():
         # that, but none of these texts contains one.
         assert not any(s in t for s in SPECIALS for t in documents + suite)
         doc_ids = [tok.encode(d, add_special_tokens=False).ids for d in documents]
+        # The pieces themselves (the split steps alone, before ByteLevel spells them): a vocabulary this small
+        # leaves rare characters unmerged, so ids alone would not show a piece boundary out of place.
+        splitter = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r), behavior="isolated", invert=False) for r in regexes])
+        def piece_lengths(text):
+            return [len(p.encode("utf-8")) for p, _ in splitter.pre_tokenize_str(text)]
         suite_ids = [tok.encode(t, add_special_tokens=False).ids for t in suite]
         expected = {
             "pre": name,
             "documents": [[len(ids), f"{fnv1a(ids):016x}"] for ids in doc_ids],
             "suite": [{"text": t, "ids": ids} for t, ids in zip(suite, suite_ids)],
+            # Per document and per suite text: the UTF-8 lengths of its pieces, as count and FNV-1a hash.
+            "pieces": [[len(lengths), f"{fnv1a(lengths):016x}"] for lengths in map(piece_lengths, documents + suite)],
         }
         with open(base + ".expected.json", "w", encoding="utf-8") as f:
             json.dump(expected, f, ensure_ascii=False, separators=(",", ":"))
         print(f"{name}: {tok.get_vocab_size()} tokens, {sum(map(len, doc_ids))} ids over {len(documents)} documents")
 
-        if args.llama_tokenize:
+        if args.llama_tokenize and name in MODELS:
             agree = 0
             texts = documents + suite
             wanted = doc_ids + suite_ids
@@ -151,6 +184,28 @@ def main():
                 got = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else None
                 agree += got == ids
             print(f"  llama-tokenize agrees with tokenizers on {agree}/{len(texts)} texts")
+
+    for name, (normalizer, steps) in HF_FORMS.items():
+        tok = Tokenizer(models.BPE())
+        if normalizer is not None:
+            tok.normalizer = normalizer
+        tok.pre_tokenizer = pre_tokenizers.Sequence(steps)
+        trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=SPECIALS, show_progress=False,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        tok.train_from_iterator(documents[:HF_DOCUMENTS], trainer)
+        if name == "added-tokens":
+            tok.add_tokens(HF_ADDED)
+        base = os.path.join(OUT, f"hf-{name}")
+        tok.save(base + ".tokenizer.json", pretty=False)
+        texts = suite + HF_TEXTS
+        expected = {
+            "pre": name,
+            "documents": [[len(ids), f"{fnv1a(ids):016x}"] for ids in (tok.encode(d, add_special_tokens=False).ids for d in documents[:HF_DOCUMENTS])],
+            "suite": [{"text": t, "ids": tok.encode(t, add_special_tokens=False).ids} for t in texts],
+        }
+        with open(base + ".expected.json", "w", encoding="utf-8") as f:
+            json.dump(expected, f, ensure_ascii=False, separators=(",", ":"))
+        print(f"hf-{name}: {tok.get_vocab_size()} tokens")
 
 
 if __name__ == "__main__":
