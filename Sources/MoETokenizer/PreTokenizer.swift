@@ -29,6 +29,9 @@ struct PreTokenizer: @unchecked Sendable {
     private let single: NSRegularExpression?
 
     var normalizes: Bool { !normalizers.isEmpty }
+    /// Whether `forEachPiece` runs the single-regex fast path (else callers may walk the steps themselves).
+    var isSingleSplit: Bool { single != nil }
+    var stepCount: Int { steps.count }
 
     init(_ spec: PreTokenizerSpec) throws {
         steps = try spec.steps.map { step in
@@ -108,6 +111,13 @@ struct PreTokenizer: @unchecked Sendable {
             pieces = next
         }
         for piece in pieces { body(ArraySlice(piece.utf8)) }
+    }
+
+    /// The pieces step `index` cuts `piece` into (in order, empty ones dropped).
+    func apply(step index: Int, to piece: String) -> [String] {
+        var pieces: [String] = []
+        apply(steps[index], to: piece, into: &pieces)
+        return pieces
     }
 
     private func apply(_ step: Step, to piece: String, into pieces: inout [String]) {

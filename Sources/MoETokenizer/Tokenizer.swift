@@ -32,6 +32,9 @@ public final class Tokenizer: Sendable {
     /// With `ignoreMerges`: byte-level spelling (UTF-8) → id, to take a piece that is a token as it is.
     private let wholePieceIds: [[UInt8]: Int32]?
     private let cache = PieceCache()
+    /// Multi-step pre-tokenizers: for each step, the ids of a piece that reaches it. Pieces repeat (words), and
+    /// each further step is one ICU call per piece; this turns most of those calls into a lookup.
+    private let stepCaches: [PieceCache]
 
     public init(spec: TokenizerSpec) throws {
         let size = spec.tokens.count
@@ -86,6 +89,7 @@ public final class Tokenizer: Sendable {
             return normalized
         })
         wholePieceIds = spec.ignoreMerges ? idForBytes : nil
+        stepCaches = (0 ..< (preTokenizer.isSingleSplit ? 0 : preTokenizer.stepCount)).map { _ in PieceCache() }
     }
 
     // MARK: Encoding
@@ -104,7 +108,7 @@ public final class Tokenizer: Sendable {
             case let .text(range):
                 let text = String(decoding: bytes[range], as: UTF8.self)
                 guard preTokenizer.normalizes || !normalizedAddedTokens.isEmpty else {
-                    preTokenizer.forEachPiece(of: text) { appendPiece($0, to: &ids) }
+                    appendPieces(of: text, to: &ids)
                     continue
                 }
                 let normalized = Array(preTokenizer.normalize(text).utf8)
@@ -112,7 +116,7 @@ public final class Tokenizer: Sendable {
                     switch inner {
                     case let .token(id): ids.append(id)
                     case let .text(range):
-                        preTokenizer.forEachPiece(of: String(decoding: normalized[range], as: UTF8.self)) { appendPiece($0, to: &ids) }
+                        appendPieces(of: String(decoding: normalized[range], as: UTF8.self), to: &ids)
                     }
                 }
             }
@@ -150,6 +154,32 @@ public final class Tokenizer: Sendable {
     public func encodePrompt(_ text: String) -> [Int] {
         guard addsBosToken, let bos = bosTokenId else { return encode(text) }
         return [bos] + encode(text)
+    }
+
+    /// Pre-tokenizes normalized text and appends the ids of its pieces.
+    private func appendPieces(of text: String, to ids: inout [Int]) {
+        if stepCaches.isEmpty {
+            preTokenizer.forEachPiece(of: text) { appendPiece($0, to: &ids) }
+        } else {
+            appendPieces(of: text, step: 0, to: &ids)
+        }
+    }
+
+    /// The ids of `piece` as it enters pre-tokenizer step `step`: steps are applied depth-first, each piece's ids
+    /// remembered per step.
+    private func appendPieces(of piece: String, step: Int, to ids: inout [Int]) {
+        guard step < stepCaches.count else {
+            appendPiece(ArraySlice(piece.utf8), to: &ids)
+            return
+        }
+        let key = ArraySlice(piece.utf8)
+        if let cached = stepCaches[step].ids(for: key) {
+            ids.append(contentsOf: cached)
+            return
+        }
+        let start = ids.count
+        for inner in preTokenizer.apply(step: step, to: piece) { appendPieces(of: inner, step: step + 1, to: &ids) }
+        stepCaches[step].store(Array(ids[start...]), for: key)
     }
 
     private func appendPiece(_ piece: ArraySlice<UInt8>, to ids: inout [Int]) {
