@@ -78,18 +78,18 @@ public final class Tokenizer: Sendable {
             addedIds.contains(id) ? Array(token.utf8) : ByteLevel.bytes(of: token)
         }
         specialIds = Set(spec.addedTokens.filter(\.special).map(\.id))
-        preTokenizer = try PreTokenizer(spec.preTokenizer)
+        let compiled = try PreTokenizer(spec.preTokenizer)
+        preTokenizer = compiled
         // Without normalizers both passes see the same text, but the order still matters (raw-text tokens win).
         rawAddedTokens = AddedTokenMatcher(spec.addedTokens.filter { !$0.normalized })
         // Hugging Face normalizes these tokens' contents too, with the same normalizers, before matching them.
-        let preTokenizer = self.preTokenizer
         normalizedAddedTokens = AddedTokenMatcher(spec.addedTokens.filter(\.normalized).map { token in
             var normalized = token
-            normalized.content = preTokenizer.normalize(token.content)
+            normalized.content = compiled.normalize(token.content)
             return normalized
         })
         wholePieceIds = spec.ignoreMerges ? idForBytes : nil
-        stepCaches = (0 ..< (preTokenizer.isSingleSplit ? 0 : preTokenizer.stepCount)).map { _ in PieceCache() }
+        stepCaches = (0 ..< (compiled.isSingleSplit ? 0 : compiled.stepCount)).map { _ in PieceCache() }
     }
 
     // MARK: Encoding
