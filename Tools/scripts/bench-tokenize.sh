@@ -30,7 +30,7 @@ for vocab in "$@"; do
   echo "$name: SwiftMoE $(echo "$ours" | head -1)"
   if [ -n "$LLAMA_BIN" ] && [ -x "$LLAMA_BIN/llama-tokenize" ]; then
     start=$(date +%s.%N)
-    theirs="$("$LLAMA_BIN/llama-tokenize" -m "$vocab" -f "$TEXT" --ids --log-disable --no-bos --no-parse-special 2>/dev/null | tail -1)"
+    theirs="$("$LLAMA_BIN/llama-tokenize" -m "$vocab" -f "$TEXT" --ids --log-disable --no-bos --no-parse-special --no-escape 2>/dev/null | tail -1)"
     end=$(date +%s.%N)
     same=$([ "[$(echo "$ours" | tail -1 | sed 's/,/, /g')]" = "$theirs" ] && echo "ids equal" || echo "ids DIFFER")
     echo "$name: llama-tokenize $(echo "$end - $start" | bc) s wall (vocabulary load included); $same"

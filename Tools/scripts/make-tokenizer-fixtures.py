@@ -179,7 +179,7 @@ def main():
                 with tempfile.NamedTemporaryFile("w", encoding="utf-8", suffix=".txt", delete=False) as f:
                     f.write(text)
                 r = subprocess.run([args.llama_tokenize, "-m", base + ".gguf", "-f", f.name, "--ids", "--log-disable",
-                                    "--no-bos", "--no-parse-special"], capture_output=True, text=True)
+                                    "--no-bos", "--no-parse-special", "--no-escape"], capture_output=True, text=True)
                 os.unlink(f.name)
                 got = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else None
                 agree += got == ids
