@@ -35,3 +35,24 @@ struct PiecesByNameTests {
                 "\(name): \(lengths.count) pieces and separators, expected \(Self.expected[name]?.first ?? "?")")
     }
 }
+
+/// The table itself: every name's regexes compile and cut a text into pieces that cover it exactly.
+struct PreTokenizerTableTests {
+    @Test("every name's rule compiles and covers the text", arguments: PreTokenizerTable.names)
+    func compiles(name: String) throws {
+        let rule = try #require(PreTokenizerTable.rule(named: name))
+        let tokenizer = try Tokenizer(spec: TokenizerSpec(tokens: ["a"], merges: [], addedTokens: [], preTokenizer: rule.spec,
+                                                          eosTokenId: nil, bosTokenId: nil, addBosToken: false))
+        let text = "Hello, World! It's 1234567 — 世界 カタカナ 한국어\n\n  tabs\tand  spaces  😶‍🌫️ <sentinel:12> IMGIMGABZ"
+        #expect(tokenizer.preTokenize(text).joined() == text, "\(name) loses or adds text")
+    }
+
+    @Test("names are unique, and the GGUF name for a rule is one of its names")
+    func names() {
+        #expect(Set(PreTokenizerTable.names).count == PreTokenizerTable.names.count)
+        for name in PreTokenizerTable.names {
+            guard let rule = PreTokenizerTable.rule(named: name), let back = PreTokenizerTable.name(for: rule.spec) else { continue }
+            #expect(PreTokenizerTable.rule(named: back)?.spec == rule.spec, "\(name) → \(back)")
+        }
+    }
+}
