@@ -52,7 +52,7 @@ def families(source):
             if not lit:
                 continue
             if s.startswith("//"):
-                if s.startswith('// "') or "original regex from tokenizer.json:" in s:
+                if s.startswith('// "') or s.startswith('//"') or "original regex from tokenizer.json:" in s:
                     origs.append(cdecode(lit[0]))
                 continue
             exprs.append(cdecode(lit[0]))
