@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "MoEStoreTests", dependencies: ["MoEStore", "MoEFormats", "TestSupport"]),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore", "TestSupport"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py"]),
-        .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"], exclude: ["Fixtures/make_spm_crosscheck.py"]),
+        .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"], exclude: ["Fixtures"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels", "MoEQuantize", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "TestSupport", "moe-synth"]),
         // Shared by test targets: reference-data paths, temporary folders, running the built tools.

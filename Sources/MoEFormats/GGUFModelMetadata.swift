@@ -84,8 +84,8 @@ public enum GGUFModelMetadata {
     /// `chatTemplate` come from tokenizer_config.json.
     public static func tokenizer(_ spec: TokenizerSpec, vocabSize: Int, padTokenId: Int?, addEosToken: Bool = false,
                                  chatTemplate: String? = nil) throws -> [(String, GGUFValue)] {
-        guard let pre = preTokenizerName(spec.preTokenizerPattern) else {
-            throw FormatError.malformed(path: "tokenizer.json", what: "its pre-tokenizer regex is none that llama.cpp knows by name (qwen2, llama-bpe, gpt-2)")
+        guard let pre = PreTokenizerTable.name(for: spec.preTokenizer) else {
+            throw FormatError.malformed(path: "tokenizer.json", what: "its pre-tokenizer is none that llama.cpp knows by name (tokenizer.ggml.pre)")
         }
         let added = Dictionary(spec.addedTokens.map { ($0.id, $0.special) }, uniquingKeysWith: { a, _ in a })
         var tokens: [GGUFValue] = [], types: [GGUFValue] = []
@@ -116,15 +116,5 @@ public enum GGUFModelMetadata {
         m.append(("tokenizer.ggml.add_eos_token", .bool(addEosToken)))
         if let chatTemplate { m.append(("tokenizer.chat_template", .string(chatTemplate))) }
         return m
-    }
-
-    /// The name llama.cpp gives a pre-tokenizer regex (`tokenizer.ggml.pre`).
-    static func preTokenizerName(_ pattern: String) -> String? {
-        switch pattern {
-        case TokenizerSpec.qwen2Pattern: return "qwen2"
-        case TokenizerSpec.llama3Pattern: return "llama-bpe"
-        case TokenizerSpec.gpt2Pattern: return "gpt-2"
-        default: return nil
-        }
     }
 }

@@ -6,17 +6,8 @@ import Foundation
 // the unsupported feature, rather than producing ids that silently differ from the reference.
 
 extension TokenizerSpec {
-    /// GPT-2's pre-tokenizer, as HF writes it for `ByteLevel(use_regex: true)`. llama.cpp's copy lacks the
-    /// final `|\s+`; that makes no difference because text no alternative matches becomes a piece anyway.
-    public static let gpt2Pattern =
-        #"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#
-    /// Qwen2's pattern exactly as in its `tokenizer.json`. llama.cpp runs a rewrite without `(?i:…)` because its
-    /// own regex engine lacks inline flags; ours (ICU) has them, so we keep Hugging Face's text.
-    public static let qwen2Pattern =
-        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
-    /// Llama 3's pattern as in its `tokenizer.json`: Qwen2's with digits grouped in threes.
-    public static let llama3Pattern =
-        #"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"#
+    /// GPT-2's pre-tokenizer, as Hugging Face writes it for `ByteLevel(use_regex: true)`.
+    public static let gpt2Pattern = PreTokenizerTable.gpt2WithFinalWhitespace
 
     // MARK: - tokenizer.json
 
@@ -38,8 +29,6 @@ extension TokenizerSpec {
         for key in ["continuing_subword_prefix", "end_of_word_suffix"] where !(model[key] is NSNull || model[key] == nil) {
             throw FormatError.malformed(path: path, what: "BPE option '\(key)' is not supported")
         }
-        // Note: `ignore_merges` (Llama 3) has no place in TokenizerSpec; plain BPE gives the same ids except
-        // for rare pieces that are themselves vocabulary entries but are not reachable by the merges.
 
         guard let vocab = model["vocab"] as? [String: Any] else {
             throw FormatError.malformed(path: path, what: "model.vocab is missing or not an object")
@@ -55,12 +44,17 @@ extension TokenizerSpec {
             idToToken[id] = token
         }
 
-        var added: [(id: Int, content: String, special: Bool)] = []
+        var added: [AddedToken] = []
         for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
             guard let id = entry["id"] as? Int, id >= 0, id <= Int(Int32.max), let content = entry["content"] as? String, !content.isEmpty else {
                 throw FormatError.malformed(path: path, what: "an added_tokens entry lacks an id or content")
             }
-            added.append((id: id, content: content, special: entry["special"] as? Bool ?? false))
+            let special = entry["special"] as? Bool ?? false
+            // Hugging Face's defaults: special tokens are matched in the raw text, others in the normalized text.
+            added.append(AddedToken(id: id, content: content, special: special,
+                                    lstrip: entry["lstrip"] as? Bool ?? false, rstrip: entry["rstrip"] as? Bool ?? false,
+                                    normalized: entry["normalized"] as? Bool ?? !special,
+                                    singleWord: entry["single_word"] as? Bool ?? false))
             idToToken[id] = content
         }
         // Ids are normally dense; a gap (an id nobody names) becomes an empty token that never matches.
@@ -73,14 +67,8 @@ extension TokenizerSpec {
         for (id, token) in idToToken { tokens[id] = token }
 
         let merges = try Self.parseMerges(model["merges"], path: path)
-        if let normalizer = root["normalizer"] as? [String: Any] {
-            // NFC (real Qwen2 files) is accepted: it changes nothing for text that is already NFC, as nearly all is.
-            // Anything else would change ids, so it is refused.
-            guard normalizer["type"] as? String == "NFC" else {
-                throw FormatError.malformed(path: path, what: "normalizer \(FormatError.quote("\(normalizer["type"] ?? "?")")) is not supported")
-            }
-        }
-        let pattern = try Self.splitPattern(root["pre_tokenizer"], path: path)
+        let preTokenizer = try PreTokenizerSpec(normalizers: Self.normalizers(root["normalizer"], path: path),
+                                                steps: Self.preTokenizerSteps(root["pre_tokenizer"], path: path))
 
         // Which token ends a text, begins one, and whether one is prepended: tokenizer_config.json, else
         // a TemplateProcessing post-processor whose single-sequence template starts with a special token.
@@ -98,7 +86,8 @@ extension TokenizerSpec {
             if let flag = config["add_bos_token"] as? Bool { addBos = flag && bos != nil }
         }
         self.init(tokens: tokens, merges: merges, addedTokens: added.sorted { $0.id < $1.id },
-                  preTokenizerPattern: pattern, eosTokenId: eos, bosTokenId: bos, addBosToken: addBos)
+                  preTokenizer: preTokenizer, ignoreMerges: model["ignore_merges"] as? Bool ?? false,
+                  eosTokenId: eos, bosTokenId: bos, addBosToken: addBos)
     }
 
     static func readJSONObject(_ path: String) throws -> [String: Any] {
@@ -136,52 +125,101 @@ extension TokenizerSpec {
         return (String(parts[0]), String(parts[1]))
     }
 
-    /// The one split regex a byte-level pre-tokenizer applies: a `Split` (Isolated, not inverted) followed by a
-    /// `ByteLevel` without its own regex, or a bare `ByteLevel` with `use_regex` (= GPT-2's pattern).
-    static func splitPattern(_ value: Any?, path: String) throws -> String {
+    /// The steps of a byte-level pre-tokenizer, in order. `Sequence`s are flattened; `ByteLevel` must come last
+    /// (it maps the text to byte-level characters, which later steps would see) and must be present (without it
+    /// the tokenizer is not byte-level BPE).
+    static func preTokenizerSteps(_ value: Any?, path: String) throws -> [PreTokenizerSpec.Step] {
         guard let pre = value as? [String: Any] else {
             throw FormatError.malformed(path: path, what: "no pre_tokenizer (only byte-level BPE is supported)")
         }
-        let steps = pre["type"] as? String == "Sequence" ? (pre["pretokenizers"] as? [[String: Any]] ?? []) : [pre]
-        var pattern: String?
+        var steps: [PreTokenizerSpec.Step] = []
         var sawByteLevel = false
-        for step in steps {
-            switch step["type"] as? String {
+        func add(_ step: [String: Any]) throws {
+            let type = step["type"] as? String ?? "(none)"
+            if type == "Sequence" {
+                for inner in step["pretokenizers"] as? [[String: Any]] ?? [] { try add(inner) }
+                return
+            }
+            guard !sawByteLevel else {
+                throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote(type)) after ByteLevel is not supported")
+            }
+            switch type {
             case "Split":
-                guard pattern == nil, !sawByteLevel else {
-                    throw FormatError.malformed(path: path, what: "more than one split step in the pre-tokenizer is not supported")
-                }
-                guard step["behavior"] as? String == "Isolated", step["invert"] as? Bool != true else {
-                    throw FormatError.malformed(path: path, what: "Split pre-tokenizer must be 'Isolated' and not inverted")
-                }
-                let source = step["pattern"] as? [String: Any]
-                if let regex = source?["Regex"] as? String {
-                    pattern = regex
-                } else if let literal = source?["String"] as? String {
-                    pattern = NSRegularExpression.escapedPattern(for: literal)
-                } else {
-                    throw FormatError.malformed(path: path, what: "Split pre-tokenizer has no Regex or String pattern")
-                }
+                let behavior = try Self.behavior(step["behavior"], path: path)
+                steps.append(.split(try Self.pattern(step["pattern"], what: "Split pre-tokenizer", path: path), behavior,
+                                    invert: step["invert"] as? Bool ?? false))
             case "ByteLevel":
-                guard step["add_prefix_space"] as? Bool != true else {
-                    throw FormatError.malformed(path: path, what: "ByteLevel add_prefix_space is not supported")
-                }
-                if step["use_regex"] as? Bool ?? true {
-                    guard pattern == nil else {
-                        throw FormatError.malformed(path: path, what: "a Split followed by a regex ByteLevel is not supported")
-                    }
-                    pattern = gpt2Pattern
-                }
+                if step["add_prefix_space"] as? Bool ?? true { steps.append(.prefixSpace) }
+                if step["use_regex"] as? Bool ?? true { steps.append(.split(.regex(gpt2Pattern), .isolated, invert: false)) }
                 sawByteLevel = true
+            case "Digits":
+                // Each digit (Rust's char::is_numeric, i.e. \p{N}) is a match; grouped into runs unless individual.
+                let individual = step["individual_digits"] as? Bool ?? false
+                steps.append(.split(.regex(#"\p{N}"#), individual ? .isolated : .contiguous, invert: false))
+            case "Punctuation":
+                // tokenizers' is_punc: Unicode punctuation or ASCII punctuation (which includes $+<=>^`|~).
+                steps.append(.split(.regex(#"[\p{P}$+<=>^`|~]"#), try Self.behavior(step["behavior"], path: path), invert: false))
+            case "WhitespaceSplit":
+                steps.append(.split(.regex(#"\s+"#), .removed, invert: false))
+            case "Whitespace":
+                steps.append(.split(.regex(#"\w+|[^\w\s]+"#), .removed, invert: true))
             default:
-                throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote("\(step["type"] ?? "?")")) is not supported")
+                // "Metaspace" (SentencePiece-style BPE) belongs with the SentencePiece tokenizers: it is refused here
+                // until a Step case for it exists.
+                throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote(type)) is not supported")
             }
         }
+        try add(pre)
         guard sawByteLevel else {
             throw FormatError.malformed(path: path, what: "pre-tokenizer is not byte-level (no ByteLevel step)")
         }
-        // ByteLevel without a regex and no Split: the whole text is one piece.
-        return pattern ?? #"[\s\S]+"#
+        return steps
+    }
+
+    /// Hugging Face normalizers, `Sequence`s flattened. Refused: anything that would need tables we do not
+    /// have (Precompiled: SentencePiece's charsmap; BertNormalizer).
+    static func normalizers(_ value: Any?, path: String) throws -> [PreTokenizerSpec.Normalizer] {
+        guard let normalizer = value as? [String: Any] else { return [] }
+        let type = normalizer["type"] as? String ?? "(none)"
+        switch type {
+        case "Sequence":
+            return try (normalizer["normalizers"] as? [Any] ?? []).flatMap { try normalizers($0, path: path) }
+        case "NFC": return [.nfc]
+        case "NFD": return [.nfd]
+        case "NFKC": return [.nfkc]
+        case "NFKD": return [.nfkd]
+        case "Lowercase": return [.lowercase]
+        case "Prepend":
+            guard let text = normalizer["prepend"] as? String else {
+                throw FormatError.malformed(path: path, what: "Prepend normalizer has no 'prepend' string")
+            }
+            return [.prepend(text)]
+        case "Replace":
+            guard let content = normalizer["content"] as? String else {
+                throw FormatError.malformed(path: path, what: "Replace normalizer has no 'content' string")
+            }
+            return [.replace(try pattern(normalizer["pattern"], what: "Replace normalizer", path: path), with: content)]
+        case "Strip":
+            return [.strip(left: normalizer["strip_left"] as? Bool ?? true, right: normalizer["strip_right"] as? Bool ?? true)]
+        default:
+            throw FormatError.malformed(path: path, what: "normalizer \(FormatError.quote(type)) is not supported")
+        }
+    }
+
+    /// `{"Regex": …}` or `{"String": …}`.
+    static func pattern(_ value: Any?, what: String, path: String) throws -> PreTokenizerSpec.Pattern {
+        let source = value as? [String: Any]
+        if let regex = source?["Regex"] as? String { return .regex(regex) }
+        if let literal = source?["String"] as? String { return .string(literal) }
+        throw FormatError.malformed(path: path, what: "\(what) has no Regex or String pattern")
+    }
+
+    static func behavior(_ value: Any?, path: String) throws -> PreTokenizerSpec.SplitBehavior {
+        let name = value as? String ?? "Isolated"
+        guard let behavior = PreTokenizerSpec.SplitBehavior(rawValue: name) else {
+            throw FormatError.malformed(path: path, what: "split behavior \(FormatError.quote(name)) is not supported")
+        }
+        return behavior
     }
 
     /// A special token in tokenizer_config.json is either its text or `{"content": text, …}`.
@@ -240,19 +278,23 @@ extension TokenizerSpec {
             return pair
         }
 
-        var added: [(id: Int, content: String, special: Bool)] = []
+        var added: [AddedToken] = []
         if let types = meta["tokenizer.ggml.token_type"]?.array {
             guard types.count == tokens.count else {
                 throw FormatError.malformed(path: path, what: "tokenizer.ggml.token_type has \(types.count) entries for \(tokens.count) tokens")
             }
             for (id, type) in types.enumerated() where type.int == 3 || type.int == 4 {
-                added.append((id: id, content: tokens[id], special: type.int == 3))
+                added.append(AddedToken(id: id, content: tokens[id], special: type.int == 3))
             }
         }
 
+        // No name means llama.cpp's "default" rule (it warns that quality will suffer; so do we, by matching it).
         let pre = meta["tokenizer.ggml.pre"]?.string ?? "default"
-        guard let (pattern, llamaDefaultsToBos) = Self.ggufPreTokenizer(pre) else {
-            throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote(pre)) is not supported (known: qwen2, llama3/llama-bpe, gpt-2/default, olmo and aliases)")
+        guard let rule = PreTokenizerTable.rule(named: pre) else {
+            throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote(pre)) is not one llama.cpp knows (tokenizer.ggml.pre; see Docs/FORMATS.md)")
+        }
+        guard rule.byteLevel else {
+            throw FormatError.malformed(path: path, what: "pre-tokenizer \(FormatError.quote(pre)) works on raw UTF-8 (SentencePiece-style BPE), which is not supported")
         }
         func tokenId(_ key: String) throws -> Int? {
             guard let value = meta[key] else { return nil }
@@ -261,31 +303,9 @@ extension TokenizerSpec {
             }
             return id
         }
-        let bos = try tokenId("tokenizer.ggml.bos_token_id")
-        let addBos = (meta["tokenizer.ggml.add_bos_token"]?.bool ?? llamaDefaultsToBos) && bos != nil
-        self.init(tokens: tokens, merges: merges, addedTokens: added, preTokenizerPattern: pattern,
+        let bos = try rule.noBos ? nil : tokenId("tokenizer.ggml.bos_token_id")
+        let addBos = (meta["tokenizer.ggml.add_bos_token"]?.bool ?? rule.addBosByDefault) && bos != nil
+        self.init(tokens: tokens, merges: merges, addedTokens: added, preTokenizer: rule.spec, ignoreMerges: rule.ignoreMerges,
                   eosTokenId: try tokenId("tokenizer.ggml.eos_token_id"), bosTokenId: bos, addBosToken: addBos)
-    }
-
-    /// `tokenizer.ggml.pre` names a pre-tokenizer compiled into llama.cpp (src/llama-vocab.cpp); the regex
-    /// is not in the file. Returns the pattern and llama.cpp's default for add_bos when the file does not say.
-    /// Names llama.cpp implements with several regexes applied in turn (deepseek-llm, deepseek-coder, falcon, …)
-    /// do not fit one pattern and are refused.
-    static func ggufPreTokenizer(_ name: String) -> (pattern: String, addBosByDefault: Bool)? {
-        switch name {
-        case "qwen2", "deepseek-r1-qwen", "megrez", "stablelm2":
-            return (qwen2Pattern, false)
-        case "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe":
-            // llama.cpp also sets ignore_merges for this family; TokenizerSpec cannot express it (see above).
-            return (llama3Pattern, ["llama3", "llama-v3", "llama-bpe", "falcon3"].contains(name))
-        case "gpt2", "gpt-2", "phi-2", "mpt", "olmo", "jais":
-            return (gpt2Pattern, false)
-        case "default":
-            // llama.cpp's "default" first isolates punctuation runs and splits digit runs in threes before GPT-2's
-            // regex; GPT-2's regex alone is the closest single pattern and agrees on ordinary prose.
-            return (gpt2Pattern, false)
-        default:
-            return nil
-        }
     }
 }

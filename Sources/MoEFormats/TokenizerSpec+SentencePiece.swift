@@ -82,14 +82,14 @@ extension TokenizerSpec {
          merges: [(String, String)] = [], eos: Int?, bos: Int?, addBos: Bool) {
         // Control and unknown tokens are special (matched in text only when special text is parsed), user-defined
         // ones are always matched, as llama.cpp's tokenizer_st_partition does.
-        let added = types.enumerated().compactMap { id, type -> (id: Int, content: String, special: Bool)? in
+        let added = types.enumerated().compactMap { id, type -> AddedToken? in
             switch type {
-            case .control, .unknown: return (id, tokens[id], true)
-            case .userDefined: return (id, tokens[id], false)
+            case .control, .unknown: return AddedToken(id: id, content: tokens[id], special: true)
+            case .userDefined: return AddedToken(id: id, content: tokens[id], special: false)
             default: return nil
             }
         }
-        self.init(tokens: tokens, merges: merges, addedTokens: added, preTokenizerPattern: #"[\s\S]+"#,
+        self.init(tokens: tokens, merges: merges, addedTokens: added, preTokenizer: .wholeText,
                   eosTokenId: eos, bosTokenId: bos, addBosToken: addBos && bos != nil)
         kind = .sentencePiece(options)
         self.scores = scores

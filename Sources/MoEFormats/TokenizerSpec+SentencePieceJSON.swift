@@ -103,7 +103,7 @@ extension TokenizerSpec {
 
     /// model.vocab plus added_tokens as id-ordered token strings (the same rules as the byte-level reader).
     static func jsonVocabulary(model: [String: Any], root: [String: Any], path: String)
-        throws -> (tokens: [String], added: [(id: Int, content: String, special: Bool)]) {
+        throws -> (tokens: [String], added: [AddedToken]) {
         guard let vocab = model["vocab"] as? [String: Any] else {
             throw FormatError.malformed(path: path, what: "model.vocab is missing or not an object")
         }
@@ -117,12 +117,12 @@ extension TokenizerSpec {
             }
             idToToken[id] = token
         }
-        var added: [(id: Int, content: String, special: Bool)] = []
+        var added: [AddedToken] = []
         for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
             guard let id = entry["id"] as? Int, id >= 0, id <= Int(Int32.max), let content = entry["content"] as? String, !content.isEmpty else {
                 throw FormatError.malformed(path: path, what: "an added_tokens entry lacks an id or content")
             }
-            added.append((id: id, content: content, special: entry["special"] as? Bool ?? false))
+            added.append(AddedToken(id: id, content: content, special: entry["special"] as? Bool ?? false))
             idToToken[id] = content
         }
         let count = (idToToken.keys.max() ?? -1) + 1

@@ -8,25 +8,29 @@ public struct TokenizerSpec: Sendable {
     public var tokens: [String]
     /// Merge rules in priority order (rank 0 first): each is the pair of token strings to merge.
     public var merges: [(String, String)]
-    /// Added tokens matched verbatim in raw text before pre-tokenization (e.g. "<|endoftext|>"), by id.
-    public var addedTokens: [(id: Int, content: String, special: Bool)]
-    /// The pre-tokenizer's split regex (matches are the pieces; "Isolated" behaviour).
-    public var preTokenizerPattern: String
+    /// Added tokens matched in raw text before pre-tokenization (e.g. "<|endoftext|>"), by id.
+    public var addedTokens: [AddedToken]
+    /// Normalizers and split steps, from tokenizer.json or from the GGUF `tokenizer.ggml.pre` name.
+    public var preTokenizer: PreTokenizerSpec
+    /// A piece that is itself a vocabulary entry becomes that token without merges (Llama 3, GLM-4).
+    public var ignoreMerges: Bool
     public var eosTokenId: Int?
     public var bosTokenId: Int?
     public var addBosToken: Bool
-    /// Which algorithm the vocabulary is for. SentencePiece specs leave `preTokenizerPattern` at `[\s\S]+`.
+    /// Which algorithm the vocabulary is for. SentencePiece specs take the whole text as one piece (`PreTokenizerSpec.wholeText`).
     public var kind: TokenizerKind = .byteLevelBPE
     /// SentencePiece only: each token's score (higher merges first) and type; empty for byte-level BPE.
     public var scores: [Float] = []
     public var tokenTypes: [TokenType] = []
 
-    public init(tokens: [String], merges: [(String, String)], addedTokens: [(id: Int, content: String, special: Bool)],
-                preTokenizerPattern: String, eosTokenId: Int?, bosTokenId: Int?, addBosToken: Bool) {
+    public init(tokens: [String], merges: [(String, String)], addedTokens: [AddedToken],
+                preTokenizer: PreTokenizerSpec, ignoreMerges: Bool = false,
+                eosTokenId: Int?, bosTokenId: Int?, addBosToken: Bool) {
         self.tokens = tokens
         self.merges = merges
         self.addedTokens = addedTokens
-        self.preTokenizerPattern = preTokenizerPattern
+        self.preTokenizer = preTokenizer
+        self.ignoreMerges = ignoreMerges
         self.eosTokenId = eosTokenId
         self.bosTokenId = bosTokenId
         self.addBosToken = addBosToken

@@ -18,6 +18,9 @@ enum ByteLevel {
         return scalars
     }()
 
+    /// byte → the UTF-8 of the character that spells it.
+    static let spelling: [[UInt8]] = scalarForByte.map { Array(String($0).utf8) }
+
     /// code point → byte, for the 256 code points above (all lie below U+0144).
     static let byteForScalar: [UInt32: UInt8] = Dictionary(
         uniqueKeysWithValues: scalarForByte.enumerated().map { ($0.element.value, UInt8($0.offset)) })

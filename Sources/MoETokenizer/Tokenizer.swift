@@ -1,12 +1,15 @@
 import MoEFormats
 
-/// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, OLMo, …) built from a TokenizerSpec; SentencePiece
-/// vocabularies (Llama 2, Mistral, Mixtral, ERNIE) take the path in SentencePieceEncoder.swift after the same
-/// added-token split.
+/// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, DeepSeek, GLM, gpt-oss, Kimi, OLMo, …) built from a
+/// TokenizerSpec.
+/// SentencePiece vocabularies (Llama 2, Mistral, Mixtral, ERNIE) take the path in SentencePieceEncoder.swift
+/// after the same added-token split.
 ///
-/// Encoding: split out added tokens verbatim → split the rest with the pre-tokenizer regex → spell each
-/// piece's UTF-8 bytes as single-byte tokens → merge by rank. Ids match Hugging Face `tokenizers` for the
-/// same tokenizer.json. Immutable apart from an internal, locked cache, so one instance may serve many threads.
+/// Encoding, as Hugging Face `tokenizers` does it: split out added tokens matched in the raw text → normalize
+/// each stretch between them → split out added tokens matched in normalized text → cut the rest into pieces
+/// by the pre-tokenizer's steps → spell each piece's UTF-8 bytes as single-byte tokens → merge by rank. Ids
+/// match `tokenizers` for the same tokenizer.json and llama.cpp for the same GGUF file. Immutable apart from an
+/// internal, locked cache, so one instance may serve many threads.
 public final class Tokenizer: Sendable {
     public let vocabularySize: Int
     public let eosTokenId: Int?
@@ -26,11 +29,18 @@ public final class Tokenizer: Sendable {
     private let byteTokenIds: [Int32]
     private let specialIds: Set<Int>
     private let merges: MergeTable
-    private let addedTokens: AddedTokenMatcher
+    /// Added tokens matched in the raw text, and those matched after normalization (Hugging Face's two passes).
+    private let rawAddedTokens: AddedTokenMatcher
+    private let normalizedAddedTokens: AddedTokenMatcher
     private let preTokenizer: PreTokenizer
+    /// With `ignoreMerges`: byte-level spelling (UTF-8) → id, to take a piece that is a token as it is.
+    private let wholePieceIds: [[UInt8]: Int32]?
     private let cache = PieceCache()
     /// Set for SentencePiece vocabularies, which encode and decode differently (byte-level fields unused).
     private let sentencePiece: SentencePieceEncoder?
+    /// Multi-step pre-tokenizers: for each step, the ids of a piece that reaches it. Pieces repeat (words), and
+    /// each further step is one ICU call per piece; this turns most of those calls into a lookup.
+    private let stepCaches: [PieceCache]
 
     public init(spec: TokenizerSpec) throws {
         let size = spec.tokens.count
@@ -81,32 +91,47 @@ public final class Tokenizer: Sendable {
             addedIds.contains(id) ? Array(token.utf8) : ByteLevel.bytes(of: token)
         }
         specialIds = Set(spec.addedTokens.filter(\.special).map(\.id))
-        addedTokens = AddedTokenMatcher(spec.addedTokens)
-        preTokenizer = try PreTokenizer(pattern: spec.preTokenizerPattern)
+        let compiled = try PreTokenizer(spec.preTokenizer)
+        preTokenizer = compiled
+        // Without normalizers both passes see the same text, but the order still matters (raw-text tokens win).
+        rawAddedTokens = AddedTokenMatcher(spec.addedTokens.filter { !$0.normalized })
+        // Hugging Face normalizes these tokens' contents too, with the same normalizers, before matching them.
+        normalizedAddedTokens = AddedTokenMatcher(spec.addedTokens.filter(\.normalized).map { token in
+            var normalized = token
+            normalized.content = compiled.normalize(token.content)
+            return normalized
+        })
+        wholePieceIds = spec.ignoreMerges ? idForBytes : nil
+        stepCaches = (0 ..< (compiled.isSingleSplit ? 0 : compiled.stepCount)).map { _ in PieceCache() }
     }
 
     // MARK: Encoding
 
-    /// The ids of `text`, without BOS. Added tokens written in the text ("<|endoftext|>") become their ids.
-    public func encode(_ text: String) -> [Int] {
-        encode(text, parseSpecial: true)
-    }
-
-    /// `parseSpecial` false: special tokens' text is encoded as ordinary text (user-defined added tokens
-    /// are still matched, as llama.cpp does).
-    public func encode(_ text: String, parseSpecial: Bool) -> [Int] {
+    /// The ids of `text`, without BOS. Added tokens written in the text ("<|endoftext|>") become their ids;
+    /// with `parseSpecial: false`, special (control) tokens are ordinary text, as llama-tokenize's default
+    /// (`--no-parse-special`) has it, while user-defined added tokens are still matched.
+    public func encode(_ text: String, parseSpecial: Bool = true) -> [Int] {
         let bytes = Array(text.utf8)
         if let sentencePiece { return encodeSentencePiece(sentencePiece, bytes, parseSpecial: parseSpecial) }
         var ids: [Int] = []
         ids.reserveCapacity(bytes.count / 3)
-        for segment in addedTokens.segments(of: bytes, parseSpecial: parseSpecial) {
+        for segment in rawAddedTokens.segments(of: bytes, in: 0 ..< bytes.count, parseSpecial: parseSpecial) {
             switch segment {
             case let .token(id):
                 ids.append(id)
             case let .text(range):
                 let text = String(decoding: bytes[range], as: UTF8.self)
-                for piece in preTokenizer.pieces(of: text) {
-                    appendPiece(bytes[(range.lowerBound + piece.lowerBound) ..< (range.lowerBound + piece.upperBound)], to: &ids)
+                guard preTokenizer.normalizes || !normalizedAddedTokens.isEmpty else {
+                    appendPieces(of: text, to: &ids)
+                    continue
+                }
+                let normalized = Array(preTokenizer.normalize(text).utf8)
+                for inner in normalizedAddedTokens.segments(of: normalized, in: 0 ..< normalized.count, parseSpecial: parseSpecial) {
+                    switch inner {
+                    case let .token(id): ids.append(id)
+                    case let .text(range):
+                        appendPieces(of: String(decoding: normalized[range], as: UTF8.self), to: &ids)
+                    }
                 }
             }
         }
@@ -116,7 +141,7 @@ public final class Tokenizer: Sendable {
     /// The ids of raw bytes that need not be valid UTF-8 (`moe tokenize --file`), as llama.cpp treats a
     /// std::string: SentencePiece merges the bytes as they are (a stray byte becomes its `<0xXX>` token);
     /// byte-level BPE reads each byte that starts no complete UTF-8 sequence as U+FFFD (LossyUTF8.swift).
-    public func encode(utf8 bytes: [UInt8], parseSpecial: Bool = true) -> [Int] {
+    public func encode(bytes: [UInt8], parseSpecial: Bool = true) -> [Int] {
         if let sentencePiece { return encodeSentencePiece(sentencePiece, bytes, parseSpecial: parseSpecial) }
         return encode(LossyUTF8.string(bytes), parseSpecial: parseSpecial)
     }
@@ -125,7 +150,7 @@ public final class Tokenizer: Sendable {
         var ids: [Int] = []
         ids.reserveCapacity(bytes.count / 3)
         var stripWhitespace = false   // after a token with llama.cpp's RSTRIP attribute
-        for segment in addedTokens.segments(of: bytes, parseSpecial: parseSpecial) {
+        for segment in rawAddedTokens.segments(of: bytes, in: 0 ..< bytes.count, parseSpecial: parseSpecial) {
             switch segment {
             case let .token(id):
                 ids.append(id)
@@ -140,6 +165,14 @@ public final class Tokenizer: Sendable {
             }
         }
         return ids
+    }
+
+    /// The pieces BPE would merge, for text without added tokens: normalized, then cut by the pre-tokenizer's
+    /// steps (before the byte-level spelling). For tests and diagnostics.
+    public func preTokenize(_ text: String) -> [String] {
+        var pieces: [String] = []
+        preTokenizer.forEachPiece(of: preTokenizer.normalize(text)) { pieces.append(String(decoding: $0, as: UTF8.self)) }
+        return pieces
     }
 
     /// `encode(text)` with BOS in front when the tokenizer asks for one (Llama 3 does; Qwen does not), and
@@ -158,6 +191,32 @@ public final class Tokenizer: Sendable {
         return out
     }
 
+    /// Pre-tokenizes normalized text and appends the ids of its pieces.
+    private func appendPieces(of text: String, to ids: inout [Int]) {
+        if stepCaches.isEmpty {
+            preTokenizer.forEachPiece(of: text) { appendPiece($0, to: &ids) }
+        } else {
+            appendPieces(of: text, step: 0, to: &ids)
+        }
+    }
+
+    /// The ids of `piece` as it enters pre-tokenizer step `step`: steps are applied depth-first, each piece's ids
+    /// remembered per step.
+    private func appendPieces(of piece: String, step: Int, to ids: inout [Int]) {
+        guard step < stepCaches.count else {
+            appendPiece(ArraySlice(piece.utf8), to: &ids)
+            return
+        }
+        let key = ArraySlice(piece.utf8)
+        if let cached = stepCaches[step].ids(for: key) {
+            ids.append(contentsOf: cached)
+            return
+        }
+        let start = ids.count
+        for inner in preTokenizer.apply(step: step, to: piece) { appendPieces(of: inner, step: step + 1, to: &ids) }
+        stepCaches[step].store(Array(ids[start...]), for: key)
+    }
+
     private func appendPiece(_ piece: ArraySlice<UInt8>, to ids: inout [Int]) {
         if piece.count == 1 {
             let id = byteTokenIds[Int(piece.first!)]
@@ -166,6 +225,10 @@ public final class Tokenizer: Sendable {
         }
         if let cached = cache.ids(for: piece) {
             ids.append(contentsOf: cached)
+            return
+        }
+        if let wholePieceIds, let id = wholePieceIds[piece.flatMap { ByteLevel.spelling[Int($0)] }] {
+            ids.append(Int(id))
             return
         }
         let symbols = piece.map { byteTokenIds[Int($0)] }.filter { $0 >= 0 }

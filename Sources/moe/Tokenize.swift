@@ -74,7 +74,7 @@ struct Tokenize: ParsableCommand {
                 bytes = Array((prompt ?? "").utf8)
             }
             let tokenizer = try Tokenizer.load(modelPath: path)
-            let encoded = tokenizer.encode(utf8: bytes, parseSpecial: !noSpecial)
+            let encoded = tokenizer.encode(bytes: bytes, parseSpecial: !noSpecial)
             let ids = noSpecial ? encoded : tokenizer.withSpecialEnds(encoded)
             let pieces = showPieces ? ids.map { tokenizer.displayPiece($0) } : nil
             if json {

@@ -83,8 +83,8 @@ struct SentencePieceBehaviourTests {
     func invalidUTF8() throws {
         let t = try Self.ggufTokenizer(Self.pieces)
         // 0xFF announces a 4-byte sequence (llama.cpp's unicode_len_utf8), cut short by the end: one symbol.
-        #expect(t.encode(utf8: [0x61, 0xFF]) == [Self.spaceA, Self.byte(0xFF)])
-        #expect(t.encode(utf8: [0x80, 0x61]) == [Self.space, Self.byte(0x80), Self.a])
+        #expect(t.encode(bytes: [0x61, 0xFF]) == [Self.spaceA, Self.byte(0xFF)])
+        #expect(t.encode(bytes: [0x80, 0x61]) == [Self.space, Self.byte(0x80), Self.a])
         // Random bytes: every byte survives (byte tokens cover all 256). A space comes back as a space, or as
         // ▁'s own bytes when a stray lead byte swallowed its ▁ into a symbol that is no token (as in llama.cpp).
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
@@ -93,7 +93,7 @@ struct SentencePieceBehaviourTests {
                 state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
                 return UInt8(truncatingIfNeeded: state >> 56)
             }
-            let decoded = t.decodeBytes(t.encode(utf8: bytes, parseSpecial: false))
+            let decoded = t.decodeBytes(t.encode(bytes: bytes, parseSpecial: false))
             var spaces: [UInt8] = [], i = 0
             while i < decoded.count {
                 if decoded[i...].starts(with: [0xE2, 0x96, 0x81]) { spaces.append(0x20); i += 3 } else { spaces.append(decoded[i]); i += 1 }

@@ -104,7 +104,7 @@ struct SentencePieceReferenceTests {
         }
     }
 
-    /// Fixtures/SentencePieceCrossCheck.swift: llama.cpp's test texts and more (leading and repeated spaces,
+    /// SentencePieceCrossCheck.swift: llama.cpp's test texts and more (leading and repeated spaces,
     /// special-token text, characters missing from the vocabulary) with the ids of HF `tokenizers` and of the
     /// `sentencepiece` library. The GGUF file follows llama.cpp, which equals sentencepiece on unparsed text.
     @Test("awkward texts: HF tokenizers' ids for tokenizer.json, the sentencepiece library's for tokenizer.model and GGUF")
@@ -178,7 +178,7 @@ struct LlamaCppSentencePieceVocabularyTests {
         let cases = try LlamaCppVocabularies.cases(name)
         #expect(cases.count > 30)
         for (text, expected) in cases {
-            let ids = tokenizer.encode(utf8: text, parseSpecial: false)
+            let ids = tokenizer.encode(bytes: text, parseSpecial: false)
             #expect(ids == expected, "\(String(decoding: text, as: UTF8.self).debugDescription)")
         }
     }
@@ -226,7 +226,7 @@ struct SentencePieceCorruptModelTests {
             do {
                 let tokenizer = try Tokenizer.load(modelPath: folder.path)
                 loaded += 1
-                let ids = tokenizer.encodePrompt("In the beginning <s> God € created 😀\n\t  x") + tokenizer.encode(utf8: [0xFF, 0x41, 0xE2, 0x96])
+                let ids = tokenizer.encodePrompt("In the beginning <s> God € created 😀\n\t  x") + tokenizer.encode(bytes: [0xFF, 0x41, 0xE2, 0x96])
                 _ = tokenizer.decode(ids + [-1, 1 << 40])
             } catch let e as FormatError {
                 refused += 1

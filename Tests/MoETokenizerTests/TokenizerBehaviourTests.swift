@@ -7,7 +7,7 @@ struct TokenizerBehaviourTests {
 
     @Test func inconsistentSpecsAreRejected() throws {
         let base = TokenizerSpec(tokens: ["a", "b", "ab"], merges: [("a", "b")], addedTokens: [],
-                                 preTokenizerPattern: TokenizerSpec.gpt2Pattern, eosTokenId: nil, bosTokenId: nil, addBosToken: false)
+                                 preTokenizer: PreTokenizerSpec(regexes: [TokenizerSpec.gpt2Pattern]), eosTokenId: nil, bosTokenId: nil, addBosToken: false)
         var unknownToken = base
         unknownToken.merges = [("a", "c")]
         #expect(throws: TokenizerError.mergeOfUnknownToken(rank: 0, token: "c")) { try Tokenizer(spec: unknownToken) }
@@ -18,7 +18,7 @@ struct TokenizerBehaviourTests {
         badEos.eosTokenId = 3
         #expect(throws: TokenizerError.self) { try Tokenizer(spec: badEos) }
         var badPattern = base
-        badPattern.preTokenizerPattern = "(unclosed"
+        badPattern.preTokenizer = PreTokenizerSpec(regexes: ["(unclosed"])
         #expect(throws: TokenizerError.self) { try Tokenizer(spec: badPattern) }
     }
 }

@@ -6,8 +6,10 @@
 #
 #   Tools/scripts/build-llamacpp.sh            # builds into $SWIFTMOE_CACHE (default ~/.cache/swiftmoe)
 #   Tools/scripts/build-llamacpp.sh --print    # prints the bin folder if already built, else exits 1
+#   Tools/scripts/build-llamacpp.sh --source-only   # only downloads and unpacks; prints the llama.cpp source folder
+#                                                   # (tests read its models/ggml-vocab-* files and gguf-py)
 #
-# Result: $SWIFTMOE_CACHE/llama.cpp-<version>/bin/{llama-bench,llama-completion,llama-perplexity,llama-quantize}
+# Result: $SWIFTMOE_CACHE/llama.cpp-<version>/bin/{llama-bench,llama-completion,llama-perplexity,llama-quantize,llama-tokenize}
 # About 10 minutes on 2 cores. Idempotent: a finished build is reused.
 set -euo pipefail
 
@@ -15,7 +17,7 @@ VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE="${SWIFTMOE_CACHE:-$HOME/.cache/swiftmoe}"
 ROOT="$CACHE/llama.cpp-$VERSION"
 BIN="$ROOT/bin"
-TARGETS=(llama-bench llama-completion llama-perplexity llama-quantize)
+TARGETS=(llama-bench llama-completion llama-perplexity llama-quantize llama-tokenize)
 
 built() { for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || return 1; done; }
 
@@ -23,21 +25,33 @@ if [ "${1:-}" = "--print" ]; then
   built && { echo "$BIN"; exit 0; }
   exit 1
 fi
+
+# The sdist, unpacked into $ROOT/src. pip prepares its metadata, which needs CMake: hence the build tools
+# first and no build isolation.
+fetch_source() {
+  [ -d "$ROOT/src/vendor/llama.cpp" ] && return 0
+  mkdir -p "$ROOT"
+  echo "== build tools (cmake, ninja, scikit-build-core) from PyPI" >&2
+  python3 -m pip install -q cmake ninja scikit-build-core >&2
+  echo "== downloading the llama-cpp-python $VERSION sdist" >&2
+  rm -rf "$ROOT/dl" "$ROOT/src.partial" && mkdir -p "$ROOT/dl" "$ROOT/src.partial"
+  python3 -m pip download -q --no-deps --no-binary llama-cpp-python --no-build-isolation \
+    -d "$ROOT/dl" "llama-cpp-python==$VERSION" >&2
+  tar -xzf "$ROOT/dl/llama_cpp_python-$VERSION.tar.gz" -C "$ROOT/src.partial" --strip-components=1
+  # Renamed only when complete, so a concurrent or interrupted run never sees half a tree.
+  rm -rf "$ROOT/src" && mv "$ROOT/src.partial" "$ROOT/src"
+}
+
+if [ "${1:-}" = "--source-only" ]; then
+  fetch_source
+  echo "$ROOT/src/vendor/llama.cpp"
+  exit 0
+fi
 if built; then echo "llama.cpp $VERSION already built: $BIN"; exit 0; fi
 
-mkdir -p "$ROOT"
+fetch_source
 cd "$ROOT"
-echo "== build tools (cmake, ninja, scikit-build-core) from PyPI"
 python3 -m pip install -q cmake ninja scikit-build-core
-
-if [ ! -d src/vendor/llama.cpp ]; then
-  echo "== downloading the llama-cpp-python $VERSION sdist"
-  rm -rf dl src && mkdir -p dl src
-  # pip prepares the sdist's metadata, which needs CMake: hence no build isolation.
-  python3 -m pip download -q --no-deps --no-binary llama-cpp-python --no-build-isolation \
-    -d dl "llama-cpp-python==$VERSION"
-  tar -xzf dl/llama_cpp_python-"$VERSION".tar.gz -C src --strip-components=1
-fi
 
 echo "== configuring and building ${TARGETS[*]} (GGML_NATIVE: tuned for this CPU)"
 cmake -S src/vendor/llama.cpp -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
