@@ -134,3 +134,30 @@ public struct RoutingRule: Sendable, Equatable {
         guard scale.isFinite, scale > 0 else { throw bad("routed scaling factor \(scale) is not positive") }
     }
 }
+
+extension ModelConfig {
+    /// The router in words, for `moe inspect`: "sigmoid + bias → 4 of 8 groups (sum of top 2) → top-8 → renormalise → × 2.5".
+    public var routingSummary: String {
+        var parts = [routing.scoring.rawValue + (routing.selectionBias ? " + selection bias" : "")]
+        if routing.isGrouped { parts.append("\(routing.groupsUsed) of \(routing.groups) groups (\(routing.groupScore.rawValue))") }
+        parts.append("top-\(expertsPerToken)")
+        if normTopKProb { parts.append("renormalise") }
+        if routing.scale != 1 { parts.append("× \(routing.scale)") }
+        return parts.joined(separator: " → ")
+    }
+
+    /// The attention block in words, for `moe inspect`.
+    public var attentionSummary: String {
+        var s: String
+        if let m = latentAttention {
+            s = "multi-head latent (kv_lora \(m.kvLoraRank), " + (m.qLoraRank > 0 ? "q_lora \(m.qLoraRank)" : "no q LoRA")
+                + ", nope \(m.nopeDim) + rope \(m.ropeDim), v \(m.valueDim))"
+        } else {
+            s = "grouped-query, q/k norm \(qkNorm.rawValue)" + (attentionBias ? ", qkv bias" : "")
+        }
+        s += ", rope \(ropeStyle.rawValue) θ=\(ropeTheta)" + (rotaryDim != headDim && latentAttention == nil ? " on \(rotaryDim) of \(headDim)" : "")
+        if let y = yarn { s += ", YaRN ×\(y.factor) from \(Int(y.originalContext))" }
+        if attentionScaleFactor != 1 { s += ", softmax scale ×\(attentionScaleFactor)" }
+        return s
+    }
+}

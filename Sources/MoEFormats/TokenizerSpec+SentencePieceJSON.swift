@@ -16,6 +16,9 @@ extension TokenizerSpec {
         let normalizerSteps = normalizer.map { $0["type"] as? String == "Sequence" ? ($0["normalizers"] as? [[String: Any]] ?? []) : [$0] } ?? []
         let metaspace = preSteps.filter { $0["type"] as? String == "Metaspace" }
         let spaceNormalizer = normalizerSteps.contains { $0["prepend"] as? String == spaceMark || $0["content"] as? String == spaceMark }
+        // A ByteLevel step makes it byte-level BPE, whatever its normalizers prepend (▁ is then just a character).
+        let byteLevel = preSteps.contains { $0["type"] as? String == "ByteLevel" }
+        guard !byteLevel || !metaspace.isEmpty else { return nil }
         guard !metaspace.isEmpty || spaceNormalizer || (preTokenizer == nil && model["byte_fallback"] as? Bool == true) else {
             return nil
         }

@@ -69,6 +69,7 @@ struct Inspect: ParsableCommand {
                 "norm_topk_prob": "\(c.normTopKProb)", "rope_theta": "\(c.ropeTheta)", "rope_style": c.ropeStyle.rawValue,
                 "qk_norm": c.qkNorm.rawValue, "attention_bias": "\(c.attentionBias)", "rms_norm_eps": "\(c.rmsNormEps)",
                 "context_length": "\(c.maxPositions)", "tie_word_embeddings": "\(c.tieWordEmbeddings)",
+                "routing": c.routingSummary, "attention": c.attentionSummary, "kv_bytes_per_token": "\(c.kvBytesPerToken)",
             ]
             if json {
                 try printJSON(Output(path: path, format: format, architecture: c.architecture, config: cfg,
@@ -83,8 +84,9 @@ struct Inspect: ParsableCommand {
             print("  experts       \(c.expertCount) per layer, \(c.expertsPerToken) per token, FFN \(c.expertFFN)"
                 + (c.sharedExpertFFN > 0 ? ", shared expert FFN \(c.sharedExpertFFN)" : "")
                 + (c.denseLayers.isEmpty ? "" : ", dense layers \(c.denseLayers.sorted())"))
-            print("  routing       softmax → top-\(c.expertsPerToken)" + (c.normTopKProb ? " → renormalise" : ""))
-            print("  attention     rope \(c.ropeStyle.rawValue) θ=\(c.ropeTheta), q/k norm \(c.qkNorm.rawValue)" + (c.attentionBias ? ", qkv bias" : ""))
+            print("  routing       \(c.routingSummary)")
+            print("  attention     \(c.attentionSummary)")
+            print("  KV cache      \(fmt(c.kvBytesPerToken)) per token (float32, all layers)")
             print("  bytes         \(fmt(total)) total: \(fmt(expertBytes)) in \(expertCount) experts (\(fmt(perExpert)) each), \(fmt(total - expertBytes)) always resident")
             if !summary {
                 print("")

@@ -104,3 +104,21 @@ import TestSupport
         #expect(offloaded == (try Self.run(Model(path: Self.model), steps: 3, trace: trace)))
     }
 }
+
+/// The round-2 architectures behind the expert cache: shared experts and dense layers stay resident, the
+/// routed experts come through the cache, and the logits are those of the mapped model, for every policy.
+@Suite(.enabled(if: SharedData.root.map { FileManager.default.fileExists(atPath: $0 + "/models/tiny-deepseek-v3") } ?? false,
+                "reference data ../shared/models/tiny-* (round 2) is absent"))
+struct OffloadNewArchitectureTests {
+    static let files = ["tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-glm4-moe", "tiny-ernie45-moe"]
+        .map { (SharedData.root ?? "") + "/models/\($0)/\($0)-bf16.gguf" }
+
+    @Test(arguments: files, [CachePolicyKind.lru, .predictive])
+    func sameLogits(file: String, policy: CachePolicyKind) throws {
+        let reference = try OffloadTests.run(Model(path: file), steps: 6, precision: .f32)
+        let m = try Model(path: file, offload: OffloadSettings(maxExperts: 6, cache: ExpertCacheOptions(policy: policy, ioThreads: 2)))
+        #expect(try OffloadTests.run(m, steps: 6, precision: .f32) == reference)
+        let stats = try #require(m.offload?.existingCache).stats.total
+        #expect(stats.misses > 0, "the cache of 6 experts never missed: the experts did not go through it")
+    }
+}
