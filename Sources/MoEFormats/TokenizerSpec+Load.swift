@@ -30,41 +30,7 @@ extension TokenizerSpec {
             throw FormatError.malformed(path: path, what: "BPE option '\(key)' is not supported")
         }
 
-        guard let vocab = model["vocab"] as? [String: Any] else {
-            throw FormatError.malformed(path: path, what: "model.vocab is missing or not an object")
-        }
-        var idToToken: [Int: String] = [:]
-        for (token, value) in vocab {
-            guard let id = value as? Int, id >= 0, id <= Int(Int32.max) else {
-                throw FormatError.malformed(path: path, what: "vocab entry \(FormatError.quote(token)) has no valid id")
-            }
-            if let other = idToToken[id] {
-                throw FormatError.malformed(path: path, what: "id \(id) is given to both \(FormatError.quote(other)) and \(FormatError.quote(token))")
-            }
-            idToToken[id] = token
-        }
-
-        var added: [AddedToken] = []
-        for entry in root["added_tokens"] as? [[String: Any]] ?? [] {
-            guard let id = entry["id"] as? Int, id >= 0, id <= Int(Int32.max), let content = entry["content"] as? String, !content.isEmpty else {
-                throw FormatError.malformed(path: path, what: "an added_tokens entry lacks an id or content")
-            }
-            let special = entry["special"] as? Bool ?? false
-            // Hugging Face's defaults: special tokens are matched in the raw text, others in the normalized text.
-            added.append(AddedToken(id: id, content: content, special: special,
-                                    lstrip: entry["lstrip"] as? Bool ?? false, rstrip: entry["rstrip"] as? Bool ?? false,
-                                    normalized: entry["normalized"] as? Bool ?? !special,
-                                    singleWord: entry["single_word"] as? Bool ?? false))
-            idToToken[id] = content
-        }
-        // Ids are normally dense; a gap (an id nobody names) becomes an empty token that never matches.
-        // A few gaps are tolerated, an id far beyond the token count is a corrupt file (and a huge allocation).
-        let count = (idToToken.keys.max() ?? -1) + 1
-        guard count <= 2 * idToToken.count + 1024 else {
-            throw FormatError.malformed(path: path, what: "token ids are not dense (largest \(count - 1) for \(idToToken.count) tokens)")
-        }
-        var tokens = [String](repeating: "", count: count)
-        for (id, token) in idToToken { tokens[id] = token }
+        let (tokens, added) = try Self.jsonVocabulary(model: model, root: root, path: path)
 
         let merges = try Self.parseMerges(model["merges"], path: path)
         let preTokenizer = try PreTokenizerSpec(normalizers: Self.normalizers(root["normalizer"], path: path),
@@ -72,9 +38,10 @@ extension TokenizerSpec {
 
         // Which token ends a text, begins one, and whether one is prepended: tokenizer_config.json, else
         // a TemplateProcessing post-processor whose single-sequence template starts with a special token.
-        let lookup = Dictionary(idToToken.map { ($0.value, $0.key) }, uniquingKeysWith: { a, b in min(a, b) })
+        let lookup = Dictionary(tokens.enumerated().filter { !$0.element.isEmpty }.map { ($0.element, $0.offset) },
+                                uniquingKeysWith: { a, b in min(a, b) })
         var eos: Int?, bos: Int?, addBos = false
-        if let templateBos = Self.templateBos(root["post_processor"]), templateBos < count {
+        if let templateBos = Self.templateBos(root["post_processor"]), templateBos < tokens.count {
             bos = templateBos
             addBos = true
         }

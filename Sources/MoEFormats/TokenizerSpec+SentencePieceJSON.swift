@@ -99,12 +99,13 @@ extension TokenizerSpec {
         }
         var spec = TokenizerSpec(sentencePiece: options, tokens: tokens, scores: [], types: types,
                                  merges: try parseMerges(model["merges"], path: path), eos: eos, bos: bos, addBos: addBos)
-        // Added tokens as the file lists them (types only record control vs user-defined).
-        spec.addedTokens = added
+        // Added tokens as the file lists them (types only record control vs user-defined), matched in the raw
+        // text: the SentencePiece path has no normalizer pass.
+        spec.addedTokens = added.map { var t = $0; t.normalized = false; return t }
         return spec
     }
 
-    /// model.vocab plus added_tokens as id-ordered token strings (the same rules as the byte-level reader).
+    /// model.vocab plus added_tokens as id-ordered token strings, for both the byte-level and the SentencePiece reader.
     static func jsonVocabulary(model: [String: Any], root: [String: Any], path: String)
         throws -> (tokens: [String], added: [AddedToken]) {
         guard let vocab = model["vocab"] as? [String: Any] else {
@@ -125,9 +126,16 @@ extension TokenizerSpec {
             guard let id = entry["id"] as? Int, id >= 0, id <= Int(Int32.max), let content = entry["content"] as? String, !content.isEmpty else {
                 throw FormatError.malformed(path: path, what: "an added_tokens entry lacks an id or content")
             }
-            added.append(AddedToken(id: id, content: content, special: entry["special"] as? Bool ?? false))
+            let special = entry["special"] as? Bool ?? false
+            // Hugging Face's defaults: special tokens are matched in the raw text, others in the normalized text.
+            added.append(AddedToken(id: id, content: content, special: special,
+                                    lstrip: entry["lstrip"] as? Bool ?? false, rstrip: entry["rstrip"] as? Bool ?? false,
+                                    normalized: entry["normalized"] as? Bool ?? !special,
+                                    singleWord: entry["single_word"] as? Bool ?? false))
             idToToken[id] = content
         }
+        // Ids are normally dense; a gap (an id nobody names) becomes an empty token that never matches.
+        // A few gaps are tolerated, an id far beyond the token count is a corrupt file (and a huge allocation).
         let count = (idToToken.keys.max() ?? -1) + 1
         guard count > 0, count <= 2 * idToToken.count + 1024 else {
             throw FormatError.malformed(path: path, what: "token ids are not dense (largest \(count - 1) for \(idToToken.count) tokens)")
