@@ -126,7 +126,7 @@ struct DeepSeekSynthLlamaCppTests {
                        "-t", "2", "-c", "256", "--ignore-eos"]
         // stderr (llama.cpp's loading log) to a file, to show when it fails; stdout (the text) through a pipe.
         let logPath = dir.file("llama.log")
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         let pipe = Pipe()
         p.standardOutput = pipe
