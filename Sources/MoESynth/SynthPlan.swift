@@ -53,6 +53,12 @@ public struct WeightSpec: Sendable {
 /// - router: N(0, (2/√hidden)²): logits of std ≈ 2 over the experts, so each token has a few clear
 ///   favourites, the favourites differ from token to token and the load spreads over all experts
 ///   (measured by `RoutingSpread`: the busiest expert gets < 2× its fair share on 48 layers).
+///
+/// A DeepSeek-V3 shape (`shape.deepSeek`) has llama.cpp's `deepseek2` tensors instead: attn_q_a, its norm and
+/// attn_q_b (or attn_q without a q LoRA), attn_kv_a_mqa and its norm, attn_k_b and attn_v_b (the absorbed
+/// up-projections, 3-D), attn_output; dense layers' ffn_{gate,up,down}; MoE layers' router, experts,
+/// `exp_probs_b.bias` (F32) and shared experts ffn_{gate,up,down}_shexp. Same rules: projections N(0,
+/// 1/fan_in) (attn_k_b's fan-in is the latent width), norms 1 + 0.05 · N(0, 1), the correction bias N(0, 0.05²).
 public struct SynthPlan: Sendable {
     /// The standard deviations the weights are drawn with.
     public struct Scales: Sendable {
@@ -84,6 +90,56 @@ public struct SynthPlan: Sendable {
             w.append(WeightSpec(name, [n], mean: 1, std: k.norm, keepsF32: true))
         }
         w.append(WeightSpec(TensorName.tokenEmbedding, [vocab, s.hidden], std: k.embedding))
+        func experts(_ l: Int) {
+            w.append(WeightSpec(TensorName.block(l, "ffn_gate_inp.weight"), [s.experts, s.hidden],
+                                std: k.routerGain / Float(s.hidden).squareRoot(), keepsF32: true))
+            for p in ExpertProjection.allCases {
+                let (rows, cols) = p == .down ? (s.hidden, s.expertFFN) : (s.expertFFN, s.hidden)
+                let gain = p == .down ? k.expertDownGain : 1
+                w.append(WeightSpec(TensorName.experts(l, p), [s.experts, rows, cols], std: gain / Float(cols).squareRoot(),
+                                    layer: l, projection: p))
+            }
+        }
+        /// A gated FFN (dense layer or shared experts) of `width`, named `ffn_{gate,up,down}<suffix>`.
+        func ffn(_ l: Int, _ suffix: String, width: Int) {
+            linear(TensorName.block(l, "ffn_gate\(suffix).weight"), width, s.hidden)
+            linear(TensorName.block(l, "ffn_up\(suffix).weight"), width, s.hidden)
+            linear(TensorName.block(l, "ffn_down\(suffix).weight"), s.hidden, width, gain: k.expertDownGain)
+        }
+        if let d = s.deepSeek {
+            for l in 0 ..< s.layers {
+                let b = { TensorName.block(l, $0) }
+                norm(b("attn_norm.weight"), s.hidden)
+                if d.qLoraRank > 0 {
+                    linear(b("attn_q_a.weight"), d.qLoraRank, s.hidden)
+                    norm(b("attn_q_a_norm.weight"), d.qLoraRank)
+                    linear(b("attn_q_b.weight"), s.heads * d.qkDim, d.qLoraRank)
+                } else {
+                    linear(b("attn_q.weight"), s.heads * d.qkDim, s.hidden)
+                }
+                linear(b("attn_kv_a_mqa.weight"), d.kvLoraRank + d.ropeDim, s.hidden)
+                norm(b("attn_kv_a_norm.weight"), d.kvLoraRank)
+                // attn_k_b holds kv_b_proj's key rows transposed per head ([heads, latent, nope]): its fan-in is
+                // the latent (the key is k_b[h]ᵀ · c), not its row length.
+                w.append(WeightSpec(b("attn_k_b.weight"), [s.heads, d.kvLoraRank, d.nopeDim], std: 1 / Float(d.kvLoraRank).squareRoot()))
+                w.append(WeightSpec(b("attn_v_b.weight"), [s.heads, d.valueDim, d.kvLoraRank], std: 1 / Float(d.kvLoraRank).squareRoot()))
+                linear(b("attn_output.weight"), s.hidden, s.heads * d.valueDim, gain: k.attentionOutputGain)
+                norm(b("ffn_norm.weight"), s.hidden)
+                if l < d.denseLayers {
+                    ffn(l, "", width: s.denseFFN)
+                } else {
+                    experts(l)
+                    // The selection-only correction bias: small beside the sigmoid scores' spread (≈ 0.4 for
+                    // router logits of std 2), so it shifts close choices only, as a trained one does.
+                    w.append(WeightSpec(b("exp_probs_b.bias"), [s.experts], std: k.norm, keepsF32: true))
+                    if d.sharedExperts > 0 { ffn(l, "_shexp", width: d.sharedExperts * s.expertFFN) }
+                }
+            }
+            norm(TensorName.outputNorm, s.hidden)
+            linear(TensorName.output, vocab, s.hidden)
+            weights = w
+            return
+        }
         for l in 0 ..< s.layers {
             let b = { TensorName.block(l, $0) }
             norm(b("attn_norm.weight"), s.hidden)
@@ -94,14 +150,7 @@ public struct SynthPlan: Sendable {
             norm(b("attn_q_norm.weight"), s.headDim)
             norm(b("attn_k_norm.weight"), s.headDim)
             norm(b("ffn_norm.weight"), s.hidden)
-            w.append(WeightSpec(b("ffn_gate_inp.weight"), [s.experts, s.hidden],
-                                std: k.routerGain / Float(s.hidden).squareRoot(), keepsF32: true))
-            for p in ExpertProjection.allCases {
-                let (rows, cols) = p == .down ? (s.hidden, s.expertFFN) : (s.expertFFN, s.hidden)
-                let gain = p == .down ? k.expertDownGain : 1
-                w.append(WeightSpec(TensorName.experts(l, p), [s.experts, rows, cols], std: gain / Float(cols).squareRoot(),
-                                    layer: l, projection: p))
-            }
+            experts(l)
         }
         norm(TensorName.outputNorm, s.hidden)
         linear(TensorName.output, vocab, s.hidden)

@@ -27,6 +27,9 @@ public struct Synthesizer: Sendable {
                 : "safetensors holds bf16, f16 or f32, not \(type)")
         }
         if let problem = shape.problem(for: type) { throw SynthError.badShape(problem) }
+        if format == .safetensors, shape.deepSeek != nil {
+            throw SynthError.badShape("DeepSeek shapes are written as GGUF only (a safetensors folder would need kv_b_proj, the un-absorbed form)")
+        }
         if format == .gguf, vocab.ggufMetadata == nil {
             throw SynthError.vocab(path: vocab.path, reason: "GGUF output needs a .gguf file to copy tokenizer.ggml.* metadata from")
         }
@@ -98,32 +101,87 @@ public struct Synthesizer: Sendable {
         try w.finish()
     }
 
-    /// The metadata llama.cpp's convert_hf_to_gguf.py writes for a Qwen3-MoE model, in its order, with the
-    /// tokenizer copied from the vocabulary source.
+    /// The metadata llama.cpp's convert_hf_to_gguf.py writes for a Qwen3-MoE (or DeepSeek-V3) model, in its
+    /// order, with the tokenizer copied from the vocabulary source.
     public func ggufMetadata() -> [(String, GGUFValue)] {
-        let s = plan.shape, a = "qwen3moe"
+        let s = plan.shape, a = s.architecture
         func u32(_ n: Int) -> GGUFValue { .uint32(UInt32(n)) }
-        var m: [(String, GGUFValue)] = [
-            ("general.architecture", .string(a)),
-            ("general.type", .string("model")),
-            ("general.name", .string(name)),
-            ("general.size_label", .string(sizeLabel)),
-            ("\(a).block_count", u32(s.layers)),
-            ("\(a).context_length", u32(s.contextLength)),
-            ("\(a).embedding_length", u32(s.hidden)),
-            ("\(a).feed_forward_length", u32(s.denseFFN)),
-            ("\(a).attention.head_count", u32(s.heads)),
-            ("\(a).attention.head_count_kv", u32(s.kvHeads)),
-            ("\(a).rope.freq_base", .float32(Float(s.ropeTheta))),
-            ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(s.rmsNormEps))),
-            ("\(a).expert_count", u32(s.experts)),
-            ("\(a).expert_used_count", u32(s.topK)),
-            ("\(a).attention.key_length", u32(s.headDim)),
-            ("\(a).attention.value_length", u32(s.headDim)),
-            ("general.file_type", u32(GGUFModelMetadata.llamaFileType(type))),
-            ("\(a).expert_feed_forward_length", u32(s.expertFFN)),
-            ("general.quantization_version", u32(2)),
-        ]
+        var m: [(String, GGUFValue)]
+        if let d = s.deepSeek {
+            m = [
+                ("general.architecture", .string(a)),
+                ("general.type", .string("model")),
+                ("general.name", .string(name)),
+                ("general.size_label", .string(sizeLabel)),
+                ("\(a).block_count", u32(s.layers)),
+                ("\(a).context_length", u32(s.contextLength)),
+                ("\(a).embedding_length", u32(s.hidden)),
+                ("\(a).feed_forward_length", u32(s.denseFFN)),
+                ("\(a).attention.head_count", u32(s.heads)),
+                // The converter's MLA form: one "KV head", the latent and the rotary key.
+                ("\(a).attention.head_count_kv", u32(1)),
+            ]
+            if d.yarnFactor > 1 {
+                m += [
+                    ("\(a).rope.scaling.type", .string("yarn")),
+                    ("\(a).rope.scaling.factor", .float32(Float(d.yarnFactor))),
+                    ("\(a).rope.scaling.original_context_length", u32(d.yarnOriginalContext)),
+                    ("\(a).rope.scaling.yarn_beta_fast", .float32(32)),
+                    ("\(a).rope.scaling.yarn_beta_slow", .float32(1)),
+                ]
+            }
+            m += [
+                ("\(a).rope.freq_base", .float32(Float(s.ropeTheta))),
+                ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(s.rmsNormEps))),
+                ("\(a).expert_count", u32(s.experts)),
+                ("\(a).expert_used_count", u32(s.topK)),
+                ("\(a).expert_group_count", u32(d.groups)),
+                ("\(a).expert_group_used_count", u32(d.groupsUsed)),
+                ("\(a).expert_gating_func", u32(2)), // sigmoid
+                // key_length/value_length: what the cache holds per token (latent + rotary key; latent), the
+                // head widths go in the *_mla keys.
+                ("\(a).attention.key_length", u32(d.kvLoraRank + d.ropeDim)),
+                ("\(a).attention.value_length", u32(d.kvLoraRank)),
+                ("general.file_type", u32(GGUFModelMetadata.llamaFileType(type))),
+                ("\(a).leading_dense_block_count", u32(d.denseLayers)),
+                ("\(a).vocab_size", u32(plan.vocab)),
+            ]
+            if d.qLoraRank > 0 { m.append(("\(a).attention.q_lora_rank", u32(d.qLoraRank))) }
+            m += [
+                ("\(a).attention.kv_lora_rank", u32(d.kvLoraRank)),
+                ("\(a).attention.key_length_mla", u32(d.qkDim)),
+                ("\(a).attention.value_length_mla", u32(d.valueDim)),
+                ("\(a).expert_feed_forward_length", u32(s.expertFFN)),
+                ("\(a).expert_shared_count", u32(d.sharedExperts)),
+                ("\(a).expert_weights_scale", .float32(d.routedScale)),
+                ("\(a).expert_weights_norm", .bool(true)),
+                ("\(a).rope.dimension_count", u32(d.ropeDim)),
+            ]
+            if d.yarnFactor > 1 { m.append(("\(a).rope.scaling.yarn_log_multiplier", .float32(Float(0.1 * d.mscaleAllDim)))) }
+            m.append(("general.quantization_version", u32(2)))
+        } else {
+            m = [
+                ("general.architecture", .string(a)),
+                ("general.type", .string("model")),
+                ("general.name", .string(name)),
+                ("general.size_label", .string(sizeLabel)),
+                ("\(a).block_count", u32(s.layers)),
+                ("\(a).context_length", u32(s.contextLength)),
+                ("\(a).embedding_length", u32(s.hidden)),
+                ("\(a).feed_forward_length", u32(s.denseFFN)),
+                ("\(a).attention.head_count", u32(s.heads)),
+                ("\(a).attention.head_count_kv", u32(s.kvHeads)),
+                ("\(a).rope.freq_base", .float32(Float(s.ropeTheta))),
+                ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(s.rmsNormEps))),
+                ("\(a).expert_count", u32(s.experts)),
+                ("\(a).expert_used_count", u32(s.topK)),
+                ("\(a).attention.key_length", u32(s.headDim)),
+                ("\(a).attention.value_length", u32(s.headDim)),
+                ("general.file_type", u32(GGUFModelMetadata.llamaFileType(type))),
+                ("\(a).expert_feed_forward_length", u32(s.expertFFN)),
+                ("general.quantization_version", u32(2)),
+            ]
+        }
         m += (vocab.ggufMetadata ?? []).map { ($0.key, $0.value) }
         return m
     }

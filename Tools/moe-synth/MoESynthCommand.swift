@@ -9,10 +9,10 @@ import ToolSupport
 struct MoESynthCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moe-synth",
-        abstract: "Write a large, valid Qwen3-MoE checkpoint with random weights, for testing memory and speed.",
+        abstract: "Write a large, valid Qwen3-MoE or DeepSeek-V3 checkpoint with random weights, for testing memory and speed.",
         discussion: """
         No large model can be downloaded everywhere, so this makes one: a GGUF file
-        that llama.cpp and moe load like any Qwen3-MoE model, or a Hugging Face
+        that llama.cpp and moe load like any Qwen3-MoE (or DeepSeek-V3) model, or a Hugging Face
         safetensors folder. The weights are random, so the text such a model
         writes is meaningless; what is real is the size, the layout, the tensor
         types and the routing work, which memory budgets, expert caches and
@@ -28,6 +28,16 @@ struct MoESynthCommand: ParsableCommand {
                         48 layers, hidden 2048, 128 experts top-8, expert FFN
                         768, 32 heads / 4 KV × 128: 29.9 B parameters (2.7 B
                         active); Q4_0 16.9 GB (15.7 GiB)
+          deepseek-v3-like
+                        DeepSeek-V3's layout (GGUF deepseek2): 32 layers (the
+                        first dense, FFN 11264), hidden 2048, 64 experts top-6
+                        in 8 groups top-4, sigmoid scores with a correction
+                        bias, × 2.5, 2 shared experts, expert FFN 1408, 16 heads
+                        of multi-head latent attention (q LoRA 768, latent 512,
+                        nope 128, rope 64, value 128), YaRN × 4: 18 B parameters
+                        (2.6 B active); Q4_0 ≈ 10 GB. GGUF only.
+          tiny-deepseek 3 layers, hidden 64, 8 experts top-2, 1 shared, the
+                        same parts at one Q4_0 block's width (tests)
           custom        needs --layers --hidden --experts --top-k --expert-ffn
                         --heads (--kv-heads defaults to --heads, --head-dim to
                         hidden / heads)
@@ -55,6 +65,11 @@ struct MoESynthCommand: ParsableCommand {
         safetensors: bf16, f16 or f32 throughout, HF names (one tensor per
         expert), shards of at most 4 GB with model.safetensors.index.json,
         config.json (qwen3_moe), tokenizer.json, tokenizer_config.json.
+        DeepSeek shapes: llama.cpp's deepseek2 tensors (attn_q_a, attn_q_a_norm,
+        attn_q_b, attn_kv_a_mqa, attn_kv_a_norm, attn_k_b, attn_v_b — the
+        absorbed form, 3-D —, attn_output; ffn_* in dense layers; router,
+        exp_probs_b.bias (F32), *_exps and *_shexp in MoE layers) and its key set
+        (expert_gating_func 2, groups, q/kv LoRA ranks, *_mla lengths, YaRN).
 
         The output goes to OUT.partial, renamed to OUT when complete: after an
         error or Ctrl-C nothing is left. Memory stays at a few tens of MB
@@ -70,10 +85,11 @@ struct MoESynthCommand: ParsableCommand {
     )
 
     enum Shape: String, ExpressibleByArgument, CaseIterable {
-        case tiny, olmoeLike = "olmoe-like", qwen3Like = "qwen3-30b-a3b-like", custom
+        case tiny, olmoeLike = "olmoe-like", qwen3Like = "qwen3-30b-a3b-like", deepseekV3Like = "deepseek-v3-like"
+        case tinyDeepSeek = "tiny-deepseek", custom
     }
 
-    @Option(help: "tiny, olmoe-like, qwen3-30b-a3b-like or custom.")
+    @Option(help: "tiny, olmoe-like, qwen3-30b-a3b-like, deepseek-v3-like, tiny-deepseek or custom.")
     var shape: Shape
 
     @Option(help: "Layers (override).") var layers: Int?
@@ -136,10 +152,14 @@ struct MoESynthCommand: ParsableCommand {
         let vocab = try VocabSource(path: try vocabPath())
         var synth = try Synthesizer(shape: try resolvedShape(), type: storedType, format: fileFormat, vocab: vocab,
                                     seed: seed, threads: threads)
-        synth.name = "Synthetic Qwen3Moe \(shape.rawValue)"
         let s = synth.plan.shape
+        synth.name = (s.deepSeek == nil ? "Synthetic Qwen3Moe " : "Synthetic DeepSeek-V3 ") + shape.rawValue
+        let attention = s.deepSeek.map { d in
+            "\(s.heads) heads of latent attention (q LoRA \(d.qLoraRank), latent \(d.kvLoraRank), nope \(d.nopeDim), rope \(d.ropeDim), "
+                + "value \(d.valueDim)), \(d.sharedExperts) shared, \(d.denseLayers) dense, groups \(d.groupsUsed)/\(d.groups)"
+        } ?? "\(s.heads)/\(s.kvHeads) heads × \(s.headDim)"
         printErr("moe-synth: \(shape.rawValue) \(storedType) \(fileFormat.rawValue): \(s.layers) layers, hidden \(s.hidden), "
-            + "\(s.experts) experts top-\(s.topK), expert FFN \(s.expertFFN), \(s.heads)/\(s.kvHeads) heads × \(s.headDim), vocab \(synth.plan.vocab)")
+            + "\(s.experts) experts top-\(s.topK), expert FFN \(s.expertFFN), \(attention), vocab \(synth.plan.vocab)")
         let count = { (n: Int) in n >= 1_000_000_000 ? String(format: "%.2f B", Double(n) / 1e9) : String(format: "%.2f M", Double(n) / 1e6) }
         printErr("moe-synth: \(count(synth.plan.parameterCount)) parameters (\(count(synth.plan.activeParameterCount)) active per token), "
             + "\(ProgressReporter.bytes(synth.tensorBytes)) of tensor data → \(out)")
@@ -166,6 +186,8 @@ struct MoESynthCommand: ParsableCommand {
         case .tiny: s = .tiny
         case .olmoeLike: s = .olmoeLike
         case .qwen3Like: s = .qwen3_30bA3bLike
+        case .deepseekV3Like: s = .deepseekV3Like
+        case .tinyDeepSeek: s = .tinyDeepSeek
         case .custom:
             guard let layers, let hidden, let experts, let topK, let expertFFN, let heads else {
                 throw SynthError.badShape("--shape custom needs --layers, --hidden, --experts, --top-k, --expert-ffn and --heads")
@@ -178,7 +200,10 @@ struct MoESynthCommand: ParsableCommand {
         if let experts { s.experts = experts }
         if let topK { s.topK = topK }
         if let expertFFN { s.expertFFN = expertFFN }
-        if let heads { s.heads = heads }
+        if let heads {
+            s.heads = heads
+            if s.deepSeek != nil { s.kvHeads = heads } // latent attention: a key per head
+        }
         if let kvHeads { s.kvHeads = kvHeads }
         if let headDim { s.headDim = headDim }
         return s
