@@ -51,7 +51,7 @@ struct ConfigBadInputTests {
     func unknownModelType() throws {
         let (e, path) = try Self.storeError(["model_type": "gpt_neox"])
         #expect(e == .unsupportedArchitecture(path: path, name: "gpt_neox"))
-        expectMessage(e, path: path, "unsupported architecture 'gpt_neox' (supported: qwen3_moe, qwen2_moe, mixtral, olmoe)")
+        expectMessage(e, path: path, "unsupported architecture 'gpt_neox' (supported: qwen3_moe, qwen2_moe, mixtral, olmoe, deepseek_v3, deepseek_v2, glm4_moe, ernie4_5_moe)")
         let (m, mPath) = try Self.storeError(["model_type": NSNull()])
         expectMessage(m, path: mPath, "lacks 'model_type'", "qwen3_moe")
     }
