@@ -99,10 +99,30 @@ public final class QuantizeJob: @unchecked Sendable {
         case .safetensors:
             let counts = checkpoint.parameterCounts
             let name = options.name ?? URL(fileURLWithPath: checkpoint.path).standardizedFileURL.lastPathComponent
-            var m = GGUFModelMetadata.architecture(checkpoint.architecture, config: c, name: name, fileType: fileType,
+            // config.json again, for what ModelConfig keeps only derived (DeepSeek's mscale_all_dim, ERNIE's MoE grid).
+            let hf = try? HFConfig.load(path: checkpoint.path + "/config.json")
+            var m = GGUFModelMetadata.architecture(checkpoint.architecture, config: c, hf: hf, name: name, fileType: fileType,
                                                    parameterCount: counts.all, expertParameterCount: counts.experts)
+            let arch = GGUFModelMetadata.architectureName(checkpoint.architecture)
+            let sentencePieceModel = checkpoint.path + "/tokenizer.model"
+            if ["llama", "ernie4_5-moe"].contains(arch), FileManager.default.fileExists(atPath: sentencePieceModel) {
+                // As the converter: Llama-family and ERNIE folders with a SentencePiece model get GGUF's `llama`
+                // vocabulary (pieces, scores, types) from it, whatever tokenizer.json says.
+                var spec = try TokenizerSpec(sentencePieceModel: sentencePieceModel)
+                spec.eosTokenId = spec.eosTokenId ?? c.eosTokenId
+                spec.bosTokenId = spec.bosTokenId ?? c.bosTokenId
+                let tc = TokenizerConfig(folder: checkpoint.path, tokens: spec.tokens)
+                m += try GGUFModelMetadata.sentencePieceTokenizer(spec, vocabSize: c.vocabSize, addedTokens: tc.addedTokens,
+                                                                  padTokenId: tc.padTokenId ?? tc.configPadTokenId,
+                                                                  addEosToken: tc.addEosToken, addSpacePrefix: tc.addPrefixSpace,
+                                                                  chatTemplate: tc.chatTemplate, path: sentencePieceModel)
+                return m
+            }
             // Special ids the tokenizer files do not name come from config.json, as llama.cpp's converter takes them.
             var spec = try checkpoint.store.tokenizerSpec()
+            if case .sentencePiece = spec.kind {
+                throw QuantizeError.unsupported(path: checkpoint.store.tokenizerPath, reason: "a SentencePiece-style tokenizer.json without tokenizer.model cannot be written as a GGUF vocabulary (it needs the pieces' scores): put the model's tokenizer.model beside it")
+            }
             spec.eosTokenId = spec.eosTokenId ?? c.eosTokenId
             spec.bosTokenId = spec.bosTokenId ?? c.bosTokenId
             let tc = TokenizerConfig(folder: checkpoint.path, tokens: spec.tokens)
@@ -192,7 +212,7 @@ public final class QuantizeJob: @unchecked Sendable {
                 throw error
             }
         }
-        for s in src.segments { s.file.dropFromCache(offset: s.offset, count: s.rows * src.rowBytes) }
+        for s in src.segments { s.file.dropFromCache(offset: s.offset, count: s.rows * src.sourceRowBytes) }
         try checkpoint.checkUnchanged()
     }
 
@@ -298,18 +318,37 @@ final class ReadAhead: @unchecked Sendable {
     }
 }
 
-/// What tokenizer_config.json adds to tokenizer.json: the padding token, add_eos_token, the chat template.
+/// What tokenizer_config.json (and config.json) add to the tokenizer files: the padding token,
+/// add_eos_token, the chat template; for SentencePiece vocabularies also `added_tokens_decoder` and
+/// `add_prefix_space`.
 struct TokenizerConfig {
     var padTokenId: Int?
+    /// config.json's `pad_token_id` (the converter's SpecialVocab falls back to it).
+    var configPadTokenId: Int?
     var addEosToken = false
     var chatTemplate: String?
+    var addedTokens: [AddedToken] = []
+    /// An explicit true or false only (null means the tokenizer's own default).
+    var addPrefixSpace: Bool?
 
     init(folder: String, tokens: [String]) {
+        if let data = FileManager.default.contents(atPath: folder + "/config.json"),
+           let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            configPadTokenId = root["pad_token_id"] as? Int
+        }
         guard let data = FileManager.default.contents(atPath: folder + "/tokenizer_config.json"),
               let root = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return }
         func content(_ v: Any?) -> String? { (v as? String) ?? (v as? [String: Any])?["content"] as? String }
         if let pad = content(root["pad_token"]) { padTokenId = tokens.firstIndex(of: pad) }
         addEosToken = root["add_eos_token"] as? Bool ?? false
         chatTemplate = root["chat_template"] as? String
+        addPrefixSpace = root["add_prefix_space"] as? Bool
+        if let decoder = root["added_tokens_decoder"] as? [String: Any] {
+            for (key, value) in decoder {
+                guard let id = Int(key), let entry = value as? [String: Any], let text = entry["content"] as? String else { continue }
+                addedTokens.append(AddedToken(id: id, content: text, special: entry["special"] as? Bool ?? false))
+            }
+            addedTokens.sort { $0.id < $1.id }
+        }
     }
 }

@@ -19,18 +19,36 @@ public struct SourceTensor: Sendable {
         public let rows: Int
     }
 
+    /// Output rows made by transposing the input in blocks: each run of `rows` input rows of `cols` values
+    /// becomes `cols` output rows of `rows` values. MLA's `attn_k_b` is made so from each head's key rows of
+    /// HF `kv_b_proj` (llama.cpp's converter stores k_bᵀ per head, the form its absorbed attention multiplies).
+    public struct Transpose: Sendable, Equatable {
+        public let rows: Int
+        public let cols: Int
+    }
+
     public let name: String
     public let shape: [Int]
     /// The stored type of every segment (F32, F16 or BF16).
     public let type: TensorType
+    /// The input rows, in order; with `transpose`, rows of `transpose.cols` values, else of `rowLength`.
     public let segments: [Segment]
+    public var transpose: Transpose? = nil
 
     public var rowLength: Int { shape.last ?? 1 }
     public var rowCount: Int { shape.dropLast().reduce(1, *) }
     public var elementCount: Int { shape.reduce(1, *) }
-    /// Bytes of one input row.
+    /// Bytes of one output row as the input stores it.
     public var rowBytes: Int { rowLength * type.blockBytes }
     public var byteCount: Int { rowCount * rowBytes }
+    /// Bytes of one input row (differs from `rowBytes` only when transposed).
+    var sourceRowBytes: Int { (transpose?.cols ?? rowLength) * type.blockBytes }
+
+    /// The same tensor under another name (GLM-4.5's `post_attention_norm`) or shape of the same row-major
+    /// values (a `[1, n]` bias stored as `[n]`).
+    func renamed(_ newName: String, shape newShape: [Int]? = nil) -> SourceTensor {
+        SourceTensor(name: newName, shape: newShape ?? shape, type: type, segments: segments, transpose: transpose)
+    }
 
     /// The same tensor with each head's rows reordered as llama.cpp's converter does for `llama` models
     /// (`permute` in convert_hf_to_gguf.py): within a head of `d` rows, output row 2i + j is input row
@@ -55,6 +73,28 @@ public struct SourceTensor: Sendable {
     /// (`rows.count × rowLength` floats), through `scratch` (at least `rows.count × rowBytes` bytes).
     /// Reads with pread: a file that shrinks or fails mid-way is an error, never a fault on a mapping.
     public func readRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) throws {
+        guard let t = transpose else { return try readSourceRows(rows, into: out, scratch: scratch) }
+        // Whole input blocks are read (one block is `t.cols` output rows) and the wanted output rows taken
+        // from them. Blocks are small (one head's key rows of kv_b_proj) and the tensor is read once.
+        let blockFloats = UnsafeMutablePointer<Float>.allocate(capacity: t.rows * t.cols)
+        let blockBytes = UnsafeMutableRawPointer.allocate(byteCount: t.rows * sourceRowBytes, alignment: 64)
+        defer { blockFloats.deallocate(); blockBytes.deallocate() }
+        var row = rows.lowerBound
+        while row < rows.upperBound {
+            let block = row / t.cols
+            let end = min(rows.upperBound, (block + 1) * t.cols)
+            try readSourceRows(block * t.rows ..< (block + 1) * t.rows, into: blockFloats, scratch: blockBytes)
+            for r in row ..< end {
+                let c = r - block * t.cols, dst = out + (r - rows.lowerBound) * t.rows
+                for i in 0 ..< t.rows { dst[i] = blockFloats[i * t.cols + c] }
+            }
+            row = end
+        }
+    }
+
+    /// Input rows `rows` (across segments) widened to float32.
+    private func readSourceRows(_ rows: Range<Int>, into out: UnsafeMutablePointer<Float>, scratch: UnsafeMutableRawPointer) throws {
+        let rowBytes = sourceRowBytes
         var row = rows.lowerBound, segmentStart = 0
         for s in segments {
             let segmentEnd = segmentStart + s.rows
@@ -66,7 +106,7 @@ public struct SourceTensor: Sendable {
             try s.file.read(into: dst, count: bytes, at: s.offset + (row - segmentStart) * rowBytes, tensor: name)
             row = end
         }
-        let n = rows.count * rowLength
+        let n = rows.count * (transpose?.cols ?? rowLength)
         Dequantize.row(type: type, src: UnsafeRawPointer(scratch), dst: out, count: n)
     }
 }

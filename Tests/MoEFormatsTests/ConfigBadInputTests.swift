@@ -177,4 +177,111 @@ struct ConfigBadInputTests {
         let (e, path) = try Self.ggufError([:], extraTensor: ("blk.0.attn_q.weight", .q5_0, [64, 64]))
         #expect(e == .unknownDType(path: path, tensor: "blk.0.attn_q.weight", dtype: "Q5_0"))
     }
+
+    // MARK: Round-2 architectures (MLA, grouped routing, YaRN)
+
+    /// A valid DeepSeek-V3 config.json (MLA with q LoRA, YaRN, 4 groups of which 2 chosen), to break one key at a time.
+    static var deepseekV3: [String: Any] { [
+        "model_type": "deepseek_v3", "vocab_size": 300, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 4, "q_lora_rank": 32, "kv_lora_rank": 32, "qk_nope_head_dim": 16, "qk_rope_head_dim": 8,
+        "v_head_dim": 16, "n_routed_experts": 8, "num_experts_per_tok": 2, "moe_intermediate_size": 32, "intermediate_size": 96,
+        "n_shared_experts": 1, "first_k_dense_replace": 1, "n_group": 4, "topk_group": 2, "routed_scaling_factor": 2.5,
+        "rope_parameters": ["rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 256, "rope_theta": 10000.0,
+                            "mscale": 1.0, "mscale_all_dim": 1.0] as [String: Any],
+    ] }
+
+    static func storeError(base: [String: Any], _ changes: [String: Any], sourceLocation: SourceLocation = #_sourceLocation) throws -> (FormatError?, String) {
+        let config = base.merging(changes) { _, new in new }
+        let data = try JSONSerialization.data(withJSONObject: config, options: [.sortedKeys])
+        return try storeError(config: String(decoding: data, as: UTF8.self), sourceLocation: sourceLocation)
+    }
+
+    @Test("the valid DeepSeek-V3 config passes: the store goes on to look for weights")
+    func validDeepSeekConfig() throws {
+        let (e, path) = try Self.storeError(base: Self.deepseekV3, [:])
+        #expect(e == .missingFile(path: path.replacingOccurrences(of: "config.json", with: "model.safetensors")))
+    }
+
+    /// Issue 14's bad input: a missing or contradictory key gets one line naming it.
+    static var roundTwoMistakes: [(base: String, changes: [String: Any], phrase: String)] { [
+        ("deepseek_v3", ["topk_group": 5], "'topk_group' 5 is not in 1…4 ('n_group')"),
+        ("deepseek_v3", ["kv_lora_rank": NSNull()], "config.json lacks 'kv_lora_rank'"),
+        ("deepseek_v3", ["rope_parameters": ["rope_type": "longrope", "factor": 4.0, "rope_theta": 10000.0] as [String: Any]],
+         "'rope_parameters.rope_type' 'longrope' is not supported (known: default, yarn)"),
+        ("deepseek_v3", ["rope_parameters": NSNull(), "rope_scaling": ["type": "dynamic", "factor": 2.0] as [String: Any]],
+         "'rope_scaling.type' 'dynamic' is not supported"),
+        ("deepseek_v3", ["n_group": 3], "8 experts do not split into 'n_group' 3 groups"),
+        ("deepseek_v3", ["qk_rope_head_dim": NSNull()], "config.json lacks 'qk_rope_head_dim'"),
+        ("deepseek_v2", ["topk_method": "group_limited_greedy", "n_group": 2, "topk_group": 3], "'topk_group' 3 is not in 1…2 ('n_group')"),
+        ("deepseek_v2", ["kv_lora_rank": NSNull(), "q_lora_rank": NSNull()], "config.json lacks 'kv_lora_rank'"),
+        ("glm4_moe", ["n_group": 2, "topk_group": 4], "'topk_group' 4 is not in 1…2 ('n_group')"),
+    ] }
+
+    @Test("round-2 configs: contradictory groups, unknown rope scaling, missing MLA keys are named")
+    func roundTwoConfigMistakes() throws {
+        for (base, changes, phrase) in Self.roundTwoMistakes {
+            var config = Self.deepseekV3
+            config["model_type"] = base
+            if base == "glm4_moe" {
+                for key in ["q_lora_rank", "kv_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim", "v_head_dim"] { config[key] = nil }
+                config["num_key_value_heads"] = 2
+                config["rope_parameters"] = ["rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5] as [String: Any]
+            }
+            let (e, path) = try Self.storeError(base: config, changes)
+            guard case .malformed? = e else { Issue.record("\(base) \(changes): \(String(describing: e))"); continue }
+            expectMessage(e, path: path, phrase)
+        }
+    }
+
+    /// A deepseek2 GGUF description (MLA, sigmoid routing in 4 groups) with router tensors and no other weights.
+    /// The scratch folder owns the file (removed with it); the file is its `model.gguf`.
+    static func deepseekGGUF(_ changes: [String: GGUFValue?]) throws -> BadInputScratch {
+        var metadata: [(String, GGUFValue)] = [
+            ("general.architecture", .string("deepseek2")), ("deepseek2.block_count", .uint32(2)),
+            ("deepseek2.embedding_length", .uint32(64)), ("deepseek2.attention.head_count", .uint32(4)),
+            ("deepseek2.attention.head_count_kv", .uint32(1)), ("deepseek2.attention.key_length", .uint32(40)),
+            ("deepseek2.attention.value_length", .uint32(32)), ("deepseek2.attention.key_length_mla", .uint32(24)),
+            ("deepseek2.attention.value_length_mla", .uint32(16)), ("deepseek2.attention.kv_lora_rank", .uint32(32)),
+            ("deepseek2.attention.q_lora_rank", .uint32(32)), ("deepseek2.rope.dimension_count", .uint32(8)),
+            ("deepseek2.expert_count", .uint32(8)), ("deepseek2.expert_used_count", .uint32(2)),
+            ("deepseek2.expert_feed_forward_length", .uint32(32)), ("deepseek2.vocab_size", .uint32(300)),
+            ("deepseek2.expert_group_count", .uint32(4)), ("deepseek2.expert_group_used_count", .uint32(2)),
+            ("deepseek2.expert_gating_func", .uint32(2)),
+        ]
+        for (key, value) in changes {
+            metadata.removeAll { $0.0 == key }
+            if let value { metadata.append((key, value)) }
+        }
+        let dir = try BadInputScratch()
+        let path = dir.file("model.gguf")
+        let w = try GGUFWriter(path: path)
+        for (k, v) in metadata { try w.setMetadata(k, v) }
+        for l in 0 ..< 2 {
+            try w.addTensor(name: "blk.\(l).ffn_gate_inp.weight", type: .f32, shape: [8, 64], bytes: [UInt8](repeating: 0, count: 8 * 64 * 4))
+        }
+        try w.finish()
+        return dir
+    }
+
+    @Test("round-2 GGUF metadata: contradictory groups, unknown rope scaling, missing MLA keys are named")
+    func roundTwoGGUFMistakes() throws {
+        let valid = try Self.deepseekGGUF([:])
+        let store = try WeightStore(path: valid.file("model.gguf"))
+        #expect(store.config.latentAttention?.kvLoraRank == 32 && store.config.routing.groupsUsed == 2)
+        let cases: [([String: GGUFValue?], String)] = [
+            (["deepseek2.expert_group_used_count": .uint32(5)], "'deepseek2.expert_group_used_count' 5 is not in 1…4 ('deepseek2.expert_group_count')"),
+            (["deepseek2.attention.kv_lora_rank": nil], "metadata lacks 'deepseek2.attention.kv_lora_rank'"),
+            (["deepseek2.rope.scaling.type": .string("longrope")], "'deepseek2.rope.scaling.type' 'longrope' is not supported (known: none, yarn)"),
+            (["deepseek2.rope.scaling.type": .string("yarn")], "YaRN needs 'deepseek2.rope.scaling.factor'"),
+            (["deepseek2.expert_gating_func": .uint32(3), "deepseek2.expert_group_count": nil, "deepseek2.expert_group_used_count": nil],
+             "'deepseek2.expert_gating_func' 3 is not supported"),
+        ]
+        for (changes, phrase) in cases {
+            let dir = try Self.deepseekGGUF(changes)
+            let path = dir.file("model.gguf")
+            let e = formatError({ _ = try WeightStore(path: path) })
+            guard case .malformed? = e else { Issue.record("\(changes): \(String(describing: e))"); continue }
+            expectMessage(e, path: path, phrase)
+        }
+    }
 }

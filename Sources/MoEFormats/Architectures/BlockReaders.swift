@@ -28,7 +28,11 @@ extension ArchitectureSpec {
                             attentionFactor: attention, truncate: p.truncate ?? true)
             return (yarn, p.mscaleAllDim)
         default:
-            throw FormatError.malformed(path: path, what: "rope scaling type '\(FormatError.clip(p.kind, limit: 40))' is not supported (known: default, yarn)")
+            // Name the key as the file spells it: transformers 5's `rope_parameters.rope_type`, or the older
+            // `rope_scaling` with `rope_type` or `type`.
+            let container = c.ropeParameters.map { $0.kind != "default" || c.ropeScaling == nil } ?? false ? "rope_parameters" : "rope_scaling"
+            let field = p.ropeType != nil ? "rope_type" : "type"
+            throw FormatError.malformed(path: path, what: "'\(container).\(field)' '\(FormatError.clip(p.kind, limit: 40))' is not supported (known: default, yarn)")
         }
     }
 
@@ -57,10 +61,20 @@ extension ArchitectureSpec {
         }
     }
 
-    /// Expert groups from GGUF (`expert_group_count`, `expert_group_used_count`).
-    static func groups(gguf m: GGUFMetadata) -> (Int, Int) {
-        let n = m.int("expert_group_count") ?? 1
-        return (max(n, 1), m.int("expert_group_used_count") ?? max(n, 1))
+    /// Expert groups from GGUF (`expert_group_count`, `expert_group_used_count`), checked here so that the
+    /// error names the GGUF keys (RoutingRule.validate names config.json's `n_group` / `topk_group`).
+    static func groups(gguf m: GGUFMetadata) throws -> (Int, Int) {
+        // 0 groups means ungrouped, as llama.cpp reads it.
+        let stored = m.int("expert_group_count") ?? 1
+        guard stored >= 0 else {
+            throw FormatError.malformed(path: m.file.path, what: "metadata '\(m.arch).expert_group_count' \(stored) is negative")
+        }
+        let n = max(stored, 1)
+        let used = m.int("expert_group_used_count") ?? n
+        guard used >= 1, used <= n else {
+            throw FormatError.malformed(path: m.file.path, what: "metadata '\(m.arch).expert_group_used_count' \(used) is not in 1…\(n) ('\(m.arch).expert_group_count')")
+        }
+        return (n, used)
     }
 
     /// A shared expert's width from its tensor in the first MoE layer (the GGUF's own tensor shapes are the

@@ -107,7 +107,7 @@ enum DeepSeekFamily {
         config.sharedExpertFFN = spec.sharedExpertWidth(gguf: m, dense: config.denseLayers, layers: config.layerCount)
         config.yarn = try spec.rotaryScaling(gguf: m)
         let scoring = try spec.scoring(gguf: m, fallback: .softmax)
-        let (groups, used) = spec.groups(gguf: m)
+        let (groups, used) = try spec.groups(gguf: m)
         let hasBias = (0 ..< config.layerCount).contains { m.file.tensor(TensorName.block($0, "exp_probs_b.bias")) != nil }
         config.routing = RoutingRule(scoring: scoring, selectionBias: hasBias, groups: groups, groupsUsed: used,
                                      groupScore: scoring == .sigmoid ? .topTwoSum : .max, scale: m.float("expert_weights_scale") ?? 1)

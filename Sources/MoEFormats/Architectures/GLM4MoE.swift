@@ -41,7 +41,7 @@ public enum GLM4MoE: ArchitectureSpec {
         config.denseLayers = config.denseLayers.filter { $0 < config.layerCount }
         config.sharedExpertGated = false
         config.sharedExpertFFN = sharedExpertWidth(gguf: m, dense: config.denseLayers, layers: config.layerCount)
-        let (groups, used) = groups(gguf: m)
+        let (groups, used) = try groups(gguf: m)
         config.routing = RoutingRule(scoring: try scoring(gguf: m, fallback: .sigmoid), selectionBias: true, groups: groups, groupsUsed: used,
                                      scale: m.float("expert_weights_scale") ?? 1)
         config.partialRotaryDim = m.int("rope.dimension_count")
