@@ -106,18 +106,21 @@ public struct Synthesizer: Sendable {
     public func ggufMetadata() -> [(String, GGUFValue)] {
         let s = plan.shape, a = s.architecture
         func u32(_ n: Int) -> GGUFValue { .uint32(UInt32(n)) }
+        // What every architecture's header starts with, in llama.cpp's converter's order.
+        let header: [(String, GGUFValue)] = [
+            ("general.architecture", .string(a)),
+            ("general.type", .string("model")),
+            ("general.name", .string(name)),
+            ("general.size_label", .string(sizeLabel)),
+            ("\(a).block_count", u32(s.layers)),
+            ("\(a).context_length", u32(s.contextLength)),
+            ("\(a).embedding_length", u32(s.hidden)),
+            ("\(a).feed_forward_length", u32(s.denseFFN)),
+            ("\(a).attention.head_count", u32(s.heads)),
+        ]
         var m: [(String, GGUFValue)]
         if let d = s.deepSeek {
-            m = [
-                ("general.architecture", .string(a)),
-                ("general.type", .string("model")),
-                ("general.name", .string(name)),
-                ("general.size_label", .string(sizeLabel)),
-                ("\(a).block_count", u32(s.layers)),
-                ("\(a).context_length", u32(s.contextLength)),
-                ("\(a).embedding_length", u32(s.hidden)),
-                ("\(a).feed_forward_length", u32(s.denseFFN)),
-                ("\(a).attention.head_count", u32(s.heads)),
+            m = header + [
                 // The converter's MLA form: one "KV head", the latent and the rotary key.
                 ("\(a).attention.head_count_kv", u32(1)),
             ]
@@ -160,16 +163,7 @@ public struct Synthesizer: Sendable {
             if d.yarnFactor > 1 { m.append(("\(a).rope.scaling.yarn_log_multiplier", .float32(Float(0.1 * d.mscaleAllDim)))) }
             m.append(("general.quantization_version", u32(2)))
         } else {
-            m = [
-                ("general.architecture", .string(a)),
-                ("general.type", .string("model")),
-                ("general.name", .string(name)),
-                ("general.size_label", .string(sizeLabel)),
-                ("\(a).block_count", u32(s.layers)),
-                ("\(a).context_length", u32(s.contextLength)),
-                ("\(a).embedding_length", u32(s.hidden)),
-                ("\(a).feed_forward_length", u32(s.denseFFN)),
-                ("\(a).attention.head_count", u32(s.heads)),
+            m = header + [
                 ("\(a).attention.head_count_kv", u32(s.kvHeads)),
                 ("\(a).rope.freq_base", .float32(Float(s.ropeTheta))),
                 ("\(a).attention.layer_norm_rms_epsilon", .float32(Float(s.rmsNormEps))),

@@ -48,14 +48,7 @@ struct ArchitectureGoldenTests {
         let model = try Model(path: SharedData.root + "/models/" + source)
         let golden = try ArchitectureGolden.load(model: String(source.split(separator: "/")[0]))
         for (pi, prompt) in golden.prompts.enumerated() {
-            let state = InferenceState(config: model.config, contextLength: 128)
-            var logits = Array(try model.forward(prompt.ids, state: state, logits: .last))
-            var produced: [Int] = []
-            for _ in 0 ..< prompt.greedy_ids.count {
-                let next = logits.indices.max { logits[$0] < logits[$1] }!
-                produced.append(next)
-                logits = Array(try model.forward([next], state: state, logits: .last))
-            }
+            let produced = try model.greedyIds(after: prompt.ids, count: prompt.greedy_ids.count)
             #expect(produced == prompt.greedy_ids, "\(source) prompt \(pi)")
         }
     }

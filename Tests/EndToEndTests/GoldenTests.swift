@@ -39,14 +39,7 @@ struct GoldenTests {
         let model = try Model(path: SharedData.tiny + source)
         let golden = try #require(Golden.shared)
         for (pi, prompt) in golden.prompts.enumerated() {
-            let state = InferenceState(config: model.config, contextLength: 128)
-            var logits = Array(try model.forward(prompt.ids, state: state, logits: .last))
-            var produced: [Int] = []
-            for _ in 0 ..< prompt.greedy_ids.count {
-                let next = logits.indices.max { logits[$0] < logits[$1] }!
-                produced.append(next)
-                logits = Array(try model.forward([next], state: state, logits: .last))
-            }
+            let produced = try model.greedyIds(after: prompt.ids, count: prompt.greedy_ids.count)
             #expect(produced == prompt.greedy_ids, "prompt \(pi)")
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import MoEModel
 import Testing
 
 /// Locates the reference data in `../shared` beside the repository (env `MOE_SHARED` overrides).
@@ -31,4 +32,19 @@ struct Golden: Decodable {
         guard let data = FileManager.default.contents(atPath: SharedData.tiny + "/golden.json") else { return nil }
         return try? JSONDecoder().decode(Golden.self, from: data)
     }()
+}
+
+extension Model {
+    /// `count` greedy tokens after `prompt` on the float32 reference path (the goldens were made so).
+    func greedyIds(after prompt: [Int], count: Int) throws -> [Int] {
+        let state = InferenceState(config: config, contextLength: 128)
+        var logits = Array(try forward(prompt, state: state, logits: .last))
+        var produced: [Int] = []
+        for _ in 0 ..< count {
+            let next = logits.indices.max { logits[$0] < logits[$1] }!
+            produced.append(next)
+            logits = Array(try forward([next], state: state, logits: .last))
+        }
+        return produced
+    }
 }
