@@ -100,7 +100,9 @@ public struct YaRN: Sendable, Equatable {
 /// best); the weights are the chosen experts' unbiased scores, renormalised to sum 1 when asked (dividing by
 /// max(sum, `renormFloor`)), then multiplied by `scale` (`routed_scaling_factor`).
 public struct RoutingRule: Sendable, Equatable {
-    public enum Scoring: String, Sendable { case softmax, sigmoid }
+    /// `softmaxOfChosen` (gpt-oss): the choice ranks the logits, the weights are the softmax of the k chosen
+    /// logits alone (the same numbers as softmax-then-renormalise, computed as transformers does).
+    public enum Scoring: String, Sendable { case softmax, sigmoid, softmaxOfChosen = "softmax of the chosen" }
     public enum GroupScore: String, Sendable { case topTwoSum = "sum of top 2", max }
 
     public var scoring: Scoring = .softmax
@@ -135,10 +137,31 @@ public struct RoutingRule: Sendable, Equatable {
     }
 }
 
+/// The gated FFN's activation, applied to the gate and up projections' outputs.
+public enum FFNActivation: Sendable, Equatable {
+    /// silu(gate) · up (Llama, Qwen, DeepSeek, …).
+    case swiglu
+    /// gpt-oss: gate clamped above at `limit`, up clamped to ±`limit`, then (up + 1) · gate · sigmoid(`alpha` · gate).
+    case clampedSwiGLU(alpha: Float, limit: Float)
+
+    func validate(path: String) throws {
+        if case let .clampedSwiGLU(alpha, limit) = self, !(alpha.isFinite && limit.isFinite && limit > 0) {
+            throw FormatError.malformed(path: path, what: "swiglu_alpha \(alpha) and swiglu_limit \(limit) must be finite, the limit positive")
+        }
+    }
+}
+
+/// Attention restricted to the last `window` positions (the current one included) on some layers.
+public struct SlidingWindow: Sendable, Equatable {
+    public var window: Int
+    public var layers: Set<Int>
+    public init(window: Int, layers: Set<Int>) { (self.window, self.layers) = (window, layers) }
+}
+
 extension ModelConfig {
     /// The router in words, for `moe inspect`: "sigmoid + bias → 4 of 8 groups (sum of top 2) → top-8 → renormalise → × 2.5".
     public var routingSummary: String {
-        var parts = [routing.scoring.rawValue + (routing.selectionBias ? " + selection bias" : "")]
+        var parts = [(routerLogitBias ? "logits + bias → " : "") + routing.scoring.rawValue + (routing.selectionBias ? " + selection bias" : "")]
         if routing.isGrouped { parts.append("\(routing.groupsUsed) of \(routing.groups) groups (\(routing.groupScore.rawValue))") }
         parts.append("top-\(expertsPerToken)")
         if normTopKProb { parts.append("renormalise") }
@@ -158,6 +181,9 @@ extension ModelConfig {
         s += ", rope \(ropeStyle.rawValue) θ=\(ropeTheta)" + (rotaryDim != headDim && latentAttention == nil ? " on \(rotaryDim) of \(headDim)" : "")
         if let y = yarn { s += ", YaRN ×\(y.factor) from \(Int(y.originalContext))" }
         if attentionScaleFactor != 1 { s += ", softmax scale ×\(attentionScaleFactor)" }
+        if attentionSinks { s += ", sinks" }
+        if attentionOutputBias { s += ", output bias" }
+        if let w = slidingWindow { s += ", window \(w.window) on \(w.layers.count) of \(layerCount) layers" }
         return s
     }
 }

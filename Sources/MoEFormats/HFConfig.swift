@@ -58,6 +58,11 @@ public struct HFConfig: Decodable, Sendable {
     public var moeNumSharedExperts: Int?
     public var moeNormMin: Double?
     public var useBias: Bool?
+    // gpt-oss
+    public var layerTypes: [String]?
+    public var slidingWindow: Int?
+    public var swigluAlpha: Double?
+    public var swigluLimit: Double?
 
     public struct RopeParameters: Decodable, Sendable {
         public var ropeTheta: Double?
@@ -149,6 +154,10 @@ public struct HFConfig: Decodable, Sendable {
         case moeNumSharedExperts = "moe_num_shared_experts"
         case moeNormMin = "moe_norm_min"
         case useBias = "use_bias"
+        case layerTypes = "layer_types"
+        case slidingWindow = "sliding_window"
+        case swigluAlpha = "swiglu_alpha"
+        case swigluLimit = "swiglu_limit"
     }
 
     public static func load(path: String) throws -> HFConfig {

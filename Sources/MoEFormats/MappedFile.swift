@@ -13,9 +13,13 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
     /// Start of the mapping (nil only for an empty file).
     public let base: UnsafeRawPointer?
+    /// Anonymous memory filled by the engine (weights converted from a checkpoint's own layout at load),
+    /// not a file: `path` then only names what it holds, and nothing can be read back from disk.
+    public let isAnonymous: Bool
 
     public init(path: String) throws {
         self.path = path
+        isAnonymous = false
         // O_NONBLOCK: a FIFO given as a model must not hang the open; it is refused below as not a regular file.
         let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
@@ -38,6 +42,27 @@ public final class MappedFile: @unchecked Sendable {
         guard let p, p != MAP_FAILED else {
             throw FormatError.cannotOpen(path: path, reason: "mmap failed: \(String(cString: strerror(errno)))")
         }
+        base = UnsafeRawPointer(p)
+    }
+
+    /// `size` bytes of zeroed anonymous memory that `fill` writes once; read-only afterwards. `name` says
+    /// what it holds, for errors.
+    public init(anonymous size: Int, name: String, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        path = name
+        isAnonymous = true
+        self.size = size
+        if size == 0 { base = nil; return }
+        let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        guard let p, p != MAP_FAILED else {
+            throw FormatError.cannotOpen(path: name, reason: "cannot allocate \(size) bytes: \(String(cString: strerror(errno)))")
+        }
+        do {
+            try fill(UnsafeMutableRawBufferPointer(start: p, count: size))
+        } catch {
+            munmap(p, size)
+            throw error
+        }
+        mprotect(p, size, PROT_READ)
         base = UnsafeRawPointer(p)
     }
 

@@ -54,6 +54,18 @@ public struct ModelConfig: Sendable, Equatable {
     public var routing = RoutingRule()
     /// Whether the shared expert's output is scaled by sigmoid(gate · x) (Qwen2-MoE) or added as is (DeepSeek, GLM, ERNIE).
     public var sharedExpertGated = true
+    /// One learned logit per head that joins each softmax's denominator (gpt-oss's attention sinks).
+    public var attentionSinks = false
+    /// Sliding-window attention on some layers (gpt-oss: every other layer), nil: every layer sees the whole context.
+    public var slidingWindow: SlidingWindow?
+    /// The attention output projection has a bias (gpt-oss).
+    public var attentionOutputBias = false
+    /// The router is a linear layer with a bias added to its logits before anything else (gpt-oss).
+    public var routerLogitBias = false
+    /// Routed experts' gate, up and down projections have biases (gpt-oss).
+    public var expertBiases = false
+    /// The FFN activation (experts, shared experts, dense FFNs).
+    public var activation: FFNActivation = .swiglu
 
     /// Rotary dimensions per head (MLA: the decoupled rotary part).
     public var rotaryDim: Int { latentAttention?.ropeDim ?? partialRotaryDim ?? headDim }
@@ -126,6 +138,8 @@ public struct ModelConfig: Sendable, Equatable {
         if let m = latentAttention { try m.validate(path: path) }
         try routing.validate(experts: expertCount, k: expertsPerToken, path: path)
         if let y = yarn { try y.validate(path: path) }
+        try activation.validate(path: path)
+        if let w = slidingWindow, w.window < 1 { throw bad("sliding window \(w.window) is not positive") }
         guard headCount * headDim <= Self.maxWidth else { throw bad("\(headCount) heads × \(headDim) is wider than \(Self.maxWidth)") }
         for (name, value) in [("expert FFN width", expertFFN), ("shared expert FFN width", sharedExpertFFN), ("dense FFN width", denseFFN)] {
             guard value >= 0, value <= Self.maxWidth else { throw bad("\(name) \(value) is not in 0…\(Self.maxWidth)") }

@@ -71,6 +71,7 @@ public final class SafetensorsFile: @unchecked Sendable {
         case "F32": type = .f32
         case "F16": type = .f16
         case "BF16": type = .bf16
+        case "U8", "I8": type = .i8   // raw bytes, for an architecture to repack (gpt-oss's MXFP4 experts)
         default: throw FormatError.unknownDType(path: path, tensor: name, dtype: dtype)
         }
         var count = 1

@@ -24,6 +24,14 @@ public struct HFNaming: Sendable {
     public var sharedExpert = "shared_expert"
     /// The router's selection bias (`exp_probs_b.bias` in GGUF), under the MoE block.
     public var selectionBias = "gate.e_score_correction_bias"
+    /// The router's module under the MoE block: "gate", or gpt-oss's "router".
+    public var router = "gate"
+
+    public init(moeBlock: String, gate: String, up: String, down: String, sharedExpert: String = "shared_expert",
+                selectionBias: String = "gate.e_score_correction_bias", router: String = "gate") {
+        (self.moeBlock, self.gate, self.up, self.down) = (moeBlock, gate, up, down)
+        (self.sharedExpert, self.selectionBias, self.router) = (sharedExpert, selectionBias, router)
+    }
 
     public static let standard = HFNaming(moeBlock: "mlp", gate: "gate_proj", up: "up_proj", down: "down_proj")
     public static let mixtral = HFNaming(moeBlock: "block_sparse_moe", gate: "w1", up: "w3", down: "w2")
@@ -33,6 +41,8 @@ public struct HFNaming: Sendable {
     /// ERNIE-4.5: DeepSeek's names, with the selection bias in `mlp.moe_statics`.
     public static let ernie = HFNaming(moeBlock: "mlp", gate: "gate_proj", up: "up_proj", down: "down_proj",
                                        sharedExpert: "shared_experts", selectionBias: "moe_statics.e_score_correction_bias")
+    /// gpt-oss: `mlp.router`, `self_attn.sinks`; its stacked experts come from `GptOss.derivedTensors`.
+    public static let gptOss = HFNaming(moeBlock: "mlp", gate: "gate_proj", up: "up_proj", down: "down_proj", router: "router")
 
     func projection(_ p: ExpertProjection) -> String {
         switch p { case .gate: return gate; case .up: return up; case .down: return down }
@@ -67,12 +77,14 @@ public struct HFNaming: Sendable {
         case "attn_output": mapped = "\(l).self_attn.o_proj"
         case "attn_q_norm": mapped = "\(l).self_attn.q_norm"
         case "attn_k_norm": mapped = "\(l).self_attn.k_norm"
-        case "ffn_gate_inp": mapped = "\(l).\(moeBlock).gate"
+        case "ffn_gate_inp": mapped = "\(l).\(moeBlock).\(router)"
         case "ffn_gate_inp_shexp": mapped = "\(l).mlp.shared_expert_gate"
         case "ffn_gate_shexp": mapped = "\(l).mlp.\(sharedExpert).gate_proj"
         case "ffn_up_shexp": mapped = "\(l).mlp.\(sharedExpert).up_proj"
         case "ffn_down_shexp": mapped = "\(l).mlp.\(sharedExpert).down_proj"
         case "exp_probs_b": return "\(l).\(moeBlock).\(selectionBias)"
+        case "attn_sinks": return "\(l).self_attn.sinks"
+        case "ffn_down_exps": return suffix == "bias" ? "\(l).\(moeBlock).experts.down_proj_bias" : nil
         // Multi-head latent attention.
         case "attn_q_a": mapped = "\(l).self_attn.q_a_proj"
         case "attn_q_a_norm": mapped = "\(l).self_attn.q_a_layernorm"

@@ -15,13 +15,16 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
     case q5_K = 13
     case q6_K = 14
     case q8_K = 15
+    /// Raw bytes: safetensors `U8`/`I8` tensors (gpt-oss's MXFP4 blocks and scales before they are repacked).
+    case i8 = 24
     case bf16 = 30
+    case mxfp4 = 39
 
     /// Elements per block (1 for plain float types).
     public var blockSize: Int {
         switch self {
-        case .f32, .f16, .bf16: return 1
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1: return 32
+        case .f32, .f16, .bf16, .i8: return 1
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .mxfp4: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
         }
     }
@@ -31,6 +34,8 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         switch self {
         case .f32: return 4
         case .f16, .bf16: return 2
+        case .i8: return 1
+        case .mxfp4: return 1 + 16         // E8M0 exponent, 32 × 4-bit E2M1
         case .q4_0: return 2 + 16          // f16 d, 32 × 4-bit
         case .q4_1: return 2 + 2 + 16      // f16 d, f16 m, 32 × 4-bit
         case .q5_0: return 2 + 4 + 16
@@ -80,6 +85,8 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .q5_K: return "Q5_K"
         case .q6_K: return "Q6_K"
         case .q8_K: return "Q8_K"
+        case .i8: return "I8"
+        case .mxfp4: return "MXFP4"
         }
     }
 

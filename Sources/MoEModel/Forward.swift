@@ -111,6 +111,9 @@ extension Model {
         s.attnQ.invalidate()
         MatMul.run([MatMul.Product(wo, x: s.attnOut, n: n, y: s.xb,
                                    xq: s.attnQ.activations(for: wo, x: s.attnOut, n: n))], pool: s.pool)
+        if let bo = w.grouped?.bo {
+            for t in 0 ..< n { for i in 0 ..< h { s.xb[t * h + i] += bo[i] } }
+        }
         for i in 0 ..< n * h { s.x[i] += s.xb[i] }
     }
 
@@ -161,21 +164,30 @@ extension Model {
         let group = c.headCount / c.kvHeadCount
         let scale = c.attentionScaleFactor / Float(hd).squareRoot()
         let start = s.position
-        let work = n * c.headCount * (start + n) * hd
+        // A sliding-window layer sees positions pos - window + 1 ... pos.
+        let window = c.slidingWindow.flatMap { $0.layers.contains(l) ? $0.window : nil } ?? Int.max
+        let span = min(window, start + n)
+        let work = n * c.headCount * span * hd
+        let sinks = w.sinks
         s.pool.forEach(n * c.headCount, parallel: work >= MatMul.minParallelWork) { item, worker in
             let t = item / c.headCount, hh = item % c.headCount
             let pos = start + t
+            let first = pos - min(pos, window - 1)
             let scores = s.scores + worker * s.contextLength
             let q = s.q + t * qDim + hh * hd
             let kvOff = (hh / group) * hd
-            for j in 0 ... pos {
+            for j in first ... pos {
                 // The C dot product: Swift does not reassociate a float sum, so its loop would be scalar.
                 scores[j] = Kernels.dot(q, keys + j * kvDim + kvOff, count: hd) * scale
             }
-            Ops.softmax(scores, n: pos + 1)
+            if let sinks {
+                Ops.softmax(scores + first, n: pos + 1 - first, sink: sinks[hh])
+            } else {
+                Ops.softmax(scores + first, n: pos + 1 - first)
+            }
             let out = s.attnOut + t * qDim + hh * hd
             out.update(repeating: 0, count: hd)
-            for j in 0 ... pos {
+            for j in first ... pos {
                 let vj = values + j * kvDim + kvOff
                 let p = scores[j]
                 for i in 0 ..< hd { out[i] += p * vj[i] }
@@ -289,6 +301,9 @@ extension Model {
         let k = c.expertsPerToken, e = c.expertCount
         MatMul.run([MatMul.Product(router, x: s.xb, n: n, y: s.routerLogits,
                                    xq: s.hiddenQ.activations(for: router, x: s.xb, n: n))], pool: s.pool)
+        if let b = w.routerLogitBias {
+            for t in 0 ..< n { for x in 0 ..< e { s.routerLogits[t * e + x] += b[x] } }
+        }
         (w.routerBias ?? []).withUnsafeBufferPointer { bias in
             for t in 0 ..< n {
                 Router.route(logits: s.routerLogits + t * e, n: e, k: k, renormalize: c.normTopKProb, rule: c.routing,
@@ -408,7 +423,16 @@ extension Model {
             gateUp.append(MatMul.Product(ex.up, x: input, n: count, y: s.up + slot0 * ffn, xq: upQ, xqRow: row))
         }
         MatMul.run(gateUp, pool: s.pool)
-        Ops.swiglu(s.gate + lo * ffn, s.up + lo * ffn, n: (hi - lo) * ffn)
+        let biases = layers[l].expertBiases
+        if let b = biases {
+            for x in ids {
+                for slot in Int(s.expertStart[x]) ..< Int(s.expertStart[x + 1]) {
+                    let g = s.gate + slot * ffn, u = s.up + slot * ffn
+                    for i in 0 ..< ffn { g[i] += b.gate[x * ffn + i]; u[i] += b.up[x * ffn + i] }
+                }
+            }
+        }
+        Ops.activate(c.activation, s.gate + lo * ffn, s.up + lo * ffn, n: (hi - lo) * ffn)
         if let stats = s.activationStatistics {
             for x in ids {
                 let slots = Int(s.expertStart[x]) ..< Int(s.expertStart[x + 1])
@@ -426,6 +450,14 @@ extension Model {
                                        xq: downQ, xqRow: slot0 - lo))
         }
         MatMul.run(down, pool: s.pool)
+        if let b = biases {
+            for x in ids {
+                for slot in Int(s.expertStart[x]) ..< Int(s.expertStart[x + 1]) {
+                    let y = s.expertOut + slot * h
+                    for d in 0 ..< h { y[d] += b.down[x * h + d] }
+                }
+            }
+        }
     }
 
     /// The predictive policy's prefetch after layer `l` (`ExpertCache.prefetchAhead`): each predicted
@@ -448,7 +480,7 @@ extension Model {
         MatMul.run([MatMul.Product(e.gate, x: s.xb, n: n, y: s.gate, xq: s.hiddenQ.activations(for: e.gate, x: s.xb, n: n)),
                     MatMul.Product(e.up, x: s.xb, n: n, y: s.up, xq: s.hiddenQ.activations(for: e.up, x: s.xb, n: n))],
                    pool: s.pool)
-        Ops.swiglu(s.gate, s.up, n: n * e.gate.rows)
+        Ops.activate(config.activation, s.gate, s.up, n: n * e.gate.rows)
         s.activationStatistics?.add(.denseDown(layer: layer), rows: s.gate, n: n, width: e.gate.rows)
         s.denseDownQ.invalidate()
         MatMul.run([MatMul.Product(e.down, x: s.gate, n: n, y: s.expertOut,

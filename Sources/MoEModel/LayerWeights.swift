@@ -20,6 +20,10 @@ public struct LayerWeights: Sendable {
     public let router: WeightMatrix?      // [experts, hidden]; nil for a dense layer
     /// Added to the router's scores for the choice of experts only (DeepSeek-V3, GLM, ERNIE), [experts].
     public let routerBias: [Float]?
+    /// Added to the router's logits before anything else (gpt-oss's router is a linear layer with a bias), [experts].
+    public let routerLogitBias: [Float]?
+    /// Per-expert biases of the routed experts (gpt-oss).
+    public let expertBiases: ExpertBiases?
     public let experts: [ExpertWeights]   // [experts]
     /// Every expert's gate, up and down have the types of expert 0's (always so for stacked GGUF tensors
     /// and safetensors folders), so one quantized copy of an input serves them all.
@@ -53,6 +57,11 @@ public struct LayerWeights: Sendable {
             let r = try store.matrix(name("ffn_gate_inp.weight"), rows: c.expertCount, cols: h)
             router = try resident?.copy(r) ?? r
             routerBias = c.routing.selectionBias ? try store.vector(name("exp_probs_b.bias"), count: c.expertCount) : nil
+            routerLogitBias = c.routerLogitBias ? try store.vector(name("ffn_gate_inp.bias"), count: c.expertCount) : nil
+            expertBiases = c.expertBiases ? try ExpertBiases(
+                gate: store.floats(name("ffn_gate_exps.bias"), shape: [c.expertCount, c.expertFFN]),
+                up: store.floats(name("ffn_up_exps.bias"), shape: [c.expertCount, c.expertFFN]),
+                down: store.floats(name("ffn_down_exps.bias"), shape: [c.expertCount, h])) : nil
             experts = try (0 ..< c.expertCount).map { e in
                 ExpertWeights(gate: try expert(store.expertMatrix(layer: l, expert: e, .gate)),
                               up: try expert(store.expertMatrix(layer: l, expert: e, .up)),
@@ -62,6 +71,8 @@ public struct LayerWeights: Sendable {
         } else {
             router = nil
             routerBias = nil
+            routerLogitBias = nil
+            expertBiases = nil
             experts = []
             dense = ExpertWeights(gate: try mat(store.matrix(name("ffn_gate.weight"), rows: c.denseFFN, cols: h)),
                                   up: try mat(store.matrix(name("ffn_up.weight"), rows: c.denseFFN, cols: h)),
@@ -89,6 +100,13 @@ public struct LayerWeights: Sendable {
     }
 }
 
+/// The routed experts' biases, expert-major: expert x's gate bias is `gate[x * ffn ..< (x + 1) * ffn]`.
+public struct ExpertBiases: Sendable {
+    public let gate: [Float]   // [experts, ffn]
+    public let up: [Float]     // [experts, ffn]
+    public let down: [Float]   // [experts, hidden]
+}
+
 /// Grouped-query attention: q, k, v projections (biases where present), optional q/k RMSNorm, output projection.
 public struct GroupedAttentionWeights: Sendable {
     public let wq: WeightMatrix           // [heads * headDim, hidden]
@@ -100,6 +118,8 @@ public struct GroupedAttentionWeights: Sendable {
     public let bv: [Float]?               // [kvHeads * headDim]
     public let qNorm: [Float]?            // [headDim] per head, or [heads * headDim] whole (OLMoE)
     public let kNorm: [Float]?            // [headDim] or [kvHeads * headDim]
+    public let bo: [Float]?               // [hidden] (gpt-oss)
+    public let sinks: [Float]?            // [heads]: each head's sink logit (gpt-oss)
 
     init(store: WeightStore, layer l: Int, config c: ModelConfig, mat: (WeightMatrix) throws -> WeightMatrix) throws {
         let h = c.hiddenSize, qDim = c.headCount * c.headDim, kvDim = c.kvHeadCount * c.headDim
@@ -115,6 +135,8 @@ public struct GroupedAttentionWeights: Sendable {
         } else {
             (bq, bk, bv) = (nil, nil, nil)
         }
+        bo = c.attentionOutputBias ? try store.vector(name("attn_output.bias"), count: h) : nil
+        sinks = c.attentionSinks ? try store.vector(name("attn_sinks.weight"), count: c.headCount) : nil
         switch c.qkNorm {
         case .none: (qNorm, kNorm) = (nil, nil)
         case .perHead:

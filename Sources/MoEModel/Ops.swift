@@ -22,8 +22,31 @@ enum Ops {
         for i in 0 ..< n { x[i] *= inv }
     }
 
+    /// Softmax whose denominator also has exp(`sink`) (gpt-oss's attention sink: a logit with no value).
+    static func softmax(_ x: UnsafeMutablePointer<Float>, n: Int, sink: Float) {
+        var m = sink
+        for i in 0 ..< n where x[i] > m { m = x[i] }
+        var sum: Float = 0
+        for i in 0 ..< n { x[i] = expf(x[i] - m); sum += x[i] }
+        sum += expf(sink - m)
+        let inv = 1 / sum
+        for i in 0 ..< n { x[i] *= inv }
+    }
+
     @inline(__always)
     static func silu(_ x: Float) -> Float { x / (1 + expf(-x)) }
+
+    /// gate[i] = activation(gate[i], up[i]) for `n` elements.
+    static func activate(_ a: FFNActivation, _ gate: UnsafeMutablePointer<Float>, _ up: UnsafePointer<Float>, n: Int) {
+        switch a {
+        case .swiglu: swiglu(gate, up, n: n)
+        case let .clampedSwiGLU(alpha, limit):
+            for i in 0 ..< n {
+                let g = min(gate[i], limit), u = min(max(up[i], -limit), limit)
+                gate[i] = (u + 1) * (g / (1 + expf(-alpha * g)))
+            }
+        }
+    }
 
     /// gate[i] = silu(gate[i]) * up[i] for `n` elements.
     @inline(__always)

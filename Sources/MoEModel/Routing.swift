@@ -25,6 +25,9 @@ public enum Router {
             Ops.softmax(probs, n: n)
         case .sigmoid:
             for i in 0 ..< n { probs[i] = 1 / (1 + expf(-logits[i])) }
+        case .softmaxOfChosen:
+            // The logits rank; the weights are softmaxed among the chosen below.
+            for i in 0 ..< n { probs[i] = logits[i] }
         }
         // Choice scores: biased where the layer has a bias, and zero outside the chosen groups (transformers'
         // masked_fill(…, 0.0)).
@@ -45,7 +48,9 @@ public enum Router {
             experts[j] = Int32(best)
             weights[j] = probs[best].isNaN ? 0 : probs[best]
         }
-        if renormalize {
+        if rule.scoring == .softmaxOfChosen {
+            Ops.softmax(weights, n: k)
+        } else if renormalize {
             var s: Float = 0
             for j in 0 ..< k { s += weights[j] }
             let d = max(s, rule.renormFloor)

@@ -15,6 +15,9 @@ public final class WeightStore: @unchecked Sendable {
     public let source: Source
     public let config: ModelConfig
     public let architecture: any ArchitectureSpec.Type
+    /// Tensors the architecture built at load from a checkpoint's own layout (`ArchitectureSpec.derivedTensors`),
+    /// by canonical name, in anonymous memory.
+    private let derived: DerivedTensors
 
     /// Opens `path`: a `.gguf` file, or a folder with `config.json` and safetensors weights.
     public init(path: String) throws {
@@ -34,6 +37,7 @@ public final class WeightStore: @unchecked Sendable {
             architecture = spec
             self.config = config
             source = .safetensors(checkpoint)
+            derived = try spec.derivedTensors(checkpoint: checkpoint, config: config, path: path)
         } else {
             let gguf = try GGUFFile(path: path)
             let spec = try Architectures.spec(gguf: gguf)
@@ -42,6 +46,7 @@ public final class WeightStore: @unchecked Sendable {
             architecture = spec
             self.config = config
             source = .gguf(gguf)
+            derived = DerivedTensors()
         }
         try validateTypes()
     }
@@ -58,7 +63,8 @@ public final class WeightStore: @unchecked Sendable {
     public var allTensors: [TensorView] {
         switch source {
         case let .gguf(g): return g.tensors
-        case let .safetensors(s): return s.allTensors.sorted { $0.name < $1.name }
+        case let .safetensors(s):
+            return (s.allTensors.filter { !derived.consumed.contains($0.name) } + derived.tensors.values).sorted { $0.name < $1.name }
         }
     }
 
@@ -72,7 +78,7 @@ public final class WeightStore: @unchecked Sendable {
     public func tensor(_ canonical: String) -> TensorView? {
         switch source {
         case let .gguf(g): return g.tensor(canonical) ?? ggufAlias(canonical).flatMap { g.tensor($0) }
-        case let .safetensors(s): return architecture.hfNaming.hfName(for: canonical).flatMap { s.tensor($0) }
+        case let .safetensors(s): return derived.tensors[canonical] ?? architecture.hfNaming.hfName(for: canonical).flatMap { s.tensor($0) }
         }
     }
 
@@ -130,7 +136,16 @@ public final class WeightStore: @unchecked Sendable {
 
     /// A 1-D tensor (norm weight, bias) widened to float32.
     public func vector(_ canonical: String, count: Int) throws -> [Float] {
-        let t = try require(canonical, shape: [count])
+        try floats(canonical, shape: [count])
+    }
+
+    /// A small tensor of any shape (per-expert biases `[experts, width]`) widened to float32, row-major.
+    public func floats(_ canonical: String, shape: [Int]) throws -> [Float] {
+        let t = try require(canonical, shape: shape)
+        let count = shape.reduce(1, *)
+        guard t.type.isQuantized == false || count % t.type.blockSize == 0 else {
+            throw FormatError.malformed(path: t.file.path, what: "tensor '\(t.name)' of \(count) elements is not whole \(t.type) blocks")
+        }
         var out = [Float](repeating: 0, count: count)
         out.withUnsafeMutableBufferPointer { Dequantize.row(type: t.type, src: t.bytes.baseAddress!, dst: $0.baseAddress!, count: count) }
         return out
@@ -144,6 +159,9 @@ public final class WeightStore: @unchecked Sendable {
         let (rows, cols) = p == .down ? (c.hiddenSize, c.expertFFN) : (c.expertFFN, c.hiddenSize)
         switch source {
         case .gguf:
+            let t = try require(TensorName.experts(layer, p), shape: [c.expertCount, rows, cols])
+            return try Self.weightMatrix(t, expert: e)
+        case .safetensors where derived.tensors[TensorName.experts(layer, p)] != nil:
             let t = try require(TensorName.experts(layer, p), shape: [c.expertCount, rows, cols])
             return try Self.weightMatrix(t, expert: e)
         case let .safetensors(s):

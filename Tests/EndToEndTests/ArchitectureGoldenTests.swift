@@ -8,7 +8,7 @@ import Testing
 /// 1e-3 of transformers', routing (chosen experts and mixing weights) equal, 32 greedy tokens equal.
 @Suite(.enabled(if: ArchitectureGolden.available, "reference data ../shared/models/tiny-deepseek-v3 (round 2) is absent"))
 struct ArchitectureGoldenTests {
-    static let models = ["tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-glm4-moe", "tiny-ernie45-moe", "tiny-mixtral-spm"]
+    static let models = ["tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-glm4-moe", "tiny-ernie45-moe", "tiny-mixtral-spm", "tiny-gpt-oss"]
     /// Every model from its folder and from its bf16 GGUF.
     static let sources: [String] = models.flatMap { ["\($0)", "\($0)/\($0)-bf16.gguf"] }
 

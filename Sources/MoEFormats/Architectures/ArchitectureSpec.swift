@@ -15,12 +15,18 @@ public protocol ArchitectureSpec: Sendable {
     /// GGUF tensor names of this architecture that differ from the canonical ones, canonical → in the file
     /// (GLM-4.5 calls the FFN norm `post_attention_norm`).
     static var ggufTensorAliases: [String: String] { get }
+    /// Tensors built at load from a safetensors checkpoint whose layout is not ggml's (gpt-oss's fused,
+    /// transposed or MXFP4-packed experts), by canonical name.
+    static func derivedTensors(checkpoint: SafetensorsCheckpoint, config: ModelConfig, path: String) throws -> DerivedTensors
 }
 
 extension ArchitectureSpec {
     public static func matches(gguf: GGUFMetadata) -> Bool { true }
     public static var otherModelTypes: [String] { [] }
     public static var ggufTensorAliases: [String: String] { [:] }
+    public static func derivedTensors(checkpoint: SafetensorsCheckpoint, config: ModelConfig, path: String) throws -> DerivedTensors {
+        DerivedTensors()
+    }
 
     /// The fields every Llama-family GGUF shares.
     static func baseConfig(gguf m: GGUFMetadata, normTopK: Bool, ropeStyle: ModelConfig.RopeStyle,
@@ -97,7 +103,7 @@ extension ArchitectureSpec {
 public enum Architectures {
     public static let registry: [any ArchitectureSpec.Type] = [
         Qwen3MoE.self, Qwen2MoE.self, Mixtral.self, OLMoE.self,
-        DeepSeekV3.self, DeepSeekV2.self, GLM4MoE.self, Ernie45MoE.self,
+        DeepSeekV3.self, DeepSeekV2.self, GLM4MoE.self, Ernie45MoE.self, GptOss.self,
     ]
 
     /// For error messages: the `model_type`s and GGUF `general.architecture`s that can be read.

@@ -72,6 +72,9 @@ extension WeightStore {
                     guard let mapped = m.owner as? MappedFile, let base = mapped.base else {
                         throw FormatError.malformed(path: path, what: "expert \(e) of layer \(l) is not in a mapped file")
                     }
+                    guard !mapped.isAnonymous else {
+                        throw FormatError.malformed(path: path, what: "experts stored in this checkpoint's own layout are converted in memory at load, so they cannot be offloaded from disk; convert the folder to GGUF first (moe-quantize)")
+                    }
                     let key = ObjectIdentifier(mapped)
                     let f: Int
                     if let known = fileIndex[key] { f = known } else {
