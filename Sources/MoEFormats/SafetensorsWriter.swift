@@ -39,6 +39,7 @@ public final class SafetensorsWriter {
         case .f32: return "F32"
         case .f16: return "F16"
         case .bf16: return "BF16"
+        case .i8: return "U8"
         default: return nil
         }
     }

@@ -14,8 +14,14 @@ struct ArchitectureGoldenTests {
 
     @Test("last-position logits within 1e-3 and routing equal to transformers", arguments: sources)
     func logitsAndRouting(source: String) throws {
-        let model = try Model(path: SharedData.root + "/models/" + source)
-        let golden = try ArchitectureGolden.load(model: String(source.split(separator: "/")[0]))
+        try Self.checkLogitsAndRouting(path: SharedData.root + "/models/" + source, source: source,
+                                       golden: ArchitectureGolden.load(model: String(source.split(separator: "/")[0])))
+    }
+
+    /// The model at `path` (named `source` in messages) against `golden`'s last logits and routing.
+    /// `routing: false` for goldens without routing (golden-MXFP4.json).
+    static func checkLogitsAndRouting(path: String, source: String, golden: Golden, routing: Bool = true) throws {
+        let model = try Model(path: path)
         let moeLayers = (0 ..< model.config.layerCount).filter(model.config.isMoELayer)
         for (pi, prompt) in golden.prompts.enumerated() {
             let state = InferenceState(config: model.config, contextLength: 128)
@@ -25,8 +31,10 @@ struct ArchitectureGoldenTests {
             let maxDiff = zip(logits, prompt.last_logits).map { abs($0 - $1) }.max() ?? .infinity
             #expect(maxDiff <= 1e-3, "\(source) prompt \(pi): max |logit diff| \(maxDiff)")
             let log = try #require(state.routingLog)
-            #expect(prompt.routing.count == moeLayers.count, "\(source): \(moeLayers.count) MoE layers, golden has \(prompt.routing.count)")
-            for (ordinal, ref) in prompt.routing.enumerated() where ordinal < moeLayers.count {
+            guard routing else { continue }
+            let refRouting = try #require(prompt.routing)
+            #expect(refRouting.count == moeLayers.count, "\(source): \(moeLayers.count) MoE layers, golden has \(refRouting.count)")
+            for (ordinal, ref) in refRouting.enumerated() where ordinal < moeLayers.count {
                 let decisions = log.layers[moeLayers[ordinal]]
                 #expect(decisions.count == ref.experts.count)
                 for (t, decision) in decisions.enumerated() where t < ref.experts.count {
@@ -45,8 +53,12 @@ struct ArchitectureGoldenTests {
 
     @Test("greedy 32 tokens equal transformers' greedy_ids", arguments: sources)
     func greedy(source: String) throws {
-        let model = try Model(path: SharedData.root + "/models/" + source)
-        let golden = try ArchitectureGolden.load(model: String(source.split(separator: "/")[0]))
+        try Self.checkGreedy(path: SharedData.root + "/models/" + source, source: source,
+                             golden: ArchitectureGolden.load(model: String(source.split(separator: "/")[0])))
+    }
+
+    static func checkGreedy(path: String, source: String, golden: Golden) throws {
+        let model = try Model(path: path)
         for (pi, prompt) in golden.prompts.enumerated() {
             let produced = try model.greedyIds(after: prompt.ids, count: prompt.greedy_ids.count)
             #expect(produced == prompt.greedy_ids, "\(source) prompt \(pi)")
@@ -58,8 +70,8 @@ struct ArchitectureGoldenTests {
 enum ArchitectureGolden {
     static var available: Bool { FileManager.default.fileExists(atPath: SharedData.root + "/models/tiny-deepseek-v3/golden.json") }
 
-    static func load(model: String) throws -> Golden {
-        let path = SharedData.root + "/models/\(model)/golden.json"
+    static func load(model: String, file: String = "golden.json") throws -> Golden {
+        let path = SharedData.root + "/models/\(model)/\(file)"
         let data = try #require(FileManager.default.contents(atPath: path), "\(path) is missing")
         return try JSONDecoder().decode(Golden.self, from: data)
     }

@@ -20,7 +20,7 @@ struct GoldenTests {
             let maxDiff = zip(logits, prompt.last_logits).map { abs($0 - $1) }.max() ?? .infinity
             #expect(maxDiff <= 1e-3, "prompt \(pi): max |logit diff| \(maxDiff)")
             let log = try #require(state.routingLog)
-            for (l, ref) in prompt.routing.enumerated() {
+            for (l, ref) in try #require(prompt.routing).enumerated() {
                 #expect(log.layers[l].count == ref.experts.count)
                 for (t, decision) in log.layers[l].enumerated() {
                     let ours = Dictionary(uniqueKeysWithValues: zip(decision.experts, decision.weights))

@@ -51,7 +51,7 @@ struct ConfigBadInputTests {
     func unknownModelType() throws {
         let (e, path) = try Self.storeError(["model_type": "gpt_neox"])
         #expect(e == .unsupportedArchitecture(path: path, name: "gpt_neox"))
-        expectMessage(e, path: path, "unsupported architecture 'gpt_neox' (supported: qwen3_moe, qwen2_moe, mixtral, olmoe, deepseek_v3, deepseek_v2, glm4_moe, ernie4_5_moe)")
+        expectMessage(e, path: path, "unsupported architecture 'gpt_neox' (supported: qwen3_moe, qwen2_moe, mixtral, olmoe, deepseek_v3, deepseek_v2, glm4_moe, ernie4_5_moe, gpt_oss)")
         let (m, mPath) = try Self.storeError(["model_type": NSNull()])
         expectMessage(m, path: mPath, "lacks 'model_type'", "qwen3_moe")
     }
@@ -229,6 +229,32 @@ struct ConfigBadInputTests {
             }
             let (e, path) = try Self.storeError(base: config, changes)
             guard case .malformed? = e else { Issue.record("\(base) \(changes): \(String(describing: e))"); continue }
+            expectMessage(e, path: path, phrase)
+        }
+    }
+
+    /// A valid gpt-oss config.json (sinks, a window on even layers, YaRN), to break one field at a time.
+    static var gptOss: [String: Any] { [
+        "model_type": "gpt_oss", "vocab_size": 300, "hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
+        "num_key_value_heads": 2, "head_dim": 16, "num_local_experts": 8, "num_experts_per_tok": 2, "intermediate_size": 32,
+        "sliding_window": 8, "layer_types": ["sliding_attention", "full_attention"], "swiglu_limit": 7.0,
+        "rope_parameters": ["rope_type": "yarn", "factor": 8.0, "original_max_position_embeddings": 256, "rope_theta": 10000.0,
+                            "truncate": false] as [String: Any],
+    ] }
+
+    @Test("gpt-oss configs: layer_types that do not fit, a bad swiglu_limit or window are named")
+    func gptOssConfigMistakes() throws {
+        let (valid, validPath) = try Self.storeError(base: Self.gptOss, [:])
+        #expect(valid == .missingFile(path: validPath.replacingOccurrences(of: "config.json", with: "model.safetensors")))
+        let mistakes: [([String: Any], String)] = [
+            (["layer_types": ["sliding_attention"]], "'layer_types' lists 1 layers, 'num_hidden_layers' is 2"),
+            (["layer_types": ["sliding_attention", "chunked_attention"]], "'layer_types' entry 'chunked_attention' is not sliding_attention or full_attention"),
+            (["swiglu_limit": -1.0], "swiglu_alpha 1.702 and swiglu_limit -1.0 must be finite, the limit positive"),
+            (["sliding_window": 0], "sliding window 0 is not positive"),
+        ]
+        for (changes, phrase) in mistakes {
+            let (e, path) = try Self.storeError(base: Self.gptOss, changes)
+            guard case .malformed? = e else { Issue.record("\(changes): \(String(describing: e))"); continue }
             expectMessage(e, path: path, phrase)
         }
     }

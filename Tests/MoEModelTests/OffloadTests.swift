@@ -110,7 +110,7 @@ import TestSupport
 @Suite(.enabled(if: SharedData.root.map { FileManager.default.fileExists(atPath: $0 + "/models/tiny-deepseek-v3") } ?? false,
                 "reference data ../shared/models/tiny-* (round 2) is absent"))
 struct OffloadNewArchitectureTests {
-    static let files = ["tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-glm4-moe", "tiny-ernie45-moe"]
+    static let files = ["tiny-deepseek-v3", "tiny-deepseek-v2", "tiny-glm4-moe", "tiny-ernie45-moe", "tiny-gpt-oss"]
         .map { (SharedData.root ?? "") + "/models/\($0)/\($0)-bf16.gguf" }
 
     @Test(arguments: files, [CachePolicyKind.lru, .predictive])
