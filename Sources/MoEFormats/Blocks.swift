@@ -161,12 +161,24 @@ public struct SlidingWindow: Sendable, Equatable {
 extension ModelConfig {
     /// The router in words, for `moe inspect`: "sigmoid + bias → 4 of 8 groups (sum of top 2) → top-8 → renormalise → × 2.5".
     public var routingSummary: String {
+        if routing.scoring == .softmaxOfChosen {
+            return (routerLogitBias ? "logits + bias" : "logits") + " → top-\(expertsPerToken) → softmax of the chosen"
+                + (routing.scale != 1 ? " → × \(routing.scale)" : "")
+        }
         var parts = [(routerLogitBias ? "logits + bias → " : "") + routing.scoring.rawValue + (routing.selectionBias ? " + selection bias" : "")]
         if routing.isGrouped { parts.append("\(routing.groupsUsed) of \(routing.groups) groups (\(routing.groupScore.rawValue))") }
         parts.append("top-\(expertsPerToken)")
         if normTopKProb { parts.append("renormalise") }
         if routing.scale != 1 { parts.append("× \(routing.scale)") }
         return parts.joined(separator: " → ")
+    }
+
+    /// The FFN activation in words, for `moe inspect`.
+    public var activationSummary: String {
+        switch activation {
+        case .swiglu: return "SwiGLU"
+        case let .clampedSwiGLU(alpha, limit): return "clamped SwiGLU (α \(alpha), limit \(limit), (up + 1))"
+        }
     }
 
     /// The attention block in words, for `moe inspect`.

@@ -75,8 +75,26 @@ public struct ModelConfig: Sendable, Equatable {
         if let m = latentAttention { return (m.kvLoraRank + m.ropeDim, 0) }
         return (kvHeadCount * headDim, kvHeadCount * headDim)
     }
-    /// KV cache bytes per token (float32, every layer).
-    public var kvBytesPerToken: Int { layerCount * (kvCacheWidth.key + kvCacheWidth.value) * 4 }
+    /// KV cache bytes each further token of a long context costs (float32, the full-attention layers; a
+    /// sliding-window layer's cache stops growing at its window, `kvWindowBytes`).
+    public var kvBytesPerToken: Int { (layerCount - windowLayerCount) * (kvCacheWidth.key + kvCacheWidth.value) * 4 }
+    /// Layers whose KV cache is a ring of the sliding window (MLA caches every position).
+    public var windowLayerCount: Int {
+        guard let w = slidingWindow, latentAttention == nil else { return 0 }
+        return w.layers.filter { $0 >= 0 && $0 < layerCount }.count
+    }
+    /// KV cache rows (positions) layer `l` keeps for a context of `context` positions filled up to `maxBatch`
+    /// at a time: all of them, or on a sliding-window layer a ring of window + maxBatch - 1 (the batch's first
+    /// token still sees the window before it while the batch's keys are written).
+    public func kvSlots(layer l: Int, context: Int, maxBatch: Int) -> Int {
+        guard let w = slidingWindow, latentAttention == nil, w.layers.contains(l) else { return context }
+        return min(context, w.window + max(maxBatch, 1) - 1)
+    }
+    /// Bytes of the sliding-window layers' rings for batches of `maxBatch` tokens (float32), whatever the context.
+    public func kvWindowBytes(maxBatch: Int) -> Int {
+        guard let w = slidingWindow, windowLayerCount > 0 else { return 0 }
+        return windowLayerCount * (w.window + max(maxBatch, 1) - 1) * (kvCacheWidth.key + kvCacheWidth.value) * 4
+    }
     /// Width of the attention output that o_proj reads: heads × value width.
     public var attentionOutputWidth: Int { headCount * (latentAttention?.valueDim ?? headDim) }
     /// Width of the query projection: heads × query width per head.

@@ -151,16 +151,17 @@ extension Model {
             rope.angles(position: pos, cos: s.ropeCos, sin: s.ropeSin)
             rope.rotate(q, heads: c.headCount, stride: hd, cos: s.ropeCos, sin: s.ropeSin)
             rope.rotate(k, heads: c.kvHeadCount, stride: hd, cos: s.ropeCos, sin: s.ropeSin)
-            // Append to the KV cache: [layer, position, kvDim].
-            let slot = (l * s.contextLength + pos) * kvDim
+            // Append to the KV cache: layer l's row for this position.
+            let slot = (s.kvFirstRow[l] + pos % s.kvSlots[l]) * kvDim
             (s.keyCache + slot).update(from: k, count: kvDim)
             (s.valueCache + slot).update(from: v, count: kvDim)
         }
 
         // Causal attention of each (token, head) over cached positions 0 ... pos; the (token, head) pairs
         // are handed out to the pool's threads when there is enough of them to pay for a job.
-        let keys = s.keyCache + l * s.contextLength * kvDim
-        let values = s.valueCache + l * s.contextLength * kvDim
+        let keys = s.keyCache + s.kvFirstRow[l] * kvDim
+        let values = s.valueCache + s.kvFirstRow[l] * kvDim
+        let ring = s.kvSlots[l]
         let group = c.headCount / c.kvHeadCount
         let scale = c.attentionScaleFactor / Float(hd).squareRoot()
         let start = s.position
@@ -178,7 +179,7 @@ extension Model {
             let kvOff = (hh / group) * hd
             for j in first ... pos {
                 // The C dot product: Swift does not reassociate a float sum, so its loop would be scalar.
-                scores[j] = Kernels.dot(q, keys + j * kvDim + kvOff, count: hd) * scale
+                scores[j] = Kernels.dot(q, keys + (j % ring) * kvDim + kvOff, count: hd) * scale
             }
             if let sinks {
                 Ops.softmax(scores + first, n: pos + 1 - first, sink: sinks[hh])
@@ -188,7 +189,7 @@ extension Model {
             let out = s.attnOut + t * qDim + hh * hd
             out.update(repeating: 0, count: hd)
             for j in first ... pos {
-                let vj = values + j * kvDim + kvOff
+                let vj = values + (j % ring) * kvDim + kvOff
                 let p = scores[j]
                 for i in 0 ..< hd { out[i] += p * vj[i] }
             }
@@ -214,7 +215,7 @@ extension Model {
         } else {
             MatMul.run([hiddenProduct(w.q, s.q, n: n, state: s), hiddenProduct(w.kvA, s.k, n: n, state: s)], pool: s.pool)
         }
-        let cache = s.keyCache + l * s.contextLength * row
+        let cache = s.keyCache + s.kvFirstRow[l] * row  // every position (MLA has no window)
         for t in 0 ..< n {
             let pos = s.position + t
             let kv = s.k + t * row, q = s.q + t * heads * qk

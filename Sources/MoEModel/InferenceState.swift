@@ -20,8 +20,13 @@ public final class InferenceState: @unchecked Sendable {
     /// benchmark of the expert cache under real routing on a model whose own routing is not real).
     public var forcedRouting: ForcedRouting?
 
-    let keyCache: UnsafeMutablePointer<Float>    // [layers, contextLength, kvCacheWidth.key]: kvHeads * headDim, or MLA's latent + rotary key
-    let valueCache: UnsafeMutablePointer<Float>  // [layers, contextLength, kvCacheWidth.value]: kvHeads * headDim, or nothing (MLA)
+    let keyCache: UnsafeMutablePointer<Float>    // [Σ layers' slots, kvCacheWidth.key]: kvHeads * headDim, or MLA's latent + rotary key
+    let valueCache: UnsafeMutablePointer<Float>  // [Σ layers' slots, kvCacheWidth.value]: kvHeads * headDim, or nothing (MLA)
+    /// Layer l's cache rows: `kvSlots[l]` rows from row `kvFirstRow[l]`. Position p is in row p % kvSlots[l]: a
+    /// full-attention layer has a row per position of the context, a sliding-window layer a ring of its
+    /// window plus a batch (`ModelConfig.kvSlots`).
+    let kvFirstRow: [Int]
+    let kvSlots: [Int]
     let x: UnsafeMutablePointer<Float>           // [maxBatch, hidden] residual stream
     let xb: UnsafeMutablePointer<Float>          // [maxBatch, hidden] normed input of a sublayer
     let q: UnsafeMutablePointer<Float>           // [maxBatch, queryWidth] (heads * headDim, or heads * (nope + rope))
@@ -101,8 +106,11 @@ public final class InferenceState: @unchecked Sendable {
             allocs.append((p, n))
             return p
         }
-        keyCache = alloc(c.layerCount * contextLength * c.kvCacheWidth.key)
-        valueCache = alloc(c.layerCount * contextLength * c.kvCacheWidth.value)
+        kvSlots = (0 ..< c.layerCount).map { c.kvSlots(layer: $0, context: contextLength, maxBatch: maxBatch) }
+        kvFirstRow = kvSlots.reduce(into: [0]) { $0.append($0.last! + $1) }.dropLast()
+        let kvRows = kvSlots.reduce(0, +)
+        keyCache = alloc(kvRows * c.kvCacheWidth.key)
+        valueCache = alloc(kvRows * c.kvCacheWidth.value)
         x = alloc(maxBatch * c.hiddenSize)
         xb = alloc(maxBatch * c.hiddenSize)
         q = alloc(maxBatch * c.queryWidth)

@@ -69,7 +69,7 @@ struct Inspect: ParsableCommand {
                 "norm_topk_prob": "\(c.normTopKProb)", "rope_theta": "\(c.ropeTheta)", "rope_style": c.ropeStyle.rawValue,
                 "qk_norm": c.qkNorm.rawValue, "attention_bias": "\(c.attentionBias)", "rms_norm_eps": "\(c.rmsNormEps)",
                 "context_length": "\(c.maxPositions)", "tie_word_embeddings": "\(c.tieWordEmbeddings)",
-                "routing": c.routingSummary, "attention": c.attentionSummary, "kv_bytes_per_token": "\(c.kvBytesPerToken)",
+                "routing": c.routingSummary, "attention": c.attentionSummary, "kv_bytes_per_token": "\(c.kvBytesPerToken)", "kv_window_bytes": "\(c.kvWindowBytes(maxBatch: 1))",
             ]
             if json {
                 try printJSON(Output(path: path, format: format, architecture: c.architecture, config: cfg,
@@ -83,10 +83,14 @@ struct Inspect: ParsableCommand {
             print("  shape         \(c.layerCount) layers, hidden \(c.hiddenSize), \(c.headCount) heads / \(c.kvHeadCount) KV heads × \(c.headDim), vocab \(c.vocabSize)")
             print("  experts       \(c.expertCount) per layer, \(c.expertsPerToken) per token, FFN \(c.expertFFN)"
                 + (c.sharedExpertFFN > 0 ? ", shared expert FFN \(c.sharedExpertFFN)" : "")
-                + (c.denseLayers.isEmpty ? "" : ", dense layers \(c.denseLayers.sorted())"))
+                + (c.denseLayers.isEmpty ? "" : ", dense layers \(c.denseLayers.sorted())")
+                + (c.expertBiases ? ", with biases" : "") + ", \(c.activationSummary)")
             print("  routing       \(c.routingSummary)")
             print("  attention     \(c.attentionSummary)")
-            print("  KV cache      \(fmt(c.kvBytesPerToken)) per token (float32, all layers)")
+            let window = c.windowLayerCount > 0
+                ? " on \(c.layerCount - c.windowLayerCount) full-attention layers, + \(fmt(c.kvWindowBytes(maxBatch: 1))) for \(c.windowLayerCount) sliding-window layers' rings"
+                : ", all layers"
+            print("  KV cache      \(fmt(c.kvBytesPerToken)) per token (float32\(window))")
             print("  bytes         \(fmt(total)) total: \(fmt(expertBytes)) in \(expertCount) experts (\(fmt(perExpert)) each), \(fmt(total - expertBytes)) always resident")
             if !summary {
                 print("")

@@ -66,6 +66,28 @@ struct ArchitectureGoldenTests {
     }
 }
 
+extension ArchitectureGoldenTests {
+    /// A sliding-window layer keeps a ring of window + maxBatch - 1 positions; small batches make it wrap many
+    /// times within the 38 positions of a golden run. Prompts fed 3 tokens at a time (maxBatch 3: a ring of 10
+    /// for tiny-gpt-oss's window of 8) and then one at a time must give transformers' tokens.
+    @Test("gpt-oss: greedy tokens equal golden with the sliding-window ring wrapping (batches of 3)")
+    func slidingWindowRing() throws {
+        let model = try Model(path: SharedData.root + "/models/tiny-gpt-oss/tiny-gpt-oss-bf16.gguf")
+        let golden = try ArchitectureGolden.load(model: "tiny-gpt-oss")
+        for (pi, prompt) in golden.prompts.enumerated() {
+            let state = InferenceState(config: model.config, contextLength: 64, maxBatch: 3)
+            var logits = Array(try model.forward(prompt.ids, state: state, logits: .last))
+            var produced: [Int] = []
+            for _ in 0 ..< prompt.greedy_ids.count {
+                let next = logits.indices.max { logits[$0] < logits[$1] }!
+                produced.append(next)
+                logits = Array(try model.forward([next], state: state, logits: .last))
+            }
+            #expect(produced == prompt.greedy_ids, "prompt \(pi)")
+        }
+    }
+}
+
 /// golden.json of the round-2 checkpoints (the same fields as the Qwen3-MoE golden, `routing` per MoE layer).
 enum ArchitectureGolden {
     static var available: Bool { FileManager.default.fileExists(atPath: SharedData.root + "/models/tiny-deepseek-v3/golden.json") }
