@@ -1,6 +1,7 @@
 // Entry points: choose once between the generic code and the SIMD code this CPU supports,
 // then forward. Also per-thread scratch buffers.
 #include "moe_internal.h"
+#include "quantk_internal.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -41,6 +42,9 @@ static void init_impls(void) {
     g->dq[MOE_TYPE_Q4_K] = moe_dq_q4_K_generic;
     g->dq[MOE_TYPE_Q5_K] = moe_dq_q5_K_generic;
     g->dq[MOE_TYPE_Q6_K] = moe_dq_q6_K_generic;
+    g->dq[MOE_TYPE_Q2_K] = moe_dq_q2_K_generic;
+    g->dq[MOE_TYPE_Q3_K] = moe_dq_q3_K_generic;
+    g->dq[MOE_TYPE_IQ4_XS] = moe_dq_iq4_xs_generic;
     g->dot = moe_dot_f32_generic;
     g->gemm = moe_gemm_f32_generic;
     g->quant[MOE_TYPE_F32] = moe_qa_f32_generic;
@@ -56,6 +60,9 @@ static void init_impls(void) {
     g->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_generic;
     g->vdot[MOE_TYPE_Q5_K] = moe_vd_q5_K_generic;
     g->vdot[MOE_TYPE_Q6_K] = moe_vd_q6_K_generic;
+    g->vdot[MOE_TYPE_Q2_K] = moe_vd_q2_K_generic;
+    g->vdot[MOE_TYPE_Q3_K] = moe_vd_q3_K_generic;
+    g->vdot[MOE_TYPE_IQ4_XS] = moe_vd_iq4_xs_generic;
     g->features = "generic";
     simd_impl = generic_impl;
     moe_impl *s = &simd_impl;
@@ -70,6 +77,9 @@ static void init_impls(void) {
         s->dq[MOE_TYPE_Q4_K] = moe_dq_q4_K_avx2;
         s->dq[MOE_TYPE_Q5_K] = moe_dq_q5_K_avx2;
         s->dq[MOE_TYPE_Q6_K] = moe_dq_q6_K_avx2;
+        s->dq[MOE_TYPE_Q2_K] = moe_dq_q2_K_avx2;
+        s->dq[MOE_TYPE_Q3_K] = moe_dq_q3_K_avx2;
+        s->dq[MOE_TYPE_IQ4_XS] = moe_dq_iq4_xs_avx2;
         s->dot = moe_dot_f32_avx2;
         s->gemm = moe_gemm_f32_avx2;
         s->quant[MOE_TYPE_Q8_0] = moe_qa_q8_0_avx2;
@@ -84,6 +94,9 @@ static void init_impls(void) {
         s->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_avx2;
         s->vdot[MOE_TYPE_Q5_K] = moe_vd_q5_K_avx2;
         s->vdot[MOE_TYPE_Q6_K] = moe_vd_q6_K_avx2;
+        s->vdot[MOE_TYPE_Q2_K] = moe_vd_q2_K_avx2;
+        s->vdot[MOE_TYPE_Q3_K] = moe_vd_q3_K_avx2;
+        s->vdot[MOE_TYPE_IQ4_XS] = moe_vd_iq4_xs_avx2;
         s->mmq[MOE_TYPE_F16] = moe_mmq_f16_avx2;
         s->mmq[MOE_TYPE_BF16] = moe_mmq_bf16_avx2;
         s->mmq[MOE_TYPE_Q8_0] = moe_mmq_q8_0_avx2;
@@ -92,6 +105,9 @@ static void init_impls(void) {
         s->mmq[MOE_TYPE_Q4_K] = moe_mmq_q4_K_avx2;
         s->mmq[MOE_TYPE_Q5_K] = moe_mmq_q5_K_avx2;
         s->mmq[MOE_TYPE_Q6_K] = moe_mmq_q6_K_avx2;
+        s->mmq[MOE_TYPE_Q2_K] = moe_mmq_q2_K_avx2;
+        s->mmq[MOE_TYPE_Q3_K] = moe_mmq_q3_K_avx2;
+        s->mmq[MOE_TYPE_IQ4_XS] = moe_mmq_iq4_xs_avx2;
         s->features = "avx2 fma f16c";
     }
 #elif MOE_NEON
@@ -113,6 +129,9 @@ static void init_impls(void) {
     s->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_neon;
     s->vdot[MOE_TYPE_Q5_K] = moe_vd_q5_K_neon;
     s->vdot[MOE_TYPE_Q6_K] = moe_vd_q6_K_neon;
+    s->vdot[MOE_TYPE_Q2_K] = moe_vd_q2_K_neon;
+    s->vdot[MOE_TYPE_Q3_K] = moe_vd_q3_K_neon;
+    s->vdot[MOE_TYPE_IQ4_XS] = moe_vd_iq4_xs_neon;
     s->features = "neon";
 #endif
 }
@@ -135,6 +154,7 @@ int64_t moe_type_block_size(uint32_t t) {
     case MOE_TYPE_F32: case MOE_TYPE_F16: case MOE_TYPE_BF16: return 1;
     case MOE_TYPE_Q8_0: case MOE_TYPE_Q4_0: case MOE_TYPE_Q4_1: return 32;
     case MOE_TYPE_Q4_K: case MOE_TYPE_Q5_K: case MOE_TYPE_Q6_K: return QK_K;
+    case MOE_TYPE_Q2_K: case MOE_TYPE_Q3_K: case MOE_TYPE_IQ4_XS: return QK_K;
     default: return 0;
     }
 }
@@ -149,6 +169,9 @@ int64_t moe_type_block_bytes(uint32_t t) {
     case MOE_TYPE_Q4_K: return sizeof(block_q4_K);
     case MOE_TYPE_Q5_K: return sizeof(block_q5_K);
     case MOE_TYPE_Q6_K: return sizeof(block_q6_K);
+    case MOE_TYPE_Q2_K: return sizeof(block_q2_K);
+    case MOE_TYPE_Q3_K: return sizeof(block_q3_K);
+    case MOE_TYPE_IQ4_XS: return sizeof(block_iq4_xs);
     default: return 0;
     }
 }
@@ -177,6 +200,7 @@ int32_t moe_activation_type(uint32_t t) {
     case MOE_TYPE_Q8_0: case MOE_TYPE_Q4_0: return MOE_TYPE_Q8_0;
     case MOE_TYPE_Q4_1: return MOE_TYPE_Q8_1;
     case MOE_TYPE_Q4_K: case MOE_TYPE_Q5_K: case MOE_TYPE_Q6_K: return MOE_TYPE_Q8_K;
+    case MOE_TYPE_Q2_K: case MOE_TYPE_Q3_K: case MOE_TYPE_IQ4_XS: return MOE_TYPE_Q8_K;
     default: return -1;
     }
 }
@@ -231,6 +255,9 @@ VEC_DOT(q4_1_q8_1, MOE_TYPE_Q4_1, void)
 VEC_DOT(q4_K_q8_K, MOE_TYPE_Q4_K, void)
 VEC_DOT(q5_K_q8_K, MOE_TYPE_Q5_K, void)
 VEC_DOT(q6_K_q8_K, MOE_TYPE_Q6_K, void)
+VEC_DOT(q2_K_q8_K, MOE_TYPE_Q2_K, void)
+VEC_DOT(q3_K_q8_K, MOE_TYPE_Q3_K, void)
+VEC_DOT(iq4_xs_q8_K, MOE_TYPE_IQ4_XS, void)
 VEC_DOT(f16_f32, MOE_TYPE_F16, float)
 VEC_DOT(bf16_f32, MOE_TYPE_BF16, float)
 #undef VEC_DOT

@@ -15,6 +15,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
     case q5_K = 13
     case q6_K = 14
     case q8_K = 15
+    case iq4_xs = 23
     /// Raw bytes: safetensors `U8`/`I8` tensors (gpt-oss's MXFP4 blocks and scales before they are repacked).
     case i8 = 24
     case bf16 = 30
@@ -26,6 +27,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .f32, .f16, .bf16, .i8: return 1
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .mxfp4: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
+        case .iq4_xs: return 256
         }
     }
 
@@ -42,12 +44,13 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .q5_1: return 2 + 2 + 4 + 16
         case .q8_0: return 2 + 32          // f16 d, 32 × int8
         case .q8_1: return 4 + 4 + 32
-        case .q2_K: return 256 / 16 + 256 / 4 + 2 + 2
-        case .q3_K: return 256 / 8 + 256 / 4 + 12 + 2
+        case .q2_K: return 256 / 16 + 256 / 4 + 2 + 2 // 4-bit scale|min per 16, 256 × 2-bit, f16 d, f16 dmin
+        case .q3_K: return 256 / 8 + 256 / 4 + 12 + 2  // high bits, 256 × 2-bit, 16 six-bit scales, f16 d
         case .q4_K: return 2 + 2 + 12 + 128 // d, dmin, 12 bytes of 6-bit scales/mins, 256 × 4-bit
         case .q5_K: return 2 + 2 + 12 + 32 + 128
         case .q6_K: return 128 + 64 + 16 + 2 // ql, qh, int8 scales, f16 d
         case .q8_K: return 4 + 256 + 32
+        case .iq4_xs: return 2 + 2 + 4 + 128 // f16 d, 8 six-bit scales (2 + 4 bytes), 256 × 4-bit table indices
         }
     }
 
@@ -55,6 +58,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
     public var isSupported: Bool {
         switch self {
         case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K: return true
+        case .q2_K, .q3_K, .iq4_xs: return true
         default: return false
         }
     }
@@ -85,6 +89,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .q5_K: return "Q5_K"
         case .q6_K: return "Q6_K"
         case .q8_K: return "Q8_K"
+        case .iq4_xs: return "IQ4_XS"
         case .i8: return "I8"
         case .mxfp4: return "MXFP4"
         }

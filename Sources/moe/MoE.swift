@@ -9,7 +9,7 @@ struct MoE: ParsableCommand {
         commandName: "moe",
         abstract: "Run Mixture-of-Experts language models on the CPU.",
         discussion: """
-        A model is a GGUF file (llama.cpp's format: F32/F16/BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K) or a
+        A model is a GGUF file (llama.cpp's format: F32/F16/BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS) or a
         Hugging Face folder with config.json, safetensors weights and tokenizer.json.
         Supported architectures: Qwen3-MoE, Qwen2-MoE, Mixtral, OLMoE.
 

@@ -143,9 +143,20 @@ enum SmallFiles {
         ("output.weight", .bf16, [6, 32]),
     ]
 
+    /// As `ggufTensors`, with the expert tensors in the low-bit 256-element types (Q2_K, Q3_K, IQ4_XS).
+    static let ggufLowBitTensors: [(String, TensorType, [Int])] = [
+        ("token_embd.weight", .f16, [6, 32]),
+        ("blk.0.attn_norm.weight", .f32, [32]),
+        ("blk.0.ffn_gate_inp.weight", .f32, [2, 32]),
+        ("blk.0.ffn_gate_exps.weight", .q2_K, [2, 1, 256]),
+        ("blk.0.ffn_up_exps.weight", .q3_K, [2, 2, 256]),
+        ("blk.0.ffn_down_exps.weight", .iq4_xs, [2, 1, 256]),
+        ("output.weight", .bf16, [6, 32]),
+    ]
+
     /// A small valid GGUF: a complete Qwen3-MoE description (so that a weight store reads and checks it), a
     /// byte-level BPE tokenizer, metadata of several other kinds (a nested array) and tensors of several types.
-    static func gguf(at path: String) throws {
+    static func gguf(at path: String, tensors: [(String, TensorType, [Int])] = ggufTensors) throws {
         let w = try GGUFWriter(path: path)
         let metadata: [(String, GGUFValue)] = [
             ("general.architecture", .string("qwen3moe")), ("general.name", .string("tiny ✓")),
@@ -163,7 +174,7 @@ enum SmallFiles {
         ]
         for (k, v) in metadata { try w.setMetadata(k, v) }
         var rng = SplitMix64(seed: 7)
-        for (name, type, shape) in ggufTensors {
+        for (name, type, shape) in tensors {
             try w.addTensor(name: name, type: type, shape: shape, bytes: rng.bytes(type.byteCount(elements: shape.reduce(1, *))!))
         }
         try w.finish()

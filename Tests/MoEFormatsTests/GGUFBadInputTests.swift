@@ -143,6 +143,13 @@ struct GGUFBadInputTests {
     func partialBlocks() throws {
         let (e, path) = try Self.open(RawGGUF.file(tensors: [("blk.0.attn_q.weight", [48, 2], Self.q8_0, 0)], dataBytes: 128))
         expectMessage(e, path: path, "'blk.0.attn_q.weight' row length 48 is not a multiple of the Q8_0 block size 32")
+        // The 256-element types: a row of 128 (half a block) or 384 (one and a half).
+        for (type, name) in [(UInt32(10), "Q2_K"), (11, "Q3_K"), (23, "IQ4_XS")] {
+            for row: UInt64 in [128, 384] {
+                let (e, path) = try Self.open(RawGGUF.file(tensors: [("blk.1.ffn_down_exps.weight", [row, 2], type, 0)], dataBytes: 1024))
+                expectMessage(e, path: path, "'blk.1.ffn_down_exps.weight' row length \(row) is not a multiple of the \(name) block size 256")
+            }
+        }
     }
 
     @Test("offsets: unaligned, past the end of the file, data running past the end")

@@ -12,6 +12,9 @@ import Testing
         #expect(MemoryLayout<block_q4_K>.size == TensorType.q4_K.blockBytes)
         #expect(MemoryLayout<block_q5_K>.size == TensorType.q5_K.blockBytes)
         #expect(MemoryLayout<block_q6_K>.size == TensorType.q6_K.blockBytes)
+        #expect(MemoryLayout<block_q2_K>.size == TensorType.q2_K.blockBytes)
+        #expect(MemoryLayout<block_q3_K>.size == TensorType.q3_K.blockBytes)
+        #expect(MemoryLayout<block_iq4_xs>.size == TensorType.iq4_xs.blockBytes)
     }
 
     @Test(arguments: TensorType.allCases)

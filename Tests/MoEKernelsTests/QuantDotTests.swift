@@ -24,6 +24,7 @@ import Testing
         case .q8_0, .q4_0: .q8_0
         case .q4_1: .q8_1
         case .q4_K, .q5_K, .q6_K: .q8_K
+        case .q2_K, .q3_K, .iq4_xs: .q8_K
         default: nil
         }
         #expect(QuantizedActivations.activationType(for: t) == expected)
@@ -243,7 +244,8 @@ func activationErrorBound(_ a: TensorType, amax: Double) -> Double {
 }
 
 /// A weight row of n elements with unit scales (d, dmin, m = 1), codes bytes all `fill` (random when
-/// nil), K-quant scales and mins ≤ 15 (random), Q6_K scales in -4 ... 4.
+/// nil), K-quant scales and mins ≤ 15 (random), Q6_K scales in -4 ... 4, Q2_K scales and mins and
+/// Q3_K scales as the codes' bytes (all in range), IQ4_XS scales in -3 ... 3.
 func unitScaleWeights(_ t: TensorType, n: Int, fill: UInt8?, rng: inout SeededRNG) -> [UInt8] {
     var w = (0 ..< n / t.blockSize * t.blockBytes).map { _ in fill ?? UInt8.random(in: 0 ... 255, using: &rng) }
     for b in 0 ..< n / t.blockSize {
@@ -259,6 +261,19 @@ func unitScaleWeights(_ t: TensorType, n: Int, fill: UInt8?, rng: inout SeededRN
         case .q6_K:
             for k in 0 ..< 16 { w[o + 192 + k] = UInt8(bitPattern: Int8.random(in: -4 ... 4, using: &rng)) }
             writeHalf(&w, o + 208, 1)
+        case .q2_K: writeHalf(&w, o + 80, 1); writeHalf(&w, o + 82, 1)
+        case .q3_K: writeHalf(&w, o + 108, 1)
+        case .iq4_xs:
+            writeHalf(&w, o, 1)
+            var high: UInt16 = 0
+            for ib in 0 ..< 8 { // ls = 32 + r: low 4 bits in scales_l, high 2 in scales_h
+                let ls = 32 + Int.random(in: -3 ... 3, using: &rng)
+                let at = o + 4 + ib / 2, shift = 4 * (ib % 2)
+                w[at] = (w[at] & ~(0x0F << shift)) | UInt8((ls & 0x0F) << shift)
+                high |= UInt16(ls >> 4) << (2 * ib)
+            }
+            w[o + 2] = UInt8(high & 0xFF)
+            w[o + 3] = UInt8(high >> 8)
         default: break
         }
     }

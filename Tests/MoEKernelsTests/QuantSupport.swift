@@ -4,7 +4,7 @@ import MoEFormats
 @testable import MoEKernels
 
 /// Weight types whose dot product runs on 8-bit quantized activations.
-let quantWeightTypes: [TensorType] = [.q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K]
+let quantWeightTypes: [TensorType] = [.q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_xs]
 /// Every weight type with a dot product (quantized ones, then the float ones with float activations).
 let dotWeightTypes: [TensorType] = quantWeightTypes + [.f16, .bf16]
 /// The 8-bit activation types.
@@ -120,6 +120,9 @@ func scaleOffsets(_ t: TensorType) -> (d: Int, min: Int?) {
     case .q8_0, .q4_0: return (0, nil)
     case .q4_1, .q4_K, .q5_K: return (0, 2)
     case .q6_K: return (t.blockBytes - 2, nil)
+    case .q2_K: return (80, 82)
+    case .q3_K: return (t.blockBytes - 2, nil)
+    case .iq4_xs: return (0, nil)
     default: return (0, nil)
     }
 }
@@ -128,7 +131,9 @@ func scaleOffsets(_ t: TensorType) -> (d: Int, min: Int?) {
 /// included: Σ_k (|ŵ_k| + extra_b) |x̂_k| with ŵ the dequantized weights, x̂ the dequantized
 /// activations and extra_b what the codes' offsets can add to a lane beyond |ŵ|: Q4_1 keeps d·q
 /// apart from m and adds m·s (2|m|); Q4_K/Q5_K keep d·sc·q apart from dmin·m (2 · 63 |dmin|);
-/// Q6_K sums sc·q with q unsigned and takes 32·sc·bsum off separately (64 · 128 |d|).
+/// Q6_K sums sc·q with q unsigned and takes 32·sc·bsum off separately (64 · 128 |d|); Q2_K keeps
+/// d·sc·q apart from dmin·m (2 · 15 |dmin|); Q3_K's SIMD code sums sc·(q + 4) and takes 4·sc·bsum
+/// off separately (32 · (7 + 4) |d|).
 func dotMagnitude(_ t: TensorType, _ w: [UInt8], _ x: [UInt8], n: Int) -> Double {
     let a = activationType(t), wf = dequantGeneric(t, w, count: n), xf = actDequant(a, x, n: n)
     var total = 0.0
@@ -138,6 +143,8 @@ func dotMagnitude(_ t: TensorType, _ w: [UInt8], _ x: [UInt8], n: Int) -> Double
         case .q4_1: 2 * Double(abs(readHalf(w, o + 2)))
         case .q4_K, .q5_K: 2 * 63 * Double(abs(readHalf(w, o + 2)))
         case .q6_K: 64 * 128 * Double(abs(readHalf(w, o + t.blockBytes - 2)))
+        case .q2_K: 2 * 15 * Double(abs(readHalf(w, o + 82)))
+        case .q3_K: 32 * 11 * Double(abs(readHalf(w, o + t.blockBytes - 2)))
         default: 0
         }
         total += (abs(Double(wf[k])) + extra) * abs(xf[k])

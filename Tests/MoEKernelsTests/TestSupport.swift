@@ -25,6 +25,9 @@ func halfFieldOffsets(_ t: TensorType) -> [Int] {
     case .q8_0, .q4_0: return [0]
     case .q4_1, .q4_K, .q5_K: return [0, 2]
     case .q6_K: return [t.blockBytes - 2]
+    case .q2_K: return [80, 82]
+    case .q3_K: return [t.blockBytes - 2]
+    case .iq4_xs: return [0]
     default: return []
     }
 }

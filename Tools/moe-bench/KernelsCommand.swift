@@ -8,14 +8,15 @@ import MoEModel
 /// the same bytes, on one core and on all, through the engine's own MatMul and thread pool.
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kernels",
-        abstract: "Q4_0 (row-major and repacked x8) / Q8_0 matrix-vector GB/s against a streaming read, 1 thread and all threads.",
+        abstract: "Q4_0 (row-major and repacked x8) / Q8_0 / Q4_K / Q3_K / IQ4_XS matrix-vector GB/s against a streaming read, 1 thread and all threads.",
         discussion: """
         The weights are a stack of matrices of --rows × --cols (default: olmoe-like experts, 1024 × 2048)
         filling --megabytes of memory, far more than the last-level cache, so every byte comes from DRAM.
         One token (decode): each pass multiplies every matrix once, as the forward pass would, rows split
         across the pool's threads. The streaming read sums the same bytes with AVX2, split the same way.
         GB/s = weight bytes / time (medians of --reps passes); the ratio is the median over passes of
-        matvec ÷ stream, each pass timing one stream and one matvec back to back.
+        matvec ÷ stream, each pass timing one stream and one matvec back to back. The 256-element types
+        (Q4_K, Q3_K, IQ4_XS) are skipped when --cols is not a multiple of 256.
         """)
 
     @Option(help: "Rows of each matrix.") var rows = 1024
@@ -36,13 +37,13 @@ struct KernelsCommand: ParsableCommand {
         print("kernels: \(Kernels.features); \(rows) × \(cols) matrices, \(megabytes) MiB per type, median of \(reps)")
         print("| type | threads | stream GB/s | matvec GB/s | matvec ÷ stream |")
         print("|---|---|---|---|---|")
-        for type in [TensorType.q4_0, .q8_0] {
+        for type in [TensorType.q4_0, .q8_0, .q4_K, .q3_K, .iq4_xs] where cols % type.blockSize == 0 {
             let rowBytes = cols / type.blockSize * type.blockBytes
             let count = max(1, megabytes << 20 / (rows * rowBytes))
             let bytes = count * rows * rowBytes
             let buffer = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
             defer { buffer.deallocate() }
-            Self.fillBlocks(buffer, bytes: bytes, blockBytes: type.blockBytes)
+            Self.fillBlocks(buffer, bytes: bytes, type: type)
             let matrices = try (0 ..< count).map {
                 try WeightMatrix(type: type, rows: rows, cols: cols, base: buffer + $0 * rows * rowBytes)
             }
@@ -116,15 +117,21 @@ struct KernelsCommand: ParsableCommand {
         return (0 ..< reps).map { _ in (time(a), time(b)) }
     }
 
-    /// Random codes with small finite f16 scales (first two bytes of each 32-element block).
-    static func fillBlocks(_ p: UnsafeMutableRawPointer, bytes: Int, blockBytes: Int) {
+    /// Random codes with small finite f16 scales in each block's f16 fields (ggml layouts).
+    static func fillBlocks(_ p: UnsafeMutableRawPointer, bytes: Int, type: TensorType) {
         var rng = SeededGenerator(seed: 7)
         var i = 0
         while i + 8 <= bytes { p.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self); i += 8 }
+        let halves: [Int] = switch type {
+        case .q4_K, .q5_K, .q4_1: [0, 2]
+        case .q6_K, .q3_K: [type.blockBytes - 2]
+        case .q2_K: [80, 82]
+        default: [0]
+        }
         var b = 0
-        while b + blockBytes <= bytes {
-            p.storeBytes(of: UInt16(0x2000 | (rng.next() & 0x7FF)), toByteOffset: b, as: UInt16.self)
-            b += blockBytes
+        while b + type.blockBytes <= bytes {
+            for h in halves { p.storeBytes(of: UInt16(0x2000 | (rng.next() & 0x7FF)), toByteOffset: b + h, as: UInt16.self) }
+            b += type.blockBytes
         }
     }
 }

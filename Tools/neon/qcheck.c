@@ -21,6 +21,9 @@ static void fill_w(uint32_t t, uint8_t *p, int64_t nblk) {
       case MOE_TYPE_Q8_0: case MOE_TYPE_Q4_0: h = f2h(frand()*0.1f); memcpy(q,&h,2); break;
       case MOE_TYPE_Q4_1: case MOE_TYPE_Q4_K: case MOE_TYPE_Q5_K: h = f2h(frand()*0.1f); memcpy(q,&h,2); h = f2h(frand()*0.1f); memcpy(q+2,&h,2); break;
       case MOE_TYPE_Q6_K: h = f2h(frand()*0.1f); memcpy(q+bb-2,&h,2); break;
+      case MOE_TYPE_Q2_K: h = f2h(frand()*0.1f); memcpy(q+80,&h,2); h = f2h(frand()*0.1f); memcpy(q+82,&h,2); break;
+      case MOE_TYPE_Q3_K: h = f2h(frand()*0.1f); memcpy(q+bb-2,&h,2); break;
+      case MOE_TYPE_IQ4_XS: h = f2h(frand()*0.1f); memcpy(q,&h,2); break;
       case MOE_TYPE_F16: h = f2h(frand()); memcpy(q,&h,2); break;
       case MOE_TYPE_BF16: { float f = frand(); uint32_t u; memcpy(&u,&f,4); h = u>>16; memcpy(q,&h,2); } break;
       case MOE_TYPE_F32: { float f = frand(); memcpy(q,&f,4); } break;
@@ -42,8 +45,9 @@ int main(void) {
     if (memcmp(q1,q2,rb)) { fails++; printf("quant %u rep %d differs\n", acts[a], rep); }
     free(x); free(q1); free(q2);
   }
-  uint32_t types[] = {MOE_TYPE_Q8_0, MOE_TYPE_Q4_0, MOE_TYPE_Q4_1, MOE_TYPE_Q4_K, MOE_TYPE_Q5_K, MOE_TYPE_Q6_K, MOE_TYPE_F16, MOE_TYPE_BF16, MOE_TYPE_F32};
-  for (int ti = 0; ti < 9; ti++) {
+  uint32_t types[] = {MOE_TYPE_Q8_0, MOE_TYPE_Q4_0, MOE_TYPE_Q4_1, MOE_TYPE_Q4_K, MOE_TYPE_Q5_K, MOE_TYPE_Q6_K, MOE_TYPE_F16, MOE_TYPE_BF16, MOE_TYPE_F32,
+                     MOE_TYPE_Q2_K, MOE_TYPE_Q3_K, MOE_TYPE_IQ4_XS};
+  for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
     uint32_t t = types[ti]; int32_t a = moe_activation_type(t);
     int64_t bs = moe_type_block_size(t); int64_t K = (bs == 1 ? 256 : bs) * 16;
     int64_t M = 7, N = 5; int64_t rowB = K/bs*moe_type_block_bytes(t);

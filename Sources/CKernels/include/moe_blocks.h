@@ -18,6 +18,12 @@ enum {
     MOE_TYPE_Q8_K = 15,  // activations only (paired with the K-quant weights)
     MOE_TYPE_BF16 = 30,
 };
+// Low-bit K-quants and IQ4_XS (quantk_generic.c, quantk_avx2.c); also paired with Q8_K activations.
+enum {
+    MOE_TYPE_Q2_K = 10,
+    MOE_TYPE_Q3_K = 11,
+    MOE_TYPE_IQ4_XS = 23,
+};
 
 typedef uint16_t ggml_half;   // IEEE 754 binary16 bits
 typedef uint16_t ggml_bf16;   // bfloat16 bits: the top half of a float32
@@ -89,6 +95,47 @@ typedef struct {
 } block_q6_K;
 _Static_assert(sizeof(block_q6_K) == QK_K / 2 + QK_K / 4 + QK_K / 16 + 2, "block_q6_K size");
 
+// Q2_K: 256 elements in 16 sub-blocks of 16, each with a 4-bit scale sc and a 4-bit min m packed in
+// one byte of `scales` (sc low nibble, m high nibble). x = (d * sc) * q - (dmin * m), q 2 bits.
+// Codes: two halves of 128 elements; half h uses qs[32h ..< 32h+32]. For l < 32 and j < 4, element
+// 128h + 32j + l is (qs[32h + l] >> 2j) & 3; it lies in sub-block (128h + 32j + l) / 16.
+// (ggml stores d, dmin after the codes, unlike Q4_K.)
+typedef struct {
+    uint8_t scales[QK_K / 16];  // sub-block k: low nibble = sc, high nibble = m
+    uint8_t qs[QK_K / 4];       // 2-bit codes, 4 per byte (see above)
+    ggml_half d;                // super-block scale for the 4-bit scales
+    ggml_half dmin;             // super-block scale for the 4-bit mins
+} block_q2_K;
+_Static_assert(sizeof(block_q2_K) == QK_K / 16 + QK_K / 4 + 2 + 2, "block_q2_K size");
+
+// Q3_K: 256 elements in 16 sub-blocks of 16, each with a 6-bit scale s stored biased by 32.
+// x = (d * (s - 32)) * q, q = low2 - (high bit set ? 0 : 4), a value in -4 ... 3.
+// Low 2 bits as Q2_K's codes: element 128h + 32j + l is (qs[32h + l] >> 2j) & 3. High bits: bit
+// 4h + j of hmask[l] is the third bit of that element (set = no -4 offset).
+// Scales (see moe_q3k_scales in quantk_internal.h): for sub-block k < 16, the low 4 bits are
+// scales[k] & 0xF for k < 8 and scales[k - 8] >> 4 for k ≥ 8; the high 2 bits are
+// (scales[8 + k % 4] >> (2 * (k / 4))) & 3.
+typedef struct {
+    uint8_t hmask[QK_K / 8];    // third bit of each code
+    uint8_t qs[QK_K / 4];       // low 2 bits of each code
+    uint8_t scales[12];         // 16 six-bit scales, biased by 32
+    ggml_half d;                // super-block scale
+} block_q3_K;
+_Static_assert(sizeof(block_q3_K) == QK_K / 8 + QK_K / 4 + 12 + 2, "block_q3_K size");
+
+// IQ4_XS: 256 elements in 8 sub-blocks of 32, each with a 6-bit scale ls stored biased by 32, and
+// 4-bit codes that index a fixed table of 16 int8 values (kvalues_iq4nl, shared with IQ4_NL):
+// x = (d * (ls - 32)) * kvalues_iq4nl[code]. Sub-block ib uses qs[16ib ..< 16ib+16]: the low
+// nibbles are its elements 0..15, the high nibbles 16..31 (as Q4_0's blocks). ls = low 4 bits
+// from scales_l[ib / 2] (low nibble for even ib, high for odd) | bits 2ib, 2ib+1 of scales_h << 4.
+typedef struct {
+    ggml_half d;                // super-block scale
+    uint16_t scales_h;          // high 2 bits of the 8 scales
+    uint8_t scales_l[QK_K / 64]; // low 4 bits of the 8 scales, two per byte
+    uint8_t qs[QK_K / 2];       // 4-bit table indices
+} block_iq4_xs;
+_Static_assert(sizeof(block_iq4_xs) == 2 + 2 + QK_K / 64 + QK_K / 2, "block_iq4_xs size");
+
 // ---- activation blocks: what a float activation row is quantized to before a quantized dot ----
 
 // Q8_1: 32 elements, as Q8_0 plus s = d * Σ qs (stored as f16), so that a Q4_1 block's minimum m
@@ -103,7 +150,7 @@ _Static_assert(sizeof(block_q8_1) == 2 + 2 + QK8_1, "block_q8_1 size");
 
 // Q8_K: 256 elements with a float scale, for the K-quant dot products. x[j] ≈ d * qs[j].
 // bsums[g] = Σ qs[16g ..< 16g+16]: group sums that carry the K-quants' per-sub-block minimum
-// (Q4_K, Q5_K) and Q6_K's code offset of 32 through the dot product.
+// (Q4_K, Q5_K, Q2_K) and Q6_K's code offset of 32 (Q3_K's SIMD code: its offset 4) through the dot product.
 typedef struct {
     float d;                  // scale: 1 / iscale, iscale = -127 / (the element of largest magnitude)
     int8_t qs[QK_K];

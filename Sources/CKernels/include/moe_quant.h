@@ -8,6 +8,7 @@
 //   Q8_0, Q4_0           Q8_0 (32)         d_w * d_x * Σ q_w * q_x
 //   Q4_1                 Q8_1 (32)         d_w * d_x * Σ q_w * q_x + m_w * s_x
 //   Q4_K, Q5_K, Q6_K     Q8_K (256)        d_w * d_x * Σ_sub sc * Σ q_w * q_x  (- dmin_w * d_x * Σ_sub m * bsum)
+//   Q2_K, Q3_K, IQ4_XS   Q8_K (256)        the same (Q2_K's mins through the bsums; IQ4_XS: q_w = table value)
 //   F32, F16, BF16       F32               plain float multiply-adds (activations are not quantized)
 //
 // Counts are elements unless a name says bytes. Every dispatched entry point has a `_generic` twin
@@ -28,7 +29,8 @@ extern "C" {
 // ---- which activations go with which weights ----
 
 // The activation type the dot product of `weight_type` rows wants: MOE_TYPE_Q8_0 for Q8_0 and Q4_0,
-// MOE_TYPE_Q8_1 for Q4_1, MOE_TYPE_Q8_K for Q4_K/Q5_K/Q6_K, MOE_TYPE_F32 for F32/F16/BF16.
+// MOE_TYPE_Q8_1 for Q4_1, MOE_TYPE_Q8_K for Q4_K/Q5_K/Q6_K and Q2_K/Q3_K/IQ4_XS, MOE_TYPE_F32 for
+// F32/F16/BF16.
 // -1 for a weight type without a dot product.
 int32_t moe_activation_type(uint32_t weight_type);
 
@@ -71,6 +73,12 @@ float moe_vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q5_K_q8_K_generic(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q6_K_q8_K(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q6_K_q8_K_generic(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q2_K_q8_K(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q2_K_q8_K_generic(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q3_K_q8_K(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q3_K_q8_K_generic(int64_t n, const void *w, const void *x);
+float moe_vec_dot_iq4_xs_q8_K(int64_t n, const void *w, const void *x);
+float moe_vec_dot_iq4_xs_q8_K_generic(int64_t n, const void *w, const void *x);
 // Half-precision weights against float activations (any n ≥ 0).
 float moe_vec_dot_f16_f32(int64_t n, const void *w, const float *x);
 float moe_vec_dot_f16_f32_generic(int64_t n, const void *w, const float *x);

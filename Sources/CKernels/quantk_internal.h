@@ -1,0 +1,52 @@
+// Internal to CKernels: Q2_K, Q3_K and IQ4_XS (quantk_generic.c, quantk_avx2.c, quantk_neon.c).
+// Dequantizers and dot products against Q8_K activations; signatures as in moe_internal.h.
+#pragma once
+#include "moe_internal.h"
+
+// IQ4_NL / IQ4_XS code book: a 4-bit code stands for this int8 value (ggml's kvalues_iq4nl).
+// Also defined by the IQ4_NL kernels: one copy is to be kept when both are merged.
+static const int8_t kvalues_iq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+
+// The 16 six-bit scales of a Q3_K block, unbiased (s - 32, in -32 ... 31), in sub-block order.
+// Byte layout: see block_q3_K in moe_blocks.h.
+static inline void moe_q3k_scales(const uint8_t *scales, int8_t out[16]) {
+    for (int k = 0; k < 16; k++) {
+        const int low = k < 8 ? scales[k] & 0xF : scales[k - 8] >> 4;
+        const int high = (scales[8 + k % 4] >> (2 * (k / 4))) & 3;
+        out[k] = (int8_t)((low | (high << 4)) - 32);
+    }
+}
+
+// The 8 six-bit scales of an IQ4_XS block, unbiased (ls - 32, in -32 ... 31).
+static inline void moe_iq4xs_scales(const block_iq4_xs *b, int8_t out[8]) {
+    for (int ib = 0; ib < 8; ib++) {
+        const int low = (b->scales_l[ib / 2] >> (4 * (ib % 2))) & 0xF;
+        const int high = (b->scales_h >> (2 * ib)) & 3;
+        out[ib] = (int8_t)((low | (high << 4)) - 32);
+    }
+}
+
+void moe_dq_q2_K_generic(const void *src, float *dst, int64_t n);
+void moe_dq_q3_K_generic(const void *src, float *dst, int64_t n);
+void moe_dq_iq4_xs_generic(const void *src, float *dst, int64_t n);
+float moe_vd_q2_K_generic(int64_t n, const void *w, const void *x);
+float moe_vd_q3_K_generic(int64_t n, const void *w, const void *x);
+float moe_vd_iq4_xs_generic(int64_t n, const void *w, const void *x);
+
+#if MOE_X86
+void moe_dq_q2_K_avx2(const void *src, float *dst, int64_t n);
+void moe_dq_q3_K_avx2(const void *src, float *dst, int64_t n);
+void moe_dq_iq4_xs_avx2(const void *src, float *dst, int64_t n);
+float moe_vd_q2_K_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_q3_K_avx2(int64_t n, const void *w, const void *x);
+float moe_vd_iq4_xs_avx2(int64_t n, const void *w, const void *x);
+void moe_mmq_q2_K_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q3_K_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_iq4_xs_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+#endif
+
+#if MOE_NEON
+float moe_vd_q2_K_neon(int64_t n, const void *w, const void *x);
+float moe_vd_q3_K_neon(int64_t n, const void *w, const void *x);
+float moe_vd_iq4_xs_neon(int64_t n, const void *w, const void *x);
+#endif
