@@ -15,13 +15,16 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
     case q5_K = 13
     case q6_K = 14
     case q8_K = 15
+    case iq4_nl = 20
     case bf16 = 30
+    case mxfp4 = 39
 
     /// Elements per block (1 for plain float types).
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16: return 1
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1: return 32
+        case .iq4_nl, .mxfp4: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
         }
     }
@@ -33,8 +36,8 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .f16, .bf16: return 2
         case .q4_0: return 2 + 16          // f16 d, 32 × 4-bit
         case .q4_1: return 2 + 2 + 16      // f16 d, f16 m, 32 × 4-bit
-        case .q5_0: return 2 + 4 + 16
-        case .q5_1: return 2 + 2 + 4 + 16
+        case .q5_0: return 2 + 4 + 16      // f16 d, 32 fifth bits, 32 × 4-bit
+        case .q5_1: return 2 + 2 + 4 + 16  // f16 d, f16 m, 32 fifth bits, 32 × 4-bit
         case .q8_0: return 2 + 32          // f16 d, 32 × int8
         case .q8_1: return 4 + 4 + 32
         case .q2_K: return 256 / 16 + 256 / 4 + 2 + 2
@@ -43,6 +46,8 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .q5_K: return 2 + 2 + 12 + 32 + 128
         case .q6_K: return 128 + 64 + 16 + 2 // ql, qh, int8 scales, f16 d
         case .q8_K: return 4 + 256 + 32
+        case .iq4_nl: return 2 + 16        // f16 d, 32 × 4-bit table indices
+        case .mxfp4: return 1 + 16         // E8M0 exponent, 32 × 4-bit E2M1 codes
         }
     }
 
@@ -50,6 +55,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
     public var isSupported: Bool {
         switch self {
         case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K: return true
+        case .q5_0, .q5_1, .iq4_nl, .mxfp4: return true
         default: return false
         }
     }
@@ -80,6 +86,8 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .q5_K: return "Q5_K"
         case .q6_K: return "Q6_K"
         case .q8_K: return "Q8_K"
+        case .iq4_nl: return "IQ4_NL"
+        case .mxfp4: return "MXFP4"
         }
     }
 
