@@ -2,6 +2,7 @@
 // then forward. Also per-thread scratch buffers.
 #include "moe_internal.h"
 #include "quantk_internal.h"
+#include "quant32.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -9,13 +10,17 @@
 typedef float (*moe_dot_fn)(const float *, const float *, int64_t);
 typedef void (*moe_gemm_fn)(int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t);
 
+// Table slots: every ggml type number with kernels (the largest is MXFP4's 39). Entry points check a type
+// has a block size (moe_type_block_size) or an activation type before they index a table with it.
+enum { MOE_TYPE_SLOTS = MOE_TYPE_MXFP4 + 1 };
+
 typedef struct {
-    moe_dequant_fn dq[MOE_TYPE_BF16 + 1]; // indexed by ggml type; NULL = unsupported
+    moe_dequant_fn dq[MOE_TYPE_SLOTS]; // indexed by ggml type; NULL = unsupported
     moe_dot_fn dot;
     moe_gemm_fn gemm;
-    moe_quant_fn quant[MOE_TYPE_BF16 + 1]; // by activation type (F32, Q8_0, Q8_1, Q8_K)
-    moe_vdot_fn vdot[MOE_TYPE_BF16 + 1];   // by weight type
-    moe_mmq_fn mmq[MOE_TYPE_BF16 + 1];     // by weight type; NULL: by dot products
+    moe_quant_fn quant[MOE_TYPE_SLOTS]; // by activation type (F32, Q8_0, Q8_1, Q8_K)
+    moe_vdot_fn vdot[MOE_TYPE_SLOTS];   // by weight type
+    moe_mmq_fn mmq[MOE_TYPE_SLOTS];     // by weight type; NULL: by dot products
     const char *features;
 } moe_impl;
 
@@ -45,6 +50,10 @@ static void init_impls(void) {
     g->dq[MOE_TYPE_Q2_K] = moe_dq_q2_K_generic;
     g->dq[MOE_TYPE_Q3_K] = moe_dq_q3_K_generic;
     g->dq[MOE_TYPE_IQ4_XS] = moe_dq_iq4_xs_generic;
+    g->dq[MOE_TYPE_Q5_0] = moe_dq_q5_0_generic;
+    g->dq[MOE_TYPE_Q5_1] = moe_dq_q5_1_generic;
+    g->dq[MOE_TYPE_IQ4_NL] = moe_dq_iq4_nl_generic;
+    g->dq[MOE_TYPE_MXFP4] = moe_dq_mxfp4_generic;
     g->dot = moe_dot_f32_generic;
     g->gemm = moe_gemm_f32_generic;
     g->quant[MOE_TYPE_F32] = moe_qa_f32_generic;
@@ -63,6 +72,10 @@ static void init_impls(void) {
     g->vdot[MOE_TYPE_Q2_K] = moe_vd_q2_K_generic;
     g->vdot[MOE_TYPE_Q3_K] = moe_vd_q3_K_generic;
     g->vdot[MOE_TYPE_IQ4_XS] = moe_vd_iq4_xs_generic;
+    g->vdot[MOE_TYPE_Q5_0] = moe_vd_q5_0_generic;
+    g->vdot[MOE_TYPE_Q5_1] = moe_vd_q5_1_generic;
+    g->vdot[MOE_TYPE_IQ4_NL] = moe_vd_iq4_nl_generic;
+    g->vdot[MOE_TYPE_MXFP4] = moe_vd_mxfp4_generic;
     g->features = "generic";
     simd_impl = generic_impl;
     moe_impl *s = &simd_impl;
@@ -80,6 +93,10 @@ static void init_impls(void) {
         s->dq[MOE_TYPE_Q2_K] = moe_dq_q2_K_avx2;
         s->dq[MOE_TYPE_Q3_K] = moe_dq_q3_K_avx2;
         s->dq[MOE_TYPE_IQ4_XS] = moe_dq_iq4_xs_avx2;
+        s->dq[MOE_TYPE_Q5_0] = moe_dq_q5_0_avx2;
+        s->dq[MOE_TYPE_Q5_1] = moe_dq_q5_1_avx2;
+        s->dq[MOE_TYPE_IQ4_NL] = moe_dq_iq4_nl_avx2;
+        s->dq[MOE_TYPE_MXFP4] = moe_dq_mxfp4_avx2;
         s->dot = moe_dot_f32_avx2;
         s->gemm = moe_gemm_f32_avx2;
         s->quant[MOE_TYPE_Q8_0] = moe_qa_q8_0_avx2;
@@ -97,6 +114,10 @@ static void init_impls(void) {
         s->vdot[MOE_TYPE_Q2_K] = moe_vd_q2_K_avx2;
         s->vdot[MOE_TYPE_Q3_K] = moe_vd_q3_K_avx2;
         s->vdot[MOE_TYPE_IQ4_XS] = moe_vd_iq4_xs_avx2;
+        s->vdot[MOE_TYPE_Q5_0] = moe_vd_q5_0_avx2;
+        s->vdot[MOE_TYPE_Q5_1] = moe_vd_q5_1_avx2;
+        s->vdot[MOE_TYPE_IQ4_NL] = moe_vd_iq4_nl_avx2;
+        s->vdot[MOE_TYPE_MXFP4] = moe_vd_mxfp4_avx2;
         s->mmq[MOE_TYPE_F16] = moe_mmq_f16_avx2;
         s->mmq[MOE_TYPE_BF16] = moe_mmq_bf16_avx2;
         s->mmq[MOE_TYPE_Q8_0] = moe_mmq_q8_0_avx2;
@@ -108,6 +129,10 @@ static void init_impls(void) {
         s->mmq[MOE_TYPE_Q2_K] = moe_mmq_q2_K_avx2;
         s->mmq[MOE_TYPE_Q3_K] = moe_mmq_q3_K_avx2;
         s->mmq[MOE_TYPE_IQ4_XS] = moe_mmq_iq4_xs_avx2;
+        s->mmq[MOE_TYPE_Q5_0] = moe_mmq_q5_0_avx2;
+        s->mmq[MOE_TYPE_Q5_1] = moe_mmq_q5_1_avx2;
+        s->mmq[MOE_TYPE_IQ4_NL] = moe_mmq_iq4_nl_avx2;
+        s->mmq[MOE_TYPE_MXFP4] = moe_mmq_mxfp4_avx2;
         s->features = "avx2 fma f16c";
     }
 #elif MOE_NEON
@@ -132,6 +157,10 @@ static void init_impls(void) {
     s->vdot[MOE_TYPE_Q2_K] = moe_vd_q2_K_neon;
     s->vdot[MOE_TYPE_Q3_K] = moe_vd_q3_K_neon;
     s->vdot[MOE_TYPE_IQ4_XS] = moe_vd_iq4_xs_neon;
+    s->vdot[MOE_TYPE_Q5_0] = moe_vd_q5_0_neon;
+    s->vdot[MOE_TYPE_Q5_1] = moe_vd_q5_1_neon;
+    s->vdot[MOE_TYPE_IQ4_NL] = moe_vd_iq4_nl_neon;
+    s->vdot[MOE_TYPE_MXFP4] = moe_vd_mxfp4_neon;
     s->features = "neon";
 #endif
 }
@@ -155,6 +184,7 @@ int64_t moe_type_block_size(uint32_t t) {
     case MOE_TYPE_Q8_0: case MOE_TYPE_Q4_0: case MOE_TYPE_Q4_1: return 32;
     case MOE_TYPE_Q4_K: case MOE_TYPE_Q5_K: case MOE_TYPE_Q6_K: return QK_K;
     case MOE_TYPE_Q2_K: case MOE_TYPE_Q3_K: case MOE_TYPE_IQ4_XS: return QK_K;
+    case MOE_TYPE_Q5_0: case MOE_TYPE_Q5_1: case MOE_TYPE_IQ4_NL: case MOE_TYPE_MXFP4: return 32;
     default: return 0;
     }
 }
@@ -172,6 +202,10 @@ int64_t moe_type_block_bytes(uint32_t t) {
     case MOE_TYPE_Q2_K: return sizeof(block_q2_K);
     case MOE_TYPE_Q3_K: return sizeof(block_q3_K);
     case MOE_TYPE_IQ4_XS: return sizeof(block_iq4_xs);
+    case MOE_TYPE_Q5_0: return sizeof(block_q5_0);
+    case MOE_TYPE_Q5_1: return sizeof(block_q5_1);
+    case MOE_TYPE_IQ4_NL: return sizeof(block_iq4_nl);
+    case MOE_TYPE_MXFP4: return sizeof(block_mxfp4);
     default: return 0;
     }
 }
@@ -201,6 +235,8 @@ int32_t moe_activation_type(uint32_t t) {
     case MOE_TYPE_Q4_1: return MOE_TYPE_Q8_1;
     case MOE_TYPE_Q4_K: case MOE_TYPE_Q5_K: case MOE_TYPE_Q6_K: return MOE_TYPE_Q8_K;
     case MOE_TYPE_Q2_K: case MOE_TYPE_Q3_K: case MOE_TYPE_IQ4_XS: return MOE_TYPE_Q8_K;
+    case MOE_TYPE_Q5_0: case MOE_TYPE_IQ4_NL: case MOE_TYPE_MXFP4: return MOE_TYPE_Q8_0;
+    case MOE_TYPE_Q5_1: return MOE_TYPE_Q8_1;
     default: return -1;
     }
 }
@@ -258,6 +294,10 @@ VEC_DOT(q6_K_q8_K, MOE_TYPE_Q6_K, void)
 VEC_DOT(q2_K_q8_K, MOE_TYPE_Q2_K, void)
 VEC_DOT(q3_K_q8_K, MOE_TYPE_Q3_K, void)
 VEC_DOT(iq4_xs_q8_K, MOE_TYPE_IQ4_XS, void)
+VEC_DOT(q5_0_q8_0, MOE_TYPE_Q5_0, void)
+VEC_DOT(q5_1_q8_1, MOE_TYPE_Q5_1, void)
+VEC_DOT(iq4_nl_q8_0, MOE_TYPE_IQ4_NL, void)
+VEC_DOT(mxfp4_q8_0, MOE_TYPE_MXFP4, void)
 VEC_DOT(f16_f32, MOE_TYPE_F16, float)
 VEC_DOT(bf16_f32, MOE_TYPE_BF16, float)
 #undef VEC_DOT

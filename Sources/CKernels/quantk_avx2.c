@@ -87,7 +87,7 @@ MOE_AVX2 void moe_dq_q3_K_avx2(const void *src, float *dst, int64_t n) {
 
 MOE_AVX2 void moe_dq_iq4_xs_avx2(const void *src, float *dst, int64_t n) {
     const block_iq4_xs *x = src;
-    const __m128i tbl = _mm_loadu_si128((const __m128i *)kvalues_iq4nl), m4 = _mm_set1_epi8(0x0F);
+    const __m128i tbl = _mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl), m4 = _mm_set1_epi8(0x0F);
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = moe_half_to_float(x[i].d);
         int8_t ls[8];
@@ -268,7 +268,7 @@ INLINE void tile_iq4_xs(const int mr, const int nr, TILE_ARGS) {
     __m256 acc[MR][NR];
     for (int i = 0; i < mr; i++)
         for (int j = 0; j < nr; j++) acc[i][j] = _mm256_setzero_ps();
-    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kvalues_iq4nl));
+    const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl));
     for (int64_t b = 0; b < nb; b++) {
         float dx[NR];
         for (int t = 0; t < nr; t++) dx[t] = XK(t)->d;

@@ -62,8 +62,8 @@ void moe_dq_iq4_xs_generic(const void *src, float *dst, int64_t n) {
             const float dl = d * (float)ls[ib];
             const uint8_t *q = x[i].qs + 16 * ib;
             for (int l = 0; l < 16; l++) {
-                dst[l] = dl * (float)kvalues_iq4nl[q[l] & 0xF];
-                dst[l + 16] = dl * (float)kvalues_iq4nl[q[l] >> 4];
+                dst[l] = dl * (float)moe_kvalues_iq4nl[q[l] & 0xF];
+                dst[l + 16] = dl * (float)moe_kvalues_iq4nl[q[l] >> 4];
             }
         }
     }
@@ -132,7 +132,7 @@ float moe_vd_iq4_xs_generic(int64_t n, const void *vw, const void *vx) {
             const uint8_t *q = w[b].qs + 16 * ib;
             const int8_t *y = x[b].qs + 32 * ib;
             int sub = 0;
-            for (int l = 0; l < 16; l++) sub += kvalues_iq4nl[q[l] & 0xF] * y[l] + kvalues_iq4nl[q[l] >> 4] * y[l + 16];
+            for (int l = 0; l < 16; l++) sub += moe_kvalues_iq4nl[q[l] & 0xF] * y[l] + moe_kvalues_iq4nl[q[l] >> 4] * y[l + 16];
             isum += ls[ib] * sub;
         }
         s += moe_half_to_float(w[b].d) * x[b].d * (float)isum;

@@ -3,9 +3,8 @@
 #pragma once
 #include "moe_internal.h"
 
-// IQ4_NL / IQ4_XS code book: a 4-bit code stands for this int8 value (ggml's kvalues_iq4nl).
-// Also defined by the IQ4_NL kernels: one copy is to be kept when both are merged.
-static const int8_t kvalues_iq4nl[16] = { -127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113 };
+// IQ4_XS shares IQ4_NL's code book, moe_kvalues_iq4nl (quant32.h).
+#include "quant32.h"
 
 // The 16 six-bit scales of a Q3_K block, unbiased (s - 32, in -32 ... 31), in sub-block order.
 // Byte layout: see block_q3_K in moe_blocks.h.

@@ -72,7 +72,7 @@ float moe_vd_q3_K_neon(int64_t n, const void *vw, const void *vx) {
 float moe_vd_iq4_xs_neon(int64_t n, const void *vw, const void *vx) {
     const block_iq4_xs *w = vw;
     const block_q8_K *x = vx;
-    const int8x16_t tbl = vld1q_s8(kvalues_iq4nl);
+    const int8x16_t tbl = vld1q_s8(moe_kvalues_iq4nl);
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
     float32x4_t acc = vdupq_n_f32(0);
     for (int64_t b = 0; b < n / QK_K; b++) {

@@ -18,6 +18,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
     case iq4_xs = 23
     /// Raw bytes: safetensors `U8`/`I8` tensors (gpt-oss's MXFP4 blocks and scales before they are repacked).
     case i8 = 24
+    case iq4_nl = 20
     case bf16 = 30
     case mxfp4 = 39
 
@@ -25,7 +26,8 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
     public var blockSize: Int {
         switch self {
         case .f32, .f16, .bf16, .i8: return 1
-        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .mxfp4: return 32
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1: return 32
+        case .iq4_nl, .mxfp4: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K: return 256
         case .iq4_xs: return 256
         }
@@ -37,11 +39,10 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .f32: return 4
         case .f16, .bf16: return 2
         case .i8: return 1
-        case .mxfp4: return 1 + 16         // E8M0 exponent, 32 × 4-bit E2M1
         case .q4_0: return 2 + 16          // f16 d, 32 × 4-bit
         case .q4_1: return 2 + 2 + 16      // f16 d, f16 m, 32 × 4-bit
-        case .q5_0: return 2 + 4 + 16
-        case .q5_1: return 2 + 2 + 4 + 16
+        case .q5_0: return 2 + 4 + 16      // f16 d, 32 fifth bits, 32 × 4-bit
+        case .q5_1: return 2 + 2 + 4 + 16  // f16 d, f16 m, 32 fifth bits, 32 × 4-bit
         case .q8_0: return 2 + 32          // f16 d, 32 × int8
         case .q8_1: return 4 + 4 + 32
         case .q2_K: return 256 / 16 + 256 / 4 + 2 + 2 // 4-bit scale|min per 16, 256 × 2-bit, f16 d, f16 dmin
@@ -51,6 +52,8 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .q6_K: return 128 + 64 + 16 + 2 // ql, qh, int8 scales, f16 d
         case .q8_K: return 4 + 256 + 32
         case .iq4_xs: return 2 + 2 + 4 + 128 // f16 d, 8 six-bit scales (2 + 4 bytes), 256 × 4-bit table indices
+        case .iq4_nl: return 2 + 16        // f16 d, 32 × 4-bit table indices
+        case .mxfp4: return 1 + 16         // E8M0 exponent, 32 × 4-bit E2M1 codes
         }
     }
 
@@ -59,6 +62,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         switch self {
         case .f32, .f16, .bf16, .q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K: return true
         case .q2_K, .q3_K, .iq4_xs: return true
+        case .q5_0, .q5_1, .iq4_nl, .mxfp4: return true
         default: return false
         }
     }
@@ -91,6 +95,7 @@ public enum TensorType: UInt32, Sendable, CaseIterable, CustomStringConvertible 
         case .q8_K: return "Q8_K"
         case .iq4_xs: return "IQ4_XS"
         case .i8: return "I8"
+        case .iq4_nl: return "IQ4_NL"
         case .mxfp4: return "MXFP4"
         }
     }

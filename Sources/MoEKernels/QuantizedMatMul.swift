@@ -3,7 +3,7 @@ import MoEFormats
 
 extension WeightMatrix {
     /// True when `QuantizedMatMul` multiplies this matrix with 8-bit quantized activations
-    /// (Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K). F32/F16/BF16 matrices also work with `QuantizedMatMul`,
+    /// (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, Q4_K, Q5_K, Q6_K). F32/F16/BF16 matrices also work with `QuantizedMatMul`,
     /// with float activations (`QuantizedActivations` then holds plain copies).
     public var supportsQuantizedActivations: Bool {
         switch QuantizedActivations.activationType(for: type) {
@@ -14,7 +14,7 @@ extension WeightMatrix {
 }
 
 /// A reusable buffer of up to `capacity` activation rows of `cols` elements, quantized as the dot
-/// product of `weightType` rows wants (Q8_0 for Q8_0/Q4_0 weights, Q8_1 for Q4_1, Q8_K for K-quants,
+/// product of `weightType` rows wants (Q8_0 for Q8_0/Q4_0/Q5_0/IQ4_NL/MXFP4 weights, Q8_1 for Q4_1/Q5_1, Q8_K for K-quants,
 /// float copies for F32/F16/BF16). Rows lie back to back, `rowBytes` each, 64-byte aligned base.
 ///
 /// Quantize once per layer input, then multiply by every matrix of that weight type and width

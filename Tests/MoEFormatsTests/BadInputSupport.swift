@@ -154,6 +154,16 @@ enum SmallFiles {
         ("output.weight", .bf16, [6, 32]),
     ]
 
+    /// The same model with tensors of the 32-element types of issue 15 (Q5_0, Q5_1, IQ4_NL, MXFP4).
+    static let ggufTensors32: [(String, TensorType, [Int])] = [
+        ("token_embd.weight", .q5_0, [6, 32]),
+        ("blk.0.attn_norm.weight", .f32, [32]),
+        ("blk.0.ffn_gate_inp.weight", .f32, [2, 32]),
+        ("blk.0.ffn_up_exps.weight", .mxfp4, [2, 3, 32]),
+        ("blk.0.ffn_down_exps.weight", .iq4_nl, [2, 1, 64]),
+        ("output.weight", .q5_1, [6, 32]),
+    ]
+
     /// A small valid GGUF: a complete Qwen3-MoE description (so that a weight store reads and checks it), a
     /// byte-level BPE tokenizer, metadata of several other kinds (a nested array) and tensors of several types.
     static func gguf(at path: String, tensors: [(String, TensorType, [Int])] = ggufTensors) throws {

@@ -133,10 +133,10 @@ struct GGUFBadInputTests {
         let (e, path) = try Self.open(RawGGUF.file(tensors: [("blk.0.ffn_up_exps.weight", [32], 99, 0)], dataBytes: 64))
         #expect(e == .unknownDType(path: path, tensor: "blk.0.ffn_up_exps.weight", dtype: "ggml type 99"))
         expectMessage(e, path: path, "'blk.0.ffn_up_exps.weight' has unsupported type ggml type 99")
-        // Q5_0 (6) is recognised: the reader gives a view, and the weight store refuses it (ConfigBadInputTests).
+        // Q8_1 (9) is recognised: the reader gives a view, and the weight store refuses it (ConfigBadInputTests).
         let dir = try BadInputScratch()
-        let q5 = try dir.write("q5.gguf", RawGGUF.file(tensors: [("q", [32], 6, 0)], dataBytes: 32))
-        #expect(try GGUFFile(path: q5).tensor("q")?.type == .q5_0)
+        let q8 = try dir.write("q8_1.gguf", RawGGUF.file(tensors: [("q", [32], 9, 0)], dataBytes: 64))
+        #expect(try GGUFFile(path: q8).tensor("q")?.type == .q8_1)
     }
 
     @Test("sizes that do not add up: a row of partial blocks")
@@ -149,6 +149,11 @@ struct GGUFBadInputTests {
                 let (e, path) = try Self.open(RawGGUF.file(tensors: [("blk.1.ffn_down_exps.weight", [row, 2], type, 0)], dataBytes: 1024))
                 expectMessage(e, path: path, "'blk.1.ffn_down_exps.weight' row length \(row) is not a multiple of the \(name) block size 256")
             }
+        }
+        // The same for the 32-element types of issue 15 (ggml numbers: Q5_0 6, Q5_1 7, IQ4_NL 20, MXFP4 39).
+        for (type, name) in [(UInt32(6), "Q5_0"), (7, "Q5_1"), (20, "IQ4_NL"), (39, "MXFP4")] {
+            let (e, path) = try Self.open(RawGGUF.file(tensors: [("blk.0.ffn_up_exps.weight", [48, 2], type, 0)], dataBytes: 128))
+            expectMessage(e, path: path, "'blk.0.ffn_up_exps.weight' row length 48 is not a multiple of the \(name) block size 32")
         }
     }
 

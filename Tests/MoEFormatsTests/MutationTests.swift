@@ -86,6 +86,20 @@ struct MutationTests {
         let original = try SmallFiles.read(dir.file("valid.gguf"))
         let header = try GGUFFile(path: dir.file("valid.gguf")).dataOffset
         #expect(try WeightStore(path: dir.file("valid.gguf")).allTensors.contains { $0.type == .iq4_xs })
+        let (loaded, refused) = try Self.run(Self.mutations(of: original, header: header, seed: 7), at: dir.file("m.gguf")) { path in
+            let store = try WeightStore(path: path)
+            touchAll(store.allTensors)
+            _ = try store.tokenizerSpec()
+        }
+        #expect(loaded > 0 && refused > 1000, "loaded \(loaded), refused \(refused)")
+    }
+
+    @Test("mutated GGUF files with Q5_0, Q5_1, IQ4_NL and MXFP4 tensors load or are refused, never crash")
+    func gguf32() throws {
+        let dir = try BadInputScratch(inMemory: true)
+        try SmallFiles.gguf(at: dir.file("valid.gguf"), tensors: SmallFiles.ggufTensors32)
+        let original = try SmallFiles.read(dir.file("valid.gguf"))
+        let header = try GGUFFile(path: dir.file("valid.gguf")).dataOffset
         let (loaded, refused) = try Self.run(Self.mutations(of: original, header: header, seed: 6), at: dir.file("m.gguf")) { path in
             let store = try WeightStore(path: path)
             touchAll(store.allTensors)

@@ -23,6 +23,8 @@ import Testing
         case .f32, .f16, .bf16: .f32
         case .q8_0, .q4_0: .q8_0
         case .q4_1: .q8_1
+        case .q5_0, .iq4_nl, .mxfp4: .q8_0
+        case .q5_1: .q8_1
         case .q4_K, .q5_K, .q6_K: .q8_K
         case .q2_K, .q3_K, .iq4_xs: .q8_K
         default: nil
@@ -177,7 +179,7 @@ func activationErrorBound(_ a: TensorType, amax: Double) -> Double {
                 let x = unitScaleActivations(a, codes: codes)
                 let wf = dequantGeneric(t, w, count: n) // exact: integer values
                 var exact = (0 ..< n).reduce(0.0) { $0 + Double(wf[$1]) * Double(codes[$1]) }
-                if t == .q4_1 { // m = 1 meets s = f16(Σ q), which rounds past 2048: use the stored s
+                if t == .q4_1 || t == .q5_1 { // m = 1 meets s = f16(Σ q), which rounds past 2048: use the stored s
                     for b in 0 ..< n / 32 { exact += Double(readHalf(x, 36 * b + 2)) - Double(codes[32 * b ..< 32 * b + 32].reduce(0, +)) }
                 }
                 let magnitude = (0 ..< n).reduce(0.0) { $0 + abs(Double(wf[$1]) * Double(codes[$1])) }
@@ -190,7 +192,7 @@ func activationErrorBound(_ a: TensorType, amax: Double) -> Double {
     }
 
     /// Zero scales give a zero dot product on both paths, whatever the codes (no NaN, no -0 surprises
-    /// beyond ±0).
+    /// beyond ±0). MXFP4's E8M0 scale has no zero: its blocks get zero codes (±0: nibbles 0 and 8) instead.
     @Test(arguments: quantWeightTypes)
     func zeroScales(_ t: TensorType) {
         var rng = SeededRNG(seed: 0x2E0 + UInt64(t.rawValue))
@@ -199,6 +201,10 @@ func activationErrorBound(_ a: TensorType, amax: Double) -> Double {
         let x = quantizeActs(a, randomActivations(n, rng: &rng), generic: true)
         let (d, m) = scaleOffsets(t)
         for b in 0 ..< 2 {
+            if t == .mxfp4 {
+                for k in 1 ..< t.blockBytes { w[b * t.blockBytes + k] = [0x00, 0x88, 0x08, 0x80][k % 4] }
+                continue
+            }
             writeHalf(&w, b * t.blockBytes + d, 0)
             if let m { writeHalf(&w, b * t.blockBytes + m, -0.0) }
         }
@@ -219,7 +225,10 @@ func activationErrorBound(_ a: TensorType, amax: Double) -> Double {
         var rng = SeededRNG(seed: 0xF10 + UInt64(t.rawValue))
         let a = activationType(t), bsA = actBlockSize(a)
         for n in [t.blockSize, 16 * t.blockSize / (t.blockSize == 256 ? 4 : 1)] {
-            let w = randomBlocks(t, blocks: n / t.blockSize, rng: &rng)
+            var w = randomBlocks(t, blocks: n / t.blockSize, rng: &rng)
+            // MXFP4 scales of normal floats only: with E8M0 e < 2 (and small activation scales) d_w · d_x is a
+            // float subnormal, whose rounding (in ggml too) is no quantization error (simdMatchesGeneric has them).
+            if t == .mxfp4 { for b in 0 ..< n / 32 where w[17 * b] < 2 { w[17 * b] = 120 } }
             let wf = dequantGeneric(t, w, count: n)
             let x = randomActivations(n, rng: &rng)
             let xq = quantizeActs(a, x, generic: false)
@@ -229,7 +238,7 @@ func activationErrorBound(_ a: TensorType, amax: Double) -> Double {
                 let r = b * bsA ..< (b + 1) * bsA
                 let amax = x[r].reduce(0.0) { max($0, Double(abs($1))) }
                 bound += activationErrorBound(a, amax: amax) * r.reduce(0.0) { $0 + abs(Double(wf[$1])) }
-                if t == .q4_1 {
+                if t == .q4_1 || t == .q5_1 {
                     let m = Double(abs(readHalf(w, b * t.blockBytes + 2)))
                     let sumq = Double(abs(actCodes(a, xq, n: n)[r].reduce(0, +)))
                     bound += m * sumq * (amax / 127) * 0x1p-10 * 1.01
@@ -253,6 +262,9 @@ func unitScaleWeights(_ t: TensorType, n: Int, fill: UInt8?, rng: inout SeededRN
         switch t {
         case .q8_0, .q4_0: writeHalf(&w, o, 1)
         case .q4_1: writeHalf(&w, o, 1); writeHalf(&w, o + 2, 1)
+        case .q5_0, .iq4_nl: writeHalf(&w, o, 1)
+        case .q5_1: writeHalf(&w, o, 1); writeHalf(&w, o + 2, 1)
+        case .mxfp4: w[o] = 128 // E8M0 2¹ halved: d = 1, values the doubled E2M1 integers
         case .q4_K, .q5_K:
             writeHalf(&w, o, 1); writeHalf(&w, o + 2, 1)
             for k in 0 ..< 12 { // bytes 0-7: 6-bit low parts, top bits 0; 8-11: nibbles → all ≤ 15

@@ -83,7 +83,7 @@ func randomWeights(_ t: TensorType, rows: Int, cols: Int, rng: inout SeededRNG) 
         #expect(moe_matmul_q(q4, 1, 1, 31, w, 18, x, &y, 1) == -1)               // K not whole blocks
         #expect(moe_matmul_q(q4, 2, 1, 32, w, 17, x, &y, 2) == -1)               // rowBytes too small
         #expect(moe_matmul_q(q4, 2, 1, 32, w, 18, x, &y, 1) == -1)               // ldy < M
-        #expect(moe_matmul_q(TensorType.q5_0.rawValue, 1, 1, 32, w, 22, x, &y, 1) == -1) // no dot product
+        #expect(moe_matmul_q(TensorType.q8_K.rawValue, 1, 1, 256, w, 292, x, &y, 1) == -1) // no dot product
         #expect(moe_matmul_q(q4, 0, 1, 32, w, 18, x, &y, 1) == 0)                // empty: fine
         var out: Float = 0
         #expect(moe_vec_dot(TensorType.q4_K.rawValue, 255, w, x, &out) == -1)
@@ -158,10 +158,14 @@ func randomWeights(_ t: TensorType, rows: Int, cols: Int, rng: inout SeededRNG) 
     }
 
     @Test func refusesUnsupported() {
-        #expect(throws: KernelError.self) { try QuantizedActivations(weightType: .q5_0, cols: 64, capacity: 1) }
+        #expect(throws: KernelError.self) { try QuantizedActivations(weightType: .q8_K, cols: 256, capacity: 1) }
         #expect(throws: KernelError.self) { try QuantizedActivations(weightType: .q4_K, cols: 64, capacity: 1) }
         #expect(QuantizedActivations.rowBytes(for: .q4_0, cols: 64) == 68)
         #expect(QuantizedActivations.rowBytes(for: .q4_1, cols: 64) == 72)
+        #expect(QuantizedActivations.rowBytes(for: .q5_0, cols: 64) == 68)
+        #expect(QuantizedActivations.rowBytes(for: .q5_1, cols: 64) == 72)
+        #expect(QuantizedActivations.rowBytes(for: .iq4_nl, cols: 64) == 68)
+        #expect(QuantizedActivations.rowBytes(for: .mxfp4, cols: 64) == 68)
         #expect(QuantizedActivations.rowBytes(for: .q6_K, cols: 256) == 292)
         #expect(QuantizedActivations.rowBytes(for: .bf16, cols: 3) == 12)
     }

@@ -4,7 +4,9 @@ import MoEFormats
 @testable import MoEKernels
 
 /// Weight types whose dot product runs on 8-bit quantized activations.
-let quantWeightTypes: [TensorType] = [.q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_xs]
+let quantWeightTypes: [TensorType] = [.q8_0, .q4_0, .q4_1, .q4_K, .q5_K, .q6_K, .q2_K, .q3_K, .iq4_xs] + quant32WeightTypes
+/// The 32-element types added with issue 15 (Q5_0, IQ4_NL, MXFP4 on Q8_0 activations; Q5_1 on Q8_1).
+let quant32WeightTypes: [TensorType] = [.q5_0, .q5_1, .iq4_nl, .mxfp4]
 /// Every weight type with a dot product (quantized ones, then the float ones with float activations).
 let dotWeightTypes: [TensorType] = quantWeightTypes + [.f16, .bf16]
 /// The 8-bit activation types.
@@ -123,6 +125,8 @@ func scaleOffsets(_ t: TensorType) -> (d: Int, min: Int?) {
     case .q2_K: return (80, 82)
     case .q3_K: return (t.blockBytes - 2, nil)
     case .iq4_xs: return (0, nil)
+    case .q5_0, .iq4_nl: return (0, nil)
+    case .q5_1: return (0, 2)
     default: return (0, nil)
     }
 }
@@ -140,7 +144,7 @@ func dotMagnitude(_ t: TensorType, _ w: [UInt8], _ x: [UInt8], n: Int) -> Double
     for k in 0 ..< n {
         let o = k / t.blockSize * t.blockBytes
         let extra: Double = switch t {
-        case .q4_1: 2 * Double(abs(readHalf(w, o + 2)))
+        case .q4_1, .q5_1: 2 * Double(abs(readHalf(w, o + 2)))
         case .q4_K, .q5_K: 2 * 63 * Double(abs(readHalf(w, o + 2)))
         case .q6_K: 64 * 128 * Double(abs(readHalf(w, o + t.blockBytes - 2)))
         case .q2_K: 2 * 15 * Double(abs(readHalf(w, o + 82)))

@@ -28,6 +28,8 @@ func halfFieldOffsets(_ t: TensorType) -> [Int] {
     case .q2_K: return [80, 82]
     case .q3_K: return [t.blockBytes - 2]
     case .iq4_xs: return [0]
+    case .q5_0, .iq4_nl: return [0]
+    case .q5_1: return [0, 2]
     default: return []
     }
 }
@@ -43,6 +45,11 @@ func randomBlocks(_ type: TensorType, blocks: Int, rng: inout SeededRNG) -> [UIn
             if Bool.random(using: &rng) { h = -h }
             bytes[b * type.blockBytes + off] = UInt8(h.bitPattern & 0xFF)
             bytes[b * type.blockBytes + off + 1] = UInt8(h.bitPattern >> 8)
+        }
+        // MXFP4's E8M0 exponent: scales 2⁻³⁰ … 2⁴ (halved: e − 128), every fifth one of the float
+        // subnormal scales (e = 0, 1); never 0xFF, whose values overflow (see quant32.h).
+        if type == .mxfp4 {
+            bytes[b * type.blockBytes] = b % 5 == 0 ? UInt8.random(in: 0 ... 1, using: &rng) : UInt8.random(in: 98 ... 132, using: &rng)
         }
     }
     return bytes

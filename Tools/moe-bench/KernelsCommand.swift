@@ -8,7 +8,7 @@ import MoEModel
 /// the same bytes, on one core and on all, through the engine's own MatMul and thread pool.
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kernels",
-        abstract: "Q4_0 (row-major and repacked x8) / Q8_0 / Q4_K / Q3_K / IQ4_XS matrix-vector GB/s against a streaming read, 1 thread and all threads.",
+        abstract: "Matrix-vector GB/s of each weight type (Q4_0 row-major and repacked x8, Q8_0, K-quants, IQ4, MXFP4, …) against a streaming read, 1 thread and all threads.",
         discussion: """
         The weights are a stack of matrices of --rows × --cols (default: olmoe-like experts, 1024 × 2048)
         filling --megabytes of memory, far more than the last-level cache, so every byte comes from DRAM.
@@ -24,11 +24,19 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Total weight bytes per type, in MiB.") var megabytes = 512
     @Option(name: .shortAndLong, help: "Passes; the median is reported.") var reps = 7
     @Option(help: "Also write the results as JSON to this file.") var json: String?
+    @Option(help: "Types to measure, comma-separated (default: all of them).") var types = "q4_0,q8_0,q5_0,q5_1,iq4_nl,mxfp4,q4_k,q3_k,q2_k,iq4_xs"
 
     func validate() throws {
         guard rows >= 1, cols >= 32, cols % 32 == 0 else { throw ValidationError("--cols must be a multiple of 32") }
         guard megabytes >= 1, reps >= 1 else { throw ValidationError("--megabytes and --reps must be ≥ 1") }
+        for name in types.split(separator: ",") where !Self.benchTypes.contains(where: { $0.description == name.uppercased() }) {
+            throw ValidationError("unknown --types entry '\(name)' (\(Self.benchTypes.map { $0.description.lowercased() }.joined(separator: ", ")))")
+        }
     }
+
+    /// Types with a matrix-vector kernel that this command can fill with sane blocks (256-element types need
+    /// --cols a multiple of 256).
+    static let benchTypes: [TensorType] = [.q4_0, .q8_0, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q4_K, .q3_K, .q2_K, .iq4_xs]
 
     struct Row: Encodable { let type: String; let threads: Int; let stream_gbs: Double; let matvec_gbs: Double; let ratio: Double }
 
@@ -37,7 +45,8 @@ struct KernelsCommand: ParsableCommand {
         print("kernels: \(Kernels.features); \(rows) × \(cols) matrices, \(megabytes) MiB per type, median of \(reps)")
         print("| type | threads | stream GB/s | matvec GB/s | matvec ÷ stream |")
         print("|---|---|---|---|---|")
-        for type in [TensorType.q4_0, .q8_0, .q4_K, .q3_K, .iq4_xs] where cols % type.blockSize == 0 {
+        let chosen = Self.benchTypes.filter { t in types.split(separator: ",").contains { $0.uppercased() == t.description } }
+        for type in chosen where cols % type.blockSize == 0 {
             let rowBytes = cols / type.blockSize * type.blockBytes
             let count = max(1, megabytes << 20 / (rows * rowBytes))
             let bytes = count * rows * rowBytes
@@ -118,19 +127,25 @@ struct KernelsCommand: ParsableCommand {
     }
 
     /// Random codes with small finite f16 scales in each block's f16 fields (ggml layouts).
+    /// Random codes with small finite scales: f16 d in the first two bytes of each 32-element block (and
+    /// Q5_1's f16 m in the next two), MXFP4's E8M0 exponent byte in 118 …< 126.
     static func fillBlocks(_ p: UnsafeMutableRawPointer, bytes: Int, type: TensorType) {
         var rng = SeededGenerator(seed: 7)
         var i = 0
         while i + 8 <= bytes { p.storeBytes(of: rng.next(), toByteOffset: i, as: UInt64.self); i += 8 }
         let halves: [Int] = switch type {
-        case .q4_K, .q5_K, .q4_1: [0, 2]
+        case .q4_K, .q5_K, .q4_1, .q5_1: [0, 2]
         case .q6_K, .q3_K: [type.blockBytes - 2]
         case .q2_K: [80, 82]
         default: [0]
         }
         var b = 0
         while b + type.blockBytes <= bytes {
-            for h in halves { p.storeBytes(of: UInt16(0x2000 | (rng.next() & 0x7FF)), toByteOffset: b + h, as: UInt16.self) }
+            if type == .mxfp4 {
+                p.storeBytes(of: UInt8(118 + rng.next() % 8), toByteOffset: b, as: UInt8.self)
+            } else {
+                for h in halves { p.storeBytes(of: UInt16(0x2000 | (rng.next() & 0x7FF)), toByteOffset: b + h, as: UInt16.self) }
+            }
             b += type.blockBytes
         }
     }

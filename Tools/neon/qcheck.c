@@ -27,6 +27,9 @@ static void fill_w(uint32_t t, uint8_t *p, int64_t nblk) {
       case MOE_TYPE_F16: h = f2h(frand()); memcpy(q,&h,2); break;
       case MOE_TYPE_BF16: { float f = frand(); uint32_t u; memcpy(&u,&f,4); h = u>>16; memcpy(q,&h,2); } break;
       case MOE_TYPE_F32: { float f = frand(); memcpy(q,&f,4); } break;
+      case MOE_TYPE_Q5_0: case MOE_TYPE_IQ4_NL: h = f2h(frand()*0.1f); memcpy(q,&h,2); break;
+      case MOE_TYPE_Q5_1: h = f2h(frand()*0.1f); memcpy(q,&h,2); h = f2h(frand()*0.1f); memcpy(q+2,&h,2); break;
+      case MOE_TYPE_MXFP4: q[0] = (uint8_t)(116 + rnd() % 12); break; // E8M0: scales 2^-12 .. 2^-1
     }
   }
 }
@@ -46,7 +49,8 @@ int main(void) {
     free(x); free(q1); free(q2);
   }
   uint32_t types[] = {MOE_TYPE_Q8_0, MOE_TYPE_Q4_0, MOE_TYPE_Q4_1, MOE_TYPE_Q4_K, MOE_TYPE_Q5_K, MOE_TYPE_Q6_K, MOE_TYPE_F16, MOE_TYPE_BF16, MOE_TYPE_F32,
-                     MOE_TYPE_Q2_K, MOE_TYPE_Q3_K, MOE_TYPE_IQ4_XS};
+                     MOE_TYPE_Q2_K, MOE_TYPE_Q3_K, MOE_TYPE_IQ4_XS,
+                     MOE_TYPE_Q5_0, MOE_TYPE_Q5_1, MOE_TYPE_IQ4_NL, MOE_TYPE_MXFP4};
   for (int ti = 0; ti < (int)(sizeof types / sizeof types[0]); ti++) {
     uint32_t t = types[ti]; int32_t a = moe_activation_type(t);
     int64_t bs = moe_type_block_size(t); int64_t K = (bs == 1 ? 256 : bs) * 16;
@@ -69,6 +73,16 @@ int main(void) {
     printf("type %2u: simd vs generic %.3g of sum |w x|, tile-vs-dot mismatches %d\n", t, worst, bitdiff);
     if (worst > 1e-4 || bitdiff) fails++;
     free(W); free(x); free(xq); free(wf);
+  }
+  // dequantization: dispatched = generic, bit for bit
+  uint32_t dqt[] = {MOE_TYPE_Q8_0, MOE_TYPE_Q4_0, MOE_TYPE_Q4_1, MOE_TYPE_Q4_K, MOE_TYPE_Q5_K, MOE_TYPE_Q6_K,
+                    MOE_TYPE_Q5_0, MOE_TYPE_Q5_1, MOE_TYPE_IQ4_NL, MOE_TYPE_MXFP4};
+  for (int ti = 0; ti < (int)(sizeof dqt / sizeof dqt[0]); ti++) {
+    uint32_t t = dqt[ti]; int64_t bs = moe_type_block_size(t), nblk = 4096 / bs, n = nblk * bs;
+    uint8_t *W = malloc(nblk * moe_type_block_bytes(t)); fill_w(t, W, nblk);
+    float *a = malloc(n*4), *b = malloc(n*4);
+    if (moe_dequantize_row(t, W, a, n) || moe_dequantize_row_generic(t, W, b, n) || memcmp(a, b, n*4)) { printf("dequant %u differs\n", t); fails++; }
+    free(W); free(a); free(b);
   }
   printf("features %s: %d failures\n", moe_kernels_features(), fails);
   return fails != 0;

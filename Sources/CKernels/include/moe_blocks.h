@@ -10,13 +10,17 @@ enum {
     MOE_TYPE_F16  = 1,
     MOE_TYPE_Q4_0 = 2,
     MOE_TYPE_Q4_1 = 3,
+    MOE_TYPE_Q5_0 = 6,
+    MOE_TYPE_Q5_1 = 7,
     MOE_TYPE_Q8_0 = 8,
     MOE_TYPE_Q8_1 = 9,   // activations only (paired with Q4_1 weights)
     MOE_TYPE_Q4_K = 12,
     MOE_TYPE_Q5_K = 13,
     MOE_TYPE_Q6_K = 14,
     MOE_TYPE_Q8_K = 15,  // activations only (paired with the K-quant weights)
+    MOE_TYPE_IQ4_NL = 20,
     MOE_TYPE_BF16 = 30,
+    MOE_TYPE_MXFP4 = 39,
 };
 // Low-bit K-quants and IQ4_XS (quantk_generic.c, quantk_avx2.c); also paired with Q8_K activations.
 enum {
@@ -32,6 +36,10 @@ typedef uint16_t ggml_bf16;   // bfloat16 bits: the top half of a float32
 #define QK4_1 32
 #define QK8_0 32
 #define QK8_1 32
+#define QK5_0 32
+#define QK5_1 32
+#define QK4_NL 32
+#define QK_MXFP4 32
 #define QK_K 256
 #define K_SCALE_SIZE 12
 
@@ -49,6 +57,44 @@ typedef struct {
     uint8_t qs[QK4_1 / 2];
 } block_q4_1;
 _Static_assert(sizeof(block_q4_1) == 2 + 2 + QK4_1 / 2, "block_q4_1 size");
+
+// Q5_0: 32 elements, 5-bit codes q = 0..31 standing for q - 16. The low 4 bits are packed as Q4_0's
+// (qs[j] & 0xF: element j, qs[j] >> 4: element j + 16, j < 16); the fifth bit of element j is bit j of
+// qh read as a little-endian uint32. x[j] = d * (q[j] - 16).
+typedef struct {
+    ggml_half d;              // scale
+    uint8_t qh[4];            // fifth bits, element j at bit j (little-endian)
+    uint8_t qs[QK5_0 / 2];    // low nibbles: first half of the block, high nibbles: second half
+} block_q5_0;
+_Static_assert(sizeof(block_q5_0) == 2 + 4 + QK5_0 / 2, "block_q5_0 size");
+
+// Q5_1: 32 elements, 5-bit codes q = 0..31 laid out as Q5_0's, with a minimum: x[j] = d * q[j] + m.
+typedef struct {
+    ggml_half d;              // scale
+    ggml_half m;              // minimum (added)
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
+_Static_assert(sizeof(block_q5_1) == 2 + 2 + 4 + QK5_1 / 2, "block_q5_1 size");
+
+// IQ4_NL: 32 elements, 4-bit indices into the non-linear table moe_kvalues_iq4nl (int8, -127 … 113;
+// see quant32.h), nibbles packed as Q4_0's. x[j] = d * kvalues_iq4nl[index j].
+typedef struct {
+    ggml_half d;              // scale
+    uint8_t qs[QK4_NL / 2];
+} block_iq4_nl;
+_Static_assert(sizeof(block_iq4_nl) == 2 + QK4_NL / 2, "block_iq4_nl size");
+
+// MXFP4 (OCP microscaling FP4): 32 elements, one E8M0 exponent byte e (scale 2^(e - 127)) and 32 E2M1
+// codes (sign, 2 exponent bits, 1 mantissa bit), nibbles packed as Q4_0's. As ggml, the codes are read
+// through moe_kvalues_mxfp4, the E2M1 values doubled (0, ±1, ±2, ±3, ±4, ±6, ±8, ±12; both zeros 0),
+// and the scale is halved to match: x[j] = 2^(e - 128) * kvalues_mxfp4[code j]. No padding: 17 bytes.
+// e = 0xFF (NaN in the OCP spec) is read as 2^127, as ggml does (see quant32.h).
+typedef struct {
+    uint8_t e;                // E8M0 shared exponent (biased by 127)
+    uint8_t qs[QK_MXFP4 / 2];
+} block_mxfp4;
+_Static_assert(sizeof(block_mxfp4) == 1 + QK_MXFP4 / 2, "block_mxfp4 size");
 
 // Q8_0: 32 elements. x[j] = d * qs[j].
 typedef struct {

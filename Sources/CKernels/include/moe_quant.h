@@ -7,6 +7,8 @@
 //   weight type          activation type   dot product per block (integer part exact)
 //   Q8_0, Q4_0           Q8_0 (32)         d_w * d_x * Σ q_w * q_x
 //   Q4_1                 Q8_1 (32)         d_w * d_x * Σ q_w * q_x + m_w * s_x
+//   Q5_0, IQ4_NL, MXFP4  Q8_0 (32)         d_w * d_x * Σ q_w * q_x  (q_w: q - 16, table value, table value)
+//   Q5_1                 Q8_1 (32)         d_w * d_x * Σ q_w * q_x + m_w * s_x
 //   Q4_K, Q5_K, Q6_K     Q8_K (256)        d_w * d_x * Σ_sub sc * Σ q_w * q_x  (- dmin_w * d_x * Σ_sub m * bsum)
 //   Q2_K, Q3_K, IQ4_XS   Q8_K (256)        the same (Q2_K's mins through the bsums; IQ4_XS: q_w = table value)
 //   F32, F16, BF16       F32               plain float multiply-adds (activations are not quantized)
@@ -30,7 +32,7 @@ extern "C" {
 
 // The activation type the dot product of `weight_type` rows wants: MOE_TYPE_Q8_0 for Q8_0 and Q4_0,
 // MOE_TYPE_Q8_1 for Q4_1, MOE_TYPE_Q8_K for Q4_K/Q5_K/Q6_K and Q2_K/Q3_K/IQ4_XS, MOE_TYPE_F32 for
-// F32/F16/BF16.
+// F32/F16/BF16; MOE_TYPE_Q8_0 for Q5_0, IQ4_NL and MXFP4, MOE_TYPE_Q8_1 for Q5_1 (ggml's pairing).
 // -1 for a weight type without a dot product.
 int32_t moe_activation_type(uint32_t weight_type);
 
@@ -67,6 +69,14 @@ float moe_vec_dot_q4_0_q8_0(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q4_0_q8_0_generic(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q4_1_q8_1(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q4_1_q8_1_generic(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q5_0_q8_0(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q5_0_q8_0_generic(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q5_1_q8_1(int64_t n, const void *w, const void *x);
+float moe_vec_dot_q5_1_q8_1_generic(int64_t n, const void *w, const void *x);
+float moe_vec_dot_iq4_nl_q8_0(int64_t n, const void *w, const void *x);
+float moe_vec_dot_iq4_nl_q8_0_generic(int64_t n, const void *w, const void *x);
+float moe_vec_dot_mxfp4_q8_0(int64_t n, const void *w, const void *x);
+float moe_vec_dot_mxfp4_q8_0_generic(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q4_K_q8_K(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q4_K_q8_K_generic(int64_t n, const void *w, const void *x);
 float moe_vec_dot_q5_K_q8_K(int64_t n, const void *w, const void *x);
