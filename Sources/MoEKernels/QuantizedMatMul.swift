@@ -3,7 +3,7 @@ import MoEFormats
 
 extension WeightMatrix {
     /// True when `QuantizedMatMul` multiplies this matrix with 8-bit quantized activations
-    /// (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, Q4_K, Q5_K, Q6_K). F32/F16/BF16 matrices also work with `QuantizedMatMul`,
+    /// (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, MXFP4, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_XS). F32/F16/BF16 matrices also work with `QuantizedMatMul`,
     /// with float activations (`QuantizedActivations` then holds plain copies).
     public var supportsQuantizedActivations: Bool {
         switch QuantizedActivations.activationType(for: type) {
