@@ -227,8 +227,17 @@ extension TokenizerSpec {
             self = try Self.sentencePiece(gguf: gguf)
             return
         }
+        if model == "gemma4" {   // llama.cpp sets the pre-tokenizer itself for this model, whatever `pre` says
+            self = try Self.rawUTF8BPE(gguf: gguf, pre: "gemma4")
+            return
+        }
         guard model == "gpt2" else {
-            throw FormatError.malformed(path: path, what: "tokenizer model \(FormatError.quote(model)) is not supported (supported: 'gpt2', byte-level BPE; 'llama', SentencePiece)")
+            throw FormatError.malformed(path: path, what: "tokenizer model \(FormatError.quote(model)) is not supported (supported: 'gpt2', byte-level BPE; 'llama', SentencePiece; 'gemma4', raw-UTF-8 BPE)")
+        }
+        // A BPE vocabulary whose pre-tokenizer llama.cpp runs on raw UTF-8 (tokens spelled with ▁, not GPT-2's bytes).
+        if let pre = meta["tokenizer.ggml.pre"]?.string, Self.rawUTF8BPENames[pre] != nil {
+            self = try Self.rawUTF8BPE(gguf: gguf, pre: pre)
+            return
         }
         func strings(_ key: String) throws -> [String] {
             guard let list = meta[key]?.array else { throw FormatError.malformed(path: path, what: "no \(key) array") }
