@@ -13,9 +13,12 @@ public final class MappedFile: @unchecked Sendable {
     public let size: Int
     /// Start of the mapping (nil only for an empty file).
     public let base: UnsafeRawPointer?
+    /// Set for a copy in memory (`init(copying:path:)`), which deinit frees instead of unmapping.
+    private let ownsHeapCopy: Bool
 
     public init(path: String) throws {
         self.path = path
+        ownsHeapCopy = false
         // O_NONBLOCK: a FIFO given as a model must not hang the open; it is refused below as not a regular file.
         let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
@@ -41,8 +44,22 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(p)
     }
 
+    /// Bytes already in memory, read as if they were the file at `path` (which need not exist): for the fuzz
+    /// targets (Tools/fuzz), where a heap copy of exactly `bytes.count` bytes lets AddressSanitizer catch a read
+    /// even one byte past the end — a mapping's last page would hide it — and no file is written per input.
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        size = bytes.count
+        ownsHeapCopy = true
+        guard let source = bytes.baseAddress, size > 0 else { base = nil; return }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        copy.copyMemory(from: source, byteCount: size)
+        base = UnsafeRawPointer(copy)
+    }
+
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        guard let base else { return }
+        if ownsHeapCopy { UnsafeMutableRawPointer(mutating: base).deallocate() } else { munmap(UnsafeMutableRawPointer(mutating: base), size) }
     }
 
     /// A checked view of `count` bytes at `offset`. `what` names the thing for the error message.
@@ -55,9 +72,9 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Advises the kernel how these bytes will be used (e.g. `MADV_WILLNEED`, `MADV_DONTNEED`).
-    /// A range outside the mapping is clipped to it.
+    /// A range outside the mapping is clipped to it. A heap copy takes no advice (MADV_DONTNEED would zero it).
     public func advise(offset: Int, count: Int, advice: Int32) {
-        guard let base, count > 0, offset >= 0, offset < size else { return }
+        guard !ownsHeapCopy, let base, count > 0, offset >= 0, offset < size else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset & ~(page - 1)
         let end = count > size - offset ? size : offset + count
