@@ -86,10 +86,12 @@ extension TokenizerSpec {
         }
     }
 
+    /// Split by Unicode scalars, not Characters: a space followed by a combining mark ("▁ह ै" in gemma-4) is one
+    /// Character, and would hide the separator.
     static func splitMerge(_ text: String) -> (String, String)? {
-        let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+        let parts = text.unicodeScalars.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        return (String(parts[0]), String(parts[1]))
+        return (String(String.UnicodeScalarView(parts[0])), String(String.UnicodeScalarView(parts[1])))
     }
 
     /// The steps of a byte-level pre-tokenizer, in order. `Sequence`s are flattened; `ByteLevel` must come last
