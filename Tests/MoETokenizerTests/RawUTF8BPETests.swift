@@ -96,3 +96,21 @@ struct RawUTF8BPETests {
         }
     }
 }
+
+/// Inputs the fuzz targets (Tools/fuzz) found, kept as tests.
+struct TokenizerFuzzRegressionTests {
+    @Test("regression (gguf-tokenizer target): a merge naming a token with a newline gives a one-line error")
+    func mergeOfTokenWithNewline() throws {
+        let meta: [(String, GGUFValue)] = [
+            ("tokenizer.ggml.model", .string("gpt2")),
+            ("tokenizer.ggml.tokens", .array(.string, ["a", "b"].map { .string($0) })),
+            ("tokenizer.ggml.merges", .array(.string, [.string("*\n b")])),
+        ]
+        let dir = try TemporaryDirectory()
+        let spec = try TokenizerSpec(gguf: GGUFFile(path: dir.write("vocab.gguf", ggufBytes(meta))))
+        let error = #expect(throws: TokenizerError.self) { try Tokenizer(spec: spec) }
+        let text = error?.description ?? ""
+        #expect(!text.contains("\n"), "\(text.debugDescription)")
+        #expect(text.contains("merge 0 uses '*\\u{a}'"), "\(text.debugDescription)")
+    }
+}

@@ -118,6 +118,8 @@ log="$cache/logs/$name-$(date -u +%Y%m%dT%H%M%SZ).log"
 mkdir -p "$(dirname "$log")"
 echo "fuzz.sh: $name for ${seconds}s; seeds Tools/fuzz/corpus/$name, new inputs -> $scratch, log $log" >&2
 export MOE_FUZZ_REPO="$repo" MOE_LLAMACPP_MODELS="$llamacpp/models"
+# No LeakSanitizer at exit (Foundation keeps buffers), no Swift backtracer (it reads ASan's shadow gap after a trap).
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}" SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=no}"
 # -timeout: one input taking 10 s is a hang; -rss_limit_mb: 2 GiB is an out-of-memory (ASan counts shadow);
 # -detect_leaks=0: LeakSanitizer reports buffers Foundation keeps (Data(contentsOf:) of an empty file), not ours.
 set +e
