@@ -16,10 +16,13 @@ public final class MappedFile: @unchecked Sendable {
     /// Anonymous memory filled by the engine (weights converted from a checkpoint's own layout at load),
     /// not a file: `path` then only names what it holds, and nothing can be read back from disk.
     public let isAnonymous: Bool
+    /// Set for a copy in memory (`init(copying:path:)`), which deinit frees instead of unmapping.
+    private let ownsHeapCopy: Bool
 
     public init(path: String) throws {
         self.path = path
         isAnonymous = false
+        ownsHeapCopy = false
         // O_NONBLOCK: a FIFO given as a model must not hang the open; it is refused below as not a regular file.
         let fd = open(path, O_RDONLY | O_NONBLOCK)
         if fd < 0 {
@@ -50,6 +53,7 @@ public final class MappedFile: @unchecked Sendable {
     public init(anonymous size: Int, name: String, fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
         path = name
         isAnonymous = true
+        ownsHeapCopy = false
         self.size = size
         if size == 0 { base = nil; return }
         let p = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
@@ -66,8 +70,23 @@ public final class MappedFile: @unchecked Sendable {
         base = UnsafeRawPointer(p)
     }
 
+    /// Bytes already in memory, read as if they were the file at `path` (which need not exist): for the fuzz
+    /// targets (Tools/fuzz), where a heap copy of exactly `bytes.count` bytes lets AddressSanitizer catch a read
+    /// even one byte past the end — a mapping's last page would hide it — and no file is written per input.
+    public init(copying bytes: UnsafeRawBufferPointer, path: String) {
+        self.path = path
+        size = bytes.count
+        ownsHeapCopy = true
+        isAnonymous = true
+        guard let source = bytes.baseAddress, size > 0 else { base = nil; return }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+        copy.copyMemory(from: source, byteCount: size)
+        base = UnsafeRawPointer(copy)
+    }
+
     deinit {
-        if let base { munmap(UnsafeMutableRawPointer(mutating: base), size) }
+        guard let base else { return }
+        if ownsHeapCopy { UnsafeMutableRawPointer(mutating: base).deallocate() } else { munmap(UnsafeMutableRawPointer(mutating: base), size) }
     }
 
     /// A checked view of `count` bytes at `offset`. `what` names the thing for the error message.
@@ -80,9 +99,9 @@ public final class MappedFile: @unchecked Sendable {
     }
 
     /// Advises the kernel how these bytes will be used (e.g. `MADV_WILLNEED`, `MADV_DONTNEED`).
-    /// A range outside the mapping is clipped to it.
+    /// A range outside the mapping is clipped to it. A heap copy takes no advice (MADV_DONTNEED would zero it).
     public func advise(offset: Int, count: Int, advice: Int32) {
-        guard let base, count > 0, offset >= 0, offset < size else { return }
+        guard !ownsHeapCopy, let base, count > 0, offset >= 0, offset < size else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset & ~(page - 1)
         let end = count > size - offset ? size : offset + count

@@ -87,7 +87,8 @@ public struct SentencePieceModelFile: Sendable {
             case 3:
                 try reader.expect(.varint, wire, field: "piece \(index) type")
                 let raw = try reader.varint()
-                guard raw >= 1, let type = TokenType(rawValue: Int(raw)) else {
+                // Range first: Int(raw) traps for a varint of 2^63 or more (a negative int32 is one).
+                guard raw >= 1, raw <= 6, let type = TokenType(rawValue: Int(raw)) else {
                     throw FormatError.malformed(path: reader.path, what: "piece \(index) has type \(raw) (known: 1 to 6)")
                 }
                 piece.type = type

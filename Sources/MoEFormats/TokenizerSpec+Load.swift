@@ -86,10 +86,12 @@ extension TokenizerSpec {
         }
     }
 
+    /// Split by Unicode scalars, not Characters: a space followed by a combining mark ("▁ह ै" in gemma-4) is one
+    /// Character, and would hide the separator.
     static func splitMerge(_ text: String) -> (String, String)? {
-        let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+        let parts = text.unicodeScalars.split(separator: " ", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return nil }
-        return (String(parts[0]), String(parts[1]))
+        return (String(String.UnicodeScalarView(parts[0])), String(String.UnicodeScalarView(parts[1])))
     }
 
     /// The steps of a byte-level pre-tokenizer, in order. `Sequence`s are flattened; `ByteLevel` must come last
@@ -227,8 +229,17 @@ extension TokenizerSpec {
             self = try Self.sentencePiece(gguf: gguf)
             return
         }
+        if model == "gemma4" {   // llama.cpp sets the pre-tokenizer itself for this model, whatever `pre` says
+            self = try Self.rawUTF8BPE(gguf: gguf, pre: "gemma4")
+            return
+        }
         guard model == "gpt2" else {
-            throw FormatError.malformed(path: path, what: "tokenizer model \(FormatError.quote(model)) is not supported (supported: 'gpt2', byte-level BPE; 'llama', SentencePiece)")
+            throw FormatError.malformed(path: path, what: "tokenizer model \(FormatError.quote(model)) is not supported (supported: 'gpt2', byte-level BPE; 'llama', SentencePiece; 'gemma4', raw-UTF-8 BPE)")
+        }
+        // A BPE vocabulary whose pre-tokenizer llama.cpp runs on raw UTF-8 (tokens spelled with ▁, not GPT-2's bytes).
+        if let pre = meta["tokenizer.ggml.pre"]?.string, Self.rawUTF8BPENames[pre] != nil {
+            self = try Self.rawUTF8BPE(gguf: gguf, pre: pre)
+            return
         }
         func strings(_ key: String) throws -> [String] {
             guard let list = meta[key]?.array else { throw FormatError.malformed(path: path, what: "no \(key) array") }

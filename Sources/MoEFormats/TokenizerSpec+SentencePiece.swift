@@ -54,6 +54,14 @@ public struct SentencePieceOptions: Sendable, Equatable {
     public var escapesSpaces = true
     /// HF Metaspace `split`: cut the text before every ▁ and merge each piece on its own.
     public var splitsAtSpaces = false
+    /// Raw-UTF-8 BPE (TokenizerSpec+RawUTF8BPE.swift): cut the text into runs of newlines and runs of anything
+    /// else (llama.cpp's `[^\n]+|[\n]+`) and merge each on its own.
+    public var splitsAtNewlines = false
+    /// With `splitsAtNewlines`: a run of newlines that is itself a token is that token (gemma-4).
+    public var takesNewlineRunsWhole = false
+    /// `Tokenizer.encode(bytes:)` reads each byte that starts no valid UTF-8 sequence as U+FFFD (LossyUTF8), as
+    /// llama.cpp's regex split does for BPE; SentencePiece proper merges stray bytes as they are.
+    public var readsInvalidUTF8AsReplacement = false
     /// `byRank` only: characters missing from the vocabulary become `<0xXX>` tokens if all their bytes have
     /// one (else the unknown token). `byScore` always falls back to bytes, as llama.cpp does.
     public var byteFallback = true

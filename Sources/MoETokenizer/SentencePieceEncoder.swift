@@ -97,6 +97,10 @@ struct SentencePieceEncoder: Sendable {
         for byte in bytes[range] {
             if byte == 0x20 && options.escapesSpaces { text += Self.mark } else { text.append(byte) }
         }
+        if options.splitsAtNewlines {
+            encodeNewlineRuns(text, into: &ids)
+            return
+        }
         guard options.splitsAtSpaces else {
             encodePiece(text, 0 ..< text.count, into: &ids)
             return
@@ -111,6 +115,23 @@ struct SentencePieceEncoder: Sendable {
             i += 1
         }
         encodePiece(text, pieceStart ..< text.count, into: &ids)
+    }
+
+    /// Raw-UTF-8 BPE's pre-tokenizer (`[^\n]+|[\n]+`): runs of newlines and runs of other bytes, each merged
+    /// on its own; with `takesNewlineRunsWhole`, a newline run that is a token is that token (gemma-4).
+    private func encodeNewlineRuns(_ text: [UInt8], into ids: inout [Int]) {
+        var start = 0
+        while start < text.count {
+            let isNewline = text[start] == 0x0A
+            var end = start + 1
+            while end < text.count, (text[end] == 0x0A) == isNewline { end += 1 }
+            if isNewline, options.takesNewlineRunsWhole, let id = table.id(text, start ..< end) {
+                ids.append(Int(id))
+            } else {
+                encodePiece(text, start ..< end, into: &ids)
+            }
+            start = end
+        }
     }
 
     private func encodePiece(_ text: [UInt8], _ range: Range<Int>, into ids: inout [Int]) {

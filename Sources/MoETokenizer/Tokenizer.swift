@@ -2,8 +2,8 @@ import MoEFormats
 
 /// Byte-level BPE tokenizer (GPT-2 family: Qwen, Llama 3, DeepSeek, GLM, gpt-oss, Kimi, OLMo, …) built from a
 /// TokenizerSpec.
-/// SentencePiece vocabularies (Llama 2, Mistral, Mixtral, ERNIE) take the path in SentencePieceEncoder.swift
-/// after the same added-token split.
+/// SentencePiece vocabularies (Llama 2, Mistral, Mixtral, ERNIE) and raw-UTF-8 BPE ones (gemma-4) take the path
+/// in SentencePieceEncoder.swift after the same added-token split.
 ///
 /// Encoding, as Hugging Face `tokenizers` does it: split out added tokens matched in the raw text → normalize
 /// each stretch between them → split out added tokens matched in normalized text → cut the rest into pieces
@@ -140,9 +140,14 @@ public final class Tokenizer: Sendable {
 
     /// The ids of raw bytes that need not be valid UTF-8 (`moe tokenize --file`), as llama.cpp treats a
     /// std::string: SentencePiece merges the bytes as they are (a stray byte becomes its `<0xXX>` token);
-    /// byte-level BPE reads each byte that starts no complete UTF-8 sequence as U+FFFD (LossyUTF8.swift).
+    /// byte-level BPE and raw-UTF-8 BPE read each byte that starts no complete UTF-8 sequence as U+FFFD
+    /// (LossyUTF8.swift).
     public func encode(bytes: [UInt8], parseSpecial: Bool = true) -> [Int] {
-        if let sentencePiece { return encodeSentencePiece(sentencePiece, bytes, parseSpecial: parseSpecial) }
+        if let sentencePiece {
+            // Raw-UTF-8 BPE reads invalid UTF-8 as llama.cpp's regex split does (one U+FFFD per bad byte).
+            let input = sentencePiece.options.readsInvalidUTF8AsReplacement ? Array(LossyUTF8.string(bytes).utf8) : bytes
+            return encodeSentencePiece(sentencePiece, input, parseSpecial: parseSpecial)
+        }
         return encode(LossyUTF8.string(bytes), parseSpecial: parseSpecial)
     }
 

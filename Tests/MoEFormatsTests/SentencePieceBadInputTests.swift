@@ -120,6 +120,14 @@ struct SentencePieceBadInputTests {
         }
     }
 
+    @Test("regression: a piece type of 2^63 or more is refused, not a trap converting it to Int")
+    func hugePieceType() throws {
+        // One piece "a" with type −1 as protobuf writes a negative int32: a 10-byte varint, UInt64.max.
+        let bytes: [UInt8] = [0x0A, 0x0E, 0x0A, 0x01, 0x61, 0x18] + [UInt8](repeating: 0xFF, count: 9) + [0x01]
+        let (e, path) = try Self.load(bytes)
+        expectMessage(e, path: path, "piece 0 has type 18446744073709551615", "known: 1 to 6")
+    }
+
     /// A vocabulary-only GGUF with model "llama" and the given keys over three tokens.
     static func gguf(_ dir: BadInputScratch, _ edit: (inout [String: GGUFValue]) -> Void) throws -> String {
         let path = dir.file("vocab-\(UUID().uuidString).gguf")
