@@ -13,6 +13,11 @@ public struct GenerationOptions: Sendable {
     public var precision = ActivationPrecision.f32
     /// Routing forced from a trace (benchmark mode; used when no state is given).
     public var forcedRouting: ForcedRouting?
+    /// Tokens that end the reply besides the end-of-text token (a chat template's end of turn, e.g.
+    /// `<|im_end|>`); the stop token is not part of the text. Ignored with `ignoreEOS`.
+    public var stopTokenIds: Set<Int> = []
+    /// Asked before each token: true ends generation with stop reason "cancelled" (Ctrl-C, a client gone).
+    public var isCancelled: (@Sendable () -> Bool)?
     public init(maxTokens: Int = 128, sampling: SamplingOptions = SamplingOptions(), ignoreEOS: Bool = false,
                 threads: Int = ThreadPool.physicalCores, precision: ActivationPrecision = .f32) {
         self.threads = threads
@@ -25,6 +30,8 @@ public struct GenerationOptions: Sendable {
 
 public struct GenerationStats: Sendable, Codable {
     public var promptTokens: Int
+    /// Prompt tokens whose keys and values were reused from the previous prompt (`PromptCache`), not computed.
+    public var reusedPromptTokens = 0
     public var generatedTokens: Int
     /// Wall seconds spent on the prompt (prefill) and on generating tokens (decode).
     public var promptSeconds: Double
@@ -34,7 +41,7 @@ public struct GenerationStats: Sendable, Codable {
     public var stopReason: String
 
     enum CodingKeys: String, CodingKey {
-        case promptTokens = "prompt_tokens", generatedTokens = "generated_tokens"
+        case promptTokens = "prompt_tokens", reusedPromptTokens = "prompt_tokens_reused", generatedTokens = "generated_tokens"
         case promptSeconds = "prompt_seconds", decodeSeconds = "decode_seconds"
         case promptTokensPerSecond = "prompt_tokens_per_second", decodeTokensPerSecond = "decode_tokens_per_second"
         case stopReason = "stop_reason"
@@ -42,6 +49,7 @@ public struct GenerationStats: Sendable, Codable {
     public func encode(to e: Encoder) throws {
         var c = e.container(keyedBy: CodingKeys.self)
         try c.encode(promptTokens, forKey: .promptTokens)
+        try c.encode(reusedPromptTokens, forKey: .reusedPromptTokens)
         try c.encode(generatedTokens, forKey: .generatedTokens)
         try c.encode(promptSeconds, forKey: .promptSeconds)
         try c.encode(decodeSeconds, forKey: .decodeSeconds)
@@ -59,6 +67,7 @@ public struct GenerationStats: Sendable, Codable {
     public init(from d: Decoder) throws {
         let c = try d.container(keyedBy: CodingKeys.self)
         promptTokens = try c.decode(Int.self, forKey: .promptTokens)
+        reusedPromptTokens = try c.decodeIfPresent(Int.self, forKey: .reusedPromptTokens) ?? 0
         generatedTokens = try c.decode(Int.self, forKey: .generatedTokens)
         promptSeconds = try c.decode(Double.self, forKey: .promptSeconds)
         decodeSeconds = try c.decode(Double.self, forKey: .decodeSeconds)
@@ -88,34 +97,56 @@ extension Model {
                                             maxBatch: min(512, promptIds.count), threads: options.threads,
                                             precision: options.precision)
         if given == nil { state.forcedRouting = options.forcedRouting }
+        // A given state goes on from where it is (its earlier tokens are context); nothing is reused or rewound.
+        return try run(promptIds: promptIds, options: options, state: state, cache: nil, onText: onText)
+    }
+
+    /// Generates a reply to `promptIds` in `cache`'s state, first rewinding it to the longest prefix it shares
+    /// with the tokens it holds, so that only the rest of the prompt is computed (`stats.reusedPromptTokens`).
+    /// Afterwards the cache holds the prompt and the reply's tokens that were computed.
+    public func generate(promptIds: [Int], options: GenerationOptions, cache: PromptCache,
+                         onText: (String) -> Void = { _ in }) throws -> GenerationResult {
+        guard !promptIds.isEmpty else { throw InferenceError.emptyInput }
+        return try run(promptIds: promptIds, options: options, state: cache.state, cache: cache, onText: onText)
+    }
+
+    private func run(promptIds: [Int], options: GenerationOptions, state: InferenceState, cache: PromptCache?,
+                     onText: (String) -> Void) throws -> GenerationResult {
         var sampler = Sampler(options: options.sampling)
         var streamer = UTF8StreamDecoder()
         var history = promptIds
         var produced: [Int] = []
         var text = ""
-        let eos = config.eosTokenId ?? tokenizer.eosTokenId
+        var stops = options.stopTokenIds
+        if let eos = config.eosTokenId ?? tokenizer.eosTokenId { stops.insert(eos) }
         let clock = ContinuousClock()
 
         let t0 = clock.now
-        var logits = try forward(promptIds, state: state, logits: .last)
+        let reused = cache?.reuse(for: promptIds) ?? 0
+        let fresh = promptIds[reused...]
+        var logits = try forward(Array(fresh), state: state, logits: .last)
+        cache?.appended(fresh)
         let promptSeconds = (clock.now - t0).seconds
         var stopReason = "max_tokens"
         let t1 = clock.now
         while produced.count < options.maxTokens {
+            if options.isCancelled?() == true { stopReason = "cancelled"; break }
             let next = sampler.sample(logits, history: history)
             produced.append(next)
             history.append(next)
-            if next == eos, !options.ignoreEOS { stopReason = "eos"; break }
+            if stops.contains(next), !options.ignoreEOS { stopReason = "eos"; break }
             let piece = streamer.decode(tokenizer.decodeBytes([next]))
             if !piece.isEmpty { text += piece; onText(piece) }
             if produced.count == options.maxTokens { break }
             if state.position >= state.contextLength { stopReason = "context_full"; break }
             logits = try forward([next], state: state, logits: .last)
+            cache?.appended(CollectionOfOne(next))
         }
         let rest = streamer.finish()
         if !rest.isEmpty { text += rest; onText(rest) }
-        let stats = GenerationStats(promptTokens: promptIds.count, generatedTokens: produced.count,
+        var stats = GenerationStats(promptTokens: promptIds.count, generatedTokens: produced.count,
                                     promptSeconds: promptSeconds, decodeSeconds: (clock.now - t1).seconds, stopReason: stopReason)
+        stats.reusedPromptTokens = reused
         return GenerationResult(tokenIds: produced, text: text, stats: stats)
     }
 }

@@ -27,6 +27,8 @@ public final class InferenceState: @unchecked Sendable {
     /// window plus a batch (`ModelConfig.kvSlots`).
     let kvFirstRow: [Int]
     let kvSlots: [Int]
+    /// The sliding window of the window layers (nil: none), for `canRewind(to:)`.
+    let windowSize: Int?
     let x: UnsafeMutablePointer<Float>           // [maxBatch, hidden] residual stream
     let xb: UnsafeMutablePointer<Float>          // [maxBatch, hidden] normed input of a sublayer
     let q: UnsafeMutablePointer<Float>           // [maxBatch, queryWidth] (heads * headDim, or heads * (nope + rope))
@@ -107,6 +109,7 @@ public final class InferenceState: @unchecked Sendable {
             return p
         }
         kvSlots = (0 ..< c.layerCount).map { c.kvSlots(layer: $0, context: contextLength, maxBatch: maxBatch) }
+        windowSize = c.latentAttention == nil ? c.slidingWindow?.window : nil
         kvFirstRow = kvSlots.reduce(into: [0]) { $0.append($0.last! + $1) }.dropLast()
         let kvRows = kvSlots.reduce(0, +)
         keyCache = alloc(kvRows * c.kvCacheWidth.key)
@@ -153,6 +156,25 @@ public final class InferenceState: @unchecked Sendable {
 
     /// Forgets the sequence: the next token is at position 0. (A forced routing trace goes on where it was.)
     public func reset() { position = 0 }
+
+    /// Whether the cache still holds what position `p` (≤ `position`) attends to. A full-attention layer keeps
+    /// every position; a sliding-window layer's ring of `kvSlots` rows holds positions position - kvSlots ..<
+    /// position, and position p needs p - window + 1 ..< p, so it may step back at most kvSlots - window.
+    public func canRewind(to p: Int) -> Bool {
+        guard p >= 0, p <= position else { return false }
+        guard let window = windowSize else { return true }
+        for l in kvSlots.indices where kvSlots[l] < contextLength && position - p > kvSlots[l] - window { return false }
+        return true
+    }
+
+    /// Forgets the positions from `p` on, keeping the keys and values of 0 ..< p: the next token is at `p`.
+    /// Returns false, changing nothing, when the state cannot (`canRewind(to:)`).
+    @discardableResult
+    public func rewind(to p: Int) -> Bool {
+        guard canRewind(to: p) else { return false }
+        position = p
+        return true
+    }
 }
 
 /// A routing trace replayed in place of the routers: token i of the run (counted over every forward call,

@@ -183,6 +183,14 @@ public final class WeightStore: @unchecked Sendable {
         }
     }
 
+    /// The chat template the model carries (GGUF metadata or the folder's files), nil when it has none.
+    public func chatTemplate() throws -> ChatTemplateSource? {
+        switch source {
+        case let .gguf(g): return ChatTemplateSource.find(gguf: g)
+        case .safetensors: return try ChatTemplateSource.find(folder: path)
+        }
+    }
+
     /// The tokenizer description: GGUF metadata, or the folder's tokenizer file.
     public func tokenizerSpec() throws -> TokenizerSpec {
         switch source {

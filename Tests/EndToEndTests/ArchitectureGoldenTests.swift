@@ -98,3 +98,32 @@ enum ArchitectureGolden {
         return try JSONDecoder().decode(Golden.self, from: data)
     }
 }
+
+extension ArchitectureGoldenTests {
+    /// A prompt cache over sliding-window layers (a ring of window 8 + batch 3 - 1 = 10 rows): a turn that
+    /// extends the held tokens reuses them all; one that would step back further than the ring's spare rows
+    /// reuses nothing. The reply equals transformers' greedy tokens either way.
+    @Test("gpt-oss: a prompt cache reuses only what the sliding-window ring still holds; tokens equal golden")
+    func promptCacheWithSlidingWindow() throws {
+        let model = try Model(path: SharedData.root + "/models/tiny-gpt-oss/tiny-gpt-oss-bf16.gguf")
+        let golden = try ArchitectureGolden.load(model: "tiny-gpt-oss")
+        let options = GenerationOptions(maxTokens: 4, ignoreEOS: true, threads: 2, precision: .f32)
+        for prompt in golden.prompts {
+            let ids = prompt.ids + prompt.greedy_ids
+            let cache = PromptCache(state: InferenceState(config: model.config, contextLength: 64, maxBatch: 3, threads: 2))
+            // Turn 1: the prompt; turn 2: the prompt with its first 12 golden tokens; the ring (10 rows) has
+            // wrapped by then, so it can step back at most 2 positions from where turn 1 left it.
+            _ = try model.generate(promptIds: prompt.ids, options: options, cache: cache)
+            let left = cache.state.position
+            let turn2 = Array(ids.prefix(prompt.ids.count + 12))
+            let reply = try model.generate(promptIds: turn2, options: options, cache: cache)
+            #expect(reply.stats.reusedPromptTokens == left)   // turn 1's prompt and 3 computed reply tokens
+            #expect(reply.tokenIds == Array(prompt.greedy_ids[12 ..< 16]))
+            // The same prompt again would step back 4 positions (3 reply tokens and the prompt's last): more
+            // than the ring's 2 spare rows, so nothing is reused, and the reply is the same.
+            let again = try model.generate(promptIds: turn2, options: options, cache: cache)
+            #expect(again.stats.reusedPromptTokens == 0)
+            #expect(again.tokenIds == reply.tokenIds)
+        }
+    }
+}
