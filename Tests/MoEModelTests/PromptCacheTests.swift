@@ -17,7 +17,9 @@ struct PromptCacheTests {
 
     @Test("second turn: the shared prefix is reused and the reply equals a cold run's", arguments: TinyArch.allCases)
     func secondTurnEqualsColdRun(arch: TinyArch) throws {
-        let model = try Model(path: try TinyFixture(arch).gguf)
+        let fixture = try TinyFixture(arch)
+        defer { withExtendedLifetime(fixture) {} }
+        let model = try Model(path: fixture.gguf)
         for precision in [ActivationPrecision.f32, .q8] {
             let options = GenerationOptions(maxTokens: 6, ignoreEOS: true, threads: 2, precision: precision)
             let cache = PromptCache(state: InferenceState(config: model.config, contextLength: 64, maxBatch: 16, threads: 2, precision: precision))
