@@ -38,12 +38,15 @@ public struct ToolParameterTypes: Sendable, Equatable {
 /// `<parameter name="k">`) becomes a JSON value:
 /// - declared type "string" → that text as a JSON string, always;
 /// - declared as another type → the text parsed as JSON when it parses, else a JSON string (never dropped);
+///   a declared boolean also accepts Python's `True` / `False`;
 /// - no declaration → a text that parses as a JSON number, boolean, null, object or array stays that value,
 ///   anything else (including a quoted `"…"` JSON string literal) is the text as a JSON string.
 /// This follows what the templates do when they render past calls: strings raw, other values as `tojson`.
 enum ArgumentValue {
     static func convert(_ text: String, declaredType: String?) -> JSONValue {
         if declaredType == "string" { return .string(text) }
+        // Qwen3-Coder's template writes booleans with Jinja's `string` filter, i.e. Python's `True` / `False`.
+        if declaredType == "boolean", ["true", "false"].contains(text.lowercased()) { return .bool(text.lowercased() == "true") }
         guard let parsed = JSONValue.parse(text) else { return .string(text) }
         if declaredType == nil, case .string = parsed { return .string(text) }
         return parsed
