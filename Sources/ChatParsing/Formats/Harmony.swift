@@ -24,6 +24,8 @@ struct HarmonyScanner: ReplyScanner {
 
     private var mode = Mode.between
     private var buffer: [UInt8] = []
+    /// In a tool body, where the terminator search resumes (a long argument text is not searched again).
+    private var searchFrom = 0
 
     mutating func feed(_ bytes: [UInt8], final: Bool, output: inout DeltaOutput) {
         buffer += bytes
@@ -74,8 +76,12 @@ struct HarmonyScanner: ReplyScanner {
             return true
 
         case .tool(let name, let written):
-            let end = earliestTerminator()
-            guard end != nil || final else { return false }
+            let end = earliestTerminator(from: searchFrom)
+            guard end != nil || final else {
+                searchFrom = max(0, buffer.count - Self.longestTerminator + 1)
+                return false
+            }
+            searchFrom = 0
             let at = end?.at ?? buffer.count
             let body = buffer[..<at]
             if let value = JSONValue.parse(Bytes.string(body)), let arguments = ArgumentValue.normalisedObjectText(value) {
@@ -95,8 +101,10 @@ struct HarmonyScanner: ReplyScanner {
         }
     }
 
-    private func earliestTerminator() -> (at: Int, marker: [UInt8])? {
-        Self.terminators.compactMap { m in Bytes.find(m, in: buffer).map { (at: $0, marker: m) } }.min { $0.at < $1.at }
+    private static let longestTerminator = terminators.map(\.count).max() ?? 0
+
+    private func earliestTerminator(from: Int = 0) -> (at: Int, marker: [UInt8])? {
+        Self.terminators.compactMap { m in Bytes.find(m, in: buffer, from: from).map { (at: $0, marker: m) } }.min { $0.at < $1.at }
     }
 
     /// A following `<|start|>` is left for `.between` to read; the other terminators are consumed.
