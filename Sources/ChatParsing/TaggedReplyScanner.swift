@@ -25,12 +25,13 @@ struct ToolBlock: Sendable {
 /// - `contentStart`: before the first visible byte of the content (or of the reply). Leading whitespace is
 ///   dropped here (trimming would drop it anyway), then the reply-start tags are tried: `<think>` (only at the
 ///   very start of the reply) and start-only blocks.
+/// - `reasoningStart`: the prompt opened `<think>`; a `<think>` the model writes again anyway is skipped.
 /// - `reasoning`: inside `<think>`, until `</think>`; unterminated reasoning stays reasoning (a reply cut off
 ///   while thinking), which is also the only choice that streams: it was emitted as reasoning already.
 /// - `content`: visible text, scanning for block start markers.
 /// - `block(i)`: inside block i, held until its end marker (or the end of the reply).
 struct TaggedReplyScanner: ReplyScanner {
-    private enum Mode: Sendable, Equatable { case contentStart(reasoningAllowed: Bool), reasoning, content, block(Int) }
+    private enum Mode: Sendable, Equatable { case contentStart(reasoningAllowed: Bool), reasoningStart, reasoning, content, block(Int) }
 
     private let syntax: TaggedSyntax
     private let blockStarts: [[UInt8]]
@@ -48,7 +49,7 @@ struct TaggedReplyScanner: ReplyScanner {
         blockEnds = syntax.blocks.map { $0.end.map { Array($0.utf8) } }
         reasoningOpen = syntax.reasoning.map { Array($0.open.utf8) }
         reasoningClose = syntax.reasoning.map { Array($0.close.utf8) }
-        mode = startsInReasoning && syntax.reasoning != nil ? .reasoning : .contentStart(reasoningAllowed: true)
+        mode = startsInReasoning && syntax.reasoning != nil ? .reasoningStart : .contentStart(reasoningAllowed: true)
     }
 
     mutating func feed(_ bytes: [UInt8], final: Bool, output: inout DeltaOutput) {
@@ -75,6 +76,15 @@ struct TaggedReplyScanner: ReplyScanner {
             }
             if !final, candidates.contains(where: { Bytes.couldBecome(buffer, $0.marker) }) { return false }
             mode = .content
+            return true
+
+        case .reasoningStart:
+            buffer.removeFirst(buffer.prefix { Bytes.isWhitespace($0) }.count)   // reasoning is trimmed anyway
+            if buffer.isEmpty { return false }
+            guard let open = reasoningOpen else { mode = .content; return true }
+            if Bytes.startsWith(buffer, open) { buffer.removeFirst(open.count) }
+            else if !final, Bytes.couldBecome(buffer, open) { return false }
+            mode = .reasoning
             return true
 
         case .reasoning:

@@ -28,6 +28,10 @@ enum MalformedCases {
         asContent("Hermes: arguments not an object", hermes, "<tool_call>{\"name\": \"f\", \"arguments\": [1]}</tool_call>"),
         asContent("Hermes: unterminated after content", hermes, "Sure.\n<tool_call>\n{\"name\": \"get_weather\""),
         asContent("Hermes: <think> not at the start is text", hermes, "Use <think> tags.</think> Done."),
+        ReplyCase("Hermes: <think> repeated after a prompt that opened it", ChatFormat.hermes.parser(thinks: true, startsInReasoning: true),
+                  "\n<think>\nhmm\n</think>\n\nHi", reply("Hi", reasoning: "hmm")),
+        ReplyCase("Hermes: reply that only reasons, prompt opened it", ChatFormat.hermes.parser(thinks: true, startsInReasoning: true),
+                  "<thin", reply(reasoning: "<thin")),
         asContent("Hermes: Qwen2.5 does not think", qwen25, "<think>x</think>y"),
         ReplyCase("Hermes: valid then malformed block", hermes,
                   "<tool_call>{\"name\":\"a\",\"arguments\":{}}</tool_call>\n<tool_call>oops</tool_call>",
@@ -42,6 +46,7 @@ enum MalformedCases {
         asContent("Qwen3-Coder: missing </parameter>", coder, "<tool_call>\n<function=get_weather>\n<parameter=city>\nParis\n</function>\n</tool_call>"),
         asContent("Qwen3-Coder: missing </function>", coder, "<tool_call>\n<function=get_weather>\n</tool_call>"),
         asContent("Qwen3-Coder: empty name", coder, "<tool_call>\n<function=>\n</function>\n</tool_call>"),
+        asContent("Qwen3-Coder: blank name", coder, "<tool_call>\n<function= >\n</function>\n</tool_call>"),
         asContent("Qwen3-Coder: not a function", coder, "<tool_call>\nhello\n</tool_call>"),
         asContent("Qwen3-Coder: truncated in a value", coder, "<tool_call>\n<function=get_weather>\n<parameter=city>\nPar"),
         ReplyCase("Qwen3-Coder: multi-line string value, JSON values", coder,
@@ -79,6 +84,7 @@ enum MalformedCases {
         // MiniMax-M2
         asContent("MiniMax-M2: missing </invoke>", minimax,
                   "<minimax:tool_call>\n<invoke name=\"f\"><parameter name=\"a\">1</parameter>\n</minimax:tool_call>"),
+        asContent("MiniMax-M2: blank name", minimax, "<minimax:tool_call><invoke name=\" \"></invoke></minimax:tool_call>"),
         asContent("MiniMax-M2: not an invoke", minimax, "<minimax:tool_call>\nhello\n</minimax:tool_call>"),
         // Mistral
         asContent("Mistral: truncated JSON", mistral, "[TOOL_CALLS][{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}"),

@@ -13,6 +13,7 @@ enum InvokeBlocks {
             guard cursor.take("<\(tagPrefix)invoke name=\""), let name = cursor.read(until: "\""), !name.isEmpty,
                   cursor.read(until: ">") != nil, let body = cursor.read(until: invokeClose) else { return nil }
             let tool = String(name)
+            guard !tool.trimmingWhitespace.isEmpty else { return nil }
             var params = BlockCursor(String(body))
             var members: [(key: String, value: JSONValue)] = []
             while params.skip(past: parameterOpen) {

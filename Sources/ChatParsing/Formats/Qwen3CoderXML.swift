@@ -26,6 +26,7 @@ enum Qwen3CoderXMLFormat {
             guard cursor.take("<function="), let name = cursor.read(until: ">"), !name.isEmpty,
                   let body = cursor.read(until: "</function>") else { return nil }
             let functionName = String(name).trimmingWhitespace
+            guard !functionName.isEmpty else { return nil }
             var params = BlockCursor(String(body))
             var pairs: [(String, String)] = []
             while params.skip(past: "<parameter=") {
