@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "MoEKernels", dependencies: ["CKernels", "MoEFormats", .product(name: "Atomics", package: "swift-atomics")]),
         // Byte-level BPE and SentencePiece tokenizers over a TokenizerSpec: encode, decode.
         .target(name: "MoETokenizer", dependencies: ["MoEFormats"]),
+        // A model's reply → reasoning, content and tool calls, per chat format; Foundation only (Docs/CHAT.md).
+        .target(name: "ChatParsing"),
         // Weight store: one view of tensors by canonical name, whatever file they came from.
         .target(name: "MoEStore", dependencies: ["CZstd", "MoEFormats", "MoEKernels"]),
         // Tokenizer, model description, forward pass, sampling, generation.
@@ -83,6 +85,7 @@ let package = Package(
             dependencies: ["MemLimit", "MoEFormats", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/memlimit"
         ),
+        .testTarget(name: "ChatParsingTests", dependencies: ["ChatParsing", "TestSupport"]),
         .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "MoEFormats", "TestSupport", "memlimit"]),
     ]
 )
