@@ -209,7 +209,7 @@ public final class Evaluator {
     // MARK: - Macros and calls
 
     private func makeMacro(_ m: MacroDefinition, _ definingScope: Scope) -> JinjaCallable {
-        JinjaCallable(m.name) { [unowned self] args, _ in
+        JinjaCallable(m.name, isMacro: true) { [unowned self] args, _ in
             let scope = Scope(parent: definingScope)
             var positional = args.positional
             for (i, (name, _)) in m.parameters.enumerated() where i < positional.count {

@@ -180,7 +180,10 @@ extension Evaluator {
             return .int(try pythonSplit(str(value), separator: nil, maxsplit: -1, fromRight: false).count)
         case "attr":
             guard let n = arg(0, "name") else { throw TemplateError.type("attr needs a name") }
-            return try getAttribute(value, str(n))
+            // Jinja2's attr looks up attributes only, never dict items.
+            if case .namespace = value { return try getAttribute(value, str(n)) }
+            if value.isUndefined { try failIfUndefined(value) }
+            return try boundMethod(value, str(n)) ?? .undefined("'\(value.typeName) object' has no attribute '\(str(n))'")
         case "map":
             let items = try iterate(value)
             if let a = args.keyword.first(where: { $0.0 == "attribute" })?.1 {

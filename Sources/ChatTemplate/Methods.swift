@@ -206,9 +206,7 @@ func pythonSplit(_ s: String, separator: String?, maxsplit: Int, fromRight: Bool
             while i < scalars.count && isPythonSpace(scalars[i]) { i += 1 }
             if i == scalars.count { break }
             if maxsplit >= 0 && parts.count == maxsplit {
-                var rest = Array(scalars[i...])
-                while let last = rest.last, isPythonSpace(last) { rest.removeLast() }
-                parts.append(rest)
+                parts.append(Array(scalars[i...]))  // the rest keeps its trailing whitespace, as in Python
                 break
             }
             let start = i

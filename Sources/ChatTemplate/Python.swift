@@ -25,7 +25,7 @@ extension JinjaValue {
         case .tuple(let a): return a.count == 1 ? "(\(a[0].pythonRepr),)" : "(" + a.map(\.pythonRepr).joined(separator: ", ") + ")"
         case .object(let o): return "{" + o.pairs.map { "\($0.pythonRepr): \($1.pythonRepr)" }.joined(separator: ", ") + "}"
         case .namespace(let n): return "<Namespace \(JinjaValue.object(n.attributes).pythonRepr)>"
-        case .callable(let f): return "<function \(f.name)>"
+        case .callable(let f): return f.isMacro ? "<Macro '\(f.name)'>" : "<function \(f.name)>"
         }
     }
 }

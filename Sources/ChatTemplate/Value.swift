@@ -182,9 +182,12 @@ public struct CallArguments {
 /// A function value: a macro, a global (range, namespace, raise_exception…), or a bound method ("x".split).
 public final class JinjaCallable {
     public let name: String
+    /// A template's macro (prints as <Macro 'name'>), not a built-in.
+    let isMacro: Bool
     let body: (CallArguments, Evaluator) throws -> JinjaValue
-    init(_ name: String, _ body: @escaping (CallArguments, Evaluator) throws -> JinjaValue) {
+    init(_ name: String, isMacro: Bool = false, _ body: @escaping (CallArguments, Evaluator) throws -> JinjaValue) {
         self.name = name
+        self.isMacro = isMacro
         self.body = body
     }
     /// A callable that ignores the evaluator (globals given by the embedding program).
