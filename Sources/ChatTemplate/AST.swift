@@ -75,7 +75,7 @@ struct MacroDefinition {
 }
 
 indirect enum Node {
-    case text(String)
+    case text(String, SourcePosition)
     case output(Expr)
     case ifBlock([(Expr, [Node])], otherwise: [Node])
     case forLoop(target: AssignTarget, iterable: Expr, condition: Expr?, body: [Node], otherwise: [Node], SourcePosition)

@@ -66,10 +66,11 @@ public final class Evaluator {
 
     private func execute(_ node: Node, _ scope: Scope, into out: inout String) throws -> Flow {
         switch node {
-        case .text(let s):
-            try emit(s, into: &out)
+        case .text(let s, let position):
+            try located(position) { try emit(s, into: &out) }
         case .output(let e):
-            try emit(try evaluate(e, scope).pythonString, into: &out)
+            let text = try evaluate(e, scope).pythonString
+            try located(e.position) { try emit(text, into: &out) }
         case .ifBlock(let branches, let otherwise):
             for (condition, body) in branches where try evaluate(condition, scope).truthy {
                 return try execute(body, scope, into: &out)

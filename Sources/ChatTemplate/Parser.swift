@@ -74,7 +74,7 @@ struct Parser {
             case .eof:
                 return (nodes, nil)
             case .text(let s):
-                nodes.append(.text(s))
+                nodes.append(.text(s, token.position))
             case .variableBegin:
                 let e = try parseTuple()
                 guard current.kind == .variableEnd else { throw error("expected end of print statement ('}}'), got \(current.describe)") }
