@@ -195,6 +195,12 @@ public final class Evaluator {
             guard case .namespace(let ns)? = scope.lookup(object) ?? globalValue(object) else {
                 throw TemplateError.runtime("cannot assign attribute on non-namespace object")
             }
+            // A namespace is the one place a value survives a loop iteration, so the one place a value can
+            // nest without bound ({% set ns.x = [ns.x] %}) or contain itself ({% set ns.x = ns %}). Deeply
+            // nested values would overflow the stack when printed, compared or freed: refuse them here.
+            if exceedsNesting(value, JinjaValue.maxNesting, target: ns) {
+                throw TemplateError(.limit, "value nested deeper than \(JinjaValue.maxNesting) levels (or containing itself)")
+            }
             ns.attributes[attribute] = value
         case .tuple(let targets):
             let items = try iterate(value)
@@ -204,6 +210,18 @@ public final class Evaluator {
                     : "not enough values to unpack (expected \(targets.count), got \(items.count))"))
             }
             for (t, v) in zip(targets, items) { try assign(t, v, scope) }
+        }
+    }
+
+    /// Whether `value` has containers nested more than `limit` deep, or holds `target` (the namespace it is
+    /// about to be stored in, which would then contain itself).
+    private func exceedsNesting(_ value: JinjaValue, _ limit: Int, target: JinjaNamespace) -> Bool {
+        if limit < 0 { return true }
+        switch value {
+        case .array(let items), .tuple(let items): return items.contains { exceedsNesting($0, limit - 1, target: target) }
+        case .object(let o): return o.values.contains { exceedsNesting($0, limit - 1, target: target) }
+        case .namespace(let ns): return ns === target || ns.attributes.values.contains { exceedsNesting($0, limit - 1, target: target) }
+        default: return false
         }
     }
 

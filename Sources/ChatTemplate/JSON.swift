@@ -38,7 +38,7 @@ private struct JSONParser {
     }
 
     mutating func value(depth: Int) throws -> JinjaValue {
-        guard depth < 512 else { throw error("nested too deeply") }
+        guard depth < JinjaValue.maxNesting else { throw error("nested deeper than \(JinjaValue.maxNesting) levels") }
         guard at < bytes.count else { throw error("unexpected end") }
         switch bytes[at] {
         case UInt8(ascii: "{"):
@@ -184,7 +184,7 @@ func pythonJSONDumps(_ value: JinjaValue, _ options: JSONDumpOptions) throws -> 
 }
 
 private func dump(_ value: JinjaValue, _ o: JSONDumpOptions, _ sep: String, level: Int, into out: inout String) throws {
-    guard level < 512 else { throw TemplateError.runtime("ValueError: tojson: nested too deeply") }
+    guard level <= JinjaValue.maxNesting + 1 else { throw TemplateError.runtime("ValueError: tojson: nested too deeply") }
     func newline(_ l: Int) {
         if let indent = o.indent { out += "\n" + String(repeating: indent, count: l) }
     }

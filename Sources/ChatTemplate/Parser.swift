@@ -10,6 +10,10 @@ struct Parser {
     private var loopDepth = 0
     /// Names read while parsing the current macro body (for varargs / kwargs / caller).
     private var usedNames: Set<String> = []
+    /// Blocks inside blocks plus expressions inside expressions: bounded, so that a pathological template
+    /// ("((((…" or thousands of nested ifs) is a syntax error rather than a stack overflow.
+    private var depth = 0
+    static let maxDepth = 200
 
     init(_ tokens: [Token]) { self.tokens = tokens }
 
@@ -28,6 +32,11 @@ struct Parser {
         let t = tokens[at]
         if at < tokens.count - 1 { at += 1 }
         return t
+    }
+
+    private mutating func enter() throws {
+        depth += 1
+        if depth > Parser.maxDepth { throw error("template nested too deeply (more than \(Parser.maxDepth) levels)") }
     }
 
     private func error(_ message: String, at position: SourcePosition? = nil) -> TemplateError {
@@ -107,6 +116,8 @@ struct Parser {
     }
 
     private mutating func statement(_ tag: String, at position: SourcePosition, enclosing: Set<String>) throws -> Node {
+        try enter()
+        defer { depth -= 1 }
         switch tag {
         case "if": return try parseIf(at: position)
         case "for": return try parseFor(at: position)
@@ -340,6 +351,8 @@ struct Parser {
     }
 
     private mutating func parseNot() throws -> Expr {
+        try enter()
+        defer { depth -= 1 }
         if isName("not") {
             let p = advance().position
             return .unary("not", try parseNot(), p)
@@ -405,6 +418,8 @@ struct Parser {
     }
 
     private mutating func parseUnary(withFilters: Bool = true) throws -> Expr {
+        try enter()
+        defer { depth -= 1 }
         var e: Expr
         if case .op(let o) = current.kind, o == "-" || o == "+" {
             let p = advance().position

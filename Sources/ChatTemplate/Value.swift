@@ -19,6 +19,10 @@ public enum JinjaValue {
     case namespace(JinjaNamespace)
     case callable(JinjaCallable)
 
+    /// How deep containers may nest: JSON contexts and namespace attributes beyond it are refused, so that
+    /// printing, comparing and freeing a value never recurse deeper than the stack allows.
+    public static let maxNesting = 256
+
     public static var undefinedValue: JinjaValue { .undefined(hint: "value", security: false) }
     static func undefined(_ hint: String) -> JinjaValue { .undefined(hint: hint, security: false) }
 

@@ -7,11 +7,11 @@ import Testing
     func expectError(_ source: String, _ kind: TemplateError.Kind, line: Int, column: Int, containing text: String,
                      limits: RenderLimits = RenderLimits(), sourceLocation: SourceLocation = #_sourceLocation) {
         guard let e = renderError(source, limits: limits) else {
-            Issue.record("\(source.debugDescription) rendered without error", sourceLocation: sourceLocation)
+            Issue.record("\(source.prefix(80).debugDescription) rendered without error", sourceLocation: sourceLocation)
             return
         }
         #expect(e.kind == kind && e.line == line && e.column == column && e.message.contains(text),
-                "\(source.debugDescription): \(e.kind) \(e)", sourceLocation: sourceLocation)
+                "\(source.prefix(80).debugDescription): \(e.kind) \(e)", sourceLocation: sourceLocation)
     }
 
     @Test("syntax errors: position of the offending token")
@@ -69,5 +69,24 @@ import Testing
         fewLoops.maxLoopIterations = 10_000
         expectError("{% for i in range(200) %}{% for j in range(200) %}{% endfor %}{% endfor %}", .limit, line: 1, column: 29,
                     containing: "loop iterations", limits: fewLoops)
+    }
+
+    /// Found by the chat-template fuzzer / adversarial inputs: each overflowed the stack before it was bounded.
+    @Test("regressions: deep nesting is an error, not a stack overflow")
+    func deepNesting() {
+        let parens = "{{ " + String(repeating: "(", count: 8000) + "1" + String(repeating: ")", count: 8000) + " }}"
+        expectError(parens, .syntax, line: 1, column: 104, containing: "nested too deeply")
+        let lists = "{{ " + String(repeating: "[", count: 8000) + String(repeating: "]", count: 8000) + " }}"
+        expectError(lists, .syntax, line: 1, column: 104, containing: "nested too deeply")
+        let ifs = String(repeating: "{% if 1 %}", count: 4000) + "x" + String(repeating: "{% endif %}", count: 4000)
+        expectError(ifs, .syntax, line: 1, column: 1987, containing: "nested too deeply")
+        // Values nested through a namespace, one level per iteration, and a namespace holding itself.
+        expectError("{% set ns = namespace(x=[]) %}{% for i in range(100000) %}{% set ns.x = [ns.x] %}{% endfor %}{{ ns.x }}",
+                    .limit, line: 1, column: 62, containing: "nested deeper than 256")
+        expectError("{% set ns = namespace(x=1) %}{% set ns.x = ns %}{{ ns }}", .limit, line: 1, column: 33, containing: "containing itself")
+        #expect(throws: TemplateError.self) { try JinjaValue.parseJSON(String(repeating: "[", count: 600) + String(repeating: "]", count: 600)) }
+        // A long flat chain is fine to parse but too deep to evaluate recursively: an error as well.
+        let chain = "{{ " + Array(repeating: "1", count: 3000).joined(separator: " ~ ") + " }}"
+        expectError(chain, .limit, line: 1, column: 10402, containing: "expression nested too deeply")
     }
 }
