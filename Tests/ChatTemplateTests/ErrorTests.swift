@@ -54,6 +54,9 @@ import Testing
         expectError("{% set x = 1 %}{% set x.y = 2 %}", .runtime, line: 1, column: 19, containing: "non-namespace")
         expectError("{{ range(1000000)|length }}", .runtime, line: 1, column: 9, containing: "MAX_RANGE")
         expectError("{{ 2 ** 64 }}", .runtime, line: 1, column: 6, containing: "OverflowError")
+        // Names that come from the template's data are quoted as Python's repr: a message stays one line.
+        expectError("{{ xs|map('a\nb')|list }}", .runtime, line: 1, column: 7, containing: #"no filter named 'a\nb'"#)
+        expectError("{{ 'abc'['x\ny'].z }}", .runtime, line: 2, column: 4, containing: #"has no attribute 'x\ny'"#)
     }
 
     @Test("limits: recursion depth, output size, loop iterations end in errors, not hangs")
