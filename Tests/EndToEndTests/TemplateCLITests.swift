@@ -40,7 +40,7 @@ struct TemplateCLITests {
         let r = try CLI.run(["template", "--template", template, "--context", dir.file("c.json")])
         #expect(r.status == 1)
         #expect(r.stdout.isEmpty)
-        #expect(r.stderr == "moe: error: \(template):2:19: no filter named 'nosuchfilter'\n")
+        #expect(r.stderr == "moe: error: \(template):2:18: no filter named 'nosuchfilter'\n")
         // strftime_now without --now: today's date, in UTC.
         try "{{ strftime_now('%Y') }}".write(toFile: template, atomically: true, encoding: .utf8)
         let today = try CLI.run(["template", "--template", template, "--context", dir.file("c.json")])
