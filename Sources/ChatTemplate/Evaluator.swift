@@ -241,14 +241,14 @@ public final class Evaluator {
             var extra = JinjaObject()
             for (name, value) in args.keyword {
                 if m.parameters.contains(where: { $0.0 == name }) {
-                    if scope.variables[name] != nil { throw TemplateError.type("macro '\(m.name)' got multiple values for argument \(pythonStringRepr(name))") }
+                    if scope.variables[name] != nil { throw TemplateError.type("macro '\(m.name)' got multiple values for argument \(quotedForMessage(name))") }
                     scope.variables[name] = value
                 } else if name == "caller" && m.catchesCaller {
                     scope.variables["caller"] = value
                 } else if m.catchesKwargs {
                     extra[name] = value
                 } else {
-                    throw TemplateError.type("macro '\(m.name)' takes no keyword argument \(pythonStringRepr(name))")
+                    throw TemplateError.type("macro '\(m.name)' takes no keyword argument \(quotedForMessage(name))")
                 }
             }
             for (name, defaultValue) in m.parameters where scope.variables[name] == nil {
@@ -500,13 +500,13 @@ public final class Evaluator {
         case .undefined(let hint, let security):
             throw security ? TemplateError.security(hint) : TemplateError.runtime("UndefinedError: " + hint)
         case .namespace(let ns):
-            return ns.attributes[name] ?? .undefined("'Namespace object' has no attribute \(pythonStringRepr(name))")
+            return ns.attributes[name] ?? .undefined("'Namespace object' has no attribute \(quotedForMessage(name))")
         default:
             if let method = try boundMethod(obj, name) { return method }
             if case .object(let o) = obj {
-                return o[name] ?? .undefined("'dict object' has no attribute \(pythonStringRepr(name))")
+                return o[name] ?? .undefined("'dict object' has no attribute \(quotedForMessage(name))")
             }
-            return .undefined("'\(obj.typeName) object' has no attribute \(pythonStringRepr(name))")
+            return .undefined("'\(obj.typeName) object' has no attribute \(quotedForMessage(name))")
         }
     }
 
@@ -529,15 +529,15 @@ public final class Evaluator {
         case .object(let o):
             if let v = try? o.get(key) { return v }
         case .namespace(let ns):
-            if case .string(let k) = key { return ns.attributes[k] ?? .undefined("'Namespace object' has no attribute \(pythonStringRepr(k))") }
+            if case .string(let k) = key { return ns.attributes[k] ?? .undefined("'Namespace object' has no attribute \(quotedForMessage(k))") }
         default:
             break
         }
         if case .string(let name) = key, !obj.isUndefined {
             if let method = try boundMethod(obj, name) { return method }
-            return .undefined("'\(obj.typeName) object' has no attribute \(pythonStringRepr(name))")
+            return .undefined("'\(obj.typeName) object' has no attribute \(quotedForMessage(name))")
         }
-        return .undefined("'\(obj.typeName) object' has no element \(key.pythonRepr)")
+        return .undefined("'\(obj.typeName) object' has no element \(quotedForMessage(key))")
     }
 
     private func slice(_ value: JinjaValue, _ start: Int?, _ stop: Int?, _ step: Int?) throws -> JinjaValue {

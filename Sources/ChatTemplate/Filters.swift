@@ -183,7 +183,7 @@ extension Evaluator {
             // Jinja2's attr looks up attributes only, never dict items.
             if case .namespace = value { return try getAttribute(value, str(n)) }
             if value.isUndefined { try failIfUndefined(value) }
-            return try boundMethod(value, str(n)) ?? .undefined("'\(value.typeName) object' has no attribute \(pythonStringRepr(str(n)))")
+            return try boundMethod(value, str(n)) ?? .undefined("'\(value.typeName) object' has no attribute \(quotedForMessage(str(n)))")
         case "map":
             let items = try iterate(value)
             if let a = args.keyword.first(where: { $0.0 == "attribute" })?.1 {
@@ -206,7 +206,7 @@ extension Evaluator {
                 attributeName = positional.removeFirst()
             }
             let testName = positional.isEmpty ? nil : str(positional.removeFirst())
-            if let testName, !builtinTestNames.contains(testName) { throw TemplateError.runtime("no test named \(pythonStringRepr(testName))") }
+            if let testName, !builtinTestNames.contains(testName) { throw TemplateError.runtime("no test named \(quotedForMessage(testName))") }
             let testArgs = CallArguments(positional, keyword: args.keyword)
             return .array(try iterate(value).filter { item in
                 let subject = try attributeName.map { try attribute(of: item, $0) } ?? item
@@ -228,7 +228,7 @@ extension Evaluator {
             }
             return .array(out)
         default:
-            throw TemplateError.runtime("no filter named \(pythonStringRepr(name))")
+            throw TemplateError.runtime("no filter named \(quotedForMessage(name))")
         }
     }
 

@@ -39,7 +39,7 @@ extension Evaluator {
                 return method { args in
                     guard let x = args.positional.first else { throw TemplateError.type("index expected 1 argument") }
                     guard let i = items.firstIndex(where: { pythonEqual($0, x) }) else {
-                        throw TemplateError.runtime("ValueError: \(x.pythonRepr) is not in list")
+                        throw TemplateError.runtime("ValueError: \(quotedForMessage(x)) is not in list")
                     }
                     return .int(i)
                 }
@@ -275,7 +275,7 @@ func pythonFormat(_ s: String, _ args: CallArguments) throws -> String {
             if field.isEmpty { value = auto < args.positional.count ? args.positional[auto] : nil; auto += 1 }
             else if let i = Int(field) { value = i < args.positional.count ? args.positional[i] : nil }
             else { value = args.keyword.first(where: { $0.0 == field })?.1 }
-            guard let value else { throw TemplateError.runtime("IndexError: format field \(pythonStringRepr(field)) has no value") }
+            guard let value else { throw TemplateError.runtime("IndexError: format field \(quotedForMessage(field)) has no value") }
             out += value.pythonString
         } else if c == "}" {
             if chars.first == "}" { chars.removeFirst() }

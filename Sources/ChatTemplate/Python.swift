@@ -67,6 +67,14 @@ func pythonStringRepr(_ s: String) -> String {
     return out
 }
 
+/// A name or value from the template's data inside an error message: Python's repr (so one line), cut
+/// to 100 characters.
+func quotedForMessage(_ s: String) -> String { quotedForMessage(.string(s)) }
+func quotedForMessage(_ v: JinjaValue) -> String {
+    let r = v.pythonRepr
+    return r.unicodeScalars.count > 100 ? String(String.UnicodeScalarView(r.unicodeScalars.prefix(100))) + "…" : r
+}
+
 func hex(_ v: UInt32, _ width: Int) -> String {
     let h = String(v, radix: 16)
     return String(repeating: "0", count: max(0, width - h.count)) + h

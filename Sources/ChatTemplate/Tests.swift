@@ -71,7 +71,7 @@ extension Evaluator {
             return cased && (name == "lower" ? s == s.lowercased() : s == s.uppercased())
         case "filter": return builtinFilterNames.contains(try argument().pythonString)
         case "test": return builtinTestNames.contains(try argument().pythonString)
-        default: throw TemplateError.runtime("no test named \(pythonStringRepr(name))")
+        default: throw TemplateError.runtime("no test named \(quotedForMessage(name))")
         }
     }
 }

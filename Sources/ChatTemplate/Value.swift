@@ -178,7 +178,7 @@ public struct CallArguments {
             throw TemplateError.type("\(function)() takes at most \(names.count) argument(s) (\(positional.count) given)")
         }
         for (k, _) in keyword where !names.contains(k) {
-            throw TemplateError.type("\(function)() got an unexpected keyword argument \(pythonStringRepr(k))")
+            throw TemplateError.type("\(function)() got an unexpected keyword argument \(quotedForMessage(k))")
         }
     }
 }

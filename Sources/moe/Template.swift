@@ -17,9 +17,9 @@ struct Template: ParsableCommand {
         error exits 1 with one line: moe: error: FILE:LINE:COL: message.
 
         Example:
-          echo '{"messages": [{"role": "user", "content": "Hi"}], "tools": null,
-                 "add_generation_prompt": true, "bos_token": "", "eos_token": "<|im_end|>"}' > ctx.json
-          moe template --template Qwen3.jinja --context ctx.json --now 2026-12-04
+          echo '{"messages": [{"role": "user", "content": "Hi"}],
+                 "tools": null, "add_generation_prompt": true}' > ctx.json
+          moe template --template Qwen3.jinja --context ctx.json
             <|im_start|>user
             Hi<|im_end|>
             <|im_start|>assistant

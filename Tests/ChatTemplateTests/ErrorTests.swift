@@ -57,6 +57,10 @@ import Testing
         // Names that come from the template's data are quoted as Python's repr: a message stays one line.
         expectError("{{ xs|map('a\nb')|list }}", .runtime, line: 1, column: 7, containing: #"no filter named 'a\nb'"#)
         expectError("{{ 'abc'['x\ny'].z }}", .runtime, line: 2, column: 4, containing: #"has no attribute 'x\ny'"#)
+        // The fuzzer's first finding: a **kwargs key with newlines made a message of several lines.
+        expectError("{% macro m(a) %}{% endmacro %}{{ m(**{'k\n' ~ 'x' * 500: 3}) }}", .runtime, line: 1, column: 35,
+                    containing: #"takes no keyword argument 'k\nxxx"#)
+        #expect(renderError("{% macro m(a) %}{% endmacro %}{{ m(**{'k\n' ~ 'x' * 500: 3}) }}").map { $0.message.count < 200 } == true)
     }
 
     @Test("limits: recursion depth, output size, loop iterations end in errors, not hangs")
