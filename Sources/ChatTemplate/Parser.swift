@@ -14,6 +14,9 @@ struct Parser {
     /// ("((((…" or thousands of nested ifs) is a syntax error rather than a stack overflow.
     private var depth = 0
     static let maxDepth = 200
+    /// Unknown filters and tests seen outside a soft frame, thrown at the end of the statement: the `then`
+    /// part of `x if c else y` is parsed before the `if` shows it was soft after all.
+    private var unknownNames: [TemplateError] = []
 
     init(_ tokens: [Token]) { self.tokens = tokens }
 
@@ -86,6 +89,7 @@ struct Parser {
                 nodes.append(.text(s, token.position))
             case .variableBegin:
                 let e = try parseTuple()
+                if let first = unknownNames.first { throw first }
                 guard current.kind == .variableEnd else { throw error("expected end of print statement ('}}'), got \(current.describe)") }
                 _ = advance()
                 nodes.append(.output(e))
@@ -97,7 +101,9 @@ struct Parser {
                     return (nodes, (tag, tagPosition))
                 }
                 _ = advance()
-                nodes.append(try statement(tag, at: tagPosition, enclosing: endTags))
+                let node = try statement(tag, at: tagPosition, enclosing: endTags)
+                if let first = unknownNames.first { throw first }
+                nodes.append(node)
             default:
                 throw error("unexpected \(token.describe)", at: token.position)
             }
@@ -320,8 +326,11 @@ struct Parser {
     mutating func parseExpression() throws -> Expr {
         let p = current.position
         let saved = soft
+        let unknownBefore = unknownNames.count
         var e = try parseOr()
         while skipName("if") {
+            // The part before `if` belongs to the conditional's soft frame too.
+            unknownNames.removeSubrange(unknownBefore...)
             soft = true
             let condition = try parseOr()
             var otherwise: Expr?
@@ -546,10 +555,10 @@ struct Parser {
         return name
     }
 
-    private func checkKnown(_ name: String, filter: Bool, at p: SourcePosition) throws {
+    private mutating func checkKnown(_ name: String, filter: Bool, at p: SourcePosition) throws {
         if soft { return }
         if filter ? !builtinFilterNames.contains(name) : !builtinTestNames.contains(name) {
-            throw error("no \(filter ? "filter" : "test") named '\(name)'", at: p)
+            unknownNames.append(error("no \(filter ? "filter" : "test") named '\(name)'", at: p))
         }
     }
 

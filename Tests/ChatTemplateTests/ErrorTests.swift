@@ -36,6 +36,8 @@ import Testing
         expectError("{{ s is nosuch }}", .syntax, line: 1, column: 9, containing: "no test named 'nosuch'")
         // DeepSeek-V3.2's `args | from_json` sits in an if: the template parses, the render fails only there.
         #expect(try render("{% if false %}{{ s|from_json }}{% endif %}ok") == "ok")
+        // Also in either branch of a conditional expression, the part before `if` included.
+        #expect(try render("{{ s|truncate(3) if false else 'x' }}{{ 'y' if true else s is nosuch }}") == "xy")
         expectError("{% if true %}\n {{ s|from_json }}{% endif %}", .runtime, line: 2, column: 7, containing: "no filter named 'from_json'")
         expectError("{{ xs|select('nosuch')|list }}", .runtime, line: 1, column: 7, containing: "no test named 'nosuch'")
     }
