@@ -148,6 +148,13 @@ struct Parser {
             let (nodes, _) = try withHardFrame { try $0.body(of: "with", at: position, until: ["endwith"]) }
             try expectBlockEnd()
             return .with(assignments, body: nodes)
+        case "generation":
+            // transformers' AssistantTracker extension: marks assistant text for return_assistant_tokens_mask;
+            // for rendering, its body is a call block's (a scope of its own).
+            try expectBlockEnd()
+            let (nodes, _) = try withHardFrame { try $0.body(of: "generation", at: position, until: ["endgeneration"]) }
+            try expectBlockEnd()
+            return .with([], body: nodes)
         case "break", "continue":
             guard loopDepth > 0 else { throw error("'\(tag)' outside of a for loop", at: position) }
             try expectBlockEnd()

@@ -109,4 +109,8 @@ import Testing
         #expect(try render("{{ 3 is odd }}{{ 4 is even }}{{ 9 is divisibleby 3 }}{{ 'ab' is lower }}{{ 'AB' is upper }}{{ 2 is in xs }}{{ 1 is eq 1 }}{{ 1 is ne 1 }}{{ 2 is gt 1 }}{{ 1 is le 0 }}{{ n is sameas none }}{{ 1 is true }}{{ undefinedvar is undefined }}") == "TrueTrueTrueTrueTrueTrueTrueFalseTrueFalseTrueFalseTrue")
     }
 
+    @Test("transformers' {% generation %} tag renders its body")
+    func generationTag() throws {
+        #expect(try render("{% for m in msgs %}{% if m.role == 'assistant' %}{% generation %}[{{ m.content|trim }}]{% endgeneration %}{% endif %}{% endfor %}") == "[<think>r</think>\n\nans]")
+    }
 }
