@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "ChatParsing"),
         // Weight store: one view of tensors by canonical name, whatever file they came from.
         .target(name: "MoEStore", dependencies: ["CZstd", "MoEFormats", "MoEKernels"]),
+        // Chat templates: a Jinja2 interpreter as transformers renders chat_template; Foundation only.
+        .target(name: "ChatTemplate"),
         // Tokenizer, model description, forward pass, sampling, generation.
         .target(name: "MoEModel", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
         // Synthetic checkpoints for tests: shapes, seeded weights, GGUF / safetensors output.
@@ -40,7 +42,7 @@ let package = Package(
         .target(name: "MoEQuantize", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoETokenizer"]),
         .executableTarget(
             name: "moe",
-            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoETokenizer", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoETokenizer", "ChatTemplate", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tools, outside the libraries' dependency graph.
         .executableTarget(
@@ -71,6 +73,7 @@ let package = Package(
         .testTarget(name: "MoEStoreTests", dependencies: ["MoEStore", "MoEFormats", "TestSupport"]),
         .testTarget(name: "MoEFormatsTests", dependencies: ["MoEFormats", "MoEStore", "TestSupport"]),
         .testTarget(name: "MoEKernelsTests", dependencies: ["MoEKernels", "MoEFormats"], exclude: ["Fixtures/make_fixtures.py", "Fixtures/make_mxfp4_fixture.py"]),
+        .testTarget(name: "ChatTemplateTests", dependencies: ["ChatTemplate", "TestSupport"]),
         .testTarget(name: "MoETokenizerTests", dependencies: ["MoETokenizer", "MoEFormats"], exclude: ["Fixtures"]),
         .testTarget(name: "MoEModelTests", dependencies: ["MoEModel", "MoEFormats", "MoEStore", "MoEKernels", "MoEQuantize", "TestSupport"]),
         .testTarget(name: "SynthTests", dependencies: ["MoESynth", "MoEModel", "MoEFormats", "MoEKernels", "MoEStore", "TestSupport", "moe-synth"]),

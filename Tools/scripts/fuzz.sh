@@ -5,7 +5,8 @@
 #   Tools/scripts/fuzz.sh NAME SECONDS      build NAME (optimised, -O, with sanitizers) and fuzz it for SECONDS
 #   Tools/scripts/fuzz.sh --build NAME      build only; prints the binary's path
 #
-# Each target is one entry point in Tools/fuzz/ compiled with the sources of MoEFormats (and MoETokenizer),
+# Each target is one entry point in Tools/fuzz/ compiled with the sources of MoEFormats (and MoETokenizer;
+# chat-template: ChatTemplate alone),
 # which have no C dependencies, straight with swiftc; nothing here touches the package build. Builds and
 # scratch corpora live under $MOE_FUZZ_CACHE (default $SWIFTMOE_CACHE/fuzz, i.e. ~/.cache/swiftmoe/fuzz).
 # libFuzzer starts from the committed seeds in Tools/fuzz/corpus/NAME and writes the inputs it finds to the
@@ -27,6 +28,7 @@ targets=(
   "tokenizer-json|FuzzTokenizerJSON.swift|tokenizer|16384|json.dict"
   "sentencepiece|FuzzSentencePiece.swift|tokenizer|4096|"
   "encode|FuzzEncode.swift|tokenizer|2048|"
+  "chat-template|FuzzChatTemplate.swift|chat|16384|"
 )
 describe() {
   case "$1" in
@@ -36,6 +38,7 @@ describe() {
     gguf-tokenizer) echo "GGUF tokenizer.ggml.* -> TokenizerSpec -> Tokenizer, encode/decode a fixed text" ;;
     tokenizer-json) echo "tokenizer.json -> TokenizerSpec -> Tokenizer, encode/decode a fixed text" ;;
     sentencepiece) echo "tokenizer.model (protobuf) -> SentencePieceModelFile -> Tokenizer, encode/decode" ;;
+    chat-template) echo "chat template (Jinja2) parse + render with a chat context; the bytes as JSON context of a fixed template" ;;
     encode) echo "Tokenizer.encode(bytes:) of arbitrary bytes with 5 real tokenizers; ids in range, round trips" ;;
   esac
 }
@@ -70,6 +73,7 @@ build_library() {   # module-name, source folder, extra flags...
 
 build() {   # target name -> prints the binary path
   lookup "$1"
+  if [[ "$libs" == chat ]]; then build_chat; return; fi
   build_library MoEFormats Sources/MoEFormats
   local objects=("$cache/build/MoEFormats/MoEFormats.o")
   local support=("$repo/Tools/fuzz/FuzzSupport.swift")
@@ -91,6 +95,19 @@ build() {   # target name -> prints the binary path
   echo "$bin"
 }
 
+# The chat-template target: the ChatTemplate sources only (Foundation, no MoEFormats, no FuzzSupport.swift).
+build_chat() {
+  build_library ChatTemplate Sources/ChatTemplate
+  local bin="$cache/bin/fuzz-$name" object="$cache/build/ChatTemplate/ChatTemplate.o"
+  mkdir -p "$cache/bin"
+  if [[ ! -x "$bin" || "$object" -nt "$bin" || "$repo/Tools/fuzz/$entry" -nt "$bin" ]]; then
+    echo "fuzz.sh: linking $bin" >&2
+    swiftc -O -parse-as-library -sanitize=fuzzer,address -module-name "Fuzz${name//-/_}" -I "$cache/build/ChatTemplate" \
+      "$repo/Tools/fuzz/$entry" "$object" -o "$bin"
+  fi
+  echo "$bin"
+}
+
 case "${1:-}" in
   --list|-l)
     for t in "${targets[@]}"; do
@@ -102,7 +119,7 @@ case "${1:-}" in
     build "${2:?target name}"
     exit 0 ;;
   ""|-h|--help)
-    sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
     exit 0 ;;
 esac
 
