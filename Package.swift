@@ -34,6 +34,8 @@ let package = Package(
         .target(name: "MoEStore", dependencies: ["CZstd", "MoEFormats", "MoEKernels"]),
         // Chat templates: a Jinja2 interpreter as transformers renders chat_template; Foundation only.
         .target(name: "ChatTemplate"),
+        // A conversation with a model: its chat template rendered per turn, replies parsed, the prompt cache reused.
+        .target(name: "MoEChat", dependencies: ["MoEModel", "MoEKernels", "MoETokenizer", "ChatTemplate", "ChatParsing"]),
         // Tokenizer, model description, forward pass, sampling, generation.
         .target(name: "MoEModel", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
         // Synthetic checkpoints for tests: shapes, seeded weights, GGUF / safetensors output.
@@ -42,12 +44,12 @@ let package = Package(
         .target(name: "MoEQuantize", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoETokenizer"]),
         .executableTarget(
             name: "moe",
-            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoETokenizer", "ChatTemplate", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoETokenizer", "ChatTemplate", "ChatParsing", "MoEChat", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tools, outside the libraries' dependency graph.
         .executableTarget(
             name: "moe-bench",
-            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MemLimit", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoEChat", "ChatTemplate", "MemLimit", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-bench"
         ),
         // What the tools share: progress lines, Ctrl-C handling, the expert-offloading options.
@@ -89,6 +91,7 @@ let package = Package(
             path: "Tools/memlimit"
         ),
         .testTarget(name: "ChatParsingTests", dependencies: ["ChatParsing", "TestSupport"]),
+        .testTarget(name: "MoEChatTests", dependencies: ["MoEChat", "MoEModel", "MoEKernels", "ChatTemplate", "ChatParsing", "TestSupport"]),
         .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "MoEFormats", "TestSupport", "memlimit"]),
     ]
 )

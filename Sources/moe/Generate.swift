@@ -23,23 +23,7 @@ struct Generate: ParsableCommand {
     @Option(name: [.customShort("n"), .long], help: "Most tokens to generate.")
     var maxTokens: Int = 128
 
-    @Option(help: "Sampling temperature; 0 = greedy.")
-    var temperature: Float = 0
-
-    @Option(help: "Keep only the K most likely tokens (0 = off).")
-    var topK: Int = 0
-
-    @Option(help: "Keep the smallest set of tokens whose probability reaches P (1 = off).")
-    var topP: Float = 1
-
-    @Option(help: "Drop tokens less likely than P × the most likely one (0 = off).")
-    var minP: Float = 0
-
-    @Option(help: "Divide the logits of the last 64 tokens by this (1 = off).")
-    var repeatPenalty: Float = 1
-
-    @Option(help: "Random seed for sampling.")
-    var seed: UInt64 = 0
+    @OptionGroup(title: "Sampling") var sampling: SamplingArguments
 
     @OptionGroup var compute: ComputeOptions
     @OptionGroup(title: "Memory budget and expert cache") var offload: OffloadOptions
@@ -52,11 +36,6 @@ struct Generate: ParsableCommand {
 
     func validate() throws {
         guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be ≥ 0") }
-        guard temperature >= 0, temperature.isFinite else { throw ValidationError("--temperature must be ≥ 0") }
-        guard topK >= 0 else { throw ValidationError("--top-k must be ≥ 0") }
-        guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
-        guard minP >= 0, minP < 1 else { throw ValidationError("--min-p must be in [0, 1)") }
-        guard repeatPenalty > 0 else { throw ValidationError("--repeat-penalty must be > 0") }
     }
 
     struct Output: Encodable {
@@ -85,8 +64,7 @@ struct Generate: ParsableCommand {
             }
             var options = GenerationOptions(
                 maxTokens: maxTokens,
-                sampling: SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP,
-                                          repetitionPenalty: repeatPenalty, seed: seed),
+                sampling: sampling.options,
                 ignoreEOS: ignoreEos, threads: compute.threadCount, precision: compute.activations)
             options.forcedRouting = forced
             let stream = !json

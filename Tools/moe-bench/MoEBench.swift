@@ -27,7 +27,7 @@ struct MoEBench: ParsableCommand {
             --cache-policies lru,lfu,predictive
           moe-bench disk --file /work/models/olmoe-like-Q4_0.gguf
         """,
-        subcommands: [Compare.self, KernelsCommand.self, DiskCommand.self, EngineCommand.self],
+        subcommands: [Compare.self, KernelsCommand.self, DiskCommand.self, EngineCommand.self, ChatReuseCommand.self],
         defaultSubcommand: Compare.self
     )
 }
