@@ -9,6 +9,8 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
     case tokenOutOfRange(id: Int, vocabSize: Int)
     case emptyInput
     case tooManyLogitRows(tokens: Int, logitRows: Int)
+    /// A batch of sequences that breaks `forward(batch:)`'s rules (a caller's bug, reported rather than trapped).
+    case invalidBatch(String)
 
     public var description: String {
         switch self {
@@ -16,6 +18,7 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
         case let .tokenOutOfRange(id, v): return "token id \(id) is outside the vocabulary (0..<\(v))"
         case .emptyInput: return "no input tokens"
         case let .tooManyLogitRows(n, r): return "logits for all \(n) positions asked of a state sized for \(r)"
+        case let .invalidBatch(why): return "invalid batch: \(why)"
         }
     }
 }
@@ -49,6 +52,50 @@ extension Model {
             }
             return out
         }
+        let rows = RowPlacement(sequence: state, from: state.position, count: tokens.count)
+        return try run(tokens, rows: rows, scratch: state, logits: wanted)
+    }
+
+    /// Runs one batch of rows from several sequences: each row a token of one sequence, the rows of a sequence
+    /// consecutive and in order, at positions `sequence.position …`. Each sequence's state holds its own KV
+    /// cache and position; `scratch` lends the buffers of the batch (its maxBatch and logitRows ≥ rows, its
+    /// context ≥ every sequence's). The feed-forward part — each chosen expert's weights — runs once for all
+    /// rows; attention per row in its own sequence. Returns the logits of every row, `[rows, vocab]`, valid
+    /// until the next call. A sequence's rows are as many as its state's maxBatch at most (its sliding-window
+    /// ring is sized for that).
+    @discardableResult
+    public func forward(batch: [(token: Int, sequence: InferenceState)], scratch: InferenceState) throws -> UnsafeBufferPointer<Float> {
+        guard !batch.isEmpty else { throw InferenceError.emptyInput }
+        guard batch.count <= scratch.maxBatch, batch.count <= scratch.logitRows else {
+            throw InferenceError.tooManyLogitRows(tokens: batch.count, logitRows: min(scratch.maxBatch, scratch.logitRows))
+        }
+        var rows = RowPlacement()
+        var counts: [ObjectIdentifier: Int] = [:]
+        var done: Set<ObjectIdentifier> = []
+        var previous: ObjectIdentifier?
+        for (token, sequence) in batch {
+            if token < 0 || token >= config.vocabSize { throw InferenceError.tokenOutOfRange(id: token, vocabSize: config.vocabSize) }
+            let id = ObjectIdentifier(sequence)
+            if id != previous, let p = previous { done.insert(p) }
+            if done.contains(id) { throw InferenceError.invalidBatch("the rows of a sequence must be consecutive") }
+            previous = id
+            let offset = counts[id, default: 0]
+            counts[id] = offset + 1
+            guard sequence.position + offset < sequence.contextLength else {
+                throw InferenceError.contextFull(position: sequence.position, tokens: offset + 1, contextLength: sequence.contextLength)
+            }
+            if offset >= sequence.maxBatch { throw InferenceError.invalidBatch("more rows of one sequence than its maxBatch \(sequence.maxBatch)") }
+            if sequence.contextLength > scratch.contextLength {
+                throw InferenceError.invalidBatch("a sequence's context \(sequence.contextLength) exceeds the scratch state's \(scratch.contextLength)")
+            }
+            rows.sequences.append(sequence)
+            rows.positions.append(sequence.position + offset)
+        }
+        return try run(batch.map(\.token), rows: rows, scratch: scratch, logits: .all)
+    }
+
+    /// The forward pass of `tokens` placed by `rows`, with the buffers of `state`.
+    private func run(_ tokens: [Int], rows: RowPlacement, scratch state: InferenceState, logits wanted: LogitsWanted) throws -> UnsafeBufferPointer<Float> {
         let n = tokens.count
         let c = config
         let h = c.hiddenSize
@@ -66,10 +113,10 @@ extension Model {
             prefetchNextLayer(after: -1, cache: cache, state: state)
         }
         for l in 0 ..< c.layerCount {
-            attention(layer: l, n: n, state: state)
+            attention(layer: l, n: n, rows: rows, state: state)
             try feedForward(layer: l, n: n, state: state, cache: cache)
         }
-        state.position += n
+        rows.advance()
         state.forcedRouting?.next += n
         cache?.countTokens(n)
 
@@ -93,18 +140,18 @@ extension Model {
 
     /// x += Wo · attention(norm(x)) for `n` tokens at positions state.position ..< +n: the config's
     /// attention block, grouped-query or multi-head latent.
-    private func attention(layer l: Int, n: Int, state s: InferenceState) {
+    private func attention(layer l: Int, n: Int, rows: RowPlacement, state s: InferenceState) {
         let c = config, w = layers[l], h = c.hiddenSize
         for t in 0 ..< n { Ops.rmsNorm(s.x + t * h, w.attnNorm, s.xb + t * h, n: h, eps: c.rmsNormEps) }
         s.activationStatistics?.add(.attentionInput(layer: l), rows: s.xb, n: n, width: h)
         s.hiddenQ.invalidate()
         let wo: WeightMatrix
         if let weights = w.grouped {
-            groupedQueryAttention(layer: l, weights, n: n, state: s)
+            groupedQueryAttention(layer: l, weights, n: n, rows: rows, state: s)
             wo = weights.wo
         } else {
             let weights = w.latent!
-            latentAttention(layer: l, weights, n: n, state: s)
+            latentAttention(layer: l, weights, n: n, rows: rows, state: s)
             wo = weights.wo
         }
         s.activationStatistics?.add(.attentionOutput(layer: l), rows: s.attnOut, n: n, width: c.attentionOutputWidth)
@@ -124,7 +171,7 @@ extension Model {
 
     /// Grouped-query attention of xb into attnOut [n, heads * headDim]: q, k, v (+ biases), q/k RMSNorm,
     /// rotary on the first `rotaryDim` of each head, keys and values appended to the cache, causal softmax.
-    private func groupedQueryAttention(layer l: Int, _ w: GroupedAttentionWeights, n: Int, state s: InferenceState) {
+    private func groupedQueryAttention(layer l: Int, _ w: GroupedAttentionWeights, n: Int, rows: RowPlacement, state s: InferenceState) {
         let c = config, hd = c.headDim
         let qDim = c.headCount * hd, kvDim = c.kvHeadCount * hd
         MatMul.run([hiddenProduct(w.wq, s.q, n: n, state: s), hiddenProduct(w.wk, s.k, n: n, state: s),
@@ -147,32 +194,31 @@ extension Model {
                 for i in 0 ..< qDim { q[i] = min(max(q[i], -clip), clip) }
                 for i in 0 ..< kvDim { k[i] = min(max(k[i], -clip), clip); v[i] = min(max(v[i], -clip), clip) }
             }
-            let pos = s.position + t
+            let pos = rows.positions[t], kv = rows.sequences[t]
             rope.angles(position: pos, cos: s.ropeCos, sin: s.ropeSin)
             rope.rotate(q, heads: c.headCount, stride: hd, cos: s.ropeCos, sin: s.ropeSin)
             rope.rotate(k, heads: c.kvHeadCount, stride: hd, cos: s.ropeCos, sin: s.ropeSin)
-            // Append to the KV cache: layer l's row for this position.
-            let slot = (s.kvFirstRow[l] + pos % s.kvSlots[l]) * kvDim
-            (s.keyCache + slot).update(from: k, count: kvDim)
-            (s.valueCache + slot).update(from: v, count: kvDim)
+            // Append to the row's sequence's KV cache: layer l's row for this position.
+            let slot = (kv.kvFirstRow[l] + pos % kv.kvSlots[l]) * kvDim
+            (kv.keyCache + slot).update(from: k, count: kvDim)
+            (kv.valueCache + slot).update(from: v, count: kvDim)
         }
 
-        // Causal attention of each (token, head) over cached positions 0 ... pos; the (token, head) pairs
-        // are handed out to the pool's threads when there is enough of them to pay for a job.
-        let keys = s.keyCache + s.kvFirstRow[l] * kvDim
-        let values = s.valueCache + s.kvFirstRow[l] * kvDim
-        let ring = s.kvSlots[l]
+        // Causal attention of each (token, head) over its sequence's cached positions 0 ... pos; the
+        // (token, head) pairs are handed out to the pool's threads when there is enough of them to pay for a job.
         let group = c.headCount / c.kvHeadCount
         let scale = c.attentionScaleFactor / Float(hd).squareRoot()
-        let start = s.position
         // A sliding-window layer sees positions pos - window + 1 ... pos.
         let window = c.slidingWindow.flatMap { $0.layers.contains(l) ? $0.window : nil } ?? Int.max
-        let span = min(window, start + n)
+        let span = min(window, rows.maxPosition + 1)
         let work = n * c.headCount * span * hd
         let sinks = w.sinks
         s.pool.forEach(n * c.headCount, parallel: work >= MatMul.minParallelWork) { item, worker in
             let t = item / c.headCount, hh = item % c.headCount
-            let pos = start + t
+            let pos = rows.positions[t], kv = rows.sequences[t]
+            let keys = kv.keyCache + kv.kvFirstRow[l] * kvDim
+            let values = kv.valueCache + kv.kvFirstRow[l] * kvDim
+            let ring = kv.kvSlots[l]
             let first = pos - min(pos, window - 1)
             let scores = s.scores + worker * s.contextLength
             let q = s.q + t * qDim + hh * hd
@@ -200,7 +246,7 @@ extension Model {
     /// (`LatentAttentionWeights`): the cache row of a position is [c (kvLoraRank) ; k_rope (rope)], each head's
     /// query is absorbed into the same space, [k_bᵀ·q_nope ; q_rope], so a score is one dot product, and the
     /// weighted sum of latents is projected by the head's v_b afterwards.
-    private func latentAttention(layer l: Int, _ w: LatentAttentionWeights, n: Int, state s: InferenceState) {
+    private func latentAttention(layer l: Int, _ w: LatentAttentionWeights, n: Int, rows: RowPlacement, state s: InferenceState) {
         let c = config, m = c.latentAttention!, heads = c.headCount
         let qk = m.qkDim, row = m.kvLoraRank + m.ropeDim
         // q (through the LoRA bottleneck where there is one) and [c ; k_rope].
@@ -215,15 +261,16 @@ extension Model {
         } else {
             MatMul.run([hiddenProduct(w.q, s.q, n: n, state: s), hiddenProduct(w.kvA, s.k, n: n, state: s)], pool: s.pool)
         }
-        let cache = s.keyCache + s.kvFirstRow[l] * row  // every position (MLA has no window)
+        // A sequence's layer-l cache: every position (MLA has no window).
+        func cache(_ t: Int) -> UnsafeMutablePointer<Float> { rows.sequences[t].keyCache + rows.sequences[t].kvFirstRow[l] * row }
         for t in 0 ..< n {
-            let pos = s.position + t
+            let pos = rows.positions[t]
             let kv = s.k + t * row, q = s.q + t * heads * qk
             Ops.rmsNorm(kv, w.kvANorm, kv, n: m.kvLoraRank, eps: m.latentNormEps)
             rope.angles(position: pos, cos: s.ropeCos, sin: s.ropeSin)
             rope.rotate(kv + m.kvLoraRank, heads: 1, stride: m.ropeDim, cos: s.ropeCos, sin: s.ropeSin)
             rope.rotate(q + m.nopeDim, heads: heads, stride: qk, cos: s.ropeCos, sin: s.ropeSin)
-            (cache + pos * row).update(from: kv, count: row)
+            (cache(t) + pos * row).update(from: kv, count: row)
             for hh in 0 ..< heads {
                 (s.qNope + (hh * n + t) * m.nopeDim).update(from: q + hh * qk, count: m.nopeDim)
                 (s.qAbsorbed + (t * heads + hh) * row + m.kvLoraRank).update(from: q + hh * qk + m.nopeDim, count: m.ropeDim)
@@ -235,11 +282,10 @@ extension Model {
         }, pool: s.pool)
 
         let scale = c.attentionScaleFactor / Float(qk).squareRoot()
-        let start = s.position
-        let work = n * heads * (start + n) * row
+        let work = n * heads * (rows.maxPosition + 1) * row
         s.pool.forEach(n * heads, parallel: work >= MatMul.minParallelWork) { item, worker in
             let t = item / heads, hh = item % heads
-            let pos = start + t
+            let pos = rows.positions[t], cache = cache(t)
             let scores = s.scores + worker * s.contextLength
             let q = s.qAbsorbed + (t * heads + hh) * row
             for j in 0 ... pos { scores[j] = Kernels.dot(q, cache + j * row, count: row) * scale }
@@ -486,5 +532,29 @@ extension Model {
         s.denseDownQ.invalidate()
         MatMul.run([MatMul.Product(e.down, x: s.gate, n: n, y: s.expertOut,
                                    xq: s.denseDownQ.activations(for: e.down, x: s.gate, n: n))], pool: s.pool)
+    }
+}
+
+/// Where each row of a forward call goes: its sequence (whose KV cache it reads and extends) and position.
+/// One sequence for a plain call; several for a batch of sequences decoding together.
+struct RowPlacement {
+    var sequences: [InferenceState] = []
+    var positions: [Int] = []
+
+    init() {}
+
+    /// `count` rows of one sequence at positions `from ..< from + count`.
+    init(sequence: InferenceState, from: Int, count: Int) {
+        sequences = Array(repeating: sequence, count: count)
+        positions = Array(from ..< from + count)
+    }
+
+    var maxPosition: Int { positions.max() ?? 0 }
+
+    /// After the pass: each sequence's position moves past its rows.
+    func advance() {
+        var last: [ObjectIdentifier: (InferenceState, Int)] = [:]
+        for (t, sequence) in sequences.enumerated() { last[ObjectIdentifier(sequence)] = (sequence, positions[t]) }
+        for (sequence, position) in last.values { sequence.position = position + 1 }
     }
 }

@@ -127,3 +127,44 @@ extension ArchitectureGoldenTests {
         }
     }
 }
+
+extension ArchitectureGoldenTests {
+    /// Continuous batching as the server does it: every golden prompt of a model decodes in one batch per step
+    /// (its own KV cache each; gpt-oss's sliding-window rings, DeepSeek's latent caches), the prompts prefilled
+    /// in chunks of 5 rows sharing batches with the others' one-token steps. Greedy tokens equal transformers'.
+    @Test("several sequences decoding in one batch per step give each prompt's golden greedy tokens", arguments: models)
+    func batchedSequencesGreedy(model name: String) throws {
+        let model = try Model(path: SharedData.root + "/models/\(name)/\(name)-bf16.gguf")
+        let golden = try ArchitectureGolden.load(model: name)
+        let c = model.config
+        let prompts = golden.prompts
+        let states = prompts.map { _ in InferenceState(config: c, contextLength: 96, maxBatch: 5, threads: 2) }
+        let scratch = InferenceState(config: c, contextLength: 96, maxBatch: 64, logitRows: 64, threads: 2)
+        var fed = prompts.map { _ in 0 }                  // prompt tokens fed so far
+        var produced: [[Int]] = prompts.map { _ in [] }
+        var pending: [Int?] = prompts.map { _ in nil }    // the last chosen token, to feed next step
+        while zip(produced, prompts).contains(where: { $0.count < $1.greedy_ids.count }) {
+            var batch: [(token: Int, sequence: InferenceState)] = []
+            var owner: [Int] = []
+            for (i, p) in prompts.enumerated() where produced[i].count < p.greedy_ids.count {
+                if fed[i] < p.ids.count {
+                    // Sequence i staggers its prefill: i % 5 + 1 tokens on the first step, then 5 at a time.
+                    let chunk = p.ids[fed[i] ..< min(p.ids.count, fed[i] + (fed[i] == 0 ? i % 5 + 1 : 5))]
+                    for t in chunk { batch.append((t, states[i])); owner.append(i) }
+                    fed[i] += chunk.count
+                } else if let t = pending[i] {
+                    batch.append((t, states[i])); owner.append(i)
+                }
+            }
+            let logits = try model.forward(batch: batch, scratch: scratch)
+            for (r, i) in owner.enumerated() where r == owner.count - 1 || owner[r + 1] != i {
+                guard fed[i] == prompts[i].ids.count else { continue }   // still inside its prompt
+                let row = UnsafeBufferPointer(rebasing: logits[r * c.vocabSize ..< (r + 1) * c.vocabSize])
+                let next = row.indices.max { row[$0] < row[$1] }!
+                produced[i].append(next)
+                pending[i] = next
+            }
+        }
+        for (i, p) in prompts.enumerated() { #expect(produced[i] == p.greedy_ids, "\(name) prompt \(i)") }
+    }
+}
