@@ -35,6 +35,8 @@ let package = Package(
         // Chat templates: a Jinja2 interpreter as transformers renders chat_template; Foundation only.
         .target(name: "ChatTemplate"),
         // A conversation with a model: its chat template rendered per turn, replies parsed, the prompt cache reused.
+        // Continuous batching of completions over Model.forward(batch:): slots, a bounded queue, prefix reuse per slot.
+        .target(name: "MoEServe", dependencies: ["MoEModel", "MoEKernels", "MoETokenizer", "MoEFormats"]),
         .target(name: "MoEChat", dependencies: ["MoEModel", "MoEKernels", "MoETokenizer", "ChatTemplate", "ChatParsing"]),
         // Tokenizer, model description, forward pass, sampling, generation.
         .target(name: "MoEModel", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
@@ -91,6 +93,7 @@ let package = Package(
             path: "Tools/memlimit"
         ),
         .testTarget(name: "ChatParsingTests", dependencies: ["ChatParsing", "TestSupport"]),
+        .testTarget(name: "MoEServeTests", dependencies: ["MoEServe", "MoEModel", "MoEKernels", "TestSupport"]),
         .testTarget(name: "MoEChatTests", dependencies: ["MoEChat", "MoEModel", "MoEKernels", "ChatTemplate", "ChatParsing", "TestSupport"]),
         .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "MoEFormats", "TestSupport", "memlimit"]),
     ]

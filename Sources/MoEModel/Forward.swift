@@ -417,6 +417,8 @@ extension Model {
             }
         }
         let used = (0 ..< e).filter { s.expertStart[$0 + 1] > s.expertStart[$0] }
+        s.expertCounts.routed += n * k
+        s.expertCounts.computed += used.count
         // At most half the cache's slots per group, so the next group can load while this one computes.
         let groupSize = cache.map { min($0.capacity, max(k, $0.capacity / 2)) } ?? used.count
         var g0 = 0

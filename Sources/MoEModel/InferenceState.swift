@@ -19,6 +19,9 @@ public final class InferenceState: @unchecked Sendable {
     /// When set, every MoE layer uses the experts this trace recorded instead of its router's choice (a
     /// benchmark of the expert cache under real routing on a model whose own routing is not real).
     public var forcedRouting: ForcedRouting?
+    /// Routed (token, expert) pairs and expert computations (each chosen expert once per batch) since
+    /// creation: `routed - computed` is how many expert runs — weight reads — batching tokens together saved.
+    public var expertCounts = (routed: 0, computed: 0)
 
     let keyCache: UnsafeMutablePointer<Float>    // [Σ layers' slots, kvCacheWidth.key]: kvHeads * headDim, or MLA's latent + rotary key
     let valueCache: UnsafeMutablePointer<Float>  // [Σ layers' slots, kvCacheWidth.value]: kvHeads * headDim, or nothing (MLA)

@@ -17,18 +17,25 @@ public final class PromptCache {
 
     /// Rewinds the state to the longest common prefix of the held tokens and `prompt` that it can return to,
     /// keeping at least one prompt token to compute (its logits begin the reply). Returns the reused count.
-    func reuse(for prompt: [Int]) -> Int {
-        var common = 0
-        let limit = min(tokens.count, prompt.count - 1)
-        while common < limit, tokens[common] == prompt[common] { common += 1 }
+    public func reuse(for prompt: [Int]) -> Int {
+        var common = commonPrefix(with: prompt)
         while common > 0, !state.canRewind(to: common) { common -= 1 }   // a sliding-window ring that moved on
         if !state.rewind(to: common) { state.reset(); common = 0 }
         tokens.removeSubrange(common...)
         return common
     }
 
+    /// The length of the common prefix of the held tokens and `prompt` (what `reuse` would keep, before the
+    /// sliding-window limit): for choosing, among several caches, the one a prompt reuses most of.
+    public func commonPrefix(with prompt: [Int]) -> Int {
+        var common = 0
+        let limit = min(tokens.count, prompt.count - 1)
+        while common < limit, tokens[common] == prompt[common] { common += 1 }
+        return common
+    }
+
     /// Records tokens that a forward call has just appended to the state.
-    func appended<C: Collection<Int>>(_ ids: C) {
+    public func appended<C: Collection<Int>>(_ ids: C) {
         tokens.append(contentsOf: ids)
         assert(tokens.count == state.position)
     }
