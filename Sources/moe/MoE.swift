@@ -9,9 +9,10 @@ struct MoE: ParsableCommand {
         commandName: "moe",
         abstract: "Run Mixture-of-Experts language models on the CPU.",
         discussion: """
-        A model is a GGUF file (llama.cpp's format: F32/F16/BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q5_K, Q6_K, Q2_K, Q3_K, IQ4_XS) or a
-        Hugging Face folder with config.json, safetensors weights and tokenizer.json.
-        Supported architectures: Qwen3-MoE, Qwen2-MoE, Mixtral, OLMoE.
+        A model is a GGUF file (llama.cpp's format: F32/F16/BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, IQ4_NL, IQ4_XS, MXFP4,
+        Q2_K, Q3_K, Q4_K, Q5_K, Q6_K) or a Hugging Face folder with config.json, safetensors weights and
+        tokenizer.json (or tokenizer.model). Architectures: Qwen3-MoE, Qwen2-MoE, Mixtral, OLMoE, DeepSeek-V2/V3
+        (and Kimi-K2), GLM-4.5, ERNIE-4.5, gpt-oss.
 
         Examples:
           moe generate --prompt "In the beginning"            (the default model in Weights/)
@@ -19,6 +20,8 @@ struct MoE: ParsableCommand {
           moe perplexity --model model.gguf --file valid.txt --json
           moe inspect model.gguf
           moe tokenize --model model.gguf --prompt "Hello world" --json
+          moe chat --model model.gguf                          (the model's own chat template)
+          moe template --template chat.jinja --context conversation.json
         """,
         subcommands: [Generate.self, Chat.self, Perplexity.self, Inspect.self, Tokenize.self, Template.self]
     )
