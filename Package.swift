@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.0.0"),
     ],
     targets: [
         // C SIMD kernels: dequantization and dot products, scalar `_generic` reference beside each SIMD one.
@@ -51,7 +52,8 @@ let package = Package(
         // Tools, outside the libraries' dependency graph.
         .executableTarget(
             name: "moe-bench",
-            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoEChat", "ChatTemplate", "MemLimit", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoEChat", "ChatTemplate", "MemLimit", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "AsyncHTTPClient", package: "async-http-client")],
             path: "Tools/moe-bench"
         ),
         // What the tools share: progress lines, Ctrl-C handling, the expert-offloading options.

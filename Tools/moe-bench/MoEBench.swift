@@ -3,7 +3,7 @@ import Foundation
 import MoEKernels
 
 @main
-struct MoEBench: ParsableCommand {
+struct MoEBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moe-bench",
         abstract: "Benchmarks of SwiftMoE, side by side with llama.cpp on the same file in the same run.",
@@ -27,7 +27,7 @@ struct MoEBench: ParsableCommand {
             --cache-policies lru,lfu,predictive
           moe-bench disk --file /work/models/olmoe-like-Q4_0.gguf
         """,
-        subcommands: [Compare.self, KernelsCommand.self, DiskCommand.self, EngineCommand.self, ChatReuseCommand.self],
+        subcommands: [Compare.self, KernelsCommand.self, DiskCommand.self, EngineCommand.self, ChatReuseCommand.self, ServeBench.self],
         defaultSubcommand: Compare.self
     )
 }

@@ -9,7 +9,7 @@
 #   Tools/scripts/build-llamacpp.sh --source-only   # only downloads and unpacks; prints the llama.cpp source folder
 #                                                   # (tests read its models/ggml-vocab-* files and gguf-py)
 #
-# Result: $SWIFTMOE_CACHE/llama.cpp-<version>/bin/{llama-bench,llama-completion,llama-perplexity,llama-quantize,llama-tokenize}
+# Result: $SWIFTMOE_CACHE/llama.cpp-<version>/bin/{llama-bench,llama-completion,llama-perplexity,llama-quantize,llama-tokenize,llama-server}
 # About 10 minutes on 2 cores. Idempotent: a finished build is reused.
 set -euo pipefail
 
@@ -17,7 +17,7 @@ VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 CACHE="${SWIFTMOE_CACHE:-$HOME/.cache/swiftmoe}"
 ROOT="$CACHE/llama.cpp-$VERSION"
 BIN="$ROOT/bin"
-TARGETS=(llama-bench llama-completion llama-perplexity llama-quantize llama-tokenize)
+TARGETS=(llama-bench llama-completion llama-perplexity llama-quantize llama-tokenize llama-server)
 
 built() { for t in "${TARGETS[@]}"; do [ -x "$BIN/$t" ] || return 1; done; }
 
@@ -55,7 +55,7 @@ python3 -m pip install -q cmake ninja scikit-build-core
 
 echo "== configuring and building ${TARGETS[*]} (GGML_NATIVE: tuned for this CPU)"
 cmake -S src/vendor/llama.cpp -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF \
+  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON \
   -DLLAMA_BUILD_EXAMPLES=ON -DBUILD_SHARED_LIBS=OFF >build.log 2>&1 || { tail -20 build.log; exit 1; }
 cmake --build build --target "${TARGETS[@]}" -j "$(nproc)" >>build.log 2>&1 || { tail -30 build.log; exit 1; }
 
