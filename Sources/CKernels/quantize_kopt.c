@@ -391,6 +391,11 @@ static void kopt_block(int type, const kspec *sp, const float *x, const float *w
     unpack(type, bytes, best);
     double best_err = block_error(best, sp, x, w);
     int have_second = 0;
+    float ones[32];
+    if (!w && sp->n == 32) { // Q5_0 / Q5_1: ggml's weighted search with uniform importances is a second start
+        for (int i = 0; i < 32; i++) ones[i] = 1.0f;
+        have_second = moe_quantize_ggml(type, x, bytes, sp->n, ones) == 0;
+    }
     if (w) have_second = moe_quantize_ggml(type, x, bytes, sp->n, w) == 0;
     else if (type == MOE_TYPE_Q3_K || type == MOE_TYPE_Q4_K || type == MOE_TYPE_Q5_K) have_second = moe_quantize_ggml_impl_unweighted(type, x, bytes, sp->n) == 0;
     if (have_second) {
