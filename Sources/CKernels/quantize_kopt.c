@@ -291,6 +291,33 @@ static double search_sub(kblock *b, const kspec *sp, int s, const float *x, cons
     return best;
 }
 
+// Sub-block s under the block's d, dmin: its integer scale and minimum searched around their values and around
+// the least-squares fit of its current codes, the codes re-rounded; kept only where the error drops.
+static void fit_sub(kblock *b, const kspec *sp, int s, const float *x, const float *w) {
+    const int has_min = sp->mnmax > 0;
+    double e = sub_error(b, sp, s, x, w);
+    e = search_sub(b, sp, s, x, w, b->sc[s], b->mn[s], sp->scmin == sp->scmax ? 0 : 2, e);
+    // Least squares x ≈ a·L − c over the sub-block's current codes, as integers under d, dmin.
+    double sw = 0, sl = 0, sl2 = 0, sx = 0, sxl = 0;
+    for (int i = s * sp->sublen; i < (s + 1) * sp->sublen; i++) {
+        const double wi = w ? w[i] : 1.0, l = b->L[i];
+        sw += wi; sl += wi * l; sl2 += wi * l * l; sx += wi * x[i]; sxl += wi * x[i] * l;
+    }
+    double a = 0, c = 0;
+    if (has_min) {
+        const double det = sw * sl2 - sl * sl;
+        if (det > 0) { a = (sw * sxl - sx * sl) / det; c = -(sl2 * sx - sl * sxl) / det; }
+    } else if (sl2 > 0) {
+        a = sxl / sl2;
+    }
+    if (b->d != 0.0f && sp->scmin != sp->scmax && isfinite(a) && fabs(a / b->d) < 1e6) {
+        const int sc1 = clampi((int)lrint(a / b->d), sp->scmin, sp->scmax);
+        const int mn1 = has_min && b->dmin != 0.0f && isfinite(c) && fabs(c / b->dmin) < 1e6
+            ? clampi((int)lrint(c / b->dmin), sp->mnmin, sp->mnmax) : b->mn[s];
+        if (sc1 != b->sc[s] || mn1 != b->mn[s]) search_sub(b, sp, s, x, w, sc1, mn1, 1, e);
+    }
+}
+
 // Coordinate descent from b: (1) per sub-block, integer scale and minimum around their values and around the
 // least-squares fit of the current codes; (2) the f16 super-block scales refitted by least squares for the current
 // integers and codes, kept when the re-rounded block is better. Returns the block's error.
@@ -299,28 +326,7 @@ static double refine(kblock *b, const kspec *sp, const float *x, const float *w,
     const int has_min = sp->mnmax > 0;
     for (int it = 0; it < rounds; it++) {
         const double start = total;
-        for (int s = 0; s < sp->nsub; s++) {
-            double e = sub_error(b, sp, s, x, w);
-            e = search_sub(b, sp, s, x, w, b->sc[s], b->mn[s], sp->scmin == sp->scmax ? 0 : 2, e);
-            // Least squares x ≈ a·L − c over the sub-block's current codes, as integers under d, dmin.
-            double sw = 0, sl = 0, sl2 = 0, sx = 0, sxl = 0;
-            for (int i = s * sp->sublen; i < (s + 1) * sp->sublen; i++) {
-                const double wi = w ? w[i] : 1.0, l = b->L[i];
-                sw += wi; sl += wi * l; sl2 += wi * l * l; sx += wi * x[i]; sxl += wi * x[i] * l;
-            }
-            double a = 0, c = 0;
-            if (has_min) {
-                const double det = sw * sl2 - sl * sl;
-                if (det > 0) { a = (sw * sxl - sx * sl) / det; c = -(sl2 * sx - sl * sxl) / det; }
-            } else if (sl2 > 0) {
-                a = sxl / sl2;
-            }
-            if (b->d != 0.0f && sp->scmin != sp->scmax && isfinite(a)) {
-                const int sc1 = clampi((int)lrint(a / b->d), sp->scmin, sp->scmax);
-                const int mn1 = has_min && b->dmin != 0.0f && isfinite(c) ? clampi((int)lrint(c / b->dmin), sp->mnmin, sp->mnmax) : b->mn[s];
-                if (sc1 != b->sc[s] || mn1 != b->mn[s]) e = search_sub(b, sp, s, x, w, sc1, mn1, 1, e);
-            }
-        }
+        for (int s = 0; s < sp->nsub; s++) fit_sub(b, sp, s, x, w);
         total = block_error(b, sp, x, w);
         // Super-block scales: x ≈ d·(sc·L) − dmin·mn, least squares in (d, dmin).
         double saa = 0, sab = 0, sbb = 0, sxa = 0, sxb = 0;
@@ -473,9 +479,13 @@ int moe_gptq_row_kquant(int type, float *w, int64_t cols, const float *U, const 
         const int64_t c0 = sp.n * blk;
         kblock b;
         kopt_block(type, &sp, w + c0, block_weights(hdiag + c0, sp.n, ones), effort, &b);
+        const float *hw = block_weights(hdiag + c0, sp.n, ones);
         for (int j = 0; j < sp.n; j++) {
             const int64_t i = c0 + j;
             const int s = j / sp.sublen;
+            // The errors pushed from the sub-blocks before moved this one's values: refit its integer scale and
+            // minimum to them (d and dmin stay; the codes are rounded column by column below).
+            if (j % sp.sublen == 0 && s > 0) fit_sub(&b, &sp, s, w + c0, hw);
             b.L[j] = code_for(w[i], b.d * (float)b.sc[s], b.dmin * (float)b.mn[s], &sp);
             const float q = value_of(&b, s, b.L[j]);
             const float *u = U + i * cols;
