@@ -15,7 +15,7 @@ MIXES=("$@")
 SHARED=${MOE_SHARED:-../shared}
 TINY=$SHARED/models/tiny-qwen3moe
 BF16=$TINY/tiny-qwen3moe-bf16.gguf
-BIN=.build/release
+BIN=${MOE_BIN:-.build/release}
 LLAMA=${LLAMA_CPP_BIN:-$HOME/.cache/swiftmoe/llama.cpp-0.3.36/bin}
 THREADS=${THREADS:-2}
 mkdir -p "$OUT"
