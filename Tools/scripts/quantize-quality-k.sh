@@ -39,14 +39,28 @@ for mix in "${MIXES[@]}"; do
     "moe-quantize $mix|$OUT/$m.gguf|--preset $mix"
     "moe-quantize $mix calibrated|$OUT/$m-cal.gguf|--preset $mix --calibration $OUT/calibration.txt"
     "moe-quantize $mix calibrated+GPTQ|$OUT/$m-gptq.gguf|--preset $mix --calibration $OUT/calibration.txt --gptq"
+    "llama-quantize $mix --imatrix|$OUT/llama-$m-imatrix.gguf|llama $mix --imatrix"
   )
 done
+
+# llama.cpp's importance matrix from the same calibration text (32,768 tokens: 64 windows of 512), for the
+# --imatrix rows (skipped when llama-imatrix is absent: cmake --build …/build --target llama-imatrix).
+if [ -x "$LLAMA/llama-imatrix" ] && [ ! -s "$OUT/imatrix.gguf" ]; then
+  "$LLAMA/llama-imatrix" -m "$BF16" -f "$OUT/calibration.txt" -c 512 --chunks 64 -t "$THREADS" -o "$OUT/imatrix.gguf" >"$OUT/imatrix.log" 2>&1 ||
+    echo "llama-imatrix failed (see $OUT/imatrix.log)" >&2
+fi
 
 base_moe=""; base_llama=""
 printf '| file | bytes | moe perplexity | rise | llama-perplexity | rise |\n| --- | ---: | ---: | ---: | ---: | ---: |\n'
 for c in "${CONFIGS[@]}"; do
   IFS='|' read -r name file how <<<"$c"
-  if [[ "$how" == llama\ * ]]; then
+  # ONLY=REGEX: measure only the matching rows (and the bf16 base)
+  if [ -n "${ONLY:-}" ] && [ "$name" != bf16 ] && ! [[ "$name" =~ $ONLY ]]; then continue; fi
+  if [[ "$how" == llama\ *--imatrix ]]; then
+    [ -s "$OUT/imatrix.gguf" ] || continue
+    mix=${how#llama }; mix=${mix% --imatrix}
+    "$LLAMA/llama-quantize" --imatrix "$OUT/imatrix.gguf" "$BF16" "$file" "$mix" "$THREADS" >"$file.log" 2>&1 || { echo "failed: $name (see $file.log)" >&2; continue; }
+  elif [[ "$how" == llama\ * ]]; then
     "$LLAMA/llama-quantize" "$BF16" "$file" "${how#llama }" "$THREADS" >"$file.log" 2>&1 || { echo "failed: $name (see $file.log)" >&2; continue; }
   elif [ -n "$how" ]; then
     # shellcheck disable=SC2086
