@@ -266,40 +266,28 @@ static void round_codes(kblock *b, const kspec *sp, int s, const float *x) {
     for (int i = s * sp->sublen; i < (s + 1) * sp->sublen; i++) b->L[i] = code_for(x[i], scale, off, sp);
 }
 
-// Codes for elements [i0, i0 + len) under sub-scale `scale` and offset `off` (value = scale·L − off, as value_of),
-// each the nearest (through the scale's reciprocal: a search step, not a stored value), and their error.
-static double try_codes(const kspec *sp, const float *x, const float *w, int i0, float scale, float off, int *L) {
-    double err = 0;
-    const float inv = scale != 0.0f ? 1.0f / scale : 0.0f;
-    for (int k = 0; k < sp->sublen; k++) {
-        const int i = i0 + k;
-        int l = clampi(0, sp->lmin, sp->lmax);
-        if (scale != 0.0f) {
-            const float t = (x[i] + off) * inv;
-            l = fabsf(t) < 4194303.f ? clampi(nearest_int(t), sp->lmin, sp->lmax) : t > 0 ? sp->lmax : sp->lmin;
-        }
-        L[k] = l;
-        const double r = (double)x[i] - (double)(scale * (float)l - off);
-        err += (w ? w[i] : 1.0) * r * r;
-    }
-    return err;
-}
-
 // Sub-block s: the integer (sc, mn) within ±r of (sc0, mn0) whose re-rounded codes leave the least error.
 static double search_sub(kblock *b, const kspec *sp, int s, const float *x, const float *w, int sc0, int mn0, int r, double best) {
-    const int i0 = s * sp->sublen;
-    int Ltry[32];
+    const int sc_keep = b->sc[s], mn_keep = b->mn[s];
+    int Lkeep[32], best_sc = sc_keep, best_mn = mn_keep;
+    memcpy(Lkeep, b->L + s * sp->sublen, sizeof(int) * (size_t)sp->sublen);
     for (int sc = clampi(sc0 - r, sp->scmin, sp->scmax); sc <= clampi(sc0 + r, sp->scmin, sp->scmax); sc++) {
         for (int mn = clampi(mn0 - r, sp->mnmin, sp->mnmax); mn <= clampi(mn0 + r, sp->mnmin, sp->mnmax); mn++) {
-            const double e = try_codes(sp, x, w, i0, b->d * (float)sc, b->dmin * (float)mn, Ltry);
+            b->sc[s] = sc;
+            b->mn[s] = mn;
+            round_codes(b, sp, s, x);
+            const double e = sub_error(b, sp, s, x, w);
             if (e < best) {
                 best = e;
-                b->sc[s] = sc;
-                b->mn[s] = mn;
-                memcpy(b->L + i0, Ltry, sizeof(int) * (size_t)sp->sublen);
+                best_sc = sc;
+                best_mn = mn;
+                memcpy(Lkeep, b->L + s * sp->sublen, sizeof(int) * (size_t)sp->sublen);
             }
         }
     }
+    b->sc[s] = best_sc;
+    b->mn[s] = best_mn;
+    memcpy(b->L + s * sp->sublen, Lkeep, sizeof(int) * (size_t)sp->sublen);
     return best;
 }
 
@@ -415,9 +403,7 @@ static void kopt_block(int type, const kspec *sp, const float *x, const float *w
         have_second = moe_quantize_ggml(type, x, bytes, sp->n, ones) == 0;
     }
     if (w) have_second = moe_quantize_ggml(type, x, bytes, sp->n, w) == 0;
-    // Q3_K: ggml's fitted-scale search is a much better start than its reference (error about 0.87 against 0.95 of
-    // the reference's after the descent, on Gaussian-like rows); for Q4_K / Q5_K it adds nothing and costs a third.
-    else if (type == MOE_TYPE_Q3_K) have_second = moe_quantize_ggml_impl_unweighted(type, x, bytes, sp->n) == 0;
+    else if (type == MOE_TYPE_Q3_K || type == MOE_TYPE_Q4_K || type == MOE_TYPE_Q5_K) have_second = moe_quantize_ggml_impl_unweighted(type, x, bytes, sp->n) == 0;
     if (have_second) {
         unpack(type, bytes, &cand);
         const double e = block_error(&cand, sp, x, w);
