@@ -4,6 +4,7 @@
 #include "moe_gptq.h"
 #include "moe_kernels.h"
 #include "moe_quantize.h"
+#include "moe_quantize_k.h"
 
 // No fused multiply-add, so that the bytes do not depend on the CPU or the compiler.
 #pragma STDC FP_CONTRACT OFF
@@ -26,6 +27,12 @@ static inline float nearest(int type, float x, float d, float m, int *code) {
 }
 
 int moe_gptq_row(int type, float *w, int64_t cols, const float *U, const float *hdiag, void *dst, int effort) {
+    switch (type) {
+    case MOE_TYPE_Q2_K: case MOE_TYPE_Q3_K: case MOE_TYPE_Q4_K: case MOE_TYPE_Q5_K: case MOE_TYPE_Q6_K:
+    case MOE_TYPE_Q5_0: case MOE_TYPE_Q5_1: case MOE_TYPE_MXFP4:
+        return moe_gptq_row_kquant(type, w, cols, U, hdiag, dst, effort);
+    default: break;
+    }
     if ((type != T_Q4_0 && type != T_Q4_1 && type != T_Q8_0) || cols % 32 != 0) return -1;
     for (int64_t b = 0; b < cols / 32; b++) {
         const int64_t c0 = b * 32;

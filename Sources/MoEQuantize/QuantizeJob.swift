@@ -60,10 +60,40 @@ public final class QuantizeJob: @unchecked Sendable {
 
     public init(input: String, options: QuantizeOptions) throws {
         checkpoint = try Checkpoint(path: input)
+        var options = options
+        options.rules.model = Self.mixModel(checkpoint)
         self.options = options
         plan = checkpoint.tensors.map { t in
             let (type, fellBack) = options.rules.type(name: t.name, shape: t.shape)
             return PlannedTensor(source: t, type: type, fellBack: fellBack, role: TensorRole.of(name: t.name, shape: t.shape))
+        }
+    }
+
+    /// What a llama-quantize mix needs to know of the checkpoint.
+    static func mixModel(_ checkpoint: Checkpoint) -> LlamaMix.Model {
+        let c = checkpoint.config
+        var m = LlamaMix.Model()
+        m.layers = c.layerCount
+        m.experts = c.expertCount
+        m.gqa = c.kvHeadCount > 0 ? c.headCount / c.kvHeadCount : 1
+        m.attentionVLayers = checkpoint.tensors.filter { LlamaMix.category($0.name) == .attentionV }
+            .compactMap { LlamaMix.layer(of: $0.name) }.sorted()
+        m.hasOutput = checkpoint.tensors.contains { $0.name == TensorName.output }
+        return m
+    }
+
+    /// `general.file_type`: the mix's own number (Q4_K_M: 15 …), else llama_ftype's MOSTLY_<type> for `fileType`.
+    public var fileTypeNumber: Int {
+        if let mix = options.rules.mix { return mix.fileTypeNumber }
+        switch fileType {
+        case .q5_0: return 8
+        case .q5_1: return 9
+        case .q2_K: return 10
+        case .q3_K: return 12
+        case .q4_K: return 15
+        case .q5_K: return 17
+        case .mxfp4: return 38
+        default: return GGUFModelMetadata.llamaFileType(fileType)
         }
     }
 
@@ -87,12 +117,12 @@ public final class QuantizeJob: @unchecked Sendable {
             var m: [(String, GGUFValue)] = []
             for key in g.metadataKeys where key != "general.alignment" {
                 var value = g.metadata[key]!
-                if key == "general.file_type" { value = .uint32(UInt32(GGUFModelMetadata.llamaFileType(fileType))) }
+                if key == "general.file_type" { value = .uint32(UInt32(fileTypeNumber)) }
                 if key == "general.name", let name = options.name { value = .string(name) }
                 m.append((key, value))
             }
             if !g.metadataKeys.contains("general.file_type") {
-                m.append(("general.file_type", .uint32(UInt32(GGUFModelMetadata.llamaFileType(fileType)))))
+                m.append(("general.file_type", .uint32(UInt32(fileTypeNumber))))
             }
             if !g.metadataKeys.contains("general.quantization_version") { m.append(("general.quantization_version", .uint32(2))) }
             return m
@@ -103,6 +133,7 @@ public final class QuantizeJob: @unchecked Sendable {
             let hf = try? HFConfig.load(path: checkpoint.path + "/config.json")
             var m = GGUFModelMetadata.architecture(checkpoint.architecture, config: c, hf: hf, name: name, fileType: fileType,
                                                    parameterCount: counts.all, expertParameterCount: counts.experts)
+            if let i = m.firstIndex(where: { $0.0 == "general.file_type" }) { m[i].1 = .uint32(UInt32(fileTypeNumber)) }
             let arch = GGUFModelMetadata.architectureName(checkpoint.architecture)
             let sentencePieceModel = checkpoint.path + "/tokenizer.model"
             if ["llama", "ernie4_5-moe"].contains(arch), FileManager.default.fileExists(atPath: sentencePieceModel) {
@@ -232,7 +263,8 @@ public final class QuantizeJob: @unchecked Sendable {
     /// a GPTQ path and the calibration holds the inputs' second moments. Factors are shared by the tensors
     /// of one input site (q, k, v; gate and up) and kept for the current layer only.
     private func gptqFactors(for t: PlannedTensor) -> [Int: GPTQFactor] {
-        guard options.gptq, options.rounding == .optimal, OptimalQuantize.supportedTypes.contains(t.type),
+        guard options.gptq, options.rounding == .optimal,
+              OptimalQuantize.supportedTypes.contains(t.type) || TypeRules.kFamilyTypes.contains(t.type),
               let cal = options.calibration else { return [:] }
         let stacked = t.source.shape.count == 3
         var out: [Int: GPTQFactor] = [:]
@@ -258,13 +290,24 @@ public final class QuantizeJob: @unchecked Sendable {
     /// One row: `count` floats → `type`.
     static func quantizeRow(type: TensorType, rounding: Rounding, src: UnsafePointer<Float>, dst: UnsafeMutableRawPointer,
                             count: Int, weights: [Float]?, effort: Int) {
-        switch (type, rounding) {
-        case (.q6_K, _):
-            if let weights {
-                weights.withUnsafeBufferPointer { moe_quantize_q6_K(src, dst.assumingMemoryBound(to: block_q6_K.self), Int64(count), $0.baseAddress) }
-            } else {
-                moe_quantize_q6_K(src, dst.assumingMemoryBound(to: block_q6_K.self), Int64(count), nil)
+        if TypeRules.kFamilyTypes.contains(type) {
+            // Reference: ggml's bytes without an importance matrix. Optimal: the error-minimising search, weighted by
+            // the calibration when there is one (moe_quantize_k.h).
+            let t = Int32(type.rawValue), n = Int64(count)
+            let rc: Int32
+            switch rounding {
+            case .reference: rc = moe_quantize_ggml(t, src, dst, n, nil)
+            case .optimal:
+                if let weights {
+                    rc = weights.withUnsafeBufferPointer { moe_quantize_kopt(t, src, dst, n, $0.baseAddress, Int32(effort)) }
+                } else {
+                    rc = moe_quantize_kopt(t, src, dst, n, nil, Int32(effort))
+                }
             }
+            precondition(rc == 0, "moe_quantize: \(type) refused a row of \(count)") // the plan only gives fitting rows
+            return
+        }
+        switch (type, rounding) {
         case (.q4_0, .optimal), (.q4_1, .optimal), (.q8_0, .optimal):
             if let weights {
                 weights.withUnsafeBufferPointer { OptimalQuantize.row(type: type, src: src, dst: dst, count: count, weights: $0.baseAddress, effort: effort) }

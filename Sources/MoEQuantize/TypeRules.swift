@@ -48,6 +48,11 @@ public struct TypeRules: Sendable, Equatable {
     /// Per-tensor overrides, applied in order, the last match winning: a name pattern (`*` matches any
     /// run of characters) and a type, as llama-quantize's `--tensor-type`.
     public var overrides: [(pattern: String, type: TensorType)] = []
+    /// A llama-quantize mix (`--preset Q4_K_M` …): when set, it chooses every quantizable tensor's type from the
+    /// tensor's name, layer and the model's shape as llama-quantize does, and the role fields above are unused.
+    public var mix: LlamaMix?
+    /// The model facts a mix needs (layer and expert counts, GQA ratio); QuantizeJob sets them from the checkpoint.
+    public var model = LlamaMix.Model()
 
     public init(experts: TensorType, sharedFFN: TensorType, attention: TensorType, embedding: TensorType, output: TensorType) {
         self.experts = experts
@@ -58,13 +63,18 @@ public struct TypeRules: Sendable, Equatable {
     }
 
     /// The types this tool writes.
-    public static let writableTypes: [TensorType] = [.q4_0, .q4_1, .q8_0, .q6_K, .bf16, .f16, .f32]
+    public static let writableTypes: [TensorType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .mxfp4,
+                                                     .bf16, .f16, .f32]
 
-    /// Rules from one type for everything but routers and vectors, as `--type` alone means. For 4-bit types the
+    /// The block types written through CKernels' K-family code (quantize_kref.c, quantize_kopt.c): both roundings,
+    /// importance weights and GPTQ.
+    public static let kFamilyTypes: Set<TensorType> = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q5_0, .q5_1, .mxfp4]
+
+    /// Rules from one type for everything but routers and vectors, as `--type` alone means. For types below 8 bits the
     /// output head gets Q6_K, as llama-quantize does: it is the single most sensitive matrix, and Q6_K keeps
     /// its file size at llama-quantize's.
     public static func uniform(_ t: TensorType) -> TypeRules {
-        let out: TensorType = (t == .q4_0 || t == .q4_1) ? .q6_K : t
+        let out: TensorType = [.q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K].contains(t) ? .q6_K : t
         return TypeRules(experts: t, sharedFFN: t, attention: t, embedding: t, output: out)
     }
 
@@ -80,9 +90,20 @@ public struct TypeRules: Sendable, Equatable {
         /// The layout of llama-quantize's Q4_0 files (everything Q4_0, output Q6_K), with better rounding:
         /// for comparing with them at the same size.
         case compact
+        /// llama-quantize's mixes, tensor for tensor (see `LlamaMix`): same types, same file size, our rounding.
+        case q2_K = "Q2_K"
+        case q3_K_M = "Q3_K_M"
+        case q4_K_M = "Q4_K_M"
+        case q5_K_M = "Q5_K_M"
+        case mxfp4MoE = "MXFP4_MOE"
 
         public var rules: TypeRules {
             switch self {
+            case .q2_K: return .mix(.q2_K)
+            case .q3_K_M: return .mix(.q3_K_M)
+            case .q4_K_M: return .mix(.q4_K_M)
+            case .q5_K_M: return .mix(.q5_K_M)
+            case .mxfp4MoE: return .mix(.mxfp4MoE)
             case .smallRAM: return TypeRules(experts: .q4_0, sharedFFN: .q8_0, attention: .q8_0, embedding: .q8_0, output: .q8_0)
             case .balanced: return TypeRules(experts: .q4_1, sharedFFN: .q8_0, attention: .q8_0, embedding: .q8_0, output: .q8_0)
             case .quality: return .uniform(.q8_0)
@@ -96,14 +117,29 @@ public struct TypeRules: Sendable, Equatable {
             case .balanced: return "experts Q4_1; attention, shared FFN, embedding, output Q8_0"
             case .quality: return "everything Q8_0"
             case .compact: return "everything Q4_0, output Q6_K (llama-quantize's Q4_0 layout)"
+            case .q2_K, .q3_K_M, .q4_K_M, .q5_K_M: return "llama-quantize's \(rawValue) mix, tensor for tensor"
+            case .mxfp4MoE: return "llama-quantize's MXFP4_MOE: routed experts MXFP4, the rest Q8_0"
             }
         }
+    }
+
+    /// Rules that follow a llama-quantize mix.
+    public static func mix(_ m: LlamaMix) -> TypeRules {
+        var r = TypeRules.uniform(m.baseType)
+        r.mix = m
+        return r
     }
 
     /// The type chosen for a tensor before checking that its rows fit the type's blocks.
     public func preferredType(name: String, shape: [Int]) -> TensorType {
         var t: TensorType
-        switch TensorRole.of(name: name, shape: shape) {
+        let role = TensorRole.of(name: name, shape: shape)
+        if let mix, role != .vector, role != .router {
+            t = mix.type(name: name, shape: shape, model: model)
+            for o in overrides where Self.matches(name, o.pattern) { t = o.type }
+            return t
+        }
+        switch role {
         case .experts: t = experts
         case .sharedFFN: t = sharedFFN
         case .attention: t = attention
@@ -127,10 +163,15 @@ public struct TypeRules: Sendable, Equatable {
         return (.f32, preferred != .f32)
     }
 
+    /// llama-quantize's `tensor_type_fallback`: a 256-block type whose rows do not divide falls back to a 32-block
+    /// type of about its size; a row that does not divide into 32 either goes to F16.
     static func fallbackChain(_ t: TensorType) -> [TensorType] {
         switch t {
         case .q6_K: return [.q6_K, .q8_0, .f16]
-        case .q4_0, .q4_1, .q8_0: return [t, .f16]
+        case .q5_K: return [.q5_K, .q5_1, .f16]
+        case .q4_K: return [.q4_K, .q5_0, .f16]
+        case .q2_K, .q3_K: return [t, .q4_0, .f16]
+        case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .mxfp4: return [t, .f16]
         default: return [t]
         }
     }
@@ -155,5 +196,6 @@ public struct TypeRules: Sendable, Equatable {
         a.experts == b.experts && a.sharedFFN == b.sharedFFN && a.attention == b.attention && a.embedding == b.embedding
             && a.output == b.output && a.router == b.router
             && a.overrides.map { "\($0.pattern)=\($0.type)" } == b.overrides.map { "\($0.pattern)=\($0.type)" }
+            && a.mix == b.mix && a.model == b.model
     }
 }

@@ -122,7 +122,9 @@ struct ReferenceFileTests {
 /// or `$LLAMA_CPP_BIN`; skipped with a note when absent, as on a fresh CI machine).
 @Suite(.enabled(if: SharedData.tiny != nil && LlamaCpp.completion != nil, "llama.cpp's llama-completion or ../shared is absent"))
 struct LlamaCppLoadsTests {
-    @Test(arguments: [["--type", "q4_0"], ["--preset", "small-ram", "--alignment", "page"], ["--type", "q4_1"]])
+    @Test(arguments: [["--type", "q4_0"], ["--preset", "small-ram", "--alignment", "page"], ["--type", "q4_1"],
+                      ["--preset", "Q4_K_M"], ["--preset", "Q3_K_M"], ["--preset", "Q2_K"], ["--preset", "Q5_K_M"],
+                      ["--preset", "MXFP4_MOE"], ["--type", "q5_k"], ["--type", "q5_1"]])
     func generates(args: [String]) throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
@@ -145,8 +147,10 @@ struct LlamaCppLoadsTests {
 }
 
 enum LlamaCpp {
-    static let completion: String? = {
+    static func tool(_ name: String) -> String? {
         let dirs = [ProcessInfo.processInfo.environment["LLAMA_CPP_BIN"], NSHomeDirectory() + "/.cache/swiftmoe/llama.cpp-0.3.36/bin"]
-        return dirs.compactMap { $0 }.map { $0 + "/llama-completion" }.first { FileManager.default.isExecutableFile(atPath: $0) }
-    }()
+        return dirs.compactMap { $0 }.map { $0 + "/" + name }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+    static let completion: String? = tool("llama-completion")
+    static let quantize: String? = tool("llama-quantize")
 }

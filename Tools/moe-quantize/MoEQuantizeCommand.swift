@@ -10,7 +10,7 @@ import ToolSupport
 struct MoEQuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "moe-quantize",
-        abstract: "Quantize a Hugging Face checkpoint or an F32/F16/BF16 GGUF file into a Q8_0/Q4_0/Q4_1 GGUF file.",
+        abstract: "Quantize a Hugging Face checkpoint or an F32/F16/BF16 GGUF file into a GGUF file (Q8_0, Q4_0/1, Q5_0/1, Q2_K…Q6_K, MXFP4).",
         discussion: """
         The output is a plain GGUF v3 file: llama.cpp and moe load it like one from
         llama-quantize. What differs is the rounding: each block's scale (and, for
@@ -33,8 +33,12 @@ struct MoEQuantizeCommand: ParsableCommand {
           balanced   experts Q4_1; the rest Q8_0
           quality    everything Q8_0
           compact    everything Q4_0, output Q6_K: llama-quantize's Q4_0 layout
-        A row length that does not divide into the type's blocks falls back to a
-        wider type (Q6_K → Q8_0 → F16), as llama-quantize does; the plan says so.
+          Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, MXFP4_MOE   llama-quantize's mixes, tensor
+                     for tensor (same types and file size; only --tensor-type and
+                     --router-type adjust them)
+        A row length that does not divide into the type's blocks falls back as
+        llama-quantize does (Q6_K → Q8_0, Q5_K → Q5_1, Q4_K → Q5_0, Q3_K/Q2_K →
+        Q4_0; a row not a multiple of 32 → F16); the plan says so.
 
         Memory stays bounded whatever the checkpoint's size: tensors are read a
         chunk of rows at a time (8 MiB of input) with pread, and the written file
@@ -57,10 +61,10 @@ struct MoEQuantizeCommand: ParsableCommand {
     @Argument(help: "The GGUF file to write.")
     var output: String
 
-    @Option(help: "Type of the routed experts: q4_0, q4_1, q8_0 (alone: of everything, see above).")
+    @Option(help: "Type of the routed experts: q4_0, q4_1, q5_0, q5_1, q8_0, q2_k … q6_k, mxfp4 (alone: of everything, see above).")
     var type: String?
 
-    @Option(help: "small-ram, balanced, quality or compact.")
+    @Option(help: "small-ram, balanced, quality, compact, or a llama-quantize mix: Q2_K, Q3_K_M, Q4_K_M, Q5_K_M, MXFP4_MOE.")
     var preset: String?
 
     @Option(name: .customLong("attn-type"), help: "Type of the attention projections.") var attnType: String?
@@ -122,15 +126,22 @@ struct MoEQuantizeCommand: ParsableCommand {
     private func rules() throws -> TypeRules {
         var r: TypeRules
         if let preset {
-            guard let p = TypeRules.Preset(rawValue: preset) else {
+            guard let p = TypeRules.Preset.allCases.first(where: { $0.rawValue.lowercased() == preset.lowercased() }) else {
                 throw ValidationError("unknown --preset '\(preset)' (\(TypeRules.Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             r = p.rules
+            if r.mix != nil {
+                let roleOptions = [("--type", type), ("--attn-type", attnType), ("--embed-type", embedType),
+                                   ("--output-type", outputType), ("--shared-type", sharedType)].filter { $0.1 != nil }.map(\.0)
+                if !roleOptions.isEmpty {
+                    throw ValidationError("--preset \(preset) is llama-quantize's mix tensor for tensor: adjust it with --tensor-type, not \(roleOptions.joined(separator: ", "))")
+                }
+            }
             if let type { r.experts = try parseType(type, "--type") }
         } else if let type {
             r = .uniform(try parseType(type, "--type"))
         } else {
-            throw ValidationError("give --type (q4_0, q4_1, q8_0) or --preset (\(TypeRules.Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
+            throw ValidationError("give --type (\(TypeRules.writableTypes.map { $0.description.lowercased() }.joined(separator: ", "))) or --preset (\(TypeRules.Preset.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
         if let attnType { r.attention = try parseType(attnType, "--attn-type") }
         if let embedType { r.embedding = try parseType(embedType, "--embed-type") }

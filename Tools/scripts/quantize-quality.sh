@@ -10,7 +10,7 @@ set -euo pipefail
 OUT=${1:-/tmp/moe-quality}
 SHARED=${MOE_SHARED:-../shared}
 TINY=$SHARED/models/tiny-qwen3moe
-BIN=.build/release
+BIN=${MOE_BIN:-.build/release}
 LLAMA=${LLAMA_CPP_BIN:-$HOME/.cache/swiftmoe/llama.cpp-0.3.36/bin}
 mkdir -p "$OUT"
 python3 Tools/scripts/quality-texts.py "$SHARED" "$OUT" >&2
@@ -41,6 +41,8 @@ base_moe=""; base_llama=""
 printf '| file | bytes | moe perplexity | rise | llama-perplexity | rise |\n| --- | ---: | ---: | ---: | ---: | ---: |\n'
 for c in "${CONFIGS[@]}"; do
   IFS='|' read -r name file args <<<"$c"
+  # ONLY=REGEX: measure only the matching rows (and the bf16 base)
+  if [ -n "${ONLY:-}" ] && [ "$name" != bf16 ] && ! [[ "$name" =~ $ONLY ]]; then continue; fi
   if [ -n "$args" ]; then
     # shellcheck disable=SC2086
     "$BIN/moe-quantize" "$TINY" "$file" $args --force 2>"$file.log" || { echo "failed: $name (see $file.log)" >&2; continue; }

@@ -16,9 +16,12 @@ extern "C" {
 #endif
 
 // One row: `w` (cols floats, overwritten with the updated values), `hdiag` (cols, H's diagonal: the block
-// search's weights), `U` as above, `type` a ggml type number (Q8_0 = 8, Q4_0 = 2, Q4_1 = 3), output blocks at `dst`.
+// search's weights), `U` as above, `type` a ggml type number (Q8_0 = 8, Q4_0 = 2, Q4_1 = 3, and the types below), output blocks at `dst`.
 // Returns 0, or -1 for an unsupported type or a row length that is not a multiple of 32.
 int moe_gptq_row(int type, float *w, int64_t cols, const float *U, const float *hdiag, void *dst, int effort);
+// The same for Q2_K … Q6_K, Q5_0, Q5_1, MXFP4 (quantize_kopt.c; moe_gptq_row forwards them): each block's
+// (256 or 32 columns) stored fields chosen by moe_quantize_kopt weighted by hdiag; cols a multiple of the block.
+int moe_gptq_row_kquant(int type, float *w, int64_t cols, const float *U, const float *hdiag, void *dst, int effort);
 
 #ifdef __cplusplus
 }
