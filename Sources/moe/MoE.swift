@@ -20,7 +20,7 @@ struct MoE: ParsableCommand {
           moe inspect model.gguf
           moe tokenize --model model.gguf --prompt "Hello world" --json
         """,
-        subcommands: [Generate.self, Chat.self, Perplexity.self, Inspect.self, Tokenize.self, Template.self]
+        subcommands: [Generate.self, Chat.self, Serve.self, Perplexity.self, Inspect.self, Tokenize.self, Template.self]
     )
 }
 
