@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-atomics", from: "1.2.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.1.0"),
+        // `moe serve`: the HTTP server, its metrics, and (tests only) an HTTP client.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.0.0"),
     ],
     targets: [
@@ -39,6 +43,11 @@ let package = Package(
         // Continuous batching of completions over Model.forward(batch:): slots, a bounded queue, prefix reuse per slot.
         .target(name: "MoEServe", dependencies: ["MoEModel", "MoEKernels", "MoETokenizer", "MoEFormats"]),
         .target(name: "MoEChat", dependencies: ["MoEModel", "MoEKernels", "MoETokenizer", "ChatTemplate", "ChatParsing"]),
+        // `moe serve`: an OpenAI-compatible HTTP layer (Hummingbird) over the BatchScheduler; Prometheus metrics.
+        .target(name: "MoEServer", dependencies: ["MoEServe", "MoEChat", "MoEModel", "MoEStore", "ChatParsing", "ChatTemplate",
+                                                 .product(name: "Hummingbird", package: "hummingbird"),
+                                                 .product(name: "Prometheus", package: "swift-prometheus"),
+                                                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")]),
         // Tokenizer, model description, forward pass, sampling, generation.
         .target(name: "MoEModel", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoETokenizer"]),
         // Synthetic checkpoints for tests: shapes, seeded weights, GGUF / safetensors output.
@@ -47,7 +56,8 @@ let package = Package(
         .target(name: "MoEQuantize", dependencies: ["CKernels", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoETokenizer"]),
         .executableTarget(
             name: "moe",
-            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoETokenizer", "ChatTemplate", "ChatParsing", "MoEChat", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MoEModel", "MoEKernels", "MoEStore", "MoETokenizer", "ChatTemplate", "ChatParsing", "MoEChat", "MoEServe", "MoEServer", "ToolSupport",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // Tools, outside the libraries' dependency graph.
         .executableTarget(
@@ -97,6 +107,8 @@ let package = Package(
         .testTarget(name: "ChatParsingTests", dependencies: ["ChatParsing", "TestSupport"]),
         .testTarget(name: "MoEServeTests", dependencies: ["MoEServe", "MoEModel", "MoEKernels", "TestSupport"]),
         .testTarget(name: "MoEChatTests", dependencies: ["MoEChat", "MoEModel", "MoEKernels", "ChatTemplate", "ChatParsing", "TestSupport"]),
+        .testTarget(name: "MoEServerTests", dependencies: ["MoEServer", "MoEServe", "MoEChat", "MoEModel", "ChatParsing", "TestSupport", "moe",
+                                                          .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "MemLimitTests", dependencies: ["MemLimit", "MoEFormats", "TestSupport", "memlimit"]),
     ]
 )

@@ -23,7 +23,7 @@ struct MoE: ParsableCommand {
           moe chat --model model.gguf                          (the model's own chat template)
           moe template --template chat.jinja --context conversation.json
         """,
-        subcommands: [Generate.self, Chat.self, Perplexity.self, Inspect.self, Tokenize.self, Template.self]
+        subcommands: [Generate.self, Chat.self, Serve.self, Perplexity.self, Inspect.self, Tokenize.self, Template.self]
     )
 }
 
