@@ -42,7 +42,7 @@ let package = Package(
         // A conversation with a model: its chat template rendered per turn, replies parsed, the prompt cache reused.
         // Continuous batching of completions over Model.forward(batch:): slots, a bounded queue, prefix reuse per slot.
         .target(name: "MoEServe", dependencies: ["MoEModel", "MoEKernels", "MoETokenizer", "MoEFormats"]),
-        .target(name: "MoEChat", dependencies: ["MoEModel", "MoEKernels", "MoETokenizer", "ChatTemplate", "ChatParsing"]),
+        .target(name: "MoEChat", dependencies: ["MoEFormats", "MoEStore", "MoEModel", "MoEKernels", "MoETokenizer", "ChatTemplate", "ChatParsing"]),
         // `moe serve`: an OpenAI-compatible HTTP layer (Hummingbird) over the BatchScheduler; Prometheus metrics.
         .target(name: "MoEServer", dependencies: ["MoEServe", "MoEChat", "MoEModel", "MoEStore", "ChatParsing", "ChatTemplate",
                                                  .product(name: "Hummingbird", package: "hummingbird"),

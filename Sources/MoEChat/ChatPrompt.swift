@@ -1,6 +1,9 @@
 import ChatParsing
 import ChatTemplate
 import Foundation
+import MoEFormats
+import MoEModel
+import MoEStore
 
 /// A model's chat template with what rendering it needs: the special-token texts it prints and the reply
 /// format it implies (which parser splits reasoning and tool calls out of a reply).
@@ -48,5 +51,29 @@ public struct ChatPrompt: Sendable {
     public func replyParser(renderedPrompt: String, toolsJSON: String? = nil) -> any ChatFormatParser {
         format.parser(startsInReasoning: format.thinks && ChatFormat.promptOpensReasoning(renderedPrompt),
                       toolTypes: toolsJSON.map { ToolParameterTypes(toolsJSON: $0) } ?? ToolParameterTypes())
+    }
+}
+
+extension ChatPrompt {
+    /// The prompt for `model`, with the special-token texts its vocabulary spells: the template `file` when given
+    /// and `fileFirst` (or when the model carries none), else the model's own (GGUF metadata or the folder's
+    /// files), else ChatML — then `isDefault` is true, for the caller to say so.
+    public static func forModel(_ model: Model, file: String?, fileFirst: Bool) throws -> (prompt: ChatPrompt, isDefault: Bool) {
+        let tokenizer = model.tokenizer
+        let bos = tokenizer.bosTokenId.flatMap { tokenizer.tokenString($0) } ?? ""
+        let eos = tokenizer.eosTokenId.flatMap { tokenizer.tokenString($0) } ?? ""
+        func load(_ source: String, _ origin: String) throws -> ChatPrompt {
+            do { return try ChatPrompt(source: source, origin: origin, bosToken: bos, eosToken: eos) } catch {
+                throw ChatError.template(origin: origin, error: error)
+            }
+        }
+        func fromFile(_ path: String) throws -> ChatPrompt {
+            guard let data = FileManager.default.contents(atPath: path) else { throw FormatError.missingFile(path: path) }
+            return try load(String(decoding: data, as: UTF8.self), path)
+        }
+        if let file, fileFirst { return (try fromFile(file), false) }
+        if let own = try model.store.chatTemplate() { return (try load(own.text, own.origin), false) }
+        if let file { return (try fromFile(file), false) }
+        return (try load(chatML, "ChatML (default)"), true)
     }
 }

@@ -102,21 +102,9 @@ struct Chat: ParsableCommand {
 
     /// The model's template, or --template, or ChatML (with a notice).
     func chatPrompt(model m: Model) throws -> ChatPrompt {
-        let bos = m.tokenizer.bosTokenId.flatMap { m.tokenizer.tokenString($0) } ?? ""
-        let eos = m.tokenizer.eosTokenId.flatMap { m.tokenizer.tokenString($0) } ?? ""
-        func load(_ source: String, _ origin: String) throws -> ChatPrompt {
-            do { return try ChatPrompt(source: source, origin: origin, bosToken: bos, eosToken: eos) } catch {
-                throw ChatError.template(origin: origin, error: error)
-            }
-        }
-        let own = try m.store.chatTemplate()
-        if let own, !forceTemplate { return try load(own.text, own.origin) }
-        if let template {
-            guard let data = FileManager.default.contents(atPath: template) else { throw FormatError.missingFile(path: template) }
-            return try load(String(decoding: data, as: UTF8.self), template)
-        }
-        printErr("moe chat: the model carries no chat template; using ChatML (<|im_start|>role … <|im_end|>). Give one with --template FILE.")
-        return try load(ChatPrompt.chatML, "ChatML (default)")
+        let (prompt, isDefault) = try ChatPrompt.forModel(m, file: template, fileFirst: forceTemplate)
+        if isDefault { printErr("moe chat: the model carries no chat template; using ChatML (<|im_start|>role … <|im_end|>). Give one with --template FILE.") }
+        return prompt
     }
 
     func options(_ stop: CancelFlag) -> GenerationOptions {

@@ -113,20 +113,9 @@ struct Serve: ParsableCommand {
 
     /// --chat-template, else the model's template, else ChatML (with a notice).
     func chatPrompt(model m: Model) throws -> ChatPrompt {
-        let bos = m.tokenizer.bosTokenId.flatMap { m.tokenizer.tokenString($0) } ?? ""
-        let eos = m.tokenizer.eosTokenId.flatMap { m.tokenizer.tokenString($0) } ?? ""
-        func load(_ source: String, _ origin: String) throws -> ChatPrompt {
-            do { return try ChatPrompt(source: source, origin: origin, bosToken: bos, eosToken: eos) } catch {
-                throw ChatError.template(origin: origin, error: error)
-            }
-        }
-        if let chatTemplate {
-            guard let data = FileManager.default.contents(atPath: chatTemplate) else { throw FormatError.missingFile(path: chatTemplate) }
-            return try load(String(decoding: data, as: UTF8.self), chatTemplate)
-        }
-        if let own = try m.store.chatTemplate() { return try load(own.text, own.origin) }
-        printErr("moe serve: the model carries no chat template; chat requests use ChatML (<|im_start|>role … <|im_end|>). Give one with --chat-template FILE.")
-        return try load(ChatPrompt.chatML, "ChatML (default)")
+        let (prompt, isDefault) = try ChatPrompt.forModel(m, file: chatTemplate, fileFirst: true)
+        if isDefault { printErr("moe serve: the model carries no chat template; chat requests use ChatML (<|im_start|>role … <|im_end|>). Give one with --chat-template FILE.") }
+        return prompt
     }
 }
 

@@ -44,7 +44,7 @@ struct ChatReuseCommand: ParsableCommand {
     func run() throws {
         do {
             let m = try Model(path: model)
-            let prompt = try ChatPrompt(source: try m.store.chatTemplate()?.text ?? ChatPrompt.chatML, origin: "model")
+            let prompt = try ChatPrompt.forModel(m, file: nil, fileFirst: false).prompt
             guard let data = FileManager.default.contents(atPath: text) else { throw ValidationError("cannot read --text \(text)") }
             // The first message: the text's first `history` tokens (the tokenizer decides where that ends).
             let ids = m.tokenizer.encode(String(decoding: data, as: UTF8.self), parseSpecial: false)
