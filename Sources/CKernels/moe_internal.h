@@ -172,3 +172,8 @@ float moe_vd_q4_K_neon(int64_t n, const void *w, const void *x);
 float moe_vd_q5_K_neon(int64_t n, const void *w, const void *x);
 float moe_vd_q6_K_neon(int64_t n, const void *w, const void *x);
 #endif
+
+// ggml's make_qx_quants (rmse_type 1), shared by the Q6_K writer (quantize_k.c, where it is defined) and the other
+// K-quant writers (quantize_kref.c): symmetric codes in [0, 2·nmax) for n values and the weighted least-squares scale,
+// 19 trial scales (weights qw, or x² when qw is NULL). Compiled without FP contraction, as ggml's reference.
+float moe_make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw);

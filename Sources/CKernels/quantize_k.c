@@ -5,6 +5,7 @@
 #include "moe_quantize.h"
 #include "moe_quantize_k.h"
 #include "moe_kernels.h"
+#include "moe_internal.h"
 
 // No fused multiply-add: the bytes must not depend on the CPU or compiler (ggml's reference has none either).
 #pragma STDC FP_CONTRACT OFF
@@ -23,7 +24,7 @@ static inline int nearest_int(float fval) {
 
 // Codes in [0, 2·nmax) for n values and the least-squares scale that goes with them, trying 19 scales
 // around −nmax/max and keeping the one that explains most of Σ w·x² (w = x² without importance weights).
-static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw) {
+float moe_make_qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw) {
     float max = 0, amax = 0;
     for (int i = 0; i < n; ++i) {
         float ax = fabsf(x[i]);
@@ -75,7 +76,7 @@ void moe_quantize_q6_K(const float *x, block_q6_K *y, int64_t k, const float *w)
     for (int64_t i = 0; i < nb; i++) {
         float max_scale = 0, max_abs_scale = 0;
         for (int ib = 0; ib < QK_K / 16; ++ib) {
-            const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, w ? w + QK_K * i + 16 * ib : NULL);
+            const float scale = moe_make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, w ? w + QK_K * i + 16 * ib : NULL);
             scales[ib] = scale;
             const float abs_scale = fabsf(scale);
             if (abs_scale > max_abs_scale) {

@@ -8,6 +8,7 @@
 #include "moe_quantize.h"
 #include "moe_quantize_k.h"
 #include "moe_kernels.h"
+#include "moe_internal.h"
 #include "quant32.h"
 
 // No fused multiply-add: the bytes must not depend on the CPU or compiler (ggml's reference has none either).
@@ -25,53 +26,6 @@ static inline int nearest_int(float fval) {
 }
 
 // ---- ggml's scale searches ----
-
-// Symmetric codes in [-nmax, nmax) (stored + nmax) with the weighted least-squares scale, 19 trial scales
-// (ggml's make_qx_quants with rmse_type 1: weights qw, or x² without).
-static float qx_quants(int n, int nmax, const float *x, int8_t *L, const float *qw) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { amax = ax; max = x[i]; }
-    }
-    if (amax < GROUP_MAX_EPS) {
-        for (int i = 0; i < n; ++i) L[i] = 0;
-        return 0.f;
-    }
-    float iscale = -nmax / max;
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-        int l = nearest_int(iscale * x[i]);
-        l = MAX(-nmax, MIN(nmax - 1, l));
-        L[i] = (int8_t)(l + nmax);
-        float w = qw ? qw[i] : x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
-    float scale = suml2 ? sumlx / suml2 : 0.0f;
-    float best = scale * sumlx;
-    for (int is = -9; is <= 9; ++is) {
-        if (is == 0) continue;
-        iscale = -(nmax + 0.1f * is) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; ++i) {
-            int l = nearest_int(iscale * x[i]);
-            l = MAX(-nmax, MIN(nmax - 1, l));
-            float w = qw ? qw[i] : x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
-        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; ++i) {
-                int l = nearest_int(iscale * x[i]);
-                L[i] = (int8_t)(nmax + MAX(-nmax, MIN(nmax - 1, l)));
-            }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    return scale;
-}
 
 // Q3_K's sub-block search (ggml's make_q3_quants with do_rmse): codes moved one at a time while that raises
 // the explained part of Σ x²·x².
@@ -647,9 +601,9 @@ static void imatrix_q3_K(const float *x, block_q3_K *y, int64_t n, const float *
             float sumw = 0;
             for (int l = 0; l < 16; ++l) sumw += weight[l];
             sw[j] = sumw;
-            scales[j] = qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
+            scales[j] = moe_make_qx_quants(16, 4, x + 16 * j, L + 16 * j, weight);
         }
-        float d_block = qx_quants(QK_K / 16, 32, scales, Ls, sw);
+        float d_block = moe_make_qx_quants(QK_K / 16, 32, scales, Ls, sw);
         moe_pack_q3_K_scales(y[i].scales, Ls);
         y[i].d = moe_f32_to_f16(d_block);
         for (int j = 0; j < QK_K / 16; ++j) {
@@ -717,7 +671,7 @@ static void imatrix_q5_0(const float *x, block_q5_0 *y, int64_t n, const float *
         const float *xb = x + QK5_0 * ib;
         const float *qw = quant_weights + QK5_0 * ib;
         for (int j = 0; j < QK5_0; ++j) weight[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
-        float d = qx_quants(QK5_0, 16, xb, L, weight);
+        float d = moe_make_qx_quants(QK5_0, 16, xb, L, weight);
         y[ib].d = moe_f32_to_f16(d);
         moe_pack_q5_codes(y[ib].qs, y[ib].qh, (const uint8_t *)L);
     }
