@@ -83,7 +83,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "moe-quantize",
-            dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEModel", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEModel", "ChatTemplate", "ToolSupport", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Tools/moe-quantize"
         ),
         .testTarget(name: "MoEStoreTests", dependencies: ["MoEStore", "MoEFormats", "TestSupport"]),
@@ -96,7 +96,7 @@ let package = Package(
         // Shared by test targets: reference-data paths, temporary folders, running the built tools.
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "MoEQuantizeTests", dependencies: ["MoEQuantize", "MoEFormats", "MoEKernels", "MoEStore", "MoEModel", "MoESynth", "TestSupport", "moe-quantize"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "TestSupport", "moe", "moe-profile"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["MoEModel", "MoEKernels", "MoEFormats", "MoEStore", "TestSupport", "moe", "moe-profile", "moe-quantize"]),
         // Runs a command under a memory cgroup limit (tests and benchmarks); Foundation/Glibc only.
         .target(name: "MemLimit", dependencies: ["MoEFormats"], path: "Tools/MemLimit"),
         .executableTarget(

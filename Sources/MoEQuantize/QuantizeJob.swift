@@ -31,6 +31,9 @@ public struct QuantizeOptions: Sendable {
     public var name: String?
     /// Input bytes read per step: bounds memory (about 3.5× this for BF16 input) whatever the model's size.
     public var chunkBytes = 8 << 20
+    /// `tokenizer.chat_template` of the output, replacing the input's (nil: the input's own — a GGUF's key, or a
+    /// folder's chat_template.jinja / chat_template.json / tokenizer_config.json, as `moe chat` finds it).
+    public var chatTemplate: String?
 
     public init(rules: TypeRules, threads: Int) {
         self.rules = rules
@@ -125,6 +128,10 @@ public final class QuantizeJob: @unchecked Sendable {
                 m.append(("general.file_type", .uint32(UInt32(fileTypeNumber))))
             }
             if !g.metadataKeys.contains("general.quantization_version") { m.append(("general.quantization_version", .uint32(2))) }
+            if let template = options.chatTemplate {
+                m.removeAll { $0.0 == "tokenizer.chat_template" }
+                m.append(("tokenizer.chat_template", .string(template)))
+            }
             return m
         case .safetensors:
             let counts = checkpoint.parameterCounts
@@ -135,6 +142,7 @@ public final class QuantizeJob: @unchecked Sendable {
                                                    parameterCount: counts.all, expertParameterCount: counts.experts)
             if let i = m.firstIndex(where: { $0.0 == "general.file_type" }) { m[i].1 = .uint32(UInt32(fileTypeNumber)) }
             let arch = GGUFModelMetadata.architectureName(checkpoint.architecture)
+            let chatTemplate = try options.chatTemplate ?? ChatTemplateSource.find(folder: checkpoint.path)?.text
             let sentencePieceModel = checkpoint.path + "/tokenizer.model"
             if ["llama", "ernie4_5-moe"].contains(arch), FileManager.default.fileExists(atPath: sentencePieceModel) {
                 // As the converter: Llama-family and ERNIE folders with a SentencePiece model get GGUF's `llama`
@@ -146,7 +154,7 @@ public final class QuantizeJob: @unchecked Sendable {
                 m += try GGUFModelMetadata.sentencePieceTokenizer(spec, vocabSize: c.vocabSize, addedTokens: tc.addedTokens,
                                                                   padTokenId: tc.padTokenId ?? tc.configPadTokenId,
                                                                   addEosToken: tc.addEosToken, addSpacePrefix: tc.addPrefixSpace,
-                                                                  chatTemplate: tc.chatTemplate, path: sentencePieceModel)
+                                                                  chatTemplate: chatTemplate, path: sentencePieceModel)
                 return m
             }
             // Special ids the tokenizer files do not name come from config.json, as llama.cpp's converter takes them.
@@ -158,7 +166,7 @@ public final class QuantizeJob: @unchecked Sendable {
             spec.bosTokenId = spec.bosTokenId ?? c.bosTokenId
             let tc = TokenizerConfig(folder: checkpoint.path, tokens: spec.tokens)
             m += try GGUFModelMetadata.tokenizer(spec, vocabSize: c.vocabSize, padTokenId: tc.padTokenId ?? spec.eosTokenId,
-                                                 addEosToken: tc.addEosToken, chatTemplate: tc.chatTemplate)
+                                                 addEosToken: tc.addEosToken, chatTemplate: chatTemplate)
             return m
         }
     }
@@ -362,14 +370,13 @@ final class ReadAhead: @unchecked Sendable {
 }
 
 /// What tokenizer_config.json (and config.json) add to the tokenizer files: the padding token,
-/// add_eos_token, the chat template; for SentencePiece vocabularies also `added_tokens_decoder` and
+/// add_eos_token; for SentencePiece vocabularies also `added_tokens_decoder` and
 /// `add_prefix_space`.
 struct TokenizerConfig {
     var padTokenId: Int?
     /// config.json's `pad_token_id` (the converter's SpecialVocab falls back to it).
     var configPadTokenId: Int?
     var addEosToken = false
-    var chatTemplate: String?
     var addedTokens: [AddedToken] = []
     /// An explicit true or false only (null means the tokenizer's own default).
     var addPrefixSpace: Bool?
@@ -384,7 +391,6 @@ struct TokenizerConfig {
         func content(_ v: Any?) -> String? { (v as? String) ?? (v as? [String: Any])?["content"] as? String }
         if let pad = content(root["pad_token"]) { padTokenId = tokens.firstIndex(of: pad) }
         addEosToken = root["add_eos_token"] as? Bool ?? false
-        chatTemplate = root["chat_template"] as? String
         addPrefixSpace = root["add_prefix_space"] as? Bool
         if let decoder = root["added_tokens_decoder"] as? [String: Any] {
             for (key, value) in decoder {

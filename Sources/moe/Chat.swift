@@ -119,6 +119,8 @@ struct Chat: ParsableCommand {
         let tool_calls: [ToolCall]
         let model: String
         let template: String
+        /// The conversation as the template rendered it, what the model read.
+        let prompt: String
         let stats: GenerationStats
     }
 
@@ -129,7 +131,7 @@ struct Chat: ParsableCommand {
         }
         if json {
             try printJSON(OneShotOutput(content: turn.reply.content, reasoning_content: turn.reply.reasoningContent, tool_calls: turn.reply.toolCalls,
-                                        model: session.model.store.path, template: session.prompt.origin, stats: turn.stats))
+                                        model: session.model.store.path, template: session.prompt.origin, prompt: turn.prompt, stats: turn.stats))
         } else {
             display.end()
             printErr(Self.statistics(turn.stats))

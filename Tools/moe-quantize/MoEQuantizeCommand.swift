@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatTemplate
 import Foundation
 import MoEFormats
 import MoEKernels
@@ -52,6 +53,7 @@ struct MoEQuantizeCommand: ParsableCommand {
           moe-quantize ckpt/ out.gguf --type q4_0 --calibration sample.txt
           moe-quantize ckpt/ out.gguf --type q4_0 --rounding reference   # llama-quantize's bytes
           moe-quantize ckpt/ out.gguf --type q4_0 --dry-run              # print the plan only
+          moe-quantize model-bf16.gguf out.gguf --type q8_0 --chat-template chat.jinja
         """
     )
 
@@ -91,6 +93,10 @@ struct MoEQuantizeCommand: ParsableCommand {
 
     @Option(help: "Tensor data alignment in bytes (a power of two), or 'page' for 4096. Default 32.")
     var alignment: String?
+
+    @Option(name: .customLong("chat-template"),
+            help: "A Jinja chat template file to store as tokenizer.chat_template (replacing the input's); checked to parse first.")
+    var chatTemplate: String?
 
     @Option(help: "general.name of the output (default: the input's, or the folder name).")
     var name: String?
@@ -176,6 +182,7 @@ struct MoEQuantizeCommand: ParsableCommand {
         options.effort = effort
         options.name = name
         options.gptq = gptq
+        if let chatTemplate { options.chatTemplate = try Self.readTemplate(chatTemplate) }
         if let alignment {
             let a = alignment == "page" ? 4096 : Int(alignment) ?? 0
             guard a > 0, a & (a - 1) == 0, a <= 1 << 20 else {
@@ -220,6 +227,18 @@ struct MoEQuantizeCommand: ParsableCommand {
             let data = try JSONSerialization.data(withJSONObject: summary, options: [.sortedKeys, .prettyPrinted])
             print(String(decoding: data, as: UTF8.self))
         }
+    }
+
+    /// A template file's text, parsed once so that a syntax error stops here (FILE:LINE:COL: message), not in
+    /// `moe chat` after the file is written.
+    static func readTemplate(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw QuantizeError.input(path: path, reason: "cannot read the chat template (not a readable UTF-8 file)")
+        }
+        do { _ = try ChatTemplate(source: text) } catch let e as TemplateError {
+            throw QuantizeError.input(path: e.line > 0 ? "\(path):\(e.line):\(e.column)" : path, reason: e.message)
+        }
+        return text
     }
 
     /// The output must not be the input, and must not exist unless --force; its folder must be writable.
