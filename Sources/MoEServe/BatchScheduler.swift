@@ -133,6 +133,7 @@ public final class BatchScheduler: @unchecked Sendable {
         var fed = 0             // prompt tokens in the slot's cache
         var produced = 0
         var pending: Int?       // the last chosen token, not yet in the cache
+        var json: JSONPrefix?   // the reply so far, when constrained to a JSON object
         var reused = 0
         let submitted = ContinuousClock.now
         var admitted = ContinuousClock.now
@@ -146,6 +147,7 @@ public final class BatchScheduler: @unchecked Sendable {
             self.stops = request.ignoreEOS ? [] : stops
             sampler = Sampler(options: request.sampling)
             history = request.promptIds
+            json = request.jsonObject ? JSONPrefix() : nil
         }
     }
 
@@ -188,6 +190,7 @@ public final class BatchScheduler: @unchecked Sendable {
             job.reused = slots[best].cache.reuse(for: job.request.promptIds)
             job.fed = job.reused
             job.admitted = ContinuousClock.now
+            job.continuation.yield(.admitted(reusedPromptTokens: job.reused))
             slots[best].job = job
         }
     }
@@ -240,12 +243,30 @@ public final class BatchScheduler: @unchecked Sendable {
                 job.pending = nil
             }
             if job.produced >= job.request.maxTokens { release(i, reason: "max_tokens"); continue }
-            let next = job.sampler.sample(UnsafeBufferPointer(rebasing: logits[row * vocab ..< (row + 1) * vocab]), history: job.history)
+            let rowLogits = UnsafeBufferPointer(rebasing: logits[row * vocab ..< (row + 1) * vocab])
+            let next: Int
+            if let json = job.json {
+                // Text tokens whose bytes keep the object valid; no special token (an end-of-text included:
+                // the completion ends when the object closes).
+                let tokenizer = model.tokenizer
+                let chosen = job.sampler.sample(rowLogits, history: job.history) { id in
+                    guard !tokenizer.isSpecial(id) else { return false }
+                    let bytes = tokenizer.decodeBytes([id])
+                    var prefix = json
+                    return !bytes.isEmpty && prefix.feed(bytes)
+                }
+                guard let chosen else { release(i, reason: "error: no token continues the JSON object"); continue }
+                next = chosen
+                _ = job.json!.feed(tokenizer.decodeBytes([next]))
+            } else {
+                next = job.sampler.sample(rowLogits, history: job.history)
+            }
             if job.firstToken == nil { job.firstToken = ContinuousClock.now }
             job.produced += 1
             job.history.append(next)
             if job.stops.contains(next) { release(i, reason: "eos"); continue }
             job.continuation.yield(.token(id: next, text: job.decoder.decode(model.tokenizer.decodeBytes([next]))))
+            if job.json?.isComplete == true { release(i, reason: "eos"); continue }
             if job.produced >= job.request.maxTokens { release(i, reason: "max_tokens"); continue }
             if cache.state.position >= contextLength { release(i, reason: "context_full"); continue }
             job.pending = next

@@ -8,19 +8,25 @@ public struct CompletionRequest: Sendable {
     /// Tokens that end the completion (besides the model's end-of-text); the stop token is not emitted.
     public var stopTokenIds: Set<Int>
     public var ignoreEOS: Bool
+    /// Constrain the reply to one JSON object (`JSONPrefix`): only tokens that keep it valid are chosen, and the
+    /// completion ends ("eos") when the object closes.
+    public var jsonObject: Bool
 
     public init(promptIds: [Int], maxTokens: Int, sampling: SamplingOptions = SamplingOptions(), stopTokenIds: Set<Int> = [],
-                ignoreEOS: Bool = false) {
+                ignoreEOS: Bool = false, jsonObject: Bool = false) {
         self.promptIds = promptIds
         self.maxTokens = maxTokens
         self.sampling = sampling
         self.stopTokenIds = stopTokenIds
         self.ignoreEOS = ignoreEOS
+        self.jsonObject = jsonObject
     }
 }
 
 /// What a submitted completion streams: its tokens as they are chosen, then one summary.
 public enum CompletionEvent: Sendable {
+    /// The completion has a slot; `reusedPromptTokens` of its prompt were already in the slot's cache.
+    case admitted(reusedPromptTokens: Int)
     /// A chosen token and the text it completes (UTF-8 held back until a character is whole, so it may be "").
     case token(id: Int, text: String)
     case finished(CompletionSummary)

@@ -136,7 +136,7 @@ public final class OpenAIServer: Sendable {
                            code: "context_length_exceeded", param: param)
         }
         let request = CompletionRequest(promptIds: ids, maxTokens: min(g.maxTokens ?? room, room), sampling: g.sampling,
-                                        stopTokenIds: stopTokens, ignoreEOS: g.ignoreEOS)
+                                        stopTokenIds: stopTokens, ignoreEOS: g.ignoreEOS, jsonObject: g.wantsJSON)
         do {
             return CompletionHandle(try scheduler.submit(request), promptTokens: ids.count)
         } catch let e as SchedulerError {

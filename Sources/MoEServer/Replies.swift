@@ -21,6 +21,8 @@ final class CompletionHandle: @unchecked Sendable {
         var completionTokens = 0
         var summary: CompletionSummary?
         var hitStopString = false
+        /// From the admission event: known even when a stop string ends the completion before its summary.
+        var reusedPromptTokens = 0
 
         /// OpenAI's finish_reason.
         func finishReason(toolCalls: Bool) -> String {
@@ -37,11 +39,11 @@ final class CompletionHandle: @unchecked Sendable {
             return reason
         }
 
-        /// Usage; a completion ended by a stop string has no summary, so its cached tokens read 0.
+        /// Usage, with the prompt tokens a slot's cache already held.
         func usage(promptTokens: Int) -> JSONValue {
             .object([("prompt_tokens", .int(promptTokens)), ("completion_tokens", .int(completionTokens)),
                      ("total_tokens", .int(promptTokens + completionTokens)),
-                     ("prompt_tokens_details", .object([("cached_tokens", .int(summary?.reusedPromptTokens ?? 0))]))])
+                     ("prompt_tokens_details", .object([("cached_tokens", .int(summary?.reusedPromptTokens ?? reusedPromptTokens))]))])
         }
     }
 
@@ -57,6 +59,8 @@ final class CompletionHandle: @unchecked Sendable {
         var outcome = Outcome()
         for await event in taken {
             switch event {
+            case let .admitted(reused):
+                outcome.reusedPromptTokens = reused
             case let .token(id, text):
                 if id >= 0 { outcome.completionTokens += 1 }
                 let out = filter.feed(text)
@@ -119,7 +123,8 @@ struct ChatReplyWriter: Sendable {
         if !reply.toolCalls.isEmpty { message.append(("tool_calls", .array(reply.toolCalls.map { Self.toolCallJSON($0, index: nil) }))) }
         let choice = JSONValue.object([("index", .int(0)), ("message", .object(message)), ("logprobs", .null),
                                        ("finish_reason", .string(outcome.finishReason(toolCalls: !reply.toolCalls.isEmpty)))])
-        // response_format json_object / json_schema is not enforced while decoding; the reply is checked.
+        // response_format json_object / json_schema: decoding was constrained to one JSON object (not to the
+        // schema); the header says whether the content parses (a reply cut by max_tokens does not).
         var headers: HTTPFields = [:]
         if generation.wantsJSON { headers[.init("X-MoE-JSON-Valid")!] = JSONValue.parse(reply.content) != nil ? "true" : "false" }
         return jsonResponse(envelope("chat.completion", choices: [choice], usage: outcome.usage(promptTokens: handle.promptTokens)), headers: headers)

@@ -66,7 +66,7 @@ struct GenerationParameters {
     var stream = false
     var includeUsage = false
     var ignoreEOS = false
-    /// response_format json_object / json_schema: the reply is checked to be JSON (not constrained).
+    /// response_format json_object / json_schema: decoding is constrained to one JSON object (not to a schema).
     var wantsJSON = false
 
     /// Reads the common fields; `defaults` are the server's sampling options (its command line).
@@ -86,10 +86,10 @@ struct GenerationParameters {
             sampling.minP = Float(m)
         }
         if let s = try f.integer("seed") { sampling.seed = UInt64(bitPattern: Int64(s)) }
-        // OpenAI's additive penalties have no counterpart in the sampler: accepted in their documented range and
-        // ignored (Docs/SERVER.md). The multiplicative repetition penalty of llama.cpp / vLLM is taken as is.
-        _ = try f.number("presence_penalty", in: -2 ... 2)
-        _ = try f.number("frequency_penalty", in: -2 ... 2)
+        // OpenAI's additive penalties over the last `repetitionWindow` tokens (as llama-server); the multiplicative
+        // repetition penalty of llama.cpp / vLLM is taken as is.
+        if let p = try f.number("presence_penalty", in: -2 ... 2) { sampling.presencePenalty = Float(p) }
+        if let p = try f.number("frequency_penalty", in: -2 ... 2) { sampling.frequencyPenalty = Float(p) }
         for key in ["repetition_penalty", "repeat_penalty"] {
             if let r = try f.number(key) {
                 guard r > 0 else { throw APIError.invalid("'\(key)' must be > 0 (got \(r))", param: key) }

@@ -18,11 +18,18 @@ struct SamplingArguments: ParsableArguments {
     @Option(help: "Divide the logits of the last 64 tokens by this (1 = off).")
     var repeatPenalty: Float = 1
 
+    @Option(help: "Subtract P from the logit of every token among the last 64 (OpenAI's presence_penalty; 0 = off).")
+    var presencePenalty: Float = 0
+
+    @Option(help: "Subtract P × its count from the logit of every token among the last 64 (OpenAI's frequency_penalty; 0 = off).")
+    var frequencyPenalty: Float = 0
+
     @Option(help: "Random seed for sampling.")
     var seed: UInt64 = 0
 
     var options: SamplingOptions {
-        SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repeatPenalty, seed: seed)
+        SamplingOptions(temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repeatPenalty,
+                        presencePenalty: presencePenalty, frequencyPenalty: frequencyPenalty, seed: seed)
     }
 
     func validate() throws {
@@ -31,5 +38,7 @@ struct SamplingArguments: ParsableArguments {
         guard topP > 0, topP <= 1 else { throw ValidationError("--top-p must be in (0, 1]") }
         guard minP >= 0, minP < 1 else { throw ValidationError("--min-p must be in [0, 1)") }
         guard repeatPenalty > 0 else { throw ValidationError("--repeat-penalty must be > 0") }
+        guard (-2 ... 2).contains(presencePenalty) else { throw ValidationError("--presence-penalty must be in -2…2") }
+        guard (-2 ... 2).contains(frequencyPenalty) else { throw ValidationError("--frequency-penalty must be in -2…2") }
     }
 }

@@ -59,4 +59,21 @@ struct SamplerTests {
         #expect(sample(logits, SamplingOptions(repetitionPenalty: 1.2), history: [1]) == [4])
         #expect(sample(logits, SamplingOptions(repetitionPenalty: 1.2), history: [3]) == [1])
     }
+
+    @Test("presence and frequency penalties subtract from the logits of tokens in the window (llama.cpp's order)")
+    func additivePenalties() {
+        // logits [0.1, 2.0, 1.5, -1, 1.9]: token 1 seen once, presence 0.05 → 1.95 > 1.9 stays; 0.2 → 1.8 < 1.9.
+        #expect(sample(logits, SamplingOptions(presencePenalty: 0.05), history: [1]) == [1])
+        #expect(sample(logits, SamplingOptions(presencePenalty: 0.2), history: [1]) == [4])
+        // frequency: once 0.05 keeps token 1; three times 0.05 × 3 = 0.15 → 1.85 < 1.9.
+        #expect(sample(logits, SamplingOptions(frequencyPenalty: 0.05), history: [1]) == [1])
+        #expect(sample(logits, SamplingOptions(frequencyPenalty: 0.05), history: [1, 1, 1]) == [4])
+        // Only the last `repetitionWindow` tokens count: the early 1s fall out of a window of 2.
+        #expect(sample(logits, SamplingOptions(repetitionWindow: 2, frequencyPenalty: 0.05), history: [1, 1, 3, 0]) == [1])
+        // A negative penalty favours a seen token: 1.5 + 0.6 = 2.1 beats token 1 (2.0).
+        #expect(sample(logits, SamplingOptions(presencePenalty: -0.6), history: [2]) == [2])
+        // After the repetition penalty: 2.0 / 2 = 1.0, then − 0.5 → 0.5; token 4 (1.9) wins, token 2 (1.5) second.
+        let both = SamplingOptions(temperature: 1, topK: 2, repetitionPenalty: 2, presencePenalty: 0.5, seed: 1)
+        #expect(Set(sample(logits, both, history: [1], times: 200)) == [4, 2])
+    }
 }

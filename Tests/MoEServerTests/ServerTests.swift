@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import MoEModel
 import MoEServe
 import NIOCore
 @testable import MoEServer
@@ -62,6 +63,44 @@ struct ServerTests {
         #expect((usageChunk["usage"] as? [String: Any])?["completion_tokens"] as? Int == completionTokens)
         // The second request repeats the first's prompt: its slot still holds it.
         #expect(((usageChunk["usage"] as? [String: Any])?["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int ?? 0 > 0)
+    }
+
+    @Test("response_format json_object: the content is a JSON object (or its valid start when cut by max_tokens)")
+    func jsonObject() async throws {
+        let s = try await TestServer()
+        defer { Task { await s.stop() } }
+        let r = try await s.post("/v1/chat/completions", chatBody("Give me a JSON object describing a fox.", maxTokens: 200,
+                                                                extra: #", "response_format": {"type": "json_object"}"#))
+        #expect(r.status == 200)
+        let choice = try #require((r.json["choices"] as? [[String: Any]])?.first)
+        let content = try #require((choice["message"] as? [String: Any])?["content"] as? String)
+        var prefix = JSONPrefix()
+        let valid = prefix.feed(Array(content.utf8))
+        #expect(valid, "\(content)")
+        let header = r.headers.first { $0.0.lowercased() == "x-moe-json-valid" }?.1
+        if choice["finish_reason"] as? String == "stop" {
+            #expect(prefix.isComplete && header == "true", "\(content)")
+        } else {
+            #expect(header == "false")
+        }
+    }
+
+    @Test("a completion ended by a stop string still reports the prompt tokens its slot reused")
+    func cachedTokensAfterStopString() async throws {
+        let s = try await TestServer(slots: 1)
+        defer { Task { await s.stop() } }
+        let body = chatBody("Tell me a story about a fox.", maxTokens: 24, extra: #", "ignore_eos": true"#)
+        let first = try await s.post("/v1/chat/completions", body)
+        let text = try #require(((first.json["choices"] as? [[String: Any]])?.first?["message"] as? [String: Any])?["content"] as? String)
+        let stop = String(text.dropFirst(2).prefix(3))
+        try #require(stop.count == 3, "reply too short: \(text)")
+        let stops = String(decoding: try JSONSerialization.data(withJSONObject: [stop]), as: UTF8.self)
+        let second = try await s.post("/v1/chat/completions",
+                                      chatBody("Tell me a story about a fox.", maxTokens: 24, extra: #", "ignore_eos": true, "stop": \#(stops)"#))
+        let choice = try #require((second.json["choices"] as? [[String: Any]])?.first)
+        #expect(choice["finish_reason"] as? String == "stop")
+        let usage = try #require(second.json["usage"] as? [String: Any])
+        #expect((usage["prompt_tokens_details"] as? [String: Any])?["cached_tokens"] as? Int ?? 0 > 0)
     }
 
     @Test("four concurrent streams all complete, decoding in shared batches")
