@@ -36,8 +36,12 @@ public struct GenerationStats: Sendable, Codable {
     /// Wall seconds spent on the prompt (prefill) and on generating tokens (decode).
     public var promptSeconds: Double
     public var decodeSeconds: Double
+    /// Forward steps of the decode (the first token is chosen from the prompt's logits, so one fewer than the
+    /// tokens generated, or as many when the last one was fed back).
+    public var decodeSteps = 0
     public var promptTokensPerSecond: Double { promptSeconds > 0 ? Double(promptTokens) / promptSeconds : 0 }
-    public var decodeTokensPerSecond: Double { decodeSeconds > 0 ? Double(generatedTokens) / decodeSeconds : 0 }
+    /// Decode steps per second; nil under two steps (one token is not a rate).
+    public var decodeTokensPerSecond: Double? { decodeSteps >= 2 && decodeSeconds > 0 ? Double(decodeSteps) / decodeSeconds : nil }
     public var stopReason: String
 
     enum CodingKeys: String, CodingKey {
@@ -128,6 +132,7 @@ extension Model {
         cache?.appended(fresh)
         let promptSeconds = (clock.now - t0).seconds
         var stopReason = "max_tokens"
+        var decodeSteps = 0
         let t1 = clock.now
         while produced.count < options.maxTokens {
             if options.isCancelled?() == true { stopReason = "cancelled"; break }
@@ -141,12 +146,14 @@ extension Model {
             if state.position >= state.contextLength { stopReason = "context_full"; break }
             logits = try forward([next], state: state, logits: .last)
             cache?.appended(CollectionOfOne(next))
+            decodeSteps += 1
         }
         let rest = streamer.finish()
         if !rest.isEmpty { text += rest; onText(rest) }
         var stats = GenerationStats(promptTokens: promptIds.count, generatedTokens: produced.count,
                                     promptSeconds: promptSeconds, decodeSeconds: (clock.now - t1).seconds, stopReason: stopReason)
         stats.reusedPromptTokens = reused
+        stats.decodeSteps = decodeSteps
         return GenerationResult(tokenIds: produced, text: text, stats: stats)
     }
 }

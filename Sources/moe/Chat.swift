@@ -191,9 +191,9 @@ struct Chat: ParsableCommand {
     }
 
     static func statistics(_ s: GenerationStats) -> String {
-        String(format: "[prompt %d tokens, %d reused, %.1f tok/s; reply %d tokens, %.1f tok/s; stop: %@]",
-               s.promptTokens, s.reusedPromptTokens, Double(s.promptTokens - s.reusedPromptTokens) / max(s.promptSeconds, 1e-9),
-               s.generatedTokens, s.decodeTokensPerSecond, s.stopReason)
+        String(format: "[prompt %@, %d reused, %.1f tok/s; reply %@%@; stop: %@]",
+               tokens(s.promptTokens), s.reusedPromptTokens, Double(s.promptTokens - s.reusedPromptTokens) / max(s.promptSeconds, 1e-9),
+               tokens(s.generatedTokens), s.decodeTokensPerSecond.map { String(format: ", %.1f tok/s", $0) } ?? "", s.stopReason)
     }
 }
 

@@ -77,9 +77,9 @@ struct Generate: ParsableCommand {
                                      cache: offload.report(m)))
             } else {
                 FileHandle.standardOutput.write(Data("\n".utf8))
-                printErr(String(format: "[%@] prompt %d tokens, %.1f tok/s; generated %d tokens, %.1f tok/s; stop: %@",
-                                (path as NSString).lastPathComponent, s.promptTokens, s.promptTokensPerSecond,
-                                s.generatedTokens, s.decodeTokensPerSecond, s.stopReason))
+                printErr(String(format: "[%@] prompt %@, %.1f tok/s; generated %@%@; stop: %@",
+                                (path as NSString).lastPathComponent, tokens(s.promptTokens), s.promptTokensPerSecond,
+                                tokens(s.generatedTokens), s.decodeTokensPerSecond.map { String(format: ", %.1f tok/s", $0) } ?? "", s.stopReason))
                 if offload.cacheStats, let r = offload.report(m) { printErr(r.text()) }
             }
         } catch let e as ValidationError {

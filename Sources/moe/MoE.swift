@@ -69,3 +69,6 @@ enum DefaultModel {
         throw ValidationError("no --model given and the default model Weights/\(fileName) was not found (run from the repository root, or set MOE_DEFAULT_MODEL)")
     }
 }
+
+/// "1 token", "12 tokens".
+func tokens(_ n: Int) -> String { n == 1 ? "1 token" : "\(n) tokens" }

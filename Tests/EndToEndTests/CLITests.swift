@@ -21,6 +21,21 @@ struct CLITests {
         #expect(r.stderr.contains("tok/s"))
     }
 
+    @Test("one generated token: '1 token' and no decode rate (a rate needs two timed steps); JSON says null")
+    func oneToken() throws {
+        let r = try CLI.run(["generate", "--prompt", "In the beginning", "--max-tokens", "1", "--ignore-eos"])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stderr.contains("generated 1 token;"), "\(r.stderr)")
+        #expect(!r.stderr.contains("1 tokens"))
+        let j = try CLI.run(["generate", "--prompt", "In the beginning", "--max-tokens", "1", "--ignore-eos", "--json"])
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        let stats = try #require(obj["stats"] as? [String: Any])
+        #expect(stats["decode_tokens_per_second"] is NSNull)
+        let three = try CLI.run(["generate", "--prompt", "In the beginning", "--max-tokens", "3", "--ignore-eos", "--json"])
+        let s3 = try #require((try JSONSerialization.jsonObject(with: Data(three.stdout.utf8)) as? [String: Any])?["stats"] as? [String: Any])
+        #expect(s3["decode_tokens_per_second"] is Double)
+    }
+
     @Test("--json prints one object with text, token_ids and stats")
     func json() throws {
         let r = try CLI.run(["generate", "--prompt", "El amor es", "-n", "5", "--ignore-eos", "--json"])

@@ -20,7 +20,7 @@ struct ChatReuseCommand: ParsableCommand {
         excluded). Greedy; the second replies must be token-for-token equal, else the run fails.
 
         Example:
-          moe-bench chat-reuse --model /work/models/olmoe-like-Q4_0.gguf --history 1000 --reps 3
+          moe-bench chat-reuse --model models/olmoe-like-Q4_0.gguf --history 1000 --reps 3
         """)
 
     @Option(name: .shortAndLong, help: "GGUF file or Hugging Face folder.") var model: String

@@ -90,6 +90,8 @@ enum BenchError: Error, CustomStringConvertible {
     case badOutput(String, String)
     case missing(String)
     case memoryLimit(String)
+    /// A server answered 503: its slots and queue were full.
+    case refused
     case interrupted
 
     var description: String {
@@ -101,6 +103,7 @@ enum BenchError: Error, CustomStringConvertible {
         case let .badOutput(what, why): return "\(what): unexpected output: \(why)"
         case let .missing(what): return what
         case let .memoryLimit(why): return "--memory-limit: \(why)"
+        case .refused: return "refused (HTTP 503)"
         case .interrupted: return "interrupted"
         }
     }

@@ -16,7 +16,7 @@ struct Compare: ParsableCommand {
         single-token steps from an empty context.
 
         The offload benchmark, a model larger than the memory it may use:
-          moe-bench compare --model /work/models/olmoe-like-Q4_0.gguf \\
+          moe-bench compare --model models/olmoe-like-Q4_0.gguf \\
             --memory-limit 1.5GiB -p 16 -n 32 --reps 3 \\
             --routing-trace ../shared/traces/route-16x64-top8 \\
             --cache-policies lru,lfu,predictive

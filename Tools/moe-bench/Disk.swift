@@ -133,7 +133,7 @@ struct DiskCommand: ParsableCommand {
         The test `compare` runs before its first and after its last repetition
         when experts are offloaded. It bypasses the page cache, so it measures the
         device (on a virtual machine, possibly also the host's cache).
-        Example: moe-bench disk --file /work/models/olmoe-like-Q4_0.gguf --mib 512
+        Example: moe-bench disk --file models/olmoe-like-Q4_0.gguf --mib 512
         """)
 
     @Option(help: "File to read (a model file: the reads the expert cache makes come from it).") var file: String

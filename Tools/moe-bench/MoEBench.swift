@@ -18,14 +18,14 @@ struct MoEBench: AsyncParsableCommand {
         with experts on disk.
 
         Examples:
-          moe-bench compare --model /work/models/olmoe-like-Q4_0.gguf --reps 5 \\
+          moe-bench compare --model models/olmoe-like-Q4_0.gguf --reps 5 \\
             --json bench.json
           moe-bench compare --model Weights/tiny-qwen3moe-Q8_0.gguf --llama-cpp none
-          moe-bench compare --model /work/models/olmoe-like-Q4_0.gguf \\
+          moe-bench compare --model models/olmoe-like-Q4_0.gguf \\
             --memory-limit 1.5GiB -p 16 -n 32 --reps 3 \\
             --routing-trace ../shared/traces/route-16x64-top8 \\
             --cache-policies lru,lfu,predictive
-          moe-bench disk --file /work/models/olmoe-like-Q4_0.gguf
+          moe-bench disk --file models/olmoe-like-Q4_0.gguf
         """,
         subcommands: [Compare.self, KernelsCommand.self, DiskCommand.self, EngineCommand.self, ChatReuseCommand.self, ServeBench.self],
         defaultSubcommand: Compare.self

@@ -16,11 +16,15 @@ struct ServeBench: AsyncParsableCommand {
         --prompt-words words, different per request; max_tokens --gen-tokens, temperature 0, ignore_eos).
         Reported per C: aggregate decode tokens/s (completion tokens of all requests ÷ wall time of the round),
         time to first token and inter-token latency percentiles (p50/p90/p99, from the streamed chunks' arrival
-        times), requests failed. With --memory-limit each server runs under `memlimit --limit` (its own memory
-        cgroup, the model dropped from the page cache first); moe serve also gets --memory-budget of the limit.
+        times), requests refused (HTTP 503: slots and queue full) and failed (anything else). For moe serve,
+        its /metrics counters over each round: expert runs the routers asked for and those computed (the
+        difference was saved by decoding the slots together), and with a memory budget the expert cache's
+        requests, hits, misses and MB read per token. With --memory-limit each server runs under
+        `memlimit --limit` (its own memory cgroup, the model dropped from the page cache first; its peak is
+        reported when the server stops); moe serve also gets --memory-budget of the limit.
 
         Example:
-          moe-bench serve --model /work/models/olmoe-like-Q4_0.gguf --clients 1,2,4 --parallel 4 -n 32
+          moe-bench serve --model models/olmoe-like-Q4_0.gguf --clients 1,2,4 --parallel 4 -n 32
         """)
 
     @Option(name: .shortAndLong, help: "GGUF file.") var model: String
@@ -40,12 +44,16 @@ struct ServeBench: AsyncParsableCommand {
         let engine: String
         let clients: Int
         let requests: Int
+        /// HTTP 503 (slots and queue full): an answer, not a failure.
+        let refused: Int
         let failed: Int
         let completionTokens: Int
         let seconds: Double
         let tokensPerSecond: Double
         let ttft: Percentiles
         let interToken: Percentiles
+        /// moe serve's /metrics counters over the round (nil for llama-server).
+        let metrics: [String: Double]?
     }
     struct Percentiles: Codable { let p50: Double; let p90: Double; let p99: Double }
 
@@ -76,8 +84,9 @@ struct ServeBench: AsyncParsableCommand {
                     _ = try await Self.complete(http, server.url, prompt: Self.prompt(0, words: promptWords), tokens: 4)
                     for c in counts {
                         let round = try await runRound(http, server: server, engine: engine.name, clients: c)
-                        log(String(format: "%@ C=%d: %.2f tok/s aggregate, TTFT p50 %.3f s, ITL p50 %.3f s p99 %.3f s, %d failed",
-                                   engine.name, c, round.tokensPerSecond, round.ttft.p50, round.interToken.p50, round.interToken.p99, round.failed))
+                        log(String(format: "%@ C=%d: %.2f tok/s aggregate, TTFT p50 %.3f s, ITL p50 %.3f s p99 %.3f s, %d refused, %d failed",
+                                   engine.name, c, round.tokensPerSecond, round.ttft.p50, round.interToken.p50, round.interToken.p99,
+                                   round.refused, round.failed))
                         rounds.append(round)
                     }
                 } catch {
@@ -85,6 +94,7 @@ struct ServeBench: AsyncParsableCommand {
                     throw error
                 }
                 server.stop()
+                if memoryLimit != nil { log("\(engine.name): \(server.memlimitReport ?? "no memlimit report in \(server.log.path)")") }
             }
         } catch {
             try? await http.shutdown()
@@ -92,6 +102,7 @@ struct ServeBench: AsyncParsableCommand {
         }
         try await http.shutdown()
         print(Self.table(rounds))
+        if rounds.contains(where: { $0.metrics != nil }) { print("\n" + Self.metricsTable(rounds)) }
         if let json {
             let enc = JSONEncoder()
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -100,28 +111,50 @@ struct ServeBench: AsyncParsableCommand {
     }
 
     func runRound(_ http: HTTPClient, server: Server, engine: String, clients c: Int) async throws -> Round {
+        let before = engine == "swiftmoe" ? await Self.metrics(http, server.url) : nil
         let start = ContinuousClock.now
-        let results = await withTaskGroup(of: [Completion?].self) { group in
+        let results = await withTaskGroup(of: [Result<Completion, Error>].self) { group in
             for client in 0 ..< c {
                 group.addTask {
-                    var out: [Completion?] = []
+                    var out: [Result<Completion, Error>] = []
                     for r in 0 ..< requests {
-                        out.append(try? await Self.complete(http, server.url, prompt: Self.prompt(1 + client * 1000 + r, words: promptWords),
-                                                            tokens: genTokens))
+                        do {
+                            out.append(.success(try await Self.complete(http, server.url, prompt: Self.prompt(1 + client * 1000 + r, words: promptWords),
+                                                                        tokens: genTokens)))
+                        } catch {
+                            out.append(.failure(error))
+                        }
                     }
                     return out
                 }
             }
-            var all: [Completion?] = []
+            var all: [Result<Completion, Error>] = []
             for await r in group { all += r }
             return all
         }
         let seconds = (ContinuousClock.now - start).seconds
-        let ok = results.compactMap { $0 }
+        let ok = results.compactMap { try? $0.get() }
+        let refused = results.filter { if case .failure(BenchError.refused) = $0 { return true } else { return false } }.count
         let tokens = ok.reduce(0) { $0 + $1.tokens }
-        return Round(engine: engine, clients: c, requests: results.count, failed: results.count - ok.count, completionTokens: tokens,
-                     seconds: seconds, tokensPerSecond: Double(tokens) / seconds,
-                     ttft: Self.percentiles(ok.map(\.ttft)), interToken: Self.percentiles(ok.flatMap(\.gaps)))
+        var delta: [String: Double]?
+        if let before, let after = await Self.metrics(http, server.url) {
+            delta = after.reduce(into: [:]) { d, kv in d[kv.key] = kv.value - (before[kv.key] ?? 0) }
+        }
+        return Round(engine: engine, clients: c, requests: results.count, refused: refused, failed: results.count - ok.count - refused,
+                     completionTokens: tokens, seconds: seconds, tokensPerSecond: Double(tokens) / seconds,
+                     ttft: Self.percentiles(ok.map(\.ttft)), interToken: Self.percentiles(ok.flatMap(\.gaps)), metrics: delta)
+    }
+
+    /// moe serve's counters (`moe_*` lines without labels) from GET /metrics; nil when it does not answer.
+    static func metrics(_ http: HTTPClient, _ base: String) async -> [String: Double]? {
+        guard let response = try? await http.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(30)),
+              response.status == .ok, let body = try? await response.body.collect(upTo: 1 << 22) else { return nil }
+        var values: [String: Double] = [:]
+        for line in String(buffer: body).split(separator: "\n") where line.hasPrefix("moe_") && !line.contains("{") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let v = Double(parts[1]) { values[String(parts[0])] = v }
+        }
+        return values
     }
 
     /// A prompt of `words` words, different for every `seed` (so no server reuses another request's prefix).
@@ -148,6 +181,7 @@ struct ServeBench: AsyncParsableCommand {
         request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
         let start = ContinuousClock.now
         let response = try await http.execute(request, timeout: .seconds(600))
+        if response.status == .serviceUnavailable { throw BenchError.refused }
         guard response.status == .ok else { throw BenchError.badOutput("server", "HTTP \(response.status.code)") }
         var times: [Double] = [], usage: Int?, pending = ""
         for try await buffer in response.body {
@@ -175,12 +209,30 @@ struct ServeBench: AsyncParsableCommand {
     }
 
     static func table(_ rounds: [Round]) -> String {
-        var lines = ["| engine | clients | requests (failed) | tokens | s | aggregate tok/s | TTFT p50 / p90 s | ITL p50 / p90 / p99 ms |",
+        var lines = ["| engine | clients | requests (refused, failed) | tokens | s | aggregate tok/s | TTFT p50 / p90 s | ITL p50 / p90 / p99 ms |",
                      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in rounds {
-            lines.append(String(format: "| %@ | %d | %d (%d) | %d | %.1f | %.2f | %.3f / %.3f | %.0f / %.0f / %.0f |", r.engine, r.clients,
-                                r.requests, r.failed, r.completionTokens, r.seconds, r.tokensPerSecond, r.ttft.p50, r.ttft.p90,
+            lines.append(String(format: "| %@ | %d | %d (%d, %d) | %d | %.1f | %.2f | %.3f / %.3f | %.0f / %.0f / %.0f |", r.engine, r.clients,
+                                r.requests, r.refused, r.failed, r.completionTokens, r.seconds, r.tokensPerSecond, r.ttft.p50, r.ttft.p90,
                                 r.interToken.p50 * 1000, r.interToken.p90 * 1000, r.interToken.p99 * 1000))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// moe serve's counters per round: what batching saved, and the expert cache's work under a budget.
+    static func metricsTable(_ rounds: [Round]) -> String {
+        var lines = ["| clients | mean batch | expert runs routed | computed | saved by batching | cache requests | hits + prefetch hits | misses | MB read / token |",
+                     "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        for r in rounds {
+            guard let m = r.metrics else { continue }
+            func v(_ name: String) -> Double { m[name] ?? 0 }
+            let routed = v("moe_expert_runs_routed_total"), computed = v("moe_expert_runs_computed_total")
+            let tokens = max(v("moe_generated_tokens_total"), 1)
+            lines.append(String(format: "| %d | %.2f | %.0f | %.0f | %.1f%% | %.0f | %.0f | %.0f | %.1f |", r.clients,
+                                v("moe_batch_rows_total") / max(v("moe_batch_steps_total"), 1), routed, computed,
+                                routed > 0 ? 100 * (routed - computed) / routed : 0, v("moe_expert_cache_requests_total"),
+                                v("moe_expert_cache_hits_total") + v("moe_expert_cache_prefetch_hits_total"), v("moe_expert_cache_misses_total"),
+                                v("moe_expert_cache_bytes_read_total") / 1e6 / tokens))
         }
         return lines.joined(separator: "\n")
     }
@@ -191,11 +243,19 @@ final class Server: @unchecked Sendable {
     let process: Process
     let url: String
     let name: String
+    /// Where the server's (and memlimit's) stdout and stderr go.
+    let log: URL
 
-    private init(process: Process, url: String, name: String) {
+    private init(process: Process, url: String, name: String, log: URL) {
         self.process = process
         self.url = url
         self.name = name
+        self.log = log
+    }
+
+    /// memlimit's one-line report (limit, peak, failcnt, OOM), once the server has stopped.
+    var memlimitReport: String? {
+        (try? String(contentsOf: log, encoding: .utf8))?.split(separator: "\n").last { $0.hasPrefix("memlimit: limit") }.map(String.init)
     }
 
     /// Starts `command` ("PORT" replaced by a free port), under memlimit when asked, and waits until GET /health
@@ -214,7 +274,7 @@ final class Server: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         try process.run()
-        let server = Server(process: process, url: "http://127.0.0.1:\(port)", name: name)
+        let server = Server(process: process, url: "http://127.0.0.1:\(port)", name: name, log: log)
         let deadline = ContinuousClock.now + .seconds(600)
         while ContinuousClock.now < deadline {
             guard process.isRunning else {
