@@ -276,9 +276,13 @@ extension Model {
                 (s.qAbsorbed + (t * heads + hh) * row + m.kvLoraRank).update(from: q + hh * qk + m.nopeDim, count: m.ropeDim)
             }
         }
-        // Absorbed queries: k_b[h] · q_nope for every head, tokens as rows ([heads, n, nope] in).
+        // Absorbed queries: k_b[h] · q_nope for every head, tokens as rows ([heads, n, nope] in). On the 8-bit
+        // path every head's q_nope is quantized at once (rows h·n + t), as llama.cpp's batched product does.
+        s.nopeQ.invalidate()
+        let nopeQ = s.nopeQ.activations(for: w.kB[0], x: s.qNope, n: heads * n)
         MatMul.run((0 ..< heads).map { hh in
-            MatMul.Product(w.kB[hh], x: s.qNope + hh * n * m.nopeDim, n: n, y: s.qAbsorbed + hh * row, yStride: heads * row)
+            MatMul.Product(w.kB[hh], x: s.qNope + hh * n * m.nopeDim, n: n, y: s.qAbsorbed + hh * row, yStride: heads * row,
+                           xq: nopeQ, xqRow: hh * n)
         }, pool: s.pool)
 
         let scale = c.attentionScaleFactor / Float(qk).squareRoot()
@@ -300,8 +304,11 @@ extension Model {
         }
         // Each head's value: v_b[h] · Σ p c, into attnOut [n, heads * valueDim].
         let vDim = heads * m.valueDim
+        s.latentOutQ.invalidate()
+        let latentOutQ = s.latentOutQ.activations(for: w.vB[0], x: s.latentOut, n: heads * n)
         MatMul.run((0 ..< heads).map { hh in
-            MatMul.Product(w.vB[hh], x: s.latentOut + hh * n * m.kvLoraRank, n: n, y: s.attnOut + hh * m.valueDim, yStride: vDim)
+            MatMul.Product(w.vB[hh], x: s.latentOut + hh * n * m.kvLoraRank, n: n, y: s.attnOut + hh * m.valueDim, yStride: vDim,
+                           xq: latentOutQ, xqRow: hh * n)
         }, pool: s.pool)
     }
 
@@ -531,9 +538,10 @@ extension Model {
                    pool: s.pool)
         Ops.activate(config.activation, s.gate, s.up, n: n * e.gate.rows)
         s.activationStatistics?.add(.denseDown(layer: layer), rows: s.gate, n: n, width: e.gate.rows)
-        s.denseDownQ.invalidate()
+        let downQ = e.down.cols == s.denseDownQ.cols ? s.denseDownQ : s.sharedDownQ
+        downQ.invalidate()
         MatMul.run([MatMul.Product(e.down, x: s.gate, n: n, y: s.expertOut,
-                                   xq: s.denseDownQ.activations(for: e.down, x: s.gate, n: n))], pool: s.pool)
+                                   xq: downQ.activations(for: e.down, x: s.gate, n: n))], pool: s.pool)
     }
 }
 

@@ -72,13 +72,17 @@ public final class InferenceState: @unchecked Sendable {
     let hiddenQ: ActivationQuantizer     // xb quantized: [maxBatch, hidden] per activation type
     let attnQ: ActivationQuantizer       // attnOut quantized: [maxBatch, attentionOutputWidth]
     let latentQ: ActivationQuantizer     // qLatent quantized (MLA with a q LoRA): [maxBatch, qLoraRank]
+    let nopeQ: ActivationQuantizer       // qNope quantized (MLA): [heads * maxBatch, nopeDim], head-major as qNope
+    let latentOutQ: ActivationQuantizer  // latentOut quantized (MLA): [heads * maxBatch, kvLoraRank]
     let slotQ: ActivationQuantizer       // expert inputs gathered by slot: [maxBatch * k, hidden]
     let downQ: ActivationQuantizer       // silu(gate) ⊙ up by slot: [maxBatch * k, expertFFN]
-    let denseDownQ: ActivationQuantizer  // dense / shared expert down input: [maxBatch, max(shared, dense FFN)]
+    let denseDownQ: ActivationQuantizer  // dense FFN down input: [maxBatch, denseFFN]
+    let sharedDownQ: ActivationQuantizer // shared expert down input: [maxBatch, sharedFFN] (a width of its own:
+                                         // DeepSeek's dense first layers are wider than its shared experts)
 
     /// Bytes held by this state (KV cache plus scratch).
     public var byteCount: Int {
-        fixedBytes + [hiddenQ, attnQ, latentQ, slotQ, downQ, denseDownQ].reduce(0) { $0 + $1.byteCount }
+        fixedBytes + [hiddenQ, attnQ, latentQ, nopeQ, latentOutQ, slotQ, downQ, denseDownQ, sharedDownQ].reduce(0) { $0 + $1.byteCount }
     }
     private let fixedBytes: Int
 
@@ -99,9 +103,13 @@ public final class InferenceState: @unchecked Sendable {
         attnQ = ActivationQuantizer(cols: c.attentionOutputWidth, capacity: maxBatch, precision: precision)
         let mla = c.latentAttention
         latentQ = ActivationQuantizer(cols: max(mla?.qLoraRank ?? 0, 1), capacity: mla?.qLoraRank ?? 0 > 0 ? maxBatch : 1, precision: precision)
+        nopeQ = ActivationQuantizer(cols: max(mla?.nopeDim ?? 0, 1), capacity: mla == nil ? 1 : c.headCount * maxBatch, precision: precision)
+        latentOutQ = ActivationQuantizer(cols: max(mla?.kvLoraRank ?? 0, 1), capacity: mla == nil ? 1 : c.headCount * maxBatch,
+                                         precision: precision)
         slotQ = ActivationQuantizer(cols: c.hiddenSize, capacity: slots, precision: precision)
         downQ = ActivationQuantizer(cols: c.expertFFN, capacity: slots, precision: precision)
-        denseDownQ = ActivationQuantizer(cols: max(c.sharedExpertFFN, c.denseFFN), capacity: maxBatch, precision: precision)
+        denseDownQ = ActivationQuantizer(cols: max(c.denseFFN, 1), capacity: maxBatch, precision: precision)
+        sharedDownQ = ActivationQuantizer(cols: max(c.sharedExpertFFN, 1), capacity: maxBatch, precision: precision)
         let kvDim = mla.map { $0.kvLoraRank + $0.ropeDim } ?? c.kvHeadCount * c.headDim
         let maxFFN = max(c.expertFFN, c.sharedExpertFFN, c.denseFFN)
         var allocs: [(UnsafeMutablePointer<Float>, Int)] = []
