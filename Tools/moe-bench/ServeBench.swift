@@ -54,6 +54,8 @@ struct ServeBench: AsyncParsableCommand {
         let interToken: Percentiles
         /// moe serve's /metrics counters over the round (nil for llama-server).
         let metrics: [String: Double]?
+        /// The first failure's message, when some failed.
+        let firstFailure: String?
     }
     struct Percentiles: Codable { let p50: Double; let p90: Double; let p99: Double }
 
@@ -74,7 +76,10 @@ struct ServeBench: AsyncParsableCommand {
         } else if llamaCpp != "none" {
             log("llama-server not found (Tools/scripts/build-llamacpp.sh builds it): measuring SwiftMoE alone")
         }
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        // One connection per client (AsyncHTTPClient's default pool holds 8 per host and queues the rest).
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(counts.max()! + 1, 8))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         var rounds: [Round] = []
         do {
             for engine in engines {
@@ -86,7 +91,7 @@ struct ServeBench: AsyncParsableCommand {
                         let round = try await runRound(http, server: server, engine: engine.name, clients: c)
                         log(String(format: "%@ C=%d: %.2f tok/s aggregate, TTFT p50 %.3f s, ITL p50 %.3f s p99 %.3f s, %d refused, %d failed",
                                    engine.name, c, round.tokensPerSecond, round.ttft.p50, round.interToken.p50, round.interToken.p99,
-                                   round.refused, round.failed))
+                                   round.refused, round.failed) + (round.firstFailure.map { "; first failure: \($0)" } ?? ""))
                         rounds.append(round)
                     }
                 } catch {
@@ -142,7 +147,11 @@ struct ServeBench: AsyncParsableCommand {
         }
         return Round(engine: engine, clients: c, requests: results.count, refused: refused, failed: results.count - ok.count - refused,
                      completionTokens: tokens, seconds: seconds, tokensPerSecond: Double(tokens) / seconds,
-                     ttft: Self.percentiles(ok.map(\.ttft)), interToken: Self.percentiles(ok.flatMap(\.gaps)), metrics: delta)
+                     ttft: Self.percentiles(ok.map(\.ttft)), interToken: Self.percentiles(ok.flatMap(\.gaps)), metrics: delta,
+                     firstFailure: results.lazy.compactMap { r -> String? in
+                         if case let .failure(e) = r, !(e is BenchError && "\(e)" == "\(BenchError.refused)") { return "\(e)" }
+                         return nil
+                     }.first)
     }
 
     /// moe serve's counters (`moe_*` lines without labels) from GET /metrics; nil when it does not answer.
