@@ -24,7 +24,10 @@ typedef struct {
     const char *features;
 } moe_impl;
 
-static moe_impl generic_impl, simd_impl;
+// Levels, from the scalar reference up: generic, the base SIMD set (AVX2 / NEON), AVX-512 VNNI (x86). Each
+// level's table starts as a copy of the one below and replaces what it has kernels for.
+static moe_impl generic_impl, simd_impl, avx512_impl;
+static int best_level; // the highest level this CPU runs
 
 // moe_dot_f32 with the vec_dot signature (F32 weights, F32 activations).
 #if MOE_X86
@@ -134,6 +137,18 @@ static void init_impls(void) {
         s->mmq[MOE_TYPE_IQ4_NL] = moe_mmq_iq4_nl_avx2;
         s->mmq[MOE_TYPE_MXFP4] = moe_mmq_mxfp4_avx2;
         s->features = "avx2 fma f16c";
+        best_level = 1;
+    }
+    avx512_impl = simd_impl;
+    if (best_level == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni")) {
+        moe_impl *v = &avx512_impl;
+        v->vdot[MOE_TYPE_MXFP4] = moe_vd_mxfp4_avx512;
+        v->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_avx512;
+        v->mmq[MOE_TYPE_MXFP4] = moe_mmq_mxfp4_avx512;
+        v->mmq[MOE_TYPE_Q4_K] = moe_mmq_q4_K_avx512;
+        v->features = "avx512 vnni (mxfp4, q4_K) avx2 fma f16c";
+        best_level = 2;
     }
 #elif MOE_NEON
     s->dq[MOE_TYPE_F16] = moe_dq_f16_neon;
@@ -162,12 +177,20 @@ static void init_impls(void) {
     s->vdot[MOE_TYPE_IQ4_NL] = moe_vd_iq4_nl_neon;
     s->vdot[MOE_TYPE_MXFP4] = moe_vd_mxfp4_neon;
     s->features = "neon";
+    best_level = 1;
+    avx512_impl = simd_impl;
+#else
+    avx512_impl = simd_impl;
 #endif
+}
+
+static inline const moe_impl *at_level(int level) {
+    return level <= 0 ? &generic_impl : level == 1 ? &simd_impl : &avx512_impl;
 }
 
 static inline const moe_impl *active(void) {
     pthread_once(&impl_once, init_impls);
-    return atomic_load_explicit(&force_generic, memory_order_relaxed) ? &generic_impl : &simd_impl;
+    return atomic_load_explicit(&force_generic, memory_order_relaxed) ? &generic_impl : at_level(best_level);
 }
 
 static inline const moe_impl *generic(void) {
@@ -334,6 +357,24 @@ int moe_matmul_q(uint32_t t, int64_t M, int64_t N, int64_t K, const void *W, siz
 }
 int moe_matmul_q_generic(uint32_t t, int64_t M, int64_t N, int64_t K, const void *W, size_t rowBytes, const void *Xq, float *Y, int64_t ldy) {
     return matmul_with(generic(), t, M, N, K, W, rowBytes, Xq, Y, ldy);
+}
+
+int moe_kernels_best_level(void) {
+    pthread_once(&impl_once, init_impls);
+    return best_level;
+}
+const char *moe_kernels_level_features(int level) {
+    pthread_once(&impl_once, init_impls);
+    return level < 0 || level > best_level ? NULL : at_level(level)->features;
+}
+int moe_vec_dot_level(int level, uint32_t t, int64_t n, const void *w, const void *x, float *out) {
+    if (level < 0 || level > moe_kernels_best_level()) return -1;
+    return vec_dot_with(at_level(level), t, n, w, x, out);
+}
+int moe_matmul_q_level(int level, uint32_t t, int64_t M, int64_t N, int64_t K, const void *W, size_t rowBytes, const void *Xq,
+                       float *Y, int64_t ldy) {
+    if (level < 0 || level > moe_kernels_best_level()) return -1;
+    return matmul_with(at_level(level), t, M, N, K, W, rowBytes, Xq, Y, ldy);
 }
 
 void moe_kernels_force_generic(int on) { atomic_store(&force_generic, on != 0); }

@@ -6,6 +6,16 @@ public enum Kernels {
     /// CPU features the kernels use, e.g. "avx2 fma f16c", "neon", or "generic".
     public static var features: String { String(cString: moe_kernels_features()) }
 
+    /// Kernel levels this CPU runs, from the scalar reference up: 0 generic, 1 the base SIMD set (AVX2 + FMA +
+    /// F16C, or NEON), 2 AVX-512 VNNI (MXFP4 and Q4_K). The dispatched kernels use the last. Within a level
+    /// every output of a product has the same bits whatever the tile or batch; levels differ by rounding.
+    public static var levels: ClosedRange<Int> { 0 ... Int(moe_kernels_best_level()) }
+
+    /// The CPU features of one level, e.g. "avx2 fma f16c" (nil when this CPU lacks it).
+    public static func features(level: Int) -> String? {
+        moe_kernels_level_features(Int32(level)).map { String(cString: $0) }
+    }
+
     /// True when SIMD code is in use (the CPU supports it and `forceGeneric` is off).
     public static var simdActive: Bool { moe_kernels_simd_active() != 0 }
 

@@ -76,6 +76,54 @@ func randomWeights(_ t: TensorType, rows: Int, cols: Int, rng: inout SeededRNG) 
         }
     }
 
+    /// Every kernel level this CPU runs (AVX2 and, where present, AVX-512), not only the dispatched one: row
+    /// counts on and off the one-token kernels' 16-row groups and their 4-row tails, one token and several.
+    /// Within a level each output equals that level's dot product bit for bit; against the generic code it
+    /// is within float rounding of the terms' magnitude.
+    @Test(arguments: quantWeightTypes)
+    func everyLevelMatchesItsDots(_ t: TensorType) {
+        var rng = SeededRNG(seed: 0x51D + UInt64(t.rawValue))
+        let a = activationType(t)
+        for level in Kernels.levels where level > 0 {
+            for (M, N) in [(16, 1), (36, 1), (48, 1), (17, 4), (9, 6)] {
+                let K = t.blockSize == 256 ? 3 * 256 : 40 * 32
+                let rowBytes = K / t.blockSize * t.blockBytes
+                let w = randomWeights(t, rows: M, cols: K, rng: &rng)
+                let x = (0 ..< N).flatMap { _ in randomActivations(K, rng: &rng) }
+                let xq = quantizeActs(a, x, generic: false)
+                let xBytes = xq.count / N
+                var y = [Float](repeating: .nan, count: N * M), yg = y
+                let rcs = w.withUnsafeBytes { wb in
+                    xq.withUnsafeBytes { xb in
+                        (moe_matmul_q_level(Int32(level), t.rawValue, Int64(M), Int64(N), Int64(K), wb.baseAddress!, rowBytes,
+                                            xb.baseAddress!, &y, Int64(M)),
+                         moe_matmul_q_generic(t.rawValue, Int64(M), Int64(N), Int64(K), wb.baseAddress!, rowBytes, xb.baseAddress!, &yg, Int64(M)))
+                    }
+                }
+                #expect(rcs.0 == 0 && rcs.1 == 0)
+                var mismatch = 0, worst = 0.0
+                for j in 0 ..< N {
+                    let xr = Array(xq[j * xBytes ..< (j + 1) * xBytes])
+                    for i in 0 ..< M {
+                        let wr = Array(w[i * rowBytes ..< (i + 1) * rowBytes])
+                        var d = Float.nan
+                        let rc = wr.withUnsafeBytes { wb in
+                            xr.withUnsafeBytes { moe_vec_dot_level(Int32(level), t.rawValue, Int64(K), wb.baseAddress!, $0.baseAddress!, &d) }
+                        }
+                        #expect(rc == 0)
+                        if d.bitPattern != y[j * M + i].bitPattern { mismatch += 1 }
+                        let err = abs(Double(y[j * M + i]) - Double(yg[j * M + i]))
+                        worst = max(worst, err / (Double(K / t.blockSize + 8) * 0x1p-22 * dotMagnitude(t, wr, xr, n: K) + 1e-30))
+                    }
+                }
+                let context = "\(t) level \(level) (\(Kernels.features(level: level) ?? "?")) M=\(M) N=\(N) K=\(K)"
+                #expect(mismatch == 0, "\(context): \(mismatch) outputs differ from the level's dot product")
+                #expect(worst <= 1, "\(context): vs generic \(worst) × the rounding bound")
+            }
+        }
+        #expect(moe_matmul_q_level(Int32(Kernels.levels.upperBound + 1), t.rawValue, 1, 1, Int64(t.blockSize), nil, 0, nil, nil, 1) == -1)
+    }
+
     @Test func rejectsBadArguments() {
         var y = [Float](repeating: 0, count: 8)
         let w = [UInt8](repeating: 0, count: 64), x = [UInt8](repeating: 0, count: 64)

@@ -41,6 +41,16 @@ void moe_kernels_force_generic(int on);
 int moe_kernels_simd_active(void);
 // CPU features the kernels use, space-separated, e.g. "avx2 fma f16c", "neon", or "generic".
 const char *moe_kernels_features(void);
+// Kernel levels: 0 generic, 1 the base SIMD set (AVX2 + FMA + F16C, or NEON), 2 AVX-512 (F, BW, VL, DQ,
+// VNNI: MXFP4 and Q4_K). The dispatched entry points use the highest level the CPU runs; each level's
+// kernels give every output the same bits whatever the tile, and levels differ by float rounding only.
+int moe_kernels_best_level(void);
+// The features of one level (NULL if this CPU lacks it).
+const char *moe_kernels_level_features(int level);
+// moe_vec_dot / moe_matmul_q (moe_quant.h) at one level ≤ moe_kernels_best_level(); -1 otherwise.
+int moe_vec_dot_level(int level, uint32_t weight_type, int64_t n, const void *w, const void *x, float *out);
+int moe_matmul_q_level(int level, uint32_t weight_type, int64_t M, int64_t N, int64_t K, const void *W, size_t rowBytes,
+                       const void *Xq, float *Y, int64_t ldy);
 
 // ---- per-thread scratch ----
 // A 64-byte-aligned buffer of at least `bytes` bytes owned by the calling thread, one per slot

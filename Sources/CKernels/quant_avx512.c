@@ -1,0 +1,409 @@
+// AVX-512 kernels (F, BW, VL, VNNI; x86-64, compiled per function, chosen at run time) for the weight
+// types that carry the traffic of today's MoE files: MXFP4 (gpt-oss) and Q4_K (Q4_K_M files). The
+// other types keep their AVX2 kernels on AVX-512 machines.
+//
+// Why not the AVX2 kernels' shape with wider registers: those keep 8 float partial sums per (row, token)
+// and fold them at the end, so every block costs a conversion and a multiply-add per row and token, and
+// a one-token product reads 4 rows' streams with the activations reloaded per row. Here each block's
+// integer sum is complete before it meets a float:
+//
+//   per (row, token) and block b: S_b exact (int32), then acc = fma(dw_b · dx_b, (float)S_b, acc)
+//   Q4_K adds the minima: acc = fma(-(dmin_b · dx_b), (float)M_b, acc), M_b = Σ_k m_k Σ_{l in k} y_l.
+//
+// so that one vector of 16 float lanes serves 16 (row, token) pairs at once: 16 rows of one token
+// (gemv16_*: decode) or 4 rows × 4 tokens (tile_*: prefill), and the dot product (dot_*) is the same
+// arithmetic on one lane. Every kernel here therefore gives every (row, token) the same bits, whatever
+// the tile it falls in; they differ from the AVX2 and generic kernels by float rounding only (the sums
+// are added in another order). The integer work is vpdpbusd (u8 × s8, 4 products into an int32) or
+// vpmaddubsw + vpdpwssd (Q4_K's 6-bit scales), and each (row, token)'s 16 int32 partial sums reach one
+// lane through a transpose-and-add tree shared by the 16 pairs.
+//
+//   MXFP4: table values v in -12 … 12 are looked up as v + 12 (unsigned, 0 … 24) so vpdpbusd takes them
+//          against the signed activations; the offset is taken out as 12 Σy per block (exact).
+//   Q4_K:  codes 0 … 15 (unsigned) × activations: pairs ≤ 2 · 15 · 128 = 3840 (vpmaddubsw never
+//          saturates); × 6-bit scales in vpdpwssd into int32.
+#include "moe_internal.h"
+#include "moe_kernels.h"
+#include "quant32.h"
+
+#if MOE_X86
+#include <immintrin.h>
+#include <math.h>
+#include <string.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+#define INLINE static inline __attribute__((always_inline)) MOE_AVX512
+
+INLINE float h2f(ggml_half h) { return _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h))); }
+
+// ---------------------------------------------------------------------------------------------
+// Transpose-and-add: 16 int32 lanes per (row, token) → one lane each.
+
+// a[q] (q < 4), 128-bit lane k holding 4 partial sums of pair q + 4k → lane q + 4k of the result holds
+// their total.
+INLINE __m512i reduce4x4(__m512i a0, __m512i a1, __m512i a2, __m512i a3) {
+    const __m512i u0 = _mm512_add_epi32(_mm512_unpacklo_epi32(a0, a1), _mm512_unpackhi_epi32(a0, a1));
+    const __m512i u1 = _mm512_add_epi32(_mm512_unpacklo_epi32(a2, a3), _mm512_unpackhi_epi32(a2, a3));
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(u0, u1), _mm512_unpackhi_epi64(u0, u1));
+}
+
+// v[i] (i < 16), 16 partial sums each → lane i of the result holds the total of v[i].
+INLINE __m512i reduce16(const __m512i v[16]) {
+    // 128-bit lanes k of w[q] = [v[q + 4k] lane-sums within that 128-bit lane, …]: first fold each v's four
+    // 128-bit lanes into one, then transpose 4 × 4.
+    __m512i w[4];
+    for (int q = 0; q < 4; q++) {
+        // Fold v[q], v[q + 4], v[q + 8], v[q + 12] to 4 partials each, one per 128-bit lane.
+        const __m512i a = v[q], b = v[q + 4], c = v[q + 8], d = v[q + 12];
+        const __m512i ab = _mm512_add_epi32(_mm512_shuffle_i32x4(a, b, 0x44), _mm512_shuffle_i32x4(a, b, 0xEE)); // [a01|a23|b01|b23] → [a, a, b, b] halves
+        const __m512i cd = _mm512_add_epi32(_mm512_shuffle_i32x4(c, d, 0x44), _mm512_shuffle_i32x4(c, d, 0xEE));
+        w[q] = _mm512_add_epi32(_mm512_shuffle_i32x4(ab, cd, 0x88), _mm512_shuffle_i32x4(ab, cd, 0xDD)); // [a | b | c | d]
+    }
+    return reduce4x4(w[0], w[1], w[2], w[3]);
+}
+
+// 4 rows' 16 bytes at p + off, p + ws + off, …: one vector, row k in 128-bit lane k.
+INLINE __m512i load4x16(const uint8_t *p, size_t ws) {
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + ws)), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 2 * ws)), 2);
+    return _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 3 * ws)), 3);
+}
+
+// ---------------------------------------------------------------------------------------------
+// MXFP4 × Q8_0
+
+// Half the E8M0 scale, lane by lane (quant32.h's moe_e8m0_to_float_half: e ≥ 2: (e - 1) << 23; else
+// 0x00200000 << e), from int32 lanes 0 … 255.
+INLINE __m512 e8m0_half(__m512i e) {
+    const __m512i normal = _mm512_slli_epi32(_mm512_sub_epi32(e, _mm512_set1_epi32(1)), 23);
+    const __m512i tiny = _mm512_sllv_epi32(_mm512_set1_epi32(0x00200000), e);
+    const __mmask16 small = _mm512_cmplt_epi32_mask(e, _mm512_set1_epi32(2));
+    return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, tiny));
+}
+
+// The table plus 12, in every 128-bit lane.
+INLINE __m512i mxfp4_table12(void) {
+    int8_t t[16];
+    for (int i = 0; i < 16; i++) t[i] = (int8_t)(moe_kvalues_mxfp4[i] + 12);
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
+}
+
+// One block of 4 rows (row k's codes in 128-bit lane k of `codes`) against one token's 32 activations:
+// int32 partial sums of (v + 12) · y, 4 per row.
+INLINE __m512i mxfp4_block(__m512i codes, __m512i table, const int8_t *y) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(codes, m4));
+    const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(codes, 4), m4));
+    const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y)));
+    return _mm512_dpbusd_epi32(s, hi, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 16))));
+}
+
+// Per-token, per-block terms: d_x as a float and 12 Σ y, at dx[b * stride], c12[b * stride].
+INLINE void mxfp4_act_terms(int64_t nb, const block_q8_0 *x, float *dx, int32_t *c12, int64_t stride) {
+    for (int64_t b = 0; b < nb; b++) {
+        dx[b * stride] = h2f(x[b].d);
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(12), _mm256_loadu_si256((const __m256i *)x[b].qs));
+        __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+        t = _mm_add_epi32(t, _mm_unpackhi_epi64(t, t));
+        t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 1));
+        c12[b * stride] = _mm_cvtsi128_si32(t);
+    }
+}
+
+MOE_AVX512 float moe_vd_mxfp4_avx512(int64_t n, const void *vw, const void *vx) {
+    const block_mxfp4 *w = vw;
+    const block_q8_0 *x = vx;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_MXFP4; b++) {
+        int s = 0;
+        for (int j = 0; j < QK_MXFP4 / 2; j++)
+            s += moe_kvalues_mxfp4[w[b].qs[j] & 0x0F] * x[b].qs[j] + moe_kvalues_mxfp4[w[b].qs[j] >> 4] * x[b].qs[j + QK_MXFP4 / 2];
+        acc = fmaf(moe_e8m0_to_float_half(w[b].e) * h2f(x[b].d), (float)s, acc);
+    }
+    return acc;
+}
+
+// 16 rows (W, ws apart) × one token: y[0 ..< 16]. The next 16 rows (one contiguous range when the rows are
+// packed) are prefetched, 272 bytes per block step, so that they are in cache when their turn comes.
+// dx, c12: the token's terms, 4 apart (the tiles' layout).
+static MOE_AVX512 void gemv16_mxfp4(int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx,
+                                    const int32_t *c12, float *y, const uint8_t *next) {
+    const __m512i table = mxfp4_table12();
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)ws));
+    const size_t ws4 = 4 * ws;
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = W + (size_t)b * sizeof(block_mxfp4);
+        if (next) {
+            const char *q = (const char *)next + (size_t)b * 16 * sizeof(block_mxfp4);
+            _mm_prefetch(q, _MM_HINT_T0);
+            _mm_prefetch(q + 64, _MM_HINT_T0);
+            _mm_prefetch(q + 128, _MM_HINT_T0);
+            _mm_prefetch(q + 192, _MM_HINT_T0);
+            _mm_prefetch(q + 256, _MM_HINT_T0);
+        }
+        // Quad q holds rows q, q + 4, q + 8, q + 12, so that reduce4x4 puts row r in lane r.
+        __m512i a[4];
+        for (int q = 0; q < 4; q++) a[q] = mxfp4_block(load4x16(p + (size_t)q * ws + 1, ws4), table, x[b].qs);
+        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(c12[4 * b]));
+        const __m512i e = _mm512_and_si512(_mm512_i32gather_epi32(rows, p, 1), _mm512_set1_epi32(0xFF));
+        const __m512 dd = _mm512_mul_ps(e8m0_half(e), _mm512_set1_ps(dx[4 * b]));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
+    }
+    _mm512_storeu_ps(y, acc);
+}
+
+// mr ≤ 4 rows × nr ≤ 4 tokens; lane 4k + t is (row k, token t). Missing rows / tokens repeat the first
+// (computed, never stored). dx, c12: the 4 tokens' terms, [block][token].
+static MOE_AVX512 void tile_mxfp4(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                  const float *dx, const int32_t *c12, float *Y, int64_t ldy) {
+    const __m512i table = mxfp4_table12();
+    const uint8_t *row[4];
+    const block_q8_0 *tok[4];
+    for (int k = 0; k < 4; k++) row[k] = W + (size_t)(k < mr ? k : 0) * ws;
+    for (int t = 0; t < 4; t++) tok[t] = (const block_q8_0 *)(X + (size_t)(t < nr ? t : 0) * xs);
+    const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_mxfp4);
+        __m512i codes = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(row[0] + off + 1)));
+        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[1] + off + 1)), 1);
+        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[2] + off + 1)), 2);
+        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[3] + off + 1)), 3);
+        __m512i a[4];
+        for (int t = 0; t < 4; t++) a[t] = mxfp4_block(codes, table, tok[t][b].qs);
+        const __m512i c = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(c12 + 4 * b)));
+        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), c);
+        const __m512i e4 = _mm512_castsi128_si512(_mm_setr_epi32(row[0][off], row[1][off], row[2][off], row[3][off]));
+        const __m512 dw = e8m0_half(_mm512_permutexvar_epi32(lane_row, e4));
+        const __m512 dd = _mm512_mul_ps(dw, _mm512_broadcast_f32x4(_mm_loadu_ps(dx + 4 * b)));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
+    }
+    float out[16];
+    _mm512_storeu_ps(out, acc);
+    for (int t = 0; t < nr; t++)
+        for (int k = 0; k < mr; k++) Y[t * ldy + k] = out[4 * k + t];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q4_K × Q8_K
+
+// The 8 six-bit scales and 8 minima of a Q4_K super-block as bytes (moe_get_scale_min_k4's layout).
+INLINE void k4_scale_bytes(const uint8_t *scales, uint64_t *sc, uint64_t *mn) {
+    uint32_t u[3];
+    memcpy(u, scales, 12);
+    const uint32_t sc03 = u[0] & 0x3F3F3F3Fu, m03 = u[1] & 0x3F3F3F3Fu;
+    const uint32_t sc47 = (u[2] & 0x0F0F0F0Fu) | (((u[0] >> 6) & 0x03030303u) << 4);
+    const uint32_t m47 = ((u[2] >> 4) & 0x0F0F0F0Fu) | (((u[1] >> 6) & 0x03030303u) << 4);
+    *sc = (uint64_t)sc03 | (uint64_t)sc47 << 32;
+    *mn = (uint64_t)m03 | (uint64_t)m47 << 32;
+}
+
+// Sub-block sums Σ_{l in k} y_l of a Q8_K block (k < 8) as int16.
+INLINE __m128i q8k_sums32(const block_q8_K *x) {
+    return _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x->bsums), _mm_loadu_si128((const __m128i *)(x->bsums + 8)));
+}
+
+// One row's super-block, unpacked once: codes of sub-blocks [0|1], [2|3], [4|5], [6|7] (32 bytes each, in
+// element order, matching the activations' order), the scales as int16 patterns over the same lanes
+// (16 words each), and the minima as int16.
+typedef struct { __m512i c[4], s[4]; __m128i m; } k4_row;
+
+INLINE void k4_unpack(const block_q4_K *w, k4_row *r) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    for (int h = 0; h < 2; h++) {
+        const __m512i raw = _mm512_loadu_si512((const void *)(w->qs + 64 * h)); // chunks 2h, 2h + 1 (32 bytes each)
+        const __m512i lo = _mm512_and_si512(raw, m4), hi = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+        // chunk c: low nibbles are sub-block 2c, high nibbles 2c + 1
+        r->c[2 * h] = _mm512_shuffle_i64x2(lo, hi, 0x44);     // [lo chunk 2h | hi chunk 2h]
+        r->c[2 * h + 1] = _mm512_shuffle_i64x2(lo, hi, 0xEE); // [lo chunk 2h+1 | hi chunk 2h+1]
+    }
+    uint64_t sc, mn;
+    k4_scale_bytes(w->scales, &sc, &mn);
+    const __m512i s16 = _mm512_castsi128_si512(_mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)sc)));
+    for (int p = 0; p < 4; p++) {
+        // words 0-15: scale of sub-block 2p, words 16-31: of 2p + 1
+        const __m512i idx = _mm512_or_si512(_mm512_set1_epi16((short)(2 * p)),
+                                            _mm512_maskz_set1_epi16(0xFFFF0000u, 1));
+        r->s[p] = _mm512_permutexvar_epi16(idx, s16);
+    }
+    r->m = _mm_cvtepu8_epi16(_mm_cvtsi64_si128((long long)mn));
+}
+
+// Σ_k s_k Σ_{l in k} q_l y_l of one row and token as 16 int32 partial sums.
+INLINE __m512i k4_dot(const k4_row *r, const int8_t *y) {
+    __m512i s = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++) {
+        const __m512i prod = _mm512_maddubs_epi16(r->c[p], _mm512_loadu_si512((const void *)(y + 64 * p)));
+        s = _mm512_dpwssd_epi32(s, prod, r->s[p]);
+    }
+    return s;
+}
+
+MOE_AVX512 float moe_vd_q4_K_avx512(int64_t n, const void *vw, const void *vx) {
+    const block_q4_K *w = vw;
+    const block_q8_K *x = vx;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int s = 0, m = 0;
+        for (int k = 0; k < 8; k++) {
+            uint8_t sc, mn;
+            moe_get_scale_min_k4(k, w[b].scales, &sc, &mn);
+            int sub = 0;
+            for (int l = 0; l < 32; l++) {
+                const uint8_t byte = w[b].qs[32 * (k / 2) + l];
+                sub += ((k & 1) ? byte >> 4 : byte & 0x0F) * x[b].qs[32 * k + l];
+            }
+            s += sc * sub;
+            m += mn * (x[b].bsums[2 * k] + x[b].bsums[2 * k + 1]);
+        }
+        acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
+        acc = fmaf(-(h2f(w[b].dmin) * x[b].d), (float)m, acc);
+    }
+    return acc;
+}
+
+// d and dmin of 16 rows' super-blocks (one gather of their first 4 bytes) times d_x.
+INLINE void k4_scales16(const uint8_t *p, __m512i rows, float dx, __m512 *dd, __m512 *dm) {
+    const __m512i h = _mm512_i32gather_epi32(rows, p, 1);
+    const __m512 vx = _mm512_set1_ps(dx);
+    *dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), vx);
+    *dm = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16))), vx);
+}
+
+// M of 16 (row, token) pairs from their 4 int32 partials each (m[i] for pair i) → lane i.
+INLINE __m512i k4_min16(const __m128i m[16]) {
+    __m512i a[4];
+    for (int q = 0; q < 4; q++) { // pairs q, q + 4, q + 8, q + 12 in the 128-bit lanes of a[q]
+        __m512i z = _mm512_castsi128_si512(m[q]);
+        z = _mm512_inserti32x4(z, m[q + 4], 1);
+        z = _mm512_inserti32x4(z, m[q + 8], 2);
+        a[q] = _mm512_inserti32x4(z, m[q + 12], 3);
+    }
+    return reduce4x4(a[0], a[1], a[2], a[3]);
+}
+
+// 16 rows × one token, as gemv16_mxfp4 (the next 16 rows prefetched, 2304 bytes per super-block step).
+static MOE_AVX512 void gemv16_q4_K(int64_t nb, const uint8_t *W, size_t ws, const block_q8_K *x, float *y, const uint8_t *next) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)ws));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q4_K);
+        const __m128i ysum = q8k_sums32(&x[b]);
+        __m512i s[16];
+        __m128i m[16];
+        for (int r = 0; r < 16; r++) {
+            if (next) {
+                const char *q = (const char *)next + (size_t)r * ws + off;
+                _mm_prefetch(q, _MM_HINT_T0);
+                _mm_prefetch(q + 64, _MM_HINT_T0);
+                _mm_prefetch(q + 128, _MM_HINT_T0);
+            }
+            k4_row kr;
+            k4_unpack((const block_q4_K *)(W + (size_t)r * ws + off), &kr);
+            s[r] = k4_dot(&kr, x[b].qs);
+            m[r] = _mm_madd_epi16(kr.m, ysum);
+        }
+        __m512 dd, dm;
+        k4_scales16(W + off, rows, x[b].d, &dd, &dm);
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(reduce16(s)), acc);
+        acc = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(k4_min16(m)), acc);
+    }
+    _mm512_storeu_ps(y, acc);
+}
+
+// mr ≤ 4 rows × nr ≤ 4 tokens; pair i = 4k + t is (row k, token t), as tile_mxfp4.
+static MOE_AVX512 void tile_q4_K(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                 float *Y, int64_t ldy) {
+    const block_q8_K *tok[4];
+    const uint8_t *row[4];
+    for (int k = 0; k < 4; k++) row[k] = W + (size_t)(k < mr ? k : 0) * ws;
+    for (int t = 0; t < 4; t++) tok[t] = (const block_q8_K *)(X + (size_t)(t < nr ? t : 0) * xs);
+    const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q4_K);
+        __m128i ysum[4];
+        float dxs[4];
+        for (int t = 0; t < 4; t++) { ysum[t] = q8k_sums32(&tok[t][b]); dxs[t] = tok[t][b].d; }
+        __m512i s[16];
+        __m128i m[16];
+        uint32_t dmins[4];
+        for (int k = 0; k < 4; k++) {
+            const block_q4_K *w = (const block_q4_K *)(row[k] + off);
+            k4_row kr;
+            k4_unpack(w, &kr);
+            memcpy(&dmins[k], w, 4);
+            for (int t = 0; t < 4; t++) {
+                s[4 * k + t] = k4_dot(&kr, tok[t][b].qs);
+                m[4 * k + t] = _mm_madd_epi16(kr.m, ysum[t]);
+            }
+        }
+        const __m512i h = _mm512_permutexvar_epi32(lane_row, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)dmins)));
+        const __m512 vx = _mm512_broadcast_f32x4(_mm_loadu_ps(dxs));
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), vx);
+        const __m512 dm = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16))), vx);
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(reduce16(s)), acc);
+        acc = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(k4_min16(m)), acc);
+    }
+    float out[16];
+    _mm512_storeu_ps(out, acc);
+    for (int t = 0; t < nr; t++)
+        for (int k = 0; k < mr; k++) Y[t * ldy + k] = out[4 * k + t];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products: one token through the 16-row kernels (the rows after the last 16 in 4 × 1 tiles);
+// several tokens in 4 × 4 tiles, rows outer.
+
+// Whether the 16-row kernels' gathers can address every row (offsets in int32).
+static int rows_gatherable(size_t ws) { return ws <= (size_t)INT32_MAX / 16; }
+
+MOE_AVX512 void moe_mmq_mxfp4_avx512(int64_t M, int64_t N, int64_t K, const void *vW, size_t ws, const void *X, size_t xs,
+                                    float *Y, int64_t ldy) {
+    const uint8_t *W = vW;
+    const int64_t nb = K / QK_MXFP4;
+    // Per group of 4 tokens: d_x and 12 Σy, [block][token] (missing tokens repeat the first).
+    float *dx = moe_thread_scratch(3, (size_t)nb * 4 * (sizeof(float) + sizeof(int32_t)));
+    if (dx == NULL) { // out of memory for the terms: the same arithmetic one dot at a time
+        moe_mmq_by_dots(moe_vd_mxfp4_avx512, M, N, K, vW, ws, X, xs, Y, ldy);
+        return;
+    }
+    int32_t *c12 = (int32_t *)(dx + nb * 4);
+    for (int64_t n0 = 0; n0 < N; n0 += 4) {
+        const int nr = (int)(N - n0 < 4 ? N - n0 : 4);
+        const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
+        for (int t = 0; t < 4; t++)
+            mxfp4_act_terms(nb, (const block_q8_0 *)(Xn + (size_t)(t < nr ? t : 0) * xs), dx + t, c12 + t, 4);
+        int64_t m0 = 0;
+        if (nr == 1 && rows_gatherable(ws))
+            for (; m0 + 16 <= M; m0 += 16) {
+                const uint8_t *g = W + (size_t)m0 * ws;
+                gemv16_mxfp4(nb, g, ws, (const block_q8_0 *)Xn, dx, c12, Y + n0 * ldy + m0, m0 + 32 <= M ? g + 16 * ws : NULL);
+            }
+        for (; m0 < M; m0 += 4)
+            tile_mxfp4((int)(M - m0 < 4 ? M - m0 : 4), nr, nb, W + (size_t)m0 * ws, ws, Xn, xs, dx, c12, Y + n0 * ldy + m0, ldy);
+    }
+}
+
+MOE_AVX512 void moe_mmq_q4_K_avx512(int64_t M, int64_t N, int64_t K, const void *vW, size_t ws, const void *X, size_t xs,
+                                   float *Y, int64_t ldy) {
+    const uint8_t *W = vW;
+    const int64_t nb = K / QK_K;
+    int64_t m0 = 0;
+    if (N == 1 && rows_gatherable(ws))
+        for (; m0 + 16 <= M; m0 += 16) {
+            const uint8_t *g = W + (size_t)m0 * ws;
+            gemv16_q4_K(nb, g, ws, X, Y + m0, m0 + 32 <= M ? g + 16 * ws : NULL);
+        }
+    for (; m0 < M; m0 += 4)
+        for (int64_t n0 = 0; n0 < N; n0 += 4)
+            tile_q4_K((int)(M - m0 < 4 ? M - m0 : 4), (int)(N - n0 < 4 ? N - n0 : 4), nb, W + (size_t)m0 * ws, ws,
+                      (const uint8_t *)X + (size_t)n0 * xs, xs, Y + n0 * ldy + m0, ldy);
+}
+
+#endif // MOE_X86
