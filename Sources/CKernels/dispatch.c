@@ -141,13 +141,17 @@ static void init_impls(void) {
     }
     avx512_impl = simd_impl;
     if (best_level == 1 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni")) {
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("bmi2")) {
         moe_impl *v = &avx512_impl;
         v->vdot[MOE_TYPE_MXFP4] = moe_vd_mxfp4_avx512;
         v->vdot[MOE_TYPE_Q4_K] = moe_vd_q4_K_avx512;
         v->mmq[MOE_TYPE_MXFP4] = moe_mmq_mxfp4_avx512;
         v->mmq[MOE_TYPE_Q4_K] = moe_mmq_q4_K_avx512;
-        v->features = "avx512 vnni (mxfp4, q4_K) avx2 fma f16c";
+        v->vdot[MOE_TYPE_Q3_K] = moe_vd_q3_K_avx512;
+        v->mmq[MOE_TYPE_Q3_K] = moe_mmq_q3_K_avx512;
+        v->vdot[MOE_TYPE_IQ4_XS] = moe_vd_iq4_xs_avx512;
+        v->mmq[MOE_TYPE_IQ4_XS] = moe_mmq_iq4_xs_avx512;
+        v->features = "avx512 vnni (mxfp4, q4_K, q3_K, iq4_xs) avx2 fma f16c";
         best_level = 2;
     }
 #elif MOE_NEON

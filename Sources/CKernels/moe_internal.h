@@ -8,7 +8,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define MOE_X86 1
 #define MOE_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define MOE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c")))
+#define MOE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
 #endif
 #if defined(__ARM_NEON) && defined(__aarch64__)
 #define MOE_NEON 1
@@ -138,12 +138,16 @@ void moe_mmq_by_dots(moe_vdot_fn dot, int64_t M, int64_t N, int64_t K, const voi
                      const void *X, size_t xStride, float *Y, int64_t ldy);
 
 #if MOE_X86
-// AVX-512 VNNI kernels (quant_avx512.c): MXFP4 and Q4_K, their own arithmetic (see the file's top), the same
+// AVX-512 VNNI kernels (quant_avx512.c): MXFP4, Q4_K, Q3_K and IQ4_XS, their own arithmetic (see the file's top), the same
 // bits for every (row, token) whatever the tile.
 float moe_vd_mxfp4_avx512(int64_t n, const void *w, const void *x);
 float moe_vd_q4_K_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_mxfp4_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_mmq_q4_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+float moe_vd_q3_K_avx512(int64_t n, const void *w, const void *x);
+void moe_mmq_q3_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+float moe_vd_iq4_xs_avx512(int64_t n, const void *w, const void *x);
+void moe_mmq_iq4_xs_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 
 void moe_qa_q8_0_avx2(const float *x, void *y, int64_t n);
 void moe_qa_q8_1_avx2(const float *x, void *y, int64_t n);

@@ -24,11 +24,12 @@
 //          saturates); × 6-bit scales in vpdpwssd into int32.
 #include "moe_internal.h"
 #include "moe_kernels.h"
-#include "quant32.h"
+#include "quantk_internal.h"
 
 #if MOE_X86
 #include <immintrin.h>
 #include <math.h>
+#include <stddef.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
@@ -126,7 +127,9 @@ MOE_AVX512 float moe_vd_mxfp4_avx512(int64_t n, const void *vw, const void *vx) 
 }
 
 // 16 rows (W, ws apart) × one token: y[0 ..< 16]. The next 16 rows (one contiguous range when the rows are
-// packed) are prefetched, 272 bytes per block step, so that they are in cache when their turn comes.
+// packed) are prefetched, 272 bytes per block step, into L2 (T1), not L1: a group of olmoe-like rows is
+// 16 × 1,088 bytes, so the next group in L1 would evict the current one (one core, 1024 × 2048 Q4_K: 36% of a
+// streaming read with T0, 73% with T1, 22% without prefetching; MXFP4 46%, 53%, 22%).
 // dx, c12: the token's terms, 4 apart (the tiles' layout).
 static MOE_AVX512 void gemv16_mxfp4(int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx,
                                     const int32_t *c12, float *y, const uint8_t *next) {
@@ -139,11 +142,11 @@ static MOE_AVX512 void gemv16_mxfp4(int64_t nb, const uint8_t *W, size_t ws, con
         const uint8_t *p = W + (size_t)b * sizeof(block_mxfp4);
         if (next) {
             const char *q = (const char *)next + (size_t)b * 16 * sizeof(block_mxfp4);
-            _mm_prefetch(q, _MM_HINT_T0);
-            _mm_prefetch(q + 64, _MM_HINT_T0);
-            _mm_prefetch(q + 128, _MM_HINT_T0);
-            _mm_prefetch(q + 192, _MM_HINT_T0);
-            _mm_prefetch(q + 256, _MM_HINT_T0);
+            _mm_prefetch(q, _MM_HINT_T1);
+            _mm_prefetch(q + 64, _MM_HINT_T1);
+            _mm_prefetch(q + 128, _MM_HINT_T1);
+            _mm_prefetch(q + 192, _MM_HINT_T1);
+            _mm_prefetch(q + 256, _MM_HINT_T1);
         }
         // Quad q holds rows q, q + 4, q + 8, q + 12, so that reduce4x4 puts row r in lane r.
         __m512i a[4];
@@ -286,7 +289,7 @@ INLINE __m512i k4_min16(const __m128i m[16]) {
     return reduce4x4(a[0], a[1], a[2], a[3]);
 }
 
-// 16 rows × one token, as gemv16_mxfp4 (the next 16 rows prefetched, 2304 bytes per super-block step).
+// 16 rows × one token, as gemv16_mxfp4 (the next 16 rows prefetched into L2, 2304 bytes per super-block step).
 static MOE_AVX512 void gemv16_q4_K(int64_t nb, const uint8_t *W, size_t ws, const block_q8_K *x, float *y, const uint8_t *next) {
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)ws));
@@ -299,9 +302,9 @@ static MOE_AVX512 void gemv16_q4_K(int64_t nb, const uint8_t *W, size_t ws, cons
         for (int r = 0; r < 16; r++) {
             if (next) {
                 const char *q = (const char *)next + (size_t)r * ws + off;
-                _mm_prefetch(q, _MM_HINT_T0);
-                _mm_prefetch(q + 64, _MM_HINT_T0);
-                _mm_prefetch(q + 128, _MM_HINT_T0);
+                _mm_prefetch(q, _MM_HINT_T1);
+                _mm_prefetch(q + 64, _MM_HINT_T1);
+                _mm_prefetch(q + 128, _MM_HINT_T1);
             }
             k4_row kr;
             k4_unpack((const block_q4_K *)(W + (size_t)r * ws + off), &kr);
@@ -357,6 +360,293 @@ static MOE_AVX512 void tile_q4_K(int mr, int nr, int64_t nb, const uint8_t *W, s
 }
 
 // ---------------------------------------------------------------------------------------------
+// IQ4_XS × Q8_K: table values v (-127 … 113) looked up as v + 128 (unsigned) for vpdpbusd; the offset is
+// taken out as 128 Σ_ib ls_ib Σ_{l in ib} y_l, and the signed 6-bit scales ls_ib multiply int32 partial sums
+// (|(v + 128) y| sums of 8 ≤ 246,784, × 32, summed: far inside int32).
+
+// One row's super-block: its scales as int32 patterns for the two halves (sub-block 4h + j in 128-bit lane j)
+// and as int16 (for the offset term).
+typedef struct { __m512i ls[2]; __m128i ls16; } xs_row;
+
+INLINE void xs_scales(const block_iq4_xs *w, xs_row *r) {
+    uint32_t sl;
+    memcpy(&sl, w->scales_l, 4);
+    const __m128i v = _mm_cvtsi32_si128((int)sl), m4 = _mm_set1_epi8(0x0F);
+    const __m128i low = _mm_unpacklo_epi8(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4)); // ib order
+    const __m128i high = _mm_cvtsi64_si128((long long)_pdep_u64(w->scales_h, 0x0303030303030303ull));
+    const __m128i ls8 = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+    const __m512i ls32 = _mm512_cvtepi8_epi32(ls8);
+    r->ls[0] = _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3), ls32);
+    r->ls[1] = _mm512_permutexvar_epi32(_mm512_setr_epi32(4, 4, 4, 4, 5, 5, 5, 5, 6, 6, 6, 6, 7, 7, 7, 7), ls32);
+    r->ls16 = _mm_cvtepi8_epi16(ls8);
+}
+
+// A Q8_K block's activations in the order of an IQ4_XS half's nibbles: y[4h] low nibbles of sub-blocks
+// 4h … 4h + 3 (elements 0-15 of each), y[4h + 1] their high nibbles (elements 16-31).
+INLINE void xs_acts(const block_q8_K *x, __m512i y[4]) {
+    for (int h = 0; h < 2; h++) {
+        const __m512i a = _mm512_loadu_si512((const void *)(x->qs + 128 * h)), b = _mm512_loadu_si512((const void *)(x->qs + 128 * h + 64));
+        y[2 * h] = _mm512_shuffle_i32x4(a, b, 0x88);
+        y[2 * h + 1] = _mm512_shuffle_i32x4(a, b, 0xDD);
+    }
+}
+
+// Σ_ib ls_ib Σ (v + 128) y of one row and token as 16 int32 partial sums.
+INLINE __m512i xs_dot(const block_iq4_xs *w, const xs_row *r, const __m512i y[4]) {
+    const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl), _mm_set1_epi8((char)0x80)));
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    __m512i s = _mm512_setzero_si512();
+    for (int h = 0; h < 2; h++) {
+        const __m512i raw = _mm512_loadu_si512((const void *)(w->qs + 64 * h));
+        const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(raw, m4));
+        const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4));
+        const __m512i p = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, y[2 * h]), hi, y[2 * h + 1]);
+        s = _mm512_add_epi32(s, _mm512_mullo_epi32(p, r->ls[h]));
+    }
+    return s;
+}
+
+MOE_AVX512 float moe_vd_iq4_xs_avx512(int64_t n, const void *vw, const void *vx) {
+    const block_iq4_xs *w = vw;
+    const block_q8_K *x = vx;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int8_t ls[8];
+        moe_iq4xs_scales(&w[b], ls);
+        int s = 0;
+        for (int ib = 0; ib < 8; ib++) {
+            int sub = 0;
+            for (int l = 0; l < 16; l++) {
+                const uint8_t q = w[b].qs[16 * ib + l];
+                sub += moe_kvalues_iq4nl[q & 0x0F] * x[b].qs[32 * ib + l] + moe_kvalues_iq4nl[q >> 4] * x[b].qs[32 * ib + 16 + l];
+            }
+            s += ls[ib] * sub;
+        }
+        acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
+    }
+    return acc;
+}
+
+// 16 rows × one token, as gemv16_q4_K.
+static MOE_AVX512 void gemv16_iq4_xs(int64_t nb, const uint8_t *W, size_t ws, const block_q8_K *x, float *y, const uint8_t *next) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)ws));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_iq4_xs);
+        const __m128i ysum = q8k_sums32(&x[b]);
+        __m512i yv[4];
+        xs_acts(&x[b], yv);
+        __m512i s[16];
+        __m128i m[16];
+        for (int r = 0; r < 16; r++) {
+            if (next) {
+                const char *q = (const char *)next + (size_t)r * ws + off;
+                _mm_prefetch(q, _MM_HINT_T1);
+                _mm_prefetch(q + 64, _MM_HINT_T1);
+                _mm_prefetch(q + 128, _MM_HINT_T1);
+            }
+            const block_iq4_xs *w = (const block_iq4_xs *)(W + (size_t)r * ws + off);
+            xs_row xr;
+            xs_scales(w, &xr);
+            s[r] = xs_dot(w, &xr, yv);
+            m[r] = _mm_madd_epi16(xr.ls16, ysum);
+        }
+        const __m512i total = _mm512_sub_epi32(reduce16(s), _mm512_slli_epi32(k4_min16(m), 7));
+        const __m512i h = _mm512_i32gather_epi32(rows, W + off, 1);
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_set1_ps(x[b].d));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(total), acc);
+    }
+    _mm512_storeu_ps(y, acc);
+}
+
+// mr ≤ 4 rows × nr ≤ 4 tokens, as tile_q4_K.
+static MOE_AVX512 void tile_iq4_xs(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                   float *Y, int64_t ldy) {
+    const block_q8_K *tok[4];
+    const uint8_t *row[4];
+    for (int k = 0; k < 4; k++) row[k] = W + (size_t)(k < mr ? k : 0) * ws;
+    for (int t = 0; t < 4; t++) tok[t] = (const block_q8_K *)(X + (size_t)(t < nr ? t : 0) * xs);
+    const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_iq4_xs);
+        __m128i ysum[4];
+        __m512i yv[4][4];
+        float dxs[4];
+        for (int t = 0; t < 4; t++) { ysum[t] = q8k_sums32(&tok[t][b]); xs_acts(&tok[t][b], yv[t]); dxs[t] = tok[t][b].d; }
+        __m512i s[16];
+        __m128i m[16];
+        uint32_t ds[4];
+        for (int k = 0; k < 4; k++) {
+            const block_iq4_xs *w = (const block_iq4_xs *)(row[k] + off);
+            xs_row xr;
+            xs_scales(w, &xr);
+            memcpy(&ds[k], w, 4);
+            for (int t = 0; t < 4; t++) {
+                s[4 * k + t] = xs_dot(w, &xr, yv[t]);
+                m[4 * k + t] = _mm_madd_epi16(xr.ls16, ysum[t]);
+            }
+        }
+        const __m512i total = _mm512_sub_epi32(reduce16(s), _mm512_slli_epi32(k4_min16(m), 7));
+        const __m512i h = _mm512_permutexvar_epi32(lane_row, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)ds)));
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_broadcast_f32x4(_mm_loadu_ps(dxs)));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(total), acc);
+    }
+    float out[16];
+    _mm512_storeu_ps(out, acc);
+    for (int t = 0; t < nr; t++)
+        for (int k = 0; k < mr; k++) Y[t * ldy + k] = out[4 * k + t];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q3_K × Q8_K: codes u = q + 4 in 0 … 7 (the third bit set = +4) for vpmaddubsw; the offset is taken out as
+// 4 Σ_k s_k Σ_{l in k} y_l (Q8_K's bsums are exactly the sub-blocks' sums), and the signed 6-bit scales
+// multiply the int16 pair sums in vpdpwssd. One 64-byte load of qs shifted by 2j holds sub-blocks 2j, 2j + 1, 8 + 2j,
+// 9 + 2j in its 128-bit lanes (moe_blocks.h's layout).
+
+typedef struct { __m512i sc[4]; __m256i sc16; __m512i raw, hm; } q3_row;
+
+INLINE void q3_unpack(const block_q3_K *w, q3_row *r) {
+    uint64_t lo8;
+    uint32_t t;
+    memcpy(&lo8, w->scales, 8);
+    memcpy(&t, w->scales + 8, 4);
+    const __m128i v = _mm_cvtsi64_si128((long long)lo8), m4 = _mm_set1_epi8(0x0F), m2 = _mm_set1_epi8(3);
+    const __m128i low = _mm_unpacklo_epi64(_mm_and_si128(v, m4), _mm_and_si128(_mm_srli_epi16(v, 4), m4)); // k order
+    const __m128i high = _mm_and_si128(_mm_setr_epi32((int)t, (int)(t >> 2), (int)(t >> 4), (int)(t >> 6)), m2);
+    const __m128i sc8 = _mm_sub_epi8(_mm_or_si128(low, _mm_slli_epi16(high, 4)), _mm_set1_epi8(32));
+    r->sc16 = _mm256_cvtepi8_epi16(sc8);
+    // int16 patterns: 128-bit lane L (8 words: one sub-block's pair sums) takes the scale of sub-block
+    // 2j, 2j + 1, 8 + 2j, 9 + 2j for L = 0 … 3: words 0-7 in lanes 0-1, 8-15 in lanes 2-3, then one byte
+    // shuffle per j (vpermw costs more here).
+    const __m512i s16 = _mm512_shuffle_i64x2(_mm512_castsi256_si512(r->sc16), _mm512_castsi256_si512(r->sc16), 0x50);
+    for (int j = 0; j < 4; j++) {
+        const short a = (short)((4 * j) | ((4 * j + 1) << 8)), b = (short)((4 * j + 2) | ((4 * j + 3) << 8)); // words 2j, 2j + 1
+        const __m512i ctrl = _mm512_set_epi16(b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a, b, b, b, b, b, b, b, b, a, a, a, a, a, a, a, a);
+        r->sc[j] = _mm512_shuffle_epi8(s16, ctrl);
+    }
+    r->raw = _mm512_loadu_si512((const void *)w->qs);
+    const __m256i hm = _mm256_loadu_si256((const __m256i *)w->hmask);
+    r->hm = _mm512_inserti64x4(_mm512_castsi256_si512(hm), _mm256_srli_epi16(hm, 4), 1); // lanes 2-3 read bits 4h + j, h = 1
+}
+
+// A Q8_K block's activations for shift j: [y(32j … 32j + 31) | y(128 + 32j … 128 + 32j + 31)].
+INLINE void q3_acts(const block_q8_K *x, __m512i y[4]) {
+    for (int j = 0; j < 4; j++)
+        y[j] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(x->qs + 32 * j))),
+                                  _mm256_loadu_si256((const __m256i *)(x->qs + 128 + 32 * j)), 1);
+}
+
+// u · y pair sums ≤ 2 · 7 · 128 (vpmaddubsw never saturates), × the scales in vpdpwssd.
+INLINE __m512i q3_dot(const q3_row *r, const __m512i y[4]) {
+    const __m512i m3 = _mm512_set1_epi8(3), four = _mm512_set1_epi8(4);
+    __m512i s = _mm512_setzero_si512();
+    for (int j = 0; j < 4; j++) {
+        const __m512i low = _mm512_srli_epi16(r->raw, 2 * j);                      // bits 0-1 of each byte: the code's
+        const __m512i hb = j < 3 ? _mm512_slli_epi16(r->hm, 2 - j) : _mm512_srli_epi16(r->hm, 1); // bit 2: the third bit
+        const __m512i u = _mm512_ternarylogic_epi32(low, _mm512_and_si512(hb, four), m3, 0xEC); // (low & 3) | (hb & 4): A & C | B
+        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(u, y[j]), r->sc[j]);
+    }
+    return s;
+}
+
+// Σ_k s_k bsums_k of one row and token as 4 int32 partial sums.
+INLINE __m128i q3_min(const q3_row *r, const block_q8_K *x) {
+    const __m256i p = _mm256_madd_epi16(r->sc16, _mm256_loadu_si256((const __m256i *)x->bsums));
+    return _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+MOE_AVX512 float moe_vd_q3_K_avx512(int64_t n, const void *vw, const void *vx) {
+    const block_q3_K *w = vw;
+    const block_q8_K *x = vx;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int8_t sc[16];
+        moe_q3k_scales(w[b].scales, sc);
+        int s = 0;
+        for (int k = 0; k < 16; k++) {
+            const int h = k / 8, j = (k % 8) / 2, e = k % 2;
+            const uint8_t *q = w[b].qs + 32 * h + 16 * e, *hm = w[b].hmask + 16 * e;
+            const uint8_t bit = (uint8_t)(1u << (4 * h + j));
+            int sub = 0;
+            for (int l = 0; l < 16; l++) sub += (((q[l] >> (2 * j)) & 3) - (hm[l] & bit ? 0 : 4)) * x[b].qs[16 * k + l];
+            s += sc[k] * sub;
+        }
+        acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
+    }
+    return acc;
+}
+
+// 16 rows × one token, as gemv16_q4_K (d is the block's last two bytes).
+static MOE_AVX512 void gemv16_q3_K(int64_t nb, const uint8_t *W, size_t ws, const block_q8_K *x, float *y, const uint8_t *next) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)ws));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q3_K);
+        __m512i yv[4];
+        q3_acts(&x[b], yv);
+        __m512i s[16];
+        __m128i m[16];
+        for (int r = 0; r < 16; r++) {
+            if (next) {
+                const char *q = (const char *)next + (size_t)r * ws + off;
+                _mm_prefetch(q, _MM_HINT_T1);
+                _mm_prefetch(q + 64, _MM_HINT_T1);
+            }
+            q3_row qr;
+            q3_unpack((const block_q3_K *)(W + (size_t)r * ws + off), &qr);
+            s[r] = q3_dot(&qr, yv);
+            m[r] = q3_min(&qr, &x[b]);
+        }
+        const __m512i total = _mm512_sub_epi32(reduce16(s), _mm512_slli_epi32(k4_min16(m), 2));
+        // d: the 2 bytes at offset 108 (gathered as the 4 bytes from 106, upper half)
+        const __m512i h = _mm512_srli_epi32(_mm512_i32gather_epi32(rows, W + off + offsetof(block_q3_K, d) - 2, 1), 16);
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_set1_ps(x[b].d));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(total), acc);
+    }
+    _mm512_storeu_ps(y, acc);
+}
+
+static MOE_AVX512 void tile_q3_K(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                 float *Y, int64_t ldy) {
+    const block_q8_K *tok[4];
+    const uint8_t *row[4];
+    for (int k = 0; k < 4; k++) row[k] = W + (size_t)(k < mr ? k : 0) * ws;
+    for (int t = 0; t < 4; t++) tok[t] = (const block_q8_K *)(X + (size_t)(t < nr ? t : 0) * xs);
+    const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q3_K);
+        __m512i yv[4][4];
+        float dxs[4];
+        for (int t = 0; t < 4; t++) { q3_acts(&tok[t][b], yv[t]); dxs[t] = tok[t][b].d; }
+        __m512i s[16];
+        __m128i m[16];
+        uint32_t ds[4];
+        for (int k = 0; k < 4; k++) {
+            const block_q3_K *w = (const block_q3_K *)(row[k] + off);
+            q3_row qr;
+            q3_unpack(w, &qr);
+            ds[k] = w->d;
+            for (int t = 0; t < 4; t++) {
+                s[4 * k + t] = q3_dot(&qr, yv[t]);
+                m[4 * k + t] = q3_min(&qr, &tok[t][b]);
+            }
+        }
+        const __m512i total = _mm512_sub_epi32(reduce16(s), _mm512_slli_epi32(k4_min16(m), 2));
+        const __m512i h = _mm512_permutexvar_epi32(lane_row, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)ds)));
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_broadcast_f32x4(_mm_loadu_ps(dxs)));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(total), acc);
+    }
+    float out[16];
+    _mm512_storeu_ps(out, acc);
+    for (int t = 0; t < nr; t++)
+        for (int k = 0; k < mr; k++) Y[t * ldy + k] = out[4 * k + t];
+}
+
+// ---------------------------------------------------------------------------------------------
 // Matrix products: one token through the 16-row kernels (the rows after the last 16 in 4 × 1 tiles);
 // several tokens in 4 × 4 tiles, rows outer.
 
@@ -390,20 +680,38 @@ MOE_AVX512 void moe_mmq_mxfp4_avx512(int64_t M, int64_t N, int64_t K, const void
     }
 }
 
-MOE_AVX512 void moe_mmq_q4_K_avx512(int64_t M, int64_t N, int64_t K, const void *vW, size_t ws, const void *X, size_t xs,
-                                   float *Y, int64_t ldy) {
-    const uint8_t *W = vW;
+typedef void (*gemv16_k_fn)(int64_t nb, const uint8_t *W, size_t ws, const block_q8_K *x, float *y, const uint8_t *next);
+typedef void (*tile_k_fn)(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs, float *Y, int64_t ldy);
+
+static MOE_AVX512 void mmq_k(gemv16_k_fn gemv16, tile_k_fn tile, int64_t M, int64_t N, int64_t K, const uint8_t *W, size_t ws,
+                             const void *X, size_t xs, float *Y, int64_t ldy) {
     const int64_t nb = K / QK_K;
     int64_t m0 = 0;
     if (N == 1 && rows_gatherable(ws))
         for (; m0 + 16 <= M; m0 += 16) {
             const uint8_t *g = W + (size_t)m0 * ws;
-            gemv16_q4_K(nb, g, ws, X, Y + m0, m0 + 32 <= M ? g + 16 * ws : NULL);
+            gemv16(nb, g, ws, X, Y + m0, m0 + 32 <= M ? g + 16 * ws : NULL);
         }
     for (; m0 < M; m0 += 4)
         for (int64_t n0 = 0; n0 < N; n0 += 4)
-            tile_q4_K((int)(M - m0 < 4 ? M - m0 : 4), (int)(N - n0 < 4 ? N - n0 : 4), nb, W + (size_t)m0 * ws, ws,
-                      (const uint8_t *)X + (size_t)n0 * xs, xs, Y + n0 * ldy + m0, ldy);
+            tile((int)(M - m0 < 4 ? M - m0 : 4), (int)(N - n0 < 4 ? N - n0 : 4), nb, W + (size_t)m0 * ws, ws,
+                 (const uint8_t *)X + (size_t)n0 * xs, xs, Y + n0 * ldy + m0, ldy);
+}
+
+MOE_AVX512 void moe_mmq_q4_K_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                   float *Y, int64_t ldy) {
+    mmq_k(gemv16_q4_K, tile_q4_K, M, N, K, W, ws, X, xs, Y, ldy);
+}
+
+MOE_AVX512 void moe_mmq_q3_K_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                   float *Y, int64_t ldy) {
+    mmq_k(gemv16_q3_K, tile_q3_K, M, N, K, W, ws, X, xs, Y, ldy);
+}
+
+MOE_AVX512 void moe_mmq_iq4_xs_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                     float *Y, int64_t ldy) {
+    mmq_k(gemv16_iq4_xs, tile_iq4_xs, M, N, K, W, ws, X, xs, Y, ldy);
 }
 
 #endif // MOE_X86
+
