@@ -131,9 +131,21 @@ struct LlamaCppLoadsTests {
         let out = dir.file("m.gguf")
         let q = try ToolBinary("moe-quantize").run([SharedData.tiny!, out] + args)
         #expect(q.status == 0, "\(q.stderr)")
+        // llama-completion 0.3.36 sometimes exits 0 right after creating its thread pool, having written nothing
+        // (seen 1 run in 6 by hand on an AVX-512 machine, its log ending at "threadpool init"): such a run is
+        // run again, up to 4 times; a load or generation failure still fails.
+        var run = try Self.complete(out)
+        for _ in 0 ..< 3 where run.status == 0 && run.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            run = try Self.complete(out)
+        }
+        #expect(run.status == 0)
+        #expect(!run.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "llama.cpp wrote nothing")
+    }
+
+    static func complete(_ model: String) throws -> (status: Int32, text: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: LlamaCpp.completion!)
-        p.arguments = ["-m", out, "-p", "In the beginning", "-n", "8", "--temp", "0", "-no-cnv", "--no-display-prompt", "-t", "2"]
+        p.arguments = ["-m", model, "-p", "In the beginning", "-n", "8", "--temp", "0", "-no-cnv", "--no-display-prompt", "-t", "2"]
         let pipe = Pipe()
         p.standardOutput = pipe
         p.standardError = FileHandle.nullDevice
@@ -141,8 +153,7 @@ struct LlamaCppLoadsTests {
         try p.run()
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
-        #expect(!text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "llama.cpp wrote nothing")
+        return (p.terminationStatus, text)
     }
 }
 
