@@ -1,36 +1,40 @@
 // Cross-check of the dispatched (SIMD) kernels of Sources/CKernels against their scalar `_generic` twins,
 // in C, so that the NEON code can be run under qemu-aarch64 on an x86 machine (Tools/scripts/neon-check.sh);
-// it also runs natively (AVX2 on x86-64). Deterministic (fixed seeds: the same cases on every machine).
-// Exit status 0 when all of this holds:
+// it also runs natively (on x86-64: whatever AVX2 / AVX-512 kernels the CPU gets). Deterministic (fixed
+// seeds). Exit status 0 when all of this holds:
 //
 // 1. Activation quantizers Q8_0, Q8_1, Q8_K (moe_quantize_activations and the typed moe_quantize_row_*):
 //    the generic bytes (memcmp), over random rows, rounding ties, zero and -0 blocks, tiny and huge
-//    values (f16 scale overflow), equal magnitudes of both signs.
+//    values (f16 scale overflow), equal magnitudes of both signs, sparse rows.
 // 2. Dequantization of every type (moe_dequantize_row): the generic floats bit for bit (memcmp), over
-//    random blocks and edge scales (0, -0, f16 subnormals, ±65504, ±inf, NaN), every MXFP4 exponent byte,
-//    all 65536 F16 and all 65536 BF16 values.
-// 3. Dot products (moe_vec_dot and the typed moe_vec_dot_*, moe_dot_f32) and matrix products
-//    (moe_matmul_q) of every weight type. The SIMD code keeps several float partial sums and fuses
-//    multiply-adds, so on general inputs it differs from the generic code by rounding (moe_quant.h).
-//    Most cases are therefore built so that every float operation of either path is exact (weight and
-//    activation values are small integers times powers of two, activation code ranges shrunk until the
-//    sums fit), and there SIMD and generic results must be equal bit for bit (memcmp): a wrong code, bit,
-//    sub-block scale, table value, sign or scale product shows as a difference. Whether a (row, token)
-//    pair is exact is decided by a certificate computed from the generic dequantization, not assumed:
-//    split the dot product into its elementary products p_i (weight part × activation value: d·sc·q·y,
-//    the minimum part dmin·m·y, Q4_1/Q5_1's m·s, F16/BF16/F32's w·x); if every p_i is a multiple of 2^t
-//    (t ≥ -149) and Σ|p_i| < 2^(24+t), then every partial sum in any order and grouping, every integer
-//    partial sum converted to float and every scale product is representable, so both paths compute the
-//    exact value (scale products of the generated data never fall below 2^-149). Edge cases among them:
-//    activation codes -128 and 127 (-128 is outside the contract of the x86 Q8_0 · Q8_0 product only, so
-//    it is left out there natively), extreme codes and sub-block scales (all-ones / all-zeros bytes,
-//    Q6_K scales ±127/-128), zero, -0 and f16-subnormal weight scales, f16 65504 scales, MXFP4 exponents
-//    0…3 and 200…255, zero activation blocks, F16/F32 lengths with vector tails.
-//    The other pairs (random weights against really quantized random activations, as the old check) are
-//    held to 1e-4 of Σ|w·x|. Always: every matrix product output equals the dot product of its row and
-//    token bit for bit (both paths; for F32 with packed rows the SIMD gemm has its own tiles, so there
-//    only on exact pairs), the typed entry points equal moe_vec_dot, and nothing outside the N × M outputs
-//    (ldy > M) is written.
+//    random blocks and edge scales (0, -0, f16 subnormals, ±65504), every MXFP4 exponent byte, all 65536
+//    F16 and all 65536 BF16 bit patterns (NaN payloads included). Rows with ±inf / NaN block scales are
+//    compared bit for bit too, except that two NaNs match whatever their sign and payload (IEEE leaves open
+//    which operand's NaN d * q + m propagates, and the compiler may commute the generic code's operands).
+// 3. Dot products (moe_vec_dot, the typed moe_vec_dot_*, moe_dot_f32) and matrix products (moe_matmul_q)
+//    of every weight type. The SIMD code keeps several float partial sums and fuses multiply-adds, so on
+//    general inputs it differs from the generic code by rounding (moe_quant.h). Most cases are therefore
+//    built so that every float operation of either path is exact (weight and activation values are small
+//    integers times powers of two; activation code ranges, then densities, are shrunk until the sums fit),
+//    and there SIMD and generic results must be equal bit for bit (memcmp): a wrong code, bit, sub-block
+//    scale, table value, sign or scale product shows as a difference. Whether a (row, token) pair is exact
+//    is decided by a certificate computed from the generic dequantization, not assumed: take the
+//    elementary products p_i of the dot product (weight part × activation value: d·sc·q·y; the minimum
+//    part dmin·m·y; Q4_1/Q5_1's m·s; F16/BF16/F32's w·x; for the types stored with a code offset, also
+//    d·sc·(q + off)·y and d·sc·off·y, the split of SIMD code that takes the offset out through the
+//    activation sums); if every p_i is a multiple of 2^t (t ≥ -149) and Σ|p_i| < 2^(24+t), then every
+//    partial sum in any order and grouping, every integer partial sum converted to float and every scale
+//    product is representable, so both paths compute the exact value (the generated scale products never
+//    fall below 2^-149). Edge cases among them: activation codes -128 and 127, all -128 against weight
+//    blocks whose bytes are all 0x80 / 0x7F / 0xFF / 0x00 (extreme codes and sub-block scales; -128 is
+//    outside the contract of the x86 Q8_0 · Q8_0 product only, so natively Q8_0 gets -127 instead), Q6_K
+//    scales ±127/-128, zero, -0 and f16-subnormal weight scales, f16 ±65504 scales, zero activation
+//    scales, MXFP4 exponents 0…3 and 200…255, F16/BF16/F32 lengths with vector tails.
+//    The other pairs (random weights against really quantized random activations, as the old check; and
+//    pairs whose row was not the one a token's level was shrunk for) are held to 1e-4 of Σ|w·x|.
+//    Always: every matrix product output equals the dot product of its row and token bit for bit (both
+//    paths; for F32 with packed rows the SIMD gemm has its own tiles, so there on exact pairs only), the
+//    typed entry points equal moe_vec_dot, and nothing outside the N × M outputs (ldy > M) is written.
 #include "moe_quant.h"
 #include <math.h>
 #include <stdarg.h>
@@ -87,8 +91,8 @@ static int is_float_type(uint32_t t) { return t == MOE_TYPE_F32 || t == MOE_TYPE
 
 // ---------------------------------------------------------------------------------------------
 // Weights. Profiles: random (the old check's data), exact (scales ±{1,3,5,7}·2^E, some 0 and -0),
-// edge (code bytes mostly 0x00 / 0xFF / 0x80 / 0x7F: extreme codes and sub-block scales; scales ±2^E or ±2047·2^(E-10)),
-// subnormal (f16-subnormal scales, MXFP4 e = 0…3), big (scales ±65504, ±32768, MXFP4 e = 200…255),
+// edge (code bytes mostly 0x00 / 0xFF / 0x80 / 0x7F, in mode 0 one of them for a whole block: extreme
+// codes and sub-block scales; scales ±2^E or ±2047·2^(E-10)), subnormal (f16-subnormal scales, MXFP4 e = 0…3), big (scales ±65504, ±32768, MXFP4 e = 200…255),
 // nonfinite (dequantization only: scales ±inf / NaN in some blocks).
 enum { W_RANDOM, W_EXACT, W_EDGE, W_SUBNORMAL, W_BIG, W_NONFINITE, W_PROFILES };
 static const char *WNAME[] = {"random", "exact", "edge", "subnormal", "big", "nonfinite"};
@@ -135,7 +139,7 @@ static uint16_t bf16_value(int prof, int E) {
     case W_RANDOM: return f2bf(frand());
     case W_EXACT: return f2bf((float)irand(-255, 255) * ldexpf(1.0f, E));
     case W_EDGE: {
-        static const uint16_t v[] = {0x0080, 0x8080, 0x0000, 0x8000, 0x3F80, 0xBF80, 0x5D80, 0x7F7F, 0x0001};
+        static const uint16_t v[] = {0x0080, 0x8080, 0x0000, 0x8000, 0x3F80, 0xBF80, 0x5D80}; // ±2^-126, ±0, ±1, 2^60
         return rnd() & 1 ? v[irand(0, 6)] : f2bf((float)irand(-255, 255) * ldexpf(1.0f, E));
     }
     case W_SUBNORMAL: return (uint16_t)((rnd() & 1 ? 0x8000 : 0) | irand(0, 127)); // float subnormals k·2^-133
@@ -168,6 +172,8 @@ static void fill_w(uint32_t t, uint8_t *p, int64_t nblk, int prof, int E, int mo
         const int r = irand(0, 7);
         p[i] = prof == W_EDGE && r < 6 ? edge[r] : (uint8_t)rnd();
     }
+    if (prof == W_EDGE && mode == 0) // every byte of a block the same: all codes and sub-block scales at one extreme
+        for (int64_t b = 0; b < nblk; b++) memset(p + b * bb, edge[irand(0, 5)], bb);
     int od, om;
     scale_fields(t, &od, &om);
     for (int64_t b = 0; b < nblk; b++) {
@@ -193,14 +199,15 @@ static void fill_w(uint32_t t, uint8_t *p, int64_t nblk, int prof, int E, int mo
 // ---------------------------------------------------------------------------------------------
 // Activations built directly (not through a quantizer), for the exact cases. Codes: "uniform" in
 // [-128, 127] at level 0, then [-(127 >> L), 127 >> L] down to ±1 (L = 6), then ±1 with probability
-// 2^(6 - L), else 0; "extreme": each code -128 or 127 with probability 2^-L, else 0. Scales ±2^(X0 + 0|1) (also 0, and for Q8_0/Q8_1 f16 65504 or subnormal,
+// 2^(6 - L), else 0; "extreme": each code -128 or 127 with probability 2^-L, else 0; "min": each code
+// -128 with probability 2^-L, else 0. Scales ±2^(X0 + 0|1) (also 0, and for Q8_0/Q8_1 f16 65504 or subnormal,
 // for Q8_K an odd multiple); F32 activations are the codes times such a power of two.
-enum { A_UNIFORM, A_EXTREME };
+enum { A_UNIFORM, A_EXTREME, A_MIN };
 static int8_t code(int prof, int L, int allow128) {
     int v;
     const int keep = L < 40 && (rnd() & ((1ull << (prof == A_UNIFORM ? (L > 6 ? L - 6 : 0) : L)) - 1)) == 0;
     if (prof == A_UNIFORM) v = L == 0 ? irand(-128, 127) : keep ? irand(-(127 >> (L < 6 ? L : 6)), 127 >> (L < 6 ? L : 6)) : 0;
-    else v = keep ? (rnd() & 1 ? 127 : -128) : 0;
+    else v = keep ? (prof == A_MIN || rnd() & 1 ? -128 : 127) : 0;
     return (int8_t)(v == -128 && !allow128 ? -127 : v);
 }
 static float act_scale(int X0, int wide) {
@@ -216,7 +223,7 @@ static void make_x(uint32_t a, uint8_t *p, int64_t K, int prof, int L, int X0, i
     int8_t *c = malloc(K);
     int any = 0;
     for (int64_t i = 0; i < K; i++) any |= (c[i] = code(prof, L, a == MOE_TYPE_F32 || allow128)) != 0;
-    if (!any) c[irand(0, (int)K - 1)] = (int8_t)(prof == A_EXTREME ? (rnd() & 1 ? 127 : allow128 ? -128 : -127) : (rnd() & 1 ? 1 : -1));
+    if (!any) c[irand(0, (int)K - 1)] = (int8_t)(prof != A_UNIFORM ? (prof == A_EXTREME && rnd() & 1 ? 127 : allow128 ? -128 : -127) : (rnd() & 1 ? 1 : -1));
     if (a == MOE_TYPE_F32) {
         float *x = (float *)p;
         for (int64_t i = 0; i < K; i++) x[i] = (float)c[i] * ldexpf(1.0f, X0 + irand(0, 1));
@@ -307,8 +314,8 @@ static void codes_to_one(uint32_t t, uint8_t *b) {
 // Per-element weight parts of the M rows, by the generic dequantizer: wA (the d part: minimum fields
 // zeroed), wM (the per-element minimum part: d zeroed; Q4_K, Q5_K, Q2_K), wU (d·sc, for the types
 // with a code offset), wF (the whole value), and per block the f16 minimum (Q4_1, Q5_1). MXFP4 blocks
-// with e ≥ 192 are dequantized with e - 64 and scaled back in double, as their values may overflow
-// float while their dot products do not.
+// with e ≥ 192 are dequantized with e - 64 and scaled back in double (wA and wF), as their values may
+// overflow float while their dot products do not.
 static void weight_parts(uint32_t t, const uint8_t *W, size_t rowB, int64_t M, int64_t K,
                          double *wA, double *wM, double *wU, double *wF, double *mblk) {
     const int64_t bs = moe_type_block_size(t), bb = moe_type_block_bytes(t), nb = K / bs;
@@ -326,7 +333,7 @@ static void weight_parts(uint32_t t, const uint8_t *W, size_t rowB, int64_t M, i
         moe_dequantize_row_generic(t, tmp, f, K);
         for (int64_t k = 0; k < K; k++) {
             wA[i * K + k] = f[k];
-            if (t == MOE_TYPE_MXFP4 && row[(k / bs) * bb] >= 192) wA[i * K + k] = ldexp(wA[i * K + k], 64);
+            if (t == MOE_TYPE_MXFP4 && row[(k / bs) * bb] >= 192) wA[i * K + k] = wF[i * K + k] = ldexp(wA[i * K + k], 64);
         }
         if (elem_min(t)) {
             memcpy(tmp, row, nb * bb);
@@ -579,8 +586,8 @@ int main(void) {
         const int allow128 = is_neon || t != MOE_TYPE_Q8_0;
         dot_stats ds = {0};
         int c = 0;
-        for (int wprof = W_RANDOM; wprof <= W_BIG; wprof++) for (int ap = -1; ap <= A_EXTREME; ap++) {
-            if ((wprof == W_RANDOM) != (ap < 0)) continue;
+        for (int wprof = W_RANDOM; wprof <= W_BIG; wprof++) for (int ap = -1; ap <= A_MIN; ap++) {
+            if ((wprof == W_RANDOM) != (ap < 0) || (ap == A_MIN && wprof != W_EDGE)) continue;
             for (int rep = 0; rep < 6; rep++, c++) {
                 seed(10000 + 1000 * ti + c);
                 int64_t K;
