@@ -101,15 +101,16 @@ INLINE __m512i mxfp4_block(__m512i codes, __m512i table, const int8_t *y) {
     return _mm512_dpbusd_epi32(s, hi, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 16))));
 }
 
-// Per-token, per-block terms: d_x as a float and 12 Σ y, at dx[b * stride], c12[b * stride].
-INLINE void mxfp4_act_terms(int64_t nb, const block_q8_0 *x, float *dx, int32_t *c12, int64_t stride) {
+// Per-token, per-block terms of Q8_0 activations: d_x as a float and `off` Σ y (the weights' code offset,
+// 12 for MXFP4, 128 for Q8_0), at dx[b * stride], c[b * stride].
+INLINE void q8_0_act_terms(int64_t nb, const block_q8_0 *x, int off, float *dx, int32_t *c, int64_t stride) {
     for (int64_t b = 0; b < nb; b++) {
         dx[b * stride] = h2f(x[b].d);
-        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(12), _mm256_loadu_si256((const __m256i *)x[b].qs));
+        const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)off), _mm256_loadu_si256((const __m256i *)x[b].qs));
         __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
         t = _mm_add_epi32(t, _mm_unpackhi_epi64(t, t));
         t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 1));
-        c12[b * stride] = _mm_cvtsi128_si32(t);
+        c[b * stride] = _mm_cvtsi128_si32(t);
     }
 }
 
@@ -183,6 +184,89 @@ static MOE_AVX512 void tile_mxfp4(int mr, int nr, int64_t nb, const uint8_t *W, 
         const __m512i e4 = _mm512_castsi128_si512(_mm_setr_epi32(row[0][off], row[1][off], row[2][off], row[3][off]));
         const __m512 dw = e8m0_half(_mm512_permutexvar_epi32(lane_row, e4));
         const __m512 dd = _mm512_mul_ps(dw, _mm512_broadcast_f32x4(_mm_loadu_ps(dx + 4 * b)));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
+    }
+    float out[16];
+    _mm512_storeu_ps(out, acc);
+    for (int t = 0; t < nr; t++)
+        for (int k = 0; k < mr; k++) Y[t * ldy + k] = out[4 * k + t];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q8_0 × Q8_0: weights w read as w + 128 (unsigned; one xor) for vpdpbusd, the offset taken out as 128 Σy.
+// Two rows per vector (32 codes each): the 16-row kernel holds rows (q, q + 4) and (q + 8, q + 12) in the
+// pairs it folds for reduce4x4.
+
+// [row a's 32 codes | row b's] + 128, against a token's 32 activations in both halves: 8 int32 partials each.
+INLINE __m512i q8_pair(const uint8_t *a, const uint8_t *b, __m512i y) {
+    const __m512i w = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a)),
+                                         _mm256_loadu_si256((const __m256i *)b), 1);
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_xor_si512(w, _mm512_set1_epi8((char)0x80)), y);
+}
+
+// Two pair vectors [a | b], [c | d] → 4 partials each, one per 128-bit lane: [a | b | c | d].
+INLINE __m512i fold_pairs(__m512i ab, __m512i cd) {
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(ab, cd, 0x88), _mm512_shuffle_i32x4(ab, cd, 0xDD));
+}
+
+MOE_AVX512 float moe_vd_q8_0_avx512(int64_t n, const void *vw, const void *vx) {
+    const block_q8_0 *w = vw, *x = vx;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK8_0; b++) {
+        int s = 0;
+        for (int j = 0; j < QK8_0; j++) s += w[b].qs[j] * x[b].qs[j];
+        acc = fmaf(h2f(w[b].d) * h2f(x[b].d), (float)s, acc);
+    }
+    return acc;
+}
+
+// 16 rows × one token, as gemv16_mxfp4 (dx, c: the token's terms, 4 apart).
+static MOE_AVX512 void gemv16_q8_0(int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx,
+                                   const int32_t *c, float *y, const uint8_t *next) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)ws));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *p = W + (size_t)b * sizeof(block_q8_0);
+        if (next) {
+            const char *q = (const char *)next + (size_t)b * 16 * sizeof(block_q8_0);
+            for (int l = 0; l < 16 * (int)sizeof(block_q8_0); l += 64) _mm_prefetch(q + l, _MM_HINT_T1);
+        }
+        const __m512i yv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)x[b].qs));
+        __m512i a[4];
+        for (int q = 0; q < 4; q++) {
+            const uint8_t *r = p + 2 + (size_t)q * ws;
+            a[q] = fold_pairs(q8_pair(r, r + 4 * ws, yv), q8_pair(r + 8 * ws, r + 12 * ws, yv));
+        }
+        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(c[4 * b]));
+        const __m512i h = _mm512_i32gather_epi32(rows, p, 1);
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_set1_ps(dx[4 * b]));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
+    }
+    _mm512_storeu_ps(y, acc);
+}
+
+// mr ≤ 4 rows × nr ≤ 4 tokens, as tile_mxfp4.
+static MOE_AVX512 void tile_q8_0(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                 const float *dx, const int32_t *c, float *Y, int64_t ldy) {
+    const uint8_t *row[4];
+    const block_q8_0 *tok[4];
+    for (int k = 0; k < 4; k++) row[k] = W + (size_t)(k < mr ? k : 0) * ws;
+    for (int t = 0; t < 4; t++) tok[t] = (const block_q8_0 *)(X + (size_t)(t < nr ? t : 0) * xs);
+    const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q8_0);
+        __m512i a[4];
+        for (int t = 0; t < 4; t++) {
+            const __m512i yv = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)tok[t][b].qs));
+            a[t] = fold_pairs(q8_pair(row[0] + off + 2, row[1] + off + 2, yv), q8_pair(row[2] + off + 2, row[3] + off + 2, yv));
+        }
+        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(c + 4 * b))));
+        uint32_t h4[4];
+        for (int k = 0; k < 4; k++) { uint16_t h; memcpy(&h, row[k] + off, 2); h4[k] = h; }
+        const __m512i h = _mm512_permutexvar_epi32(lane_row, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)h4)));
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_broadcast_f32x4(_mm_loadu_ps(dx + 4 * b)));
         acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
     }
     float out[16];
@@ -653,31 +737,44 @@ static MOE_AVX512 void tile_q3_K(int mr, int nr, int64_t nb, const uint8_t *W, s
 // Whether the 16-row kernels' gathers can address every row (offsets in int32).
 static int rows_gatherable(size_t ws) { return ws <= (size_t)INT32_MAX / 16; }
 
-MOE_AVX512 void moe_mmq_mxfp4_avx512(int64_t M, int64_t N, int64_t K, const void *vW, size_t ws, const void *X, size_t xs,
-                                    float *Y, int64_t ldy) {
-    const uint8_t *W = vW;
-    const int64_t nb = K / QK_MXFP4;
-    // Per group of 4 tokens: d_x and 12 Σy, [block][token] (missing tokens repeat the first).
+// Matrix products of the 32-element types against Q8_0 activations: per group of 4 tokens, their d_x and
+// offset terms [block][token] (missing tokens repeat the first), then 16-row kernels for one token, tiles else.
+typedef void (*gemv16_32_fn)(int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx, const int32_t *c,
+                             float *y, const uint8_t *next);
+typedef void (*tile_32_fn)(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                           const float *dx, const int32_t *c, float *Y, int64_t ldy);
+
+static MOE_AVX512 void mmq_32(gemv16_32_fn gemv16, tile_32_fn tile, moe_vdot_fn dot, int off, int64_t M, int64_t N, int64_t K,
+                              const uint8_t *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
+    const int64_t nb = K / 32;
     float *dx = moe_thread_scratch(3, (size_t)nb * 4 * (sizeof(float) + sizeof(int32_t)));
     if (dx == NULL) { // out of memory for the terms: the same arithmetic one dot at a time
-        moe_mmq_by_dots(moe_vd_mxfp4_avx512, M, N, K, vW, ws, X, xs, Y, ldy);
+        moe_mmq_by_dots(dot, M, N, K, W, ws, X, xs, Y, ldy);
         return;
     }
-    int32_t *c12 = (int32_t *)(dx + nb * 4);
+    int32_t *c = (int32_t *)(dx + nb * 4);
     for (int64_t n0 = 0; n0 < N; n0 += 4) {
         const int nr = (int)(N - n0 < 4 ? N - n0 : 4);
         const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
-        for (int t = 0; t < 4; t++)
-            mxfp4_act_terms(nb, (const block_q8_0 *)(Xn + (size_t)(t < nr ? t : 0) * xs), dx + t, c12 + t, 4);
+        for (int t = 0; t < 4; t++) q8_0_act_terms(nb, (const block_q8_0 *)(Xn + (size_t)(t < nr ? t : 0) * xs), off, dx + t, c + t, 4);
         int64_t m0 = 0;
         if (nr == 1 && rows_gatherable(ws))
             for (; m0 + 16 <= M; m0 += 16) {
                 const uint8_t *g = W + (size_t)m0 * ws;
-                gemv16_mxfp4(nb, g, ws, (const block_q8_0 *)Xn, dx, c12, Y + n0 * ldy + m0, m0 + 32 <= M ? g + 16 * ws : NULL);
+                gemv16(nb, g, ws, (const block_q8_0 *)Xn, dx, c, Y + n0 * ldy + m0, m0 + 32 <= M ? g + 16 * ws : NULL);
             }
-        for (; m0 < M; m0 += 4)
-            tile_mxfp4((int)(M - m0 < 4 ? M - m0 : 4), nr, nb, W + (size_t)m0 * ws, ws, Xn, xs, dx, c12, Y + n0 * ldy + m0, ldy);
+        for (; m0 < M; m0 += 4) tile((int)(M - m0 < 4 ? M - m0 : 4), nr, nb, W + (size_t)m0 * ws, ws, Xn, xs, dx, c, Y + n0 * ldy + m0, ldy);
     }
+}
+
+MOE_AVX512 void moe_mmq_mxfp4_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                    float *Y, int64_t ldy) {
+    mmq_32(gemv16_mxfp4, tile_mxfp4, moe_vd_mxfp4_avx512, 12, M, N, K, W, ws, X, xs, Y, ldy);
+}
+
+MOE_AVX512 void moe_mmq_q8_0_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                   float *Y, int64_t ldy) {
+    mmq_32(gemv16_q8_0, tile_q8_0, moe_vd_q8_0_avx512, 128, M, N, K, W, ws, X, xs, Y, ldy);
 }
 
 typedef void (*gemv16_k_fn)(int64_t nb, const uint8_t *W, size_t ws, const block_q8_K *x, float *y, const uint8_t *next);
