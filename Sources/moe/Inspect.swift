@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MoEFormats
+import MoEKernels
 import MoEStore
 
 struct Inspect: ParsableCommand {
@@ -8,8 +9,11 @@ struct Inspect: ParsableCommand {
         abstract: "Describe a model: architecture, shapes, tensor table, types, sizes and bytes per expert."
     )
 
-    @Argument(help: "GGUF file or Hugging Face folder.")
-    var path: String
+    @Argument(help: "GGUF file or Hugging Face folder (not needed with --cpu).")
+    var path: String?
+
+    @Flag(help: "Print the kernel levels this CPU runs (generic, AVX2/NEON, AVX-512 VNNI), the one in use and the weight types each covers, then exit.")
+    var cpu = false
 
     @Flag(help: "Print one JSON object.")
     var json = false
@@ -37,7 +41,24 @@ struct Inspect: ParsableCommand {
         let experts: Int
     }
 
+    struct KernelLevel: Encodable {
+        let level: Int
+        let features: String
+        let in_use: Bool
+    }
+
+    func validate() throws {
+        if path == nil && !cpu { throw ValidationError("give a model path (or --cpu for the kernels this CPU runs)") }
+    }
+
     func run() throws {
+        if cpu {
+            let levels = Kernels.levels.map { KernelLevel(level: $0, features: Kernels.features(level: $0) ?? "?", in_use: $0 == Kernels.levels.upperBound) }
+            if json { try printJSON(["kernel_levels": levels]); return }
+            for l in levels { print("level \(l.level): \(l.features)\(l.in_use ? "  (in use)" : "")") }
+            return
+        }
+        guard let path else { return }
         do {
             let store = try WeightStore(path: path)
             let c = store.config

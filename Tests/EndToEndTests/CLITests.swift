@@ -1,4 +1,5 @@
 import Foundation
+import MoEKernels
 import Testing
 import TestSupport
 
@@ -64,6 +65,20 @@ struct CLITests {
             #expect(lines.count == 1 && lines[0].hasPrefix("moe: error: \(path)"), "\(args): \(r.stderr)")
             #expect(r.stdout.isEmpty)
         }
+    }
+
+    @Test("inspect --cpu lists the kernel levels, the last in use; without --cpu a path is required")
+    func inspectCPU() throws {
+        struct Level: Decodable { let level: Int; let features: String; let in_use: Bool }
+        struct Out: Decodable { let kernel_levels: [Level] }
+        let r = try CLI.run(["inspect", "--cpu", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let out = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
+        #expect(out.kernel_levels.map(\.level) == Array(Kernels.levels))
+        #expect(out.kernel_levels.first?.features == "generic")
+        #expect(out.kernel_levels.filter(\.in_use).map(\.level) == [Kernels.levels.upperBound])
+        let bare = try CLI.run(["inspect"])
+        #expect(bare.status != 0 && bare.stderr.contains("--cpu"))
     }
 
     @Test("--threads 0 or above the processor count is refused with a clear message", arguments: ["0", "100000", "-1"])
