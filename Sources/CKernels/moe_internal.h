@@ -138,7 +138,7 @@ void moe_mmq_by_dots(moe_vdot_fn dot, int64_t M, int64_t N, int64_t K, const voi
                      const void *X, size_t xStride, float *Y, int64_t ldy);
 
 #if MOE_X86
-// AVX-512 VNNI kernels (quant_avx512.c): Q8_0, MXFP4, Q4_K, Q3_K and IQ4_XS, their own arithmetic (see the file's top), the same
+// AVX-512 VNNI kernels (quant_avx512.c): Q8_0, MXFP4, Q4_K, Q6_K, Q3_K and IQ4_XS, their own arithmetic (see the file's top), the same
 // bits for every (row, token) whatever the tile.
 float moe_vd_mxfp4_avx512(int64_t n, const void *w, const void *x);
 float moe_vd_q4_K_avx512(int64_t n, const void *w, const void *x);
@@ -146,6 +146,8 @@ void moe_mmq_mxfp4_avx512(int64_t, int64_t, int64_t, const void *, size_t, const
 void moe_mmq_q4_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 float moe_vd_q8_0_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q8_0_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+float moe_vd_q6_K_avx512(int64_t n, const void *w, const void *x);
+void moe_mmq_q6_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 float moe_vd_q3_K_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q3_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 float moe_vd_iq4_xs_avx512(int64_t n, const void *w, const void *x);

@@ -731,6 +731,132 @@ static MOE_AVX512 void tile_q3_K(int mr, int nr, int64_t nb, const uint8_t *W, s
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q6_K × Q8_K: codes u = q + 32 in 0 … 63 (unsigned: vpmaddubsw pairs ≤ 2 · 63 · 128), the offset taken out as
+// 32 Σ_k sc_k Σ_{l in k} y_l; the int8 scales multiply the int16 pair sums in vpdpwssd. Per half h, the 64 ql
+// bytes' low nibbles are elements 128h + 0 … 63 in order and their high nibbles 128h + 64 … 127 (moe_blocks.h),
+// so the activations are read as they are; each 128-bit lane is one sub-block of 16.
+
+typedef struct { __m512i u[4], sc[4]; __m256i sc16; } q6_row;
+
+INLINE void q6_unpack(const block_q6_K *w, q6_row *r) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(3);
+    for (int h = 0; h < 2; h++) {
+        const __m512i ql = _mm512_loadu_si512((const void *)(w->ql + 64 * h));
+        const __m256i qh = _mm256_loadu_si256((const __m256i *)(w->qh + 32 * h));
+        const __m512i hlo = _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1); // bits 0-1 | 2-3
+        const __m512i hhi = _mm512_srli_epi16(hlo, 4);                                                 // bits 4-5 | 6-7
+        r->u[2 * h] = _mm512_or_si512(_mm512_and_si512(ql, m4), _mm512_slli_epi16(_mm512_and_si512(hlo, m3), 4));
+        r->u[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), _mm512_slli_epi16(_mm512_and_si512(hhi, m3), 4));
+    }
+    r->sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+    const __m512i s16 = _mm512_castsi256_si512(r->sc16);
+    for (int p = 0; p < 4; p++) { // lane L of u[p]: sub-block 4p + L
+        const __m512i idx = _mm512_set_epi16(4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 3, 4 * p + 3,
+                                             4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2, 4 * p + 2,
+                                             4 * p + 1, 4 * p + 1, 4 * p + 1, 4 * p + 1, 4 * p + 1, 4 * p + 1, 4 * p + 1, 4 * p + 1,
+                                             4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p, 4 * p);
+        r->sc[p] = _mm512_permutexvar_epi16(idx, s16);
+    }
+}
+
+INLINE __m512i q6_dot(const q6_row *r, const int8_t *y) {
+    __m512i s = _mm512_setzero_si512();
+    for (int p = 0; p < 4; p++)
+        s = _mm512_dpwssd_epi32(s, _mm512_maddubs_epi16(r->u[p], _mm512_loadu_si512((const void *)(y + 64 * p))), r->sc[p]);
+    return s;
+}
+
+// Σ_k sc_k bsums_k of one row and token as 4 int32 partial sums.
+INLINE __m128i q6_min(const q6_row *r, const block_q8_K *x) {
+    const __m256i p = _mm256_madd_epi16(r->sc16, _mm256_loadu_si256((const __m256i *)x->bsums));
+    return _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+MOE_AVX512 float moe_vd_q6_K_avx512(int64_t n, const void *vw, const void *vx) {
+    const block_q6_K *w = vw;
+    const block_q8_K *x = vx;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK_K; b++) {
+        int s = 0;
+        for (int h = 0; h < 2; h++) {
+            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
+            for (int l = 0; l < 32; l++) {
+                const int e = 128 * h + l;
+                const int q0 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32, q1 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+                const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32, q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+                s += w[b].scales[e / 16] * q0 * x[b].qs[e] + w[b].scales[(e + 32) / 16] * q1 * x[b].qs[e + 32]
+                   + w[b].scales[(e + 64) / 16] * q2 * x[b].qs[e + 64] + w[b].scales[(e + 96) / 16] * q3 * x[b].qs[e + 96];
+            }
+        }
+        acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
+    }
+    return acc;
+}
+
+// 16 rows × one token, as gemv16_q4_K (d is the block's last two bytes).
+static MOE_AVX512 void gemv16_q6_K(int64_t nb, const uint8_t *W, size_t ws, const block_q8_K *x, float *y, const uint8_t *next) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)ws));
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q6_K);
+        __m512i s[16];
+        __m128i m[16];
+        for (int r = 0; r < 16; r++) {
+            if (next) {
+                const char *q = (const char *)next + (size_t)r * ws + off;
+                for (int l = 0; l < (int)sizeof(block_q6_K); l += 64) _mm_prefetch(q + l, _MM_HINT_T1);
+            }
+            q6_row qr;
+            q6_unpack((const block_q6_K *)(W + (size_t)r * ws + off), &qr);
+            s[r] = q6_dot(&qr, x[b].qs);
+            m[r] = q6_min(&qr, &x[b]);
+        }
+        const __m512i total = _mm512_sub_epi32(reduce16(s), _mm512_slli_epi32(k4_min16(m), 5));
+        const __m512i h = _mm512_srli_epi32(_mm512_i32gather_epi32(rows, W + off + offsetof(block_q6_K, d) - 2, 1), 16);
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_set1_ps(x[b].d));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(total), acc);
+    }
+    _mm512_storeu_ps(y, acc);
+}
+
+static MOE_AVX512 void tile_q6_K(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                 float *Y, int64_t ldy) {
+    const block_q8_K *tok[4];
+    const uint8_t *row[4];
+    for (int k = 0; k < 4; k++) row[k] = W + (size_t)(k < mr ? k : 0) * ws;
+    for (int t = 0; t < 4; t++) tok[t] = (const block_q8_K *)(X + (size_t)(t < nr ? t : 0) * xs);
+    const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const size_t off = (size_t)b * sizeof(block_q6_K);
+        float dxs[4];
+        for (int t = 0; t < 4; t++) dxs[t] = tok[t][b].d;
+        __m512i s[16];
+        __m128i m[16];
+        uint32_t ds[4];
+        for (int k = 0; k < 4; k++) {
+            const block_q6_K *w = (const block_q6_K *)(row[k] + off);
+            q6_row qr;
+            q6_unpack(w, &qr);
+            ds[k] = w->d;
+            for (int t = 0; t < 4; t++) {
+                s[4 * k + t] = q6_dot(&qr, tok[t][b].qs);
+                m[4 * k + t] = q6_min(&qr, &tok[t][b]);
+            }
+        }
+        const __m512i total = _mm512_sub_epi32(reduce16(s), _mm512_slli_epi32(k4_min16(m), 5));
+        const __m512i h = _mm512_permutexvar_epi32(lane_row, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)ds)));
+        const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), _mm512_broadcast_f32x4(_mm_loadu_ps(dxs)));
+        acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(total), acc);
+    }
+    float out[16];
+    _mm512_storeu_ps(out, acc);
+    for (int t = 0; t < nr; t++)
+        for (int k = 0; k < mr; k++) Y[t * ldy + k] = out[4 * k + t];
+}
+
+// ---------------------------------------------------------------------------------------------
 // Matrix products: one token through the 16-row kernels (the rows after the last 16 in 4 × 1 tiles);
 // several tokens in 4 × 4 tiles, rows outer.
 
@@ -803,6 +929,11 @@ MOE_AVX512 void moe_mmq_q4_K_avx512(int64_t M, int64_t N, int64_t K, const void 
 MOE_AVX512 void moe_mmq_q3_K_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
                                    float *Y, int64_t ldy) {
     mmq_k(gemv16_q3_K, tile_q3_K, M, N, K, W, ws, X, xs, Y, ldy);
+}
+
+MOE_AVX512 void moe_mmq_q6_K_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                   float *Y, int64_t ldy) {
+    mmq_k(gemv16_q6_K, tile_q6_K, M, N, K, W, ws, X, xs, Y, ldy);
 }
 
 MOE_AVX512 void moe_mmq_iq4_xs_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
