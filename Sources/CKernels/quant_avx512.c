@@ -160,6 +160,31 @@ static MOE_AVX512 void gemv16_mxfp4(int64_t nb, const uint8_t *W, size_t ws, con
     _mm512_storeu_ps(y, acc);
 }
 
+// The x16 layout (moe_repack.h): gemv16_mxfp4's arithmetic on one sequential stream, prefetched 2 KiB ahead.
+// cols / 32 ≤ 1024 (the activation terms live on the stack).
+MOE_AVX512 void moe_gemv_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK_MXFP4;
+    const block_q8_0 *x = vx;
+    const __m512i table = mxfp4_table12();
+    enum { X16 = 16 * sizeof(block_mxfp4) };
+    float dx[1024];
+    int32_t c12[1024];
+    q8_0_act_terms(nb, x, 12, dx, c12, 1);
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * X16;
+    for (int64_t g = g0; g < g1; g++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += X16) {
+            for (int l = 0; l < X16; l += 64) _mm_prefetch((const char *)p + 2048 + l, _MM_HINT_T0);
+            __m512i a[4];
+            for (int q = 0; q < 4; q++) a[q] = mxfp4_block(_mm512_loadu_si512((const void *)(p + 16 + 64 * q)), table, x[b].qs);
+            const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(c12[b]));
+            const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(e8m0_half(e), _mm512_set1_ps(dx[b])), _mm512_cvtepi32_ps(s), acc);
+        }
+        _mm512_storeu_ps(y + 16 * g, acc);
+    }
+}
+
 // mr ≤ 4 rows × nr ≤ 4 tokens; lane 4k + t is (row k, token t). Missing rows / tokens repeat the first
 // (computed, never stored). dx, c12: the 4 tokens' terms, [block][token].
 static MOE_AVX512 void tile_mxfp4(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,

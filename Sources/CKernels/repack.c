@@ -2,6 +2,9 @@
 #include <string.h>
 #include "moe_internal.h"
 #include "moe_repack.h"
+#include "moe_kernels.h"
+#include "quant32.h"
+#include <math.h>
 
 // The scalar sums must be computed exactly as moe_vd_q4_0_generic does (no fused multiply-add).
 #pragma STDC FP_CONTRACT OFF
@@ -61,4 +64,57 @@ void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const 
     }
 #endif
     moe_gemv_q4_0x8_generic(g0, g1, cols, w, x, y);
+}
+
+// ---- MXFP4 x16 ----
+
+enum { X16_BLOCK = 16 * sizeof(block_mxfp4) }; // 272 bytes
+
+size_t moe_mxfp4x16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
+
+void moe_repack_mxfp4x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / QK_MXFP4;
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 16; g++) {
+        for (int64_t b = 0; b < nb; b++, d += X16_BLOCK) {
+            for (int r = 0; r < 16; r++) {
+                const block_mxfp4 *blk = (const block_mxfp4 *)(s + (size_t)(16 * g + r) * src_row_bytes) + b;
+                d[r] = blk->e;
+                memcpy(d + 16 + 64 * (r & 3) + 16 * (r >> 2), blk->qs, 16);
+            }
+        }
+    }
+}
+
+// The AVX-512 level's arithmetic (quant_avx512.c): per row and block an exact integer sum, then
+// acc = fma(dw · dx, sum, acc).
+void moe_gemv_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK_MXFP4;
+    const block_q8_0 *x = vx;
+    for (int64_t g = g0; g < g1; g++) {
+        float acc[16] = {0};
+        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * X16_BLOCK;
+        for (int64_t b = 0; b < nb; b++, p += X16_BLOCK) {
+            const float dx = moe_half_to_float(x[b].d);
+            for (int r = 0; r < 16; r++) {
+                const uint8_t *qs = p + 16 + 64 * (r & 3) + 16 * (r >> 2);
+                int s = 0;
+                for (int j = 0; j < QK_MXFP4 / 2; j++)
+                    s += moe_kvalues_mxfp4[qs[j] & 0x0F] * x[b].qs[j] + moe_kvalues_mxfp4[qs[j] >> 4] * x[b].qs[j + QK_MXFP4 / 2];
+                acc[r] = fmaf(moe_e8m0_to_float_half(p[r]) * dx, (float)s, acc[r]);
+            }
+        }
+        for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
+    }
+}
+
+void moe_gemv_mxfp4x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+#if MOE_X86
+    if (moe_kernels_best_level() >= 2 && cols / QK_MXFP4 <= 1024) {
+        moe_gemv_mxfp4x16_avx512(g0, g1, cols, w, x, y);
+        return;
+    }
+#endif
+    moe_gemv_mxfp4x16_generic(g0, g1, cols, w, x, y);
 }

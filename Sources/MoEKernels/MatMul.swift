@@ -100,11 +100,11 @@ public enum MatMul {
     static func compute(_ p: Product, rows: Range<Int>) {
         let w = p.w, cols = w.cols
         if p.usesPacked, let packed = w.packed, let xq = p.xq {
-            // Whole groups of 8 through the repacked rows (chunks start on multiples of 8); rows after the
+            // Whole groups through the repacked rows (chunks start on multiples of 16); rows after the
             // last whole group, if any, through the row-major kernel. The same bits either way.
-            let packedEnd = min(rows.upperBound, packed.packedRows)
+            let packedEnd = min(rows.upperBound, packed.packedRows), g = packed.groupRows
             if packedEnd > rows.lowerBound {
-                packed.multiply(groups: rows.lowerBound / 8 ..< packedEnd / 8, x: xq.row(p.xqRow), y: p.y)
+                packed.multiply(groups: rows.lowerBound / g ..< packedEnd / g, x: xq.row(p.xqRow), y: p.y)
             }
             if rows.upperBound > packedEnd {
                 let lo = max(rows.lowerBound, packedEnd)

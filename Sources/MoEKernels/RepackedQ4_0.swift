@@ -8,8 +8,9 @@ import MoEFormats
 ///
 /// Owns its memory (a copy: a memory-mapped file cannot be reordered in place). Rows past the last full
 /// group of 8 are not repacked; `multiply` leaves them to the caller.
-public final class RepackedQ4_0: @unchecked Sendable {
+public final class RepackedQ4_0: RepackedRows, @unchecked Sendable {
     public let rows: Int, cols: Int
+    public var groupRows: Int { 8 }
     /// Rows held in the x8 layout: `rows` rounded down to a multiple of 8.
     public var packedRows: Int { rows / 8 * 8 }
     public let base: UnsafeMutableRawPointer

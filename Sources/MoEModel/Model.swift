@@ -20,8 +20,9 @@ public final class Model: Sendable {
     let moeOrdinal: [Int]
 
     /// Opens a GGUF file or a Hugging Face folder and resolves every tensor the forward pass needs.
-    /// `repackQ4_0`: Q4_0 matrices also keep a copy of their rows repacked for the one-token kernel (91–95%
-    /// of streaming bandwidth against 77–80%), which decode uses; it costs a second copy of those weights in
+    /// `repackQ4_0`: Q4_0 matrices (and MXFP4 ones where the AVX-512 kernels run) also keep a copy of their rows
+    /// repacked for the one-token kernels (Q4_0 91–95% of streaming bandwidth against 77–80%; MXFP4 82% against
+    /// ≈50%), which decode uses; it costs a second copy of those weights in
     /// memory (as llama.cpp's default repacking does), so it is off unless asked for.
     ///
     /// `offload`: experts stay on disk and come through an expert cache held within `offload.budgetBytes`

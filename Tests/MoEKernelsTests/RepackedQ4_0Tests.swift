@@ -56,3 +56,46 @@ import Testing
         #expect(throws: KernelError.self) { try RepackedQ4_0(wide) }
     }
 }
+
+/// The x16 repacked MXFP4 kernel (`RepackedMXFP4`): bit for bit the AVX-512 level's row-major one-token product,
+/// by the SIMD kernel where that level runs and by the scalar reference everywhere; any group split alike.
+@Suite struct RepackedMXFP4Tests {
+    @Test(arguments: [(16, 32), (32, 17 * 32), (48, 2048), (64, 1024 * 32)])
+    func matchesRowMajor(rows: Int, cols: Int) throws {
+        var rng = SeededRNG(seed: UInt64(rows * 977 + cols))
+        let w = randomWeights(.mxfp4, rows: rows, cols: cols, rng: &rng)
+        let x = randomActivations(cols, rng: &rng)
+        let xq = quantizeActs(.q8_0, x, generic: false)
+        try w.withUnsafeBytes { wb in
+            let m = try WeightMatrix(type: .mxfp4, rows: rows, cols: cols, base: wb.baseAddress!)
+            let packed = try RepackedMXFP4(m)
+            #expect(packed.byteCount == w.count)
+            var results: [[Float]] = []
+            for generic in [false, true] {
+                for splits in [[0, rows / 16], [0, 1, rows / 16]] where splits.last! >= splits[splits.count - 2] {
+                    var got = [Float](repeating: .nan, count: rows)
+                    xq.withUnsafeBytes { xb in
+                        got.withUnsafeMutableBufferPointer { y in
+                            for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
+                                if generic { packed.multiplyGeneric(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
+                                else { packed.multiply(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
+                            }
+                        }
+                    }
+                    results.append(got)
+                }
+            }
+            #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(rows)×\(cols): x16 paths differ")
+            // The AVX-512 level's row-major product, where this CPU has it.
+            guard Kernels.levels.upperBound >= 2 else { return }
+            var expected = [Float](repeating: 0, count: rows)
+            xq.withUnsafeBytes { xb in
+                expected.withUnsafeMutableBufferPointer { y in
+                    #expect(moe_matmul_q_level(2, TensorType.mxfp4.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
+                                               xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
+                }
+            }
+            #expect(results[0].map(\.bitPattern) == expected.map(\.bitPattern), "\(rows)×\(cols): x16 vs row-major")
+        }
+    }
+}

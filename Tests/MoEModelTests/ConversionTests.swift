@@ -2,6 +2,7 @@ import Foundation
 import MoEFormats
 import MoEModel
 import MoEQuantize
+import MoEKernels
 import Testing
 
 /// moe-quantize's conversion of a Hugging Face folder into GGUF (metadata from the config, tokenizer from
@@ -34,13 +35,17 @@ struct ConversionTests {
 /// Decode through the repacked Q4_0 rows (`Model(repackQ4_0:)`) gives the same logits, bit for bit, as the
 /// row-major rows: the x8 kernel computes the same integers and float operations.
 struct RepackedDecodeTests {
-    @Test func sameLogits() throws {
+    /// Q4_0 (x8, every CPU) and MXFP4 (x16, where the AVX-512 kernels run; elsewhere nothing is repacked).
+    @Test(arguments: [TensorType.q4_0, .mxfp4])
+    func sameLogits(type: TensorType) throws {
         let fixture = try TinyFixture(.qwen3_moe)
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("q4-\(UUID().uuidString).gguf").path
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("\(type)-\(UUID().uuidString).gguf").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        try QuantizeJob(input: fixture.folder, options: QuantizeOptions(rules: .uniform(.q4_0), threads: 2)).write(to: out)
+        try QuantizeJob(input: fixture.folder, options: QuantizeOptions(rules: .uniform(type), threads: 2)).write(to: out)
         let plain = try Model(path: out), packed = try Model(path: out, repackQ4_0: true)
-        #expect(packed.layers[0].experts[0].gate.packed != nil && plain.layers[0].experts[0].gate.packed == nil)
+        #expect(plain.layers[0].experts[0].gate.type == type)
+        let repacks = type == .q4_0 || RepackedMXFP4.available
+        #expect((packed.layers[0].experts[0].gate.packed != nil) == repacks && plain.layers[0].experts[0].gate.packed == nil)
         for threads in [1, 2] {
             var outputs: [[Float]] = []
             for m in [plain, packed] {

@@ -80,11 +80,15 @@ struct KernelsCommand: ParsableCommand {
                               matvec_gbs: Double(bytes) / matvec / 1e9, ratio: Summary(pairs.map { $0.0 / $0.1 }).median)
                 results.append(row)
                 print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", row.type, row.threads, row.stream_gbs, row.matvec_gbs, row.ratio * 100))
-                guard type == .q4_0, rows % 8 == 0 else { continue }
-                // The same matrices repacked 8 rows at a time (RepackedQ4_0), each pass splitting every
-                // matrix's row groups across the threads.
-                let packed = try matrices.map { try RepackedQ4_0($0) }
-                let groups = rows / 8
+                // The same matrices repacked for the one-token kernels (Q4_0 8 rows at a time; MXFP4 16 rows where
+                // the AVX-512 kernels run), each pass splitting every matrix's row groups across the threads.
+                let packed: [any RepackedRows], label: String
+                if type == .q4_0 && rows % 8 == 0 {
+                    (packed, label) = (try matrices.map { try RepackedQ4_0($0) }, "Q4_0 x8")
+                } else if type == .mxfp4 && rows % 16 == 0 && RepackedMXFP4.available {
+                    (packed, label) = (try matrices.map { try RepackedMXFP4($0) }, "MXFP4 x16")
+                } else { continue }
+                let groups = rows / packed[0].groupRows
                 let pairsX8 = Self.pairs(reps, {
                     pool.run { w in
                         let per = (bytes / pool.threadCount + 4095) & ~4095
@@ -97,7 +101,7 @@ struct KernelsCommand: ParsableCommand {
                         for (i, m) in packed.enumerated() { m.multiply(groups: g0 ..< g1, x: xq.row(0), y: y + i * rows) }
                     }
                 })
-                let x8 = Row(type: "Q4_0 x8", threads: pool.threadCount, stream_gbs: Double(bytes) / Summary(pairsX8.map(\.0)).median / 1e9,
+                let x8 = Row(type: label, threads: pool.threadCount, stream_gbs: Double(bytes) / Summary(pairsX8.map(\.0)).median / 1e9,
                              matvec_gbs: Double(bytes) / Summary(pairsX8.map(\.1)).median / 1e9,
                              ratio: Summary(pairsX8.map { $0.0 / $0.1 }).median)
                 results.append(x8)

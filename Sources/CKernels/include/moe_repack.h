@@ -25,6 +25,18 @@ void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const 
 // The scalar reference (same results on every CPU; moe_gemv_q4_0x8 uses AVX2 where available).
 void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 
+// MXFP4 weights repacked 16 rows at a time ("x16") for the AVX-512 one-token kernel. For each group of 16 rows g
+// and block b: 16 bytes, the rows' E8M0 exponents (rows 0…15), then 4 × 64 bytes of codes, quad q holding rows
+// q, q + 4, q + 8, q + 12 (16 bytes each): the bytes of the 16 original blocks (16 × 17), reordered so that a block
+// step is one exponent load and four code loads instead of 16 row loads and a gather. Results equal the AVX-512
+// level's MXFP4 products (moe_kernels_best_level() ≥ 2) bit for bit; the generic function computes the same
+// arithmetic on any CPU.
+size_t moe_mxfp4x16_bytes(int64_t rows, int64_t cols);
+void moe_repack_mxfp4x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+// y[16·g0 … 16·g1) = W x; x one token as cols / 32 Q8_0 blocks.
+void moe_gemv_mxfp4x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+
 #ifdef __cplusplus
 }
 #endif
