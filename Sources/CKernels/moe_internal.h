@@ -83,6 +83,26 @@ static inline void moe_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, ui
     }
 }
 
+// The exact integer sums of a Q4_K block against a Q8_K block: *s = Σ_k sc_k Σ_{l in k} q_l y_l and
+// *m = Σ_k m_k Σ_{l in k} y_l, so that the product is d·dx·s − dmin·dx·m. The AVX-512 level's scalar dot and
+// the x16 layout's reference (repack.c) both finish them with the same two fused multiply-adds.
+static inline void moe_k4_isums(const block_q4_K *w, const block_q8_K *x, int *s, int *m) {
+    int si = 0, mi = 0;
+    for (int k = 0; k < 8; k++) {
+        uint8_t sc, mn;
+        moe_get_scale_min_k4(k, w->scales, &sc, &mn);
+        int sub = 0;
+        for (int l = 0; l < 32; l++) {
+            const uint8_t byte = w->qs[32 * (k / 2) + l];
+            sub += ((k & 1) ? byte >> 4 : byte & 0x0F) * x->qs[32 * k + l];
+        }
+        si += sc * sub;
+        mi += mn * (x->bsums[2 * k] + x->bsums[2 * k + 1]);
+    }
+    *s = si;
+    *m = mi;
+}
+
 #if MOE_X86
 // AVX2 twins (dequant_avx2.c, gemm_avx2.c): same results, bit for bit, for dequantization.
 void moe_dq_f16_avx2(const void *src, float *dst, int64_t n);
@@ -147,6 +167,8 @@ void moe_mmq_q4_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const 
 float moe_vd_q8_0_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q8_0_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_gemv_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 float moe_vd_q6_K_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q6_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 float moe_vd_q3_K_avx512(int64_t n, const void *w, const void *x);

@@ -360,18 +360,8 @@ MOE_AVX512 float moe_vd_q4_K_avx512(int64_t n, const void *vw, const void *vx) {
     const block_q8_K *x = vx;
     float acc = 0.0f;
     for (int64_t b = 0; b < n / QK_K; b++) {
-        int s = 0, m = 0;
-        for (int k = 0; k < 8; k++) {
-            uint8_t sc, mn;
-            moe_get_scale_min_k4(k, w[b].scales, &sc, &mn);
-            int sub = 0;
-            for (int l = 0; l < 32; l++) {
-                const uint8_t byte = w[b].qs[32 * (k / 2) + l];
-                sub += ((k & 1) ? byte >> 4 : byte & 0x0F) * x[b].qs[32 * k + l];
-            }
-            s += sc * sub;
-            m += mn * (x[b].bsums[2 * k] + x[b].bsums[2 * k + 1]);
-        }
+        int s, m;
+        moe_k4_isums(&w[b], &x[b], &s, &m);
         acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
         acc = fmaf(-(h2f(w[b].dmin) * x[b].d), (float)m, acc);
     }
@@ -519,20 +509,7 @@ MOE_AVX512 float moe_vd_iq4_xs_avx512(int64_t n, const void *vw, const void *vx)
     const block_iq4_xs *w = vw;
     const block_q8_K *x = vx;
     float acc = 0.0f;
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        int8_t ls[8];
-        moe_iq4xs_scales(&w[b], ls);
-        int s = 0;
-        for (int ib = 0; ib < 8; ib++) {
-            int sub = 0;
-            for (int l = 0; l < 16; l++) {
-                const uint8_t q = w[b].qs[16 * ib + l];
-                sub += moe_kvalues_iq4nl[q & 0x0F] * x[b].qs[32 * ib + l] + moe_kvalues_iq4nl[q >> 4] * x[b].qs[32 * ib + 16 + l];
-            }
-            s += ls[ib] * sub;
-        }
-        acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
-    }
+    for (int64_t b = 0; b < n / QK_K; b++) acc = fmaf(h2f(w[b].d) * x[b].d, (float)moe_iq4_xs_isum(&w[b], &x[b]), acc);
     return acc;
 }
 
@@ -567,6 +544,125 @@ static MOE_AVX512 void gemv16_iq4_xs(int64_t nb, const uint8_t *W, size_t ws, co
         acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(total), acc);
     }
     _mm512_storeu_ps(y, acc);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q4_K and IQ4_XS in the x16 layouts (moe_repack.h): gemv16's integer sums with the rows in the lanes from the
+// start. Four quads (4 rows × 16 code bytes each) against one sub-block's activations fold by reduce4x4 into the
+// 16 rows' sums for that sub-block, one lane per row; times the 16 rows' scales for the sub-block they add up
+// to each row's exact super-block total, which meets its float scales as in gemv16_q4_K / gemv16_iq4_xs (hence
+// the same bits). One sequential stream, read X16_AHEAD bytes ahead.
+enum { X16_AHEAD = 4608 }; // two Q4_K steps: measured best of 2.3, 4.6, 6.9, 9.2 and 16 KiB with T0 (T1, T2, NTA no better)
+
+INLINE void x16_prefetch(const uint8_t *p, int bytes) {
+    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)p + X16_AHEAD + l, _MM_HINT_T0);
+}
+
+// Byte lane k (0 ..< 4) of v (16 rows' bytes) as 16 int32 lanes.
+#define X16_BYTES32(v, k) _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32((v), (k)))
+
+// Q4_K sub-blocks 2j (low nibbles, activations y[0 ..< 32]) and 2j + 1 (high nibbles, y[32 ..< 64]) of 16 rows,
+// from code chunks 2j, 2j + 1 at `codes` (512 bytes); their scales sc_lo, sc_hi (one row per lane).
+INLINE __m512i q4_Kx16_pair(const uint8_t *codes, const int8_t *y, __m512i sc_lo, __m512i sc_hi, __m512i total) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i y0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y));
+    const __m512i y1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 16)));
+    const __m512i z0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 32)));
+    const __m512i z1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 48)));
+    __m512i lo[4], hi[4];
+    for (int q = 0; q < 4; q++) {
+        const __m512i r0 = _mm512_loadu_si512((const void *)(codes + 64 * q));
+        const __m512i r1 = _mm512_loadu_si512((const void *)(codes + 256 + 64 * q));
+        lo[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(r0, m4), y0), _mm512_and_si512(r1, m4), y1);
+        hi[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(r0, 4), m4), z0),
+                                    _mm512_and_si512(_mm512_srli_epi16(r1, 4), m4), z1);
+    }
+    total = _mm512_add_epi32(total, _mm512_mullo_epi32(reduce4x4(lo[0], lo[1], lo[2], lo[3]), sc_lo));
+    return _mm512_add_epi32(total, _mm512_mullo_epi32(reduce4x4(hi[0], hi[1], hi[2], hi[3]), sc_hi));
+}
+
+MOE_AVX512 void moe_gemv_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    enum { STEP = 16 * sizeof(block_q4_K) };
+    const int64_t nb = cols / QK_K;
+    const block_q8_K *x = vx;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(63), top = _mm512_set1_epi8(0x30);
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * STEP;
+    for (int64_t g = g0; g < g1; g++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += STEP) {
+            x16_prefetch(p, STEP);
+            // Scale bytes j = 0-3, 4-7, 8-11 (16 rows each per 128-bit lane) → the 6-bit scales and minima of
+            // sub-blocks 0-3 (lane k: sub-block k) and 4-7, as moe_get_scale_min_k4.
+            const __m512i v0 = _mm512_loadu_si512((const void *)(p + 64));
+            const __m512i v1 = _mm512_loadu_si512((const void *)(p + 128));
+            const __m512i v2 = _mm512_loadu_si512((const void *)(p + 192));
+            const __m512i sc0 = _mm512_and_si512(v0, m6), mn0 = _mm512_and_si512(v1, m6);
+            const __m512i sc1 = _mm512_or_si512(_mm512_and_si512(v2, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 2), top));
+            const __m512i mn1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v2, 4), m4), _mm512_and_si512(_mm512_srli_epi16(v1, 2), top));
+            const int8_t *qs = x[b].qs;
+            __m512i s = _mm512_setzero_si512();
+            s = q4_Kx16_pair(p + 256, qs, X16_BYTES32(sc0, 0), X16_BYTES32(sc0, 1), s);
+            s = q4_Kx16_pair(p + 768, qs + 64, X16_BYTES32(sc0, 2), X16_BYTES32(sc0, 3), s);
+            s = q4_Kx16_pair(p + 1280, qs + 128, X16_BYTES32(sc1, 0), X16_BYTES32(sc1, 1), s);
+            s = q4_Kx16_pair(p + 1792, qs + 192, X16_BYTES32(sc1, 2), X16_BYTES32(sc1, 3), s);
+            // M = Σ_k m_k (bsums[2k] + bsums[2k + 1])
+            const int16_t *bs = x[b].bsums;
+#define X16_MIN(v, k, sub) _mm512_mullo_epi32(X16_BYTES32(v, k), _mm512_set1_epi32(bs[2 * (sub)] + bs[2 * (sub) + 1]))
+            __m512i m = _mm512_add_epi32(X16_MIN(mn0, 0, 0), X16_MIN(mn0, 1, 1));
+            m = _mm512_add_epi32(m, _mm512_add_epi32(X16_MIN(mn0, 2, 2), X16_MIN(mn0, 3, 3)));
+            m = _mm512_add_epi32(m, _mm512_add_epi32(X16_MIN(mn1, 0, 4), X16_MIN(mn1, 1, 5)));
+            m = _mm512_add_epi32(m, _mm512_add_epi32(X16_MIN(mn1, 2, 6), X16_MIN(mn1, 3, 7)));
+#undef X16_MIN
+            const __m512i h = _mm512_loadu_si512((const void *)p); // row r: d | dmin << 16
+            const __m512 vx = _mm512_set1_ps(x[b].d);
+            const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), vx);
+            const __m512 dm = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16))), vx);
+            acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
+            acc = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(m), acc);
+        }
+        _mm512_storeu_ps(y + 16 * g, acc);
+    }
+}
+
+MOE_AVX512 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    enum { STEP = 16 * sizeof(block_iq4_xs) };
+    const int64_t nb = cols / QK_K;
+    const block_q8_K *x = vx;
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl), _mm_set1_epi8((char)0x80)));
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * STEP;
+    for (int64_t g = g0; g < g1; g++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += STEP) {
+            x16_prefetch(p, STEP);
+            const __m512i sh = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 32))); // scales_h per row
+            const __m512i sl = _mm512_loadu_si512((const void *)(p + 64));                          // scales_l per row
+            const int8_t *qs = x[b].qs;
+            const int16_t *bs = x[b].bsums;
+            __m512i s = _mm512_setzero_si512();
+            for (int ib = 0; ib < 8; ib++) {
+                const __m512i ls = _mm512_sub_epi32(
+                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(sl, 4 * ib), _mm512_set1_epi32(0x0F)),
+                                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sh, 2 * ib), _mm512_set1_epi32(3)), 4)),
+                    _mm512_set1_epi32(32));
+                const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(qs + 32 * ib)));
+                const __m512i yhi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(qs + 32 * ib + 16)));
+                __m512i a[4];
+                for (int q = 0; q < 4; q++) {
+                    const __m512i raw = _mm512_loadu_si512((const void *)(p + 128 + 256 * ib + 64 * q));
+                    const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(raw, m4));
+                    const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4));
+                    a[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
+                }
+                // Σ (v + 128) y − 128 Σ y: the sub-block's Σ v y, exact
+                const __m512i sub = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(128 * (bs[2 * ib] + bs[2 * ib + 1])));
+                s = _mm512_add_epi32(s, _mm512_mullo_epi32(sub, ls));
+            }
+            const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), _mm512_set1_ps(x[b].d));
+            acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
+        }
+        _mm512_storeu_ps(y + 16 * g, acc);
+    }
 }
 
 // mr ≤ 4 rows × nr ≤ 4 tokens, as tile_q4_K.

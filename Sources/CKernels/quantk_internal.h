@@ -25,6 +25,23 @@ static inline void moe_iq4xs_scales(const block_iq4_xs *b, int8_t out[8]) {
     }
 }
 
+// The exact integer sum Σ_ib ls_ib Σ_{l in ib} v_l y_l of an IQ4_XS block against a Q8_K block (the product
+// is d·dx times it): the AVX-512 level's scalar dot and the x16 layout's reference share it.
+static inline int moe_iq4_xs_isum(const block_iq4_xs *w, const block_q8_K *x) {
+    int8_t ls[8];
+    moe_iq4xs_scales(w, ls);
+    int s = 0;
+    for (int ib = 0; ib < 8; ib++) {
+        int sub = 0;
+        for (int l = 0; l < 16; l++) {
+            const uint8_t q = w->qs[16 * ib + l];
+            sub += moe_kvalues_iq4nl[q & 0x0F] * x->qs[32 * ib + l] + moe_kvalues_iq4nl[q >> 4] * x->qs[32 * ib + 16 + l];
+        }
+        s += ls[ib] * sub;
+    }
+    return s;
+}
+
 void moe_dq_q2_K_generic(const void *src, float *dst, int64_t n);
 void moe_dq_q3_K_generic(const void *src, float *dst, int64_t n);
 void moe_dq_iq4_xs_generic(const void *src, float *dst, int64_t n);

@@ -4,6 +4,7 @@
 #include "moe_repack.h"
 #include "moe_kernels.h"
 #include "quant32.h"
+#include "quantk_internal.h"
 #include <math.h>
 
 // The scalar sums must be computed exactly as moe_vd_q4_0_generic does (no fused multiply-add).
@@ -117,4 +118,120 @@ void moe_gemv_mxfp4x16(int64_t g0, int64_t g1, int64_t cols, const void *w, cons
     }
 #endif
     moe_gemv_mxfp4x16_generic(g0, g1, cols, w, x, y);
+}
+
+// ---- Q4_K and IQ4_XS x16 (the AVX-512 level's one-token products; layouts in moe_repack.h) ----
+
+enum { Q4_KX16 = 16 * sizeof(block_q4_K), IQ4_XSX16 = 16 * sizeof(block_iq4_xs) }; // 2304, 2176 bytes
+
+// Offset of row r's 16 code bytes number `chunk` (0 ..< 8) in a x16 super-block step whose codes start at `base`:
+// chunk-major, then quad r % 4, then r / 4 (the order the kernel loads 4 rows × 16 bytes).
+static inline size_t x16_code(size_t base, int chunk, int r) { return base + (size_t)(4 * chunk + (r & 3)) * 64 + 16 * (size_t)(r >> 2); }
+
+size_t moe_q4_Kx16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(block_q4_K); }
+
+void moe_repack_q4_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / QK_K;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 16; g++) {
+        for (int64_t b = 0; b < nb; b++, d += Q4_KX16) {
+            for (int r = 0; r < 16; r++) {
+                const block_q4_K *blk = (const block_q4_K *)((const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes) + b;
+                memcpy(d + 4 * r, &blk->d, 2);
+                memcpy(d + 4 * r + 2, &blk->dmin, 2);
+                for (int j = 0; j < K_SCALE_SIZE; j++) d[64 + 16 * j + r] = blk->scales[j];
+                for (int c = 0; c < 8; c++) memcpy(d + x16_code(256, c, r), blk->qs + 16 * c, 16);
+            }
+        }
+    }
+}
+
+// Row r's block at p, back in the row-major form.
+static void q4_Kx16_block(const uint8_t *p, int r, block_q4_K *out) {
+    memcpy(&out->d, p + 4 * r, 2);
+    memcpy(&out->dmin, p + 4 * r + 2, 2);
+    for (int j = 0; j < K_SCALE_SIZE; j++) out->scales[j] = p[64 + 16 * j + r];
+    for (int c = 0; c < 8; c++) memcpy(out->qs + 16 * c, p + x16_code(256, c, r), 16);
+}
+
+void moe_gemv_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK_K;
+    const block_q8_K *x = vx;
+    for (int64_t g = g0; g < g1; g++) {
+        float acc[16] = {0};
+        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * Q4_KX16;
+        for (int64_t b = 0; b < nb; b++, p += Q4_KX16) {
+            for (int r = 0; r < 16; r++) {
+                block_q4_K blk;
+                q4_Kx16_block(p, r, &blk);
+                int s, m;
+                moe_k4_isums(&blk, &x[b], &s, &m);
+                acc[r] = fmaf(moe_half_to_float(blk.d) * x[b].d, (float)s, acc[r]);
+                acc[r] = fmaf(-(moe_half_to_float(blk.dmin) * x[b].d), (float)m, acc[r]);
+            }
+        }
+        for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
+    }
+}
+
+void moe_gemv_q4_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+#if MOE_X86
+    if (moe_kernels_best_level() >= 2) {
+        moe_gemv_q4_Kx16_avx512(g0, g1, cols, w, x, y);
+        return;
+    }
+#endif
+    moe_gemv_q4_Kx16_generic(g0, g1, cols, w, x, y);
+}
+
+size_t moe_iq4_xsx16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(block_iq4_xs); }
+
+void moe_repack_iq4_xsx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / QK_K;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 16; g++) {
+        for (int64_t b = 0; b < nb; b++, d += IQ4_XSX16) {
+            for (int r = 0; r < 16; r++) {
+                const block_iq4_xs *blk = (const block_iq4_xs *)((const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes) + b;
+                memcpy(d + 2 * r, &blk->d, 2);
+                memcpy(d + 32 + 2 * r, &blk->scales_h, 2);
+                memcpy(d + 64 + 4 * r, blk->scales_l, 4);
+                for (int c = 0; c < 8; c++) memcpy(d + x16_code(128, c, r), blk->qs + 16 * c, 16);
+            }
+        }
+    }
+}
+
+static void iq4_xsx16_block(const uint8_t *p, int r, block_iq4_xs *out) {
+    memcpy(&out->d, p + 2 * r, 2);
+    memcpy(&out->scales_h, p + 32 + 2 * r, 2);
+    memcpy(out->scales_l, p + 64 + 4 * r, 4);
+    for (int c = 0; c < 8; c++) memcpy(out->qs + 16 * c, p + x16_code(128, c, r), 16);
+}
+
+void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK_K;
+    const block_q8_K *x = vx;
+    for (int64_t g = g0; g < g1; g++) {
+        float acc[16] = {0};
+        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * IQ4_XSX16;
+        for (int64_t b = 0; b < nb; b++, p += IQ4_XSX16) {
+            for (int r = 0; r < 16; r++) {
+                block_iq4_xs blk;
+                iq4_xsx16_block(p, r, &blk);
+                acc[r] = fmaf(moe_half_to_float(blk.d) * x[b].d, (float)moe_iq4_xs_isum(&blk, &x[b]), acc[r]);
+            }
+        }
+        for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
+    }
+}
+
+void moe_gemv_iq4_xsx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+#if MOE_X86
+    if (moe_kernels_best_level() >= 2) {
+        moe_gemv_iq4_xsx16_avx512(g0, g1, cols, w, x, y);
+        return;
+    }
+#endif
+    moe_gemv_iq4_xsx16_generic(g0, g1, cols, w, x, y);
 }

@@ -15,9 +15,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let base: UnsafeRawPointer
     /// Keeps the memory behind `base` alive (a `MappedFile`, or nil when the caller owns it).
     public let owner: AnyObject?
-    /// A copy of the rows repacked for a one-token kernel (`RepackedQ4_0`, `RepackedMXFP4`), used by
-    /// `MatMul` for single tokens on 8-bit activations; nil: the row-major rows serve every product.
-    public private(set) var packed: (any RepackedRows)?
+    /// A copy of the rows repacked for a one-token kernel (`RepackedRows`), used by `MatMul` for single
+    /// tokens on 8-bit activations; nil: the row-major rows serve every product.
+    public private(set) var packed: RepackedRows?
 
     /// Wraps memory the caller keeps alive: `rows` rows of `cols` elements of `type` at `base`.
     public init(type: TensorType, rows: Int, cols: Int, base: UnsafeRawPointer, owner: AnyObject? = nil, name: String = "<matrix>") throws {
@@ -59,16 +59,14 @@ public struct WeightMatrix: @unchecked Sendable {
     }
 
     /// This matrix with its rows also repacked for a one-token kernel (a copy of its bytes in anonymous
-    /// memory): Q4_0 (8 rows at a time, any CPU) and MXFP4 (16 rows, where the AVX-512 kernels are in use).
-    /// Unchanged for other types, fewer rows than a group, or rows too long for the kernel.
+    /// memory): Q4_0 (8 rows at a time, any CPU); MXFP4, Q4_K and IQ4_XS (16 rows, where the AVX-512 kernels
+    /// are in use). Unchanged for other types, fewer rows than a group, or rows too long for the kernel.
     public func withRepackedRows() throws -> WeightMatrix {
-        guard packed == nil, cols / 32 <= 1024 else { return self }
-        var copy = self
-        switch type {
-        case .q4_0 where rows >= 8: copy.packed = try RepackedQ4_0(self)
-        case .mxfp4 where rows >= 16 && RepackedMXFP4.available: copy.packed = try RepackedMXFP4(self)
-        default: return self
+        guard packed == nil, let layout = RepackedRows.Layout.forType(type), rows >= layout.groupRows, cols <= layout.maxCols else {
+            return self
         }
+        var copy = self
+        copy.packed = try RepackedRows(self, layout: layout)
         return copy
     }
 

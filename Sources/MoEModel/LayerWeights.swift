@@ -32,7 +32,7 @@ public struct LayerWeights: Sendable {
     public let sharedGate: WeightMatrix?  // [1, hidden] (Qwen2-MoE); nil when the shared expert is ungated
     public let dense: ExpertWeights?      // dense FFN for non-MoE layers, [denseFFN, hidden] / [hidden, denseFFN]
 
-    /// `repack`: Q4_0 (and, on AVX-512, MXFP4) matrices also get rows repacked for the one-token kernels (`WeightMatrix.withRepackedRows`).
+    /// `repack`: Q4_0 (and, on AVX-512, MXFP4, Q4_K and IQ4_XS) matrices also get rows repacked for the one-token kernels (`WeightMatrix.withRepackedRows`).
     /// `resident`: non-expert matrices are copied into memory (experts offloaded); the expert views then only
     /// describe types and shapes, and their bytes come from the expert cache.
     init(store: WeightStore, layer l: Int, repack: Bool = false, resident: ResidentWeights? = nil) throws {

@@ -20,19 +20,18 @@ public final class Model: Sendable {
     let moeOrdinal: [Int]
 
     /// Opens a GGUF file or a Hugging Face folder and resolves every tensor the forward pass needs.
-    /// `repackQ4_0`: Q4_0 matrices (and MXFP4 ones where the AVX-512 kernels run) also keep a copy of their rows
-    /// repacked for the one-token kernels (Q4_0 91–95% of streaming bandwidth against 77–80%; MXFP4 82% against
-    /// ≈50%), which decode uses; it costs a second copy of those weights in
+    /// `repack`: Q4_0 matrices (and MXFP4, Q4_K and IQ4_XS ones where the AVX-512 kernels run) also keep a copy
+    /// of their rows repacked for the one-token kernels (`RepackedRows`), which decode uses; it costs a second copy of those weights in
     /// memory (as llama.cpp's default repacking does), so it is off unless asked for.
     ///
     /// `offload`: experts stay on disk and come through an expert cache held within `offload.budgetBytes`
     /// for the whole process; the other weights are copied into memory (`ResidentWeights`). Output is the
     /// same as without (the same bytes reach the same kernels).
-    public convenience init(path: String, repackQ4_0: Bool = false, offload: OffloadSettings? = nil) throws {
-        try self.init(store: WeightStore(path: path), repackQ4_0: repackQ4_0, offload: offload)
+    public convenience init(path: String, repack: Bool = false, offload: OffloadSettings? = nil) throws {
+        try self.init(store: WeightStore(path: path), repack: repack, offload: offload)
     }
 
-    public init(store: WeightStore, repackQ4_0: Bool = false, offload settings: OffloadSettings? = nil) throws {
+    public init(store: WeightStore, repack: Bool = false, offload settings: OffloadSettings? = nil) throws {
         let c = store.config
         self.store = store
         config = c
@@ -48,7 +47,7 @@ public final class Model: Sendable {
             : try copied(store.matrix(TensorName.output, rows: c.vocabSize, cols: c.hiddenSize))
         // (The output head is rarely Q4_0 — llama-quantize stores it in Q6_K — and not repacked.)
         rope = Rope(config: c)
-        layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0, repack: repackQ4_0, resident: resident) }
+        layers = try (0 ..< c.layerCount).map { try LayerWeights(store: store, layer: $0, repack: repack, resident: resident) }
         var ordinal: [Int] = [], next = 0
         for l in 0 ..< c.layerCount {
             ordinal.append(c.isMoELayer(l) ? next : -1)

@@ -15,7 +15,7 @@ struct ComputeOptions: ParsableArguments {
 
     var threadCount: Int { threads ?? ThreadPool.physicalCores }
 
-    @Flag(help: "Also keep Q4_0 weights repacked 8 rows at a time (and MXFP4 weights 16 at a time, where the AVX-512 kernels run) for the one-token kernels: faster decode, but a second copy of those weights in memory (as llama.cpp's default repacking).")
+    @Flag(help: "Also keep Q4_0 weights repacked 8 rows at a time (and MXFP4, Q4_K and IQ4_XS weights 16 at a time, where the AVX-512 kernels run) for the one-token kernels: faster decode, but a second copy of those weights in memory (as llama.cpp's default repacking).")
     var repack = false
 
     func validate() throws {

@@ -4,6 +4,7 @@ import MoEModel
 import MoEQuantize
 import MoEKernels
 import Testing
+import TestSupport
 
 /// moe-quantize's conversion of a Hugging Face folder into GGUF (metadata from the config, tokenizer from
 /// tokenizer.json, per-expert matrices stacked): kept in F32, the GGUF must load as the same model and give
@@ -32,19 +33,25 @@ struct ConversionTests {
     }
 }
 
-/// Decode through the repacked Q4_0 rows (`Model(repackQ4_0:)`) gives the same logits, bit for bit, as the
+/// Decode through the repacked Q4_0 rows (`Model(repack:)`) gives the same logits, bit for bit, as the
 /// row-major rows: the x8 kernel computes the same integers and float operations.
 struct RepackedDecodeTests {
-    /// Q4_0 (x8, every CPU) and MXFP4 (x16, where the AVX-512 kernels run; elsewhere nothing is repacked).
-    @Test(arguments: [TensorType.q4_0, .mxfp4])
+    /// Q4_0 (x8, every CPU); MXFP4 and Q4_K (x16, where the AVX-512 kernels run; elsewhere nothing is repacked).
+    @Test(arguments: [TensorType.q4_0, .mxfp4, .q4_K])
     func sameLogits(type: TensorType) throws {
+        // The reference model's bf16 file where ../shared has it (hidden size 256: Q4_K's super-blocks fit its
+        // rows); otherwise a tiny fixture (hidden size 64), which holds no Q4_K rows.
+        let reference = SharedData.root.map { $0 + "/models/tiny-qwen3moe/tiny-qwen3moe-bf16.gguf" }
         let fixture = try TinyFixture(.qwen3_moe)
+        let input: String
+        if let reference, FileManager.default.fileExists(atPath: reference) { input = reference }
+        else if type.blockSize == 256 { return } else { input = fixture.folder }
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("\(type)-\(UUID().uuidString).gguf").path
         defer { try? FileManager.default.removeItem(atPath: out) }
-        try QuantizeJob(input: fixture.folder, options: QuantizeOptions(rules: .uniform(type), threads: 2)).write(to: out)
-        let plain = try Model(path: out), packed = try Model(path: out, repackQ4_0: true)
+        try QuantizeJob(input: input, options: QuantizeOptions(rules: .uniform(type), threads: 2)).write(to: out)
+        let plain = try Model(path: out), packed = try Model(path: out, repack: true)
         #expect(plain.layers[0].experts[0].gate.type == type)
-        let repacks = type == .q4_0 || RepackedMXFP4.available
+        let repacks = RepackedRows.Layout.forType(type) != nil
         #expect((packed.layers[0].experts[0].gate.packed != nil) == repacks && plain.layers[0].experts[0].gate.packed == nil)
         for threads in [1, 2] {
             var outputs: [[Float]] = []

@@ -56,7 +56,7 @@ struct EngineCommand: ParsableCommand {
     func measure() throws {
         let clock = ContinuousClock()
         let t0 = clock.now
-        let m = try Model(path: model, repackQ4_0: repack, offload: offload.settings())
+        let m = try Model(path: model, repack: repack, offload: offload.settings())
         let load = (clock.now - t0).seconds
         let c = m.config
         var rng = SeededGenerator(seed: seed)

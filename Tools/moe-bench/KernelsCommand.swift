@@ -80,14 +80,10 @@ struct KernelsCommand: ParsableCommand {
                               matvec_gbs: Double(bytes) / matvec / 1e9, ratio: Summary(pairs.map { $0.0 / $0.1 }).median)
                 results.append(row)
                 print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", row.type, row.threads, row.stream_gbs, row.matvec_gbs, row.ratio * 100))
-                // The same matrices repacked for the one-token kernels (Q4_0 8 rows at a time; MXFP4 16 rows where
-                // the AVX-512 kernels run), each pass splitting every matrix's row groups across the threads.
-                let packed: [any RepackedRows], label: String
-                if type == .q4_0 && rows % 8 == 0 {
-                    (packed, label) = (try matrices.map { try RepackedQ4_0($0) }, "Q4_0 x8")
-                } else if type == .mxfp4 && rows % 16 == 0 && RepackedMXFP4.available {
-                    (packed, label) = (try matrices.map { try RepackedMXFP4($0) }, "MXFP4 x16")
-                } else { continue }
+                // The same matrices repacked for the one-token kernels (Q4_0 8 rows at a time; MXFP4, Q4_K and IQ4_XS
+                // 16 rows where the AVX-512 kernels run), each pass splitting every matrix's row groups across the threads.
+                guard let layout = RepackedRows.Layout.forType(type), rows % layout.groupRows == 0, cols <= layout.maxCols else { continue }
+                let packed = try matrices.map { try RepackedRows($0, layout: layout) }, label = layout.name
                 let groups = rows / packed[0].groupRows
                 let pairsX8 = Self.pairs(reps, {
                     pool.run { w in

@@ -37,6 +37,25 @@ void moe_repack_mxfp4x16(int64_t rows, int64_t cols, const void *src, size_t src
 void moe_gemv_mxfp4x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 
+// Q4_K and IQ4_XS weights repacked 16 rows at a time for the AVX-512 one-token kernels, the bytes of the 16
+// original super-blocks reordered (no byte added). For each group g and super-block b, with codes in the
+// order the kernel loads them: chunk c (0 ..< 8, the row's qs[16c ..< 16c + 16]), then quad q = r % 4, then
+// r / 4: 64 bytes holding rows q, q + 4, q + 8, q + 12, 16 bytes each.
+//   Q4_K (2,304 bytes):   16 × 4 bytes (d, dmin of row r at 4r); 12 × 16 bytes (scale byte j of row r at
+//                         64 + 16j + r); 2,048 bytes of codes from 256.
+//   IQ4_XS (2,176 bytes): 16 × 2 bytes d; 16 × 2 bytes scales_h (at 32 + 2r); 16 × 4 bytes scales_l (at
+//                         64 + 4r); 2,048 bytes of codes from 128.
+// x: one token as cols / 256 Q8_K blocks. Results equal the AVX-512 level's row-major products bit for bit;
+// the generic functions compute the same arithmetic on any CPU.
+size_t moe_q4_Kx16_bytes(int64_t rows, int64_t cols);
+void moe_repack_q4_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_q4_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+size_t moe_iq4_xsx16_bytes(int64_t rows, int64_t cols);
+void moe_repack_iq4_xsx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_iq4_xsx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,7 +4,7 @@ import MoEFormats
 import Testing
 @testable import MoEKernels
 
-/// The x8 repacked Q4_0 kernel (`RepackedQ4_0`, moe_repack.h) against the row-major one-token product: the
+/// The x8 repacked Q4_0 kernel (`RepackedRows.Layout.q4_0x8`, moe_repack.h) against the row-major one-token product: the
 /// SIMD kernel bit for bit (same integer sums, lanes and float operations), the scalar reference bit for
 /// bit against the scalar row-major path; any row-group split gives the same outputs.
 @Suite struct RepackedQ4_0Tests {
@@ -16,7 +16,7 @@ import Testing
         let xq = quantizeActs(.q8_0, x, generic: false)
         try w.withUnsafeBytes { wb in
             let m = try WeightMatrix(type: .q4_0, rows: rows, cols: cols, base: wb.baseAddress!)
-            let packed = try RepackedQ4_0(m)
+            let packed = try RepackedRows(m, layout: .q4_0x8)
             #expect(packed.byteCount == w.count)
             for generic in [false, true] {
                 var expected = [Float](repeating: 0, count: rows)
@@ -51,24 +51,31 @@ import Testing
         let bytes = UnsafeMutableRawPointer.allocate(byteCount: 18 * 1025, alignment: 64)
         defer { bytes.deallocate() }
         let q8 = try WeightMatrix(type: .q8_0, rows: 8, cols: 32, base: bytes)
-        #expect(throws: KernelError.self) { try RepackedQ4_0(q8) }
+        #expect(throws: KernelError.self) { try RepackedRows(q8, layout: .q4_0x8) }
         let wide = try WeightMatrix(type: .q4_0, rows: 1, cols: 1025 * 32, base: bytes)
-        #expect(throws: KernelError.self) { try RepackedQ4_0(wide) }
+        #expect(throws: KernelError.self) { try RepackedRows(wide, layout: .q4_0x8) }
     }
 }
 
-/// The x16 repacked MXFP4 kernel (`RepackedMXFP4`): bit for bit the AVX-512 level's row-major one-token product,
-/// by the SIMD kernel where that level runs and by the scalar reference everywhere; any group split alike.
-@Suite struct RepackedMXFP4Tests {
-    @Test(arguments: [(16, 32), (32, 17 * 32), (48, 2048), (64, 1024 * 32)])
-    func matchesRowMajor(rows: Int, cols: Int) throws {
-        var rng = SeededRNG(seed: UInt64(rows * 977 + cols))
-        let w = randomWeights(.mxfp4, rows: rows, cols: cols, rng: &rng)
+/// The x16 layouts (MXFP4, Q4_K, IQ4_XS): bit for bit the AVX-512 level's row-major one-token product, by the
+/// SIMD kernel where that level runs and by the scalar reference everywhere; any group split alike.
+@Suite struct RepackedX16Tests {
+    static let cases: [(String, Int, Int)] = [
+        ("MXFP4 x16", 16, 32), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 48, 2048), ("MXFP4 x16", 64, 1024 * 32),
+        ("Q4_K x16", 16, 256), ("Q4_K x16", 32, 3 * 256), ("Q4_K x16", 48, 2048), ("Q4_K x16", 16, 40 * 256),
+        ("IQ4_XS x16", 16, 256), ("IQ4_XS x16", 32, 5 * 256), ("IQ4_XS x16", 48, 2048), ("IQ4_XS x16", 16, 40 * 256),
+    ]
+
+    @Test(arguments: cases)
+    func matchesRowMajor(name: String, rows: Int, cols: Int) throws {
+        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
+        var rng = SeededRNG(seed: UInt64(rows * 977 + cols + Int(layout.type.rawValue)))
+        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
         let x = randomActivations(cols, rng: &rng)
-        let xq = quantizeActs(.q8_0, x, generic: false)
+        let xq = quantizeActs(layout.type == .mxfp4 ? .q8_0 : .q8_K, x, generic: false)
         try w.withUnsafeBytes { wb in
-            let m = try WeightMatrix(type: .mxfp4, rows: rows, cols: cols, base: wb.baseAddress!)
-            let packed = try RepackedMXFP4(m)
+            let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
+            let packed = try RepackedRows(m, layout: layout)
             #expect(packed.byteCount == w.count)
             var results: [[Float]] = []
             for generic in [false, true] {
@@ -85,17 +92,17 @@ import Testing
                     results.append(got)
                 }
             }
-            #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(rows)×\(cols): x16 paths differ")
+            #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(name) \(rows)×\(cols): x16 paths differ")
             // The AVX-512 level's row-major product, where this CPU has it.
             guard Kernels.levels.upperBound >= 2 else { return }
             var expected = [Float](repeating: 0, count: rows)
             xq.withUnsafeBytes { xb in
                 expected.withUnsafeMutableBufferPointer { y in
-                    #expect(moe_matmul_q_level(2, TensorType.mxfp4.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
+                    #expect(moe_matmul_q_level(2, layout.type.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
                                                xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
                 }
             }
-            #expect(results[0].map(\.bitPattern) == expected.map(\.bitPattern), "\(rows)×\(cols): x16 vs row-major")
+            #expect(results[0].map(\.bitPattern) == expected.map(\.bitPattern), "\(name) \(rows)×\(cols): x16 vs row-major")
         }
     }
 }

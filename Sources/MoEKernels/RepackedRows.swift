@@ -1,0 +1,92 @@
+import CKernels
+import MoEFormats
+
+/// Rows of a weight matrix kept a second time in a layout that a one-token kernel streams as one sequence
+/// (`moe_repack.h`): the same bytes as the row-major rows, reordered so that a block step of a group of rows
+/// is a few contiguous loads instead of one load per row and a gather of scales. Results equal the
+/// row-major products bit for bit, so `MatMul` sends whole groups of single-token products on 8-bit
+/// activations here; the rows after the last whole group stay with the row-major kernels.
+///
+/// Owns its memory (a copy: a memory-mapped file cannot be reordered in place).
+public final class RepackedRows: @unchecked Sendable {
+    /// One layout: its C functions and where it applies.
+    public struct Layout: @unchecked Sendable {
+        public typealias Repack = @convention(c) (Int64, Int64, UnsafeRawPointer?, Int, UnsafeMutableRawPointer?) -> Void
+        public typealias Multiply = @convention(c) (Int64, Int64, Int64, UnsafeRawPointer?, UnsafeRawPointer?, UnsafeMutablePointer<Float>?) -> Void
+
+        /// What `moe-bench kernels` calls it.
+        public let name: String
+        public let type: TensorType
+        /// Rows per group.
+        public let groupRows: Int
+        /// Longest row the kernel takes (elements).
+        public let maxCols: Int
+        /// Whether the row-major products this layout reproduces are the ones this CPU runs: true on every
+        /// CPU for Q4_0 (the AVX2 and generic x8 kernels match theirs); only where the AVX-512 level is in use
+        /// for the x16 layouts, whose arithmetic is that level's.
+        public let available: @Sendable () -> Bool
+        let repack: Repack
+        let multiply: Multiply
+        let multiplyGeneric: Multiply
+
+        private static let avx512InUse: @Sendable () -> Bool = { Kernels.levels.upperBound >= 2 && Kernels.simdActive }
+
+        /// Q4_0, 8 rows: 91–95% of a streaming read on one core against 77–80% row-major (AVX2 machine).
+        public static let q4_0x8 = Layout(name: "Q4_0 x8", type: .q4_0, groupRows: 8, maxCols: 1024 * 32, available: { true },
+                                          repack: moe_repack_q4_0x8, multiply: moe_gemv_q4_0x8, multiplyGeneric: moe_gemv_q4_0x8_generic)
+        /// MXFP4, 16 rows (AVX-512): ≈ 100% of a streaming read on one core against ≈ 55% row-major.
+        public static let mxfp4x16 = Layout(name: "MXFP4 x16", type: .mxfp4, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
+                                            repack: moe_repack_mxfp4x16, multiply: moe_gemv_mxfp4x16, multiplyGeneric: moe_gemv_mxfp4x16_generic)
+        /// Q4_K, 16 rows (AVX-512).
+        public static let q4_Kx16 = Layout(name: "Q4_K x16", type: .q4_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
+                                           repack: moe_repack_q4_Kx16, multiply: moe_gemv_q4_Kx16, multiplyGeneric: moe_gemv_q4_Kx16_generic)
+        /// IQ4_XS, 16 rows (AVX-512).
+        public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
+                                             repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)
+
+        public static let all: [Layout] = [.q4_0x8, .mxfp4x16, .q4_Kx16, .iq4_xsx16]
+
+        /// The layout for `type` where this CPU can use it.
+        public static func forType(_ type: TensorType) -> Layout? { all.first { $0.type == type && $0.available() } }
+    }
+
+    public let layout: Layout
+    public let rows: Int, cols: Int
+    public let base: UnsafeMutableRawPointer
+    /// Rows per group of the layout.
+    public var groupRows: Int { layout.groupRows }
+    /// Rows held in the layout: whole groups.
+    public var packedRows: Int { rows / layout.groupRows * layout.groupRows }
+    /// Bytes of the copy: exactly those of the packed rows in the row-major layout.
+    public var byteCount: Int { packedRows * rowBytes }
+    private let rowBytes: Int
+
+    /// Repacks `w` into `layout` (the weight type must match; rows no longer than the layout's kernel takes).
+    public init(_ w: WeightMatrix, layout: Layout) throws {
+        let name = "repack \(layout.name)"
+        guard w.type == layout.type else { throw KernelError.unsupportedType(tensor: name, type: w.type) }
+        guard w.cols <= layout.maxCols else {
+            throw KernelError.badShape(tensor: name, shape: [w.rows, w.cols], reason: "needs rows of at most \(layout.maxCols) elements")
+        }
+        self.layout = layout
+        rows = w.rows
+        cols = w.cols
+        rowBytes = w.rowBytes
+        let packed = w.rows / layout.groupRows * layout.groupRows
+        base = .allocate(byteCount: max(1, packed * w.rowBytes), alignment: 64)
+        layout.repack(Int64(packed), Int64(w.cols), w.base, w.rowBytes, base)
+    }
+
+    deinit { base.deallocate() }
+
+    /// y[groupRows·g ..< groupRows·g'] = W x for groups g ..< g' (of `packedRows / groupRows`); `x`: one token's
+    /// 8-bit activations (Q8_0 blocks for Q4_0 and MXFP4, Q8_K for Q4_K and IQ4_XS).
+    public func multiply(groups: Range<Int>, x: UnsafeRawPointer, y: UnsafeMutablePointer<Float>) {
+        layout.multiply(Int64(groups.lowerBound), Int64(groups.upperBound), Int64(cols), base, x, y)
+    }
+
+    /// The scalar reference of `multiply` (the same arithmetic on any CPU).
+    public func multiplyGeneric(groups: Range<Int>, x: UnsafeRawPointer, y: UnsafeMutablePointer<Float>) {
+        layout.multiplyGeneric(Int64(groups.lowerBound), Int64(groups.upperBound), Int64(cols), base, x, y)
+    }
+}
