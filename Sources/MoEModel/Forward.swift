@@ -24,7 +24,12 @@ public enum InferenceError: Error, CustomStringConvertible, Equatable {
 }
 
 /// Which positions' logits a forward call computes.
-public enum LogitsWanted: Sendable { case none, last, all }
+public enum LogitsWanted: Sendable {
+    case none, last, all
+    /// These rows' logits (indices into the batch, ascending), in that order: a batched step that needs a token
+    /// from some rows only (a prompt chunk's last row, not the rows before it) computes no output head for the rest.
+    case rows([Int])
+}
 
 extension Model {
     /// Runs `tokens` through the model at positions `state.position …`, appending their keys and values to
@@ -39,7 +44,10 @@ extension Model {
             throw InferenceError.tokenOutOfRange(id: bad, vocabSize: config.vocabSize)
         }
         // Long inputs go through in batches of maxBatch; only the last batch's logits are kept unless all are wanted.
-        if wanted == .all, tokens.count > state.logitRows {
+        if case .rows = wanted, tokens.count > state.maxBatch {
+            throw InferenceError.invalidBatch("logits of chosen rows need the tokens in one batch (at most maxBatch \(state.maxBatch))")
+        }
+        if case .all = wanted, tokens.count > state.logitRows {
             throw InferenceError.tooManyLogitRows(tokens: tokens.count, logitRows: state.logitRows)
         }
         if tokens.count > state.maxBatch {
@@ -61,10 +69,11 @@ extension Model {
     /// cache and position; `scratch` lends the buffers of the batch (its maxBatch and logitRows ≥ rows, its
     /// context ≥ every sequence's). The feed-forward part — each chosen expert's weights — runs once for all
     /// rows; attention per row in its own sequence. Returns the logits of every row, `[rows, vocab]`, valid
-    /// until the next call. A sequence's rows are as many as its state's maxBatch at most (its sliding-window
-    /// ring is sized for that).
+    /// until the next call; `logitRows`: only these rows' (ascending indices), `[logitRows.count, vocab]` in that
+    /// order. A sequence's rows are as many as its state's maxBatch at most (its sliding-window ring is sized for that).
     @discardableResult
-    public func forward(batch: [(token: Int, sequence: InferenceState)], scratch: InferenceState) throws -> UnsafeBufferPointer<Float> {
+    public func forward(batch: [(token: Int, sequence: InferenceState)], scratch: InferenceState,
+                        logitRows: [Int]? = nil) throws -> UnsafeBufferPointer<Float> {
         guard !batch.isEmpty else { throw InferenceError.emptyInput }
         guard batch.count <= scratch.maxBatch, batch.count <= scratch.logitRows else {
             throw InferenceError.tooManyLogitRows(tokens: batch.count, logitRows: min(scratch.maxBatch, scratch.logitRows))
@@ -91,7 +100,7 @@ extension Model {
             rows.sequences.append(sequence)
             rows.positions.append(sequence.position + offset)
         }
-        return try run(batch.map(\.token), rows: rows, scratch: scratch, logits: .all)
+        return try run(batch.map(\.token), rows: rows, scratch: scratch, logits: logitRows.map { .rows($0) } ?? .all)
     }
 
     /// The forward pass of `tokens` placed by `rows`, with the buffers of `state`.
@@ -99,6 +108,11 @@ extension Model {
         let n = tokens.count
         let c = config
         let h = c.hiddenSize
+        if case .rows(let r) = wanted {
+            guard !zip(r, r.dropFirst()).contains(where: { $0 >= $1 }), r.allSatisfy({ (0 ..< n).contains($0) }), r.count <= state.logitRows else {
+                throw InferenceError.invalidBatch("logit rows must be at most \(state.logitRows) ascending indices of the \(n) rows")
+            }
+        }
         // Offloaded experts: the cache is made at the first call, once this state is counted in the budget.
         let cache = try offload?.cache()
 
@@ -121,15 +135,17 @@ extension Model {
         cache?.countTokens(n)
 
         // Final norm and output head for the wanted positions.
-        let first: Int
+        let picked: [Int]
         switch wanted {
         case .none: return UnsafeBufferPointer(start: nil, count: 0)
-        case .last: first = n - 1
-        case .all: first = 0
+        case .last: picked = [n - 1]
+        case .all: picked = Array(0 ..< n)
+        case .rows(let r): picked = r
         }
-        let rows = n - first
-        for t in first ..< n {
-            Ops.rmsNorm(state.x + t * h, outputNorm, state.xb + (t - first) * h, n: h, eps: c.rmsNormEps)
+        let rows = picked.count
+        guard rows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        for (i, t) in picked.enumerated() {
+            Ops.rmsNorm(state.x + t * h, outputNorm, state.xb + i * h, n: h, eps: c.rmsNormEps)
         }
         state.activationStatistics?.add(.outputInput, rows: state.xb, n: rows, width: h)
         state.hiddenQ.invalidate()

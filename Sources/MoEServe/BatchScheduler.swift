@@ -199,6 +199,7 @@ public final class BatchScheduler: @unchecked Sendable {
     private func step() {
         var batch: [(token: Int, sequence: InferenceState)] = []
         var lastRow: [(slot: Int, row: Int)] = []
+        var logitRows: [Int] = []   // rows whose logits are computed, ascending; logits row k is logitRows[k]'s
         for i in slots.indices {
             guard let job = slots[i].job else { continue }
             let state = slots[i].cache.state
@@ -213,12 +214,14 @@ public final class BatchScheduler: @unchecked Sendable {
             }
             for t in tokens { batch.append((t, state)) }
             lastRow.append((i, batch.count - 1))
+            // A token is drawn from this row only when it ends the prompt or is a decode step.
+            if job.fed + tokens.count >= prompt.count { logitRows.append(batch.count - 1) }
         }
         guard !batch.isEmpty else { return }
         let before = scratch.expertCounts
         let logits: UnsafeBufferPointer<Float>
         do {
-            logits = try model.forward(batch: batch, scratch: scratch)
+            logits = try model.forward(batch: batch, scratch: scratch, logitRows: logitRows)
         } catch {
             for (i, _) in lastRow { release(i, reason: "error: \(error)") }
             return
@@ -243,7 +246,8 @@ public final class BatchScheduler: @unchecked Sendable {
                 job.pending = nil
             }
             if job.produced >= job.request.maxTokens { release(i, reason: "max_tokens"); continue }
-            let rowLogits = UnsafeBufferPointer(rebasing: logits[row * vocab ..< (row + 1) * vocab])
+            guard let k = logitRows.firstIndex(of: row) else { continue }   // (never: this row ends its prompt)
+            let rowLogits = UnsafeBufferPointer(rebasing: logits[k * vocab ..< (k + 1) * vocab])
             let next: Int
             if let json = job.json {
                 // Text tokens whose bytes keep the object valid; no special token (an end-of-text included:

@@ -67,3 +67,34 @@ struct BatchedForwardTests {
         #expect(a.position == 3)
     }
 }
+
+/// A step that needs tokens from some rows only computes their logits, and they are those rows' logits of the
+/// whole batch, bit for bit.
+struct BatchedLogitRowsTests {
+    @Test(arguments: [ActivationPrecision.f32, .q8])
+    func chosenRowsEqualAllRows(precision: ActivationPrecision) throws {
+        let fixture = try TinyFixture(.qwen3_moe)
+        defer { withExtendedLifetime(fixture) {} }
+        let model = try Model(path: fixture.gguf)
+        let c = model.config, v = model.config.vocabSize
+        /// Sequence a (3 tokens read) and a fresh b, then one batch: a's next token, a 3-token chunk of b, a's…
+        func step(_ rows: [Int]?) throws -> [Float] {
+            let a = InferenceState(config: c, contextLength: 32, maxBatch: 8, threads: 2, precision: precision)
+            let b = InferenceState(config: c, contextLength: 32, maxBatch: 8, threads: 2, precision: precision)
+            try model.forward([5, 260, 17], state: a, logits: .none)
+            let scratch = InferenceState(config: c, contextLength: 32, maxBatch: 8, logitRows: 8, threads: 2, precision: precision)
+            let batch = [(token: 33, sequence: a), (token: 34, sequence: b), (token: 35, sequence: b), (token: 36, sequence: b), (token: 40, sequence: b)]
+            return Array(try model.forward(batch: batch, scratch: scratch, logitRows: rows))
+        }
+        let all = try step(nil), chosen = [0, 3, 4]
+        let some = try step(chosen)
+        #expect(all.count == 5 * v && some.count == chosen.count * v)
+        for (k, r) in chosen.enumerated() {
+            #expect(some[k * v ..< (k + 1) * v].map(\.bitPattern) == all[r * v ..< (r + 1) * v].map(\.bitPattern), "\(precision) row \(r)")
+        }
+        let s = InferenceState(config: c, contextLength: 32, maxBatch: 8, logitRows: 8)
+        let scratch = InferenceState(config: c, contextLength: 32, maxBatch: 8, logitRows: 8)
+        #expect(throws: InferenceError.self) { try model.forward(batch: [(token: 1, sequence: s), (token: 2, sequence: s)], scratch: scratch, logitRows: [1, 0]) }
+        #expect(s.position == 0)
+    }
+}

@@ -54,7 +54,7 @@ struct MemLimitCommand: ParsableCommand {
 
         Examples:
           memlimit --probe
-          M=/work/models/olmoe-like-Q4_0.gguf
+          M=models/olmoe-like-Q4_0.gguf
           memlimit --limit 2GiB --drop $M -- \\
             .build/release/moe generate -m $M -p "Once upon a time" -n 16
           memlimit --limit 1GiB --drop m.gguf --json -- cat m.gguf > /dev/null
