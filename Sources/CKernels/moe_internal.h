@@ -83,6 +83,14 @@ static inline void moe_get_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, ui
     }
 }
 
+// The exact integer sum Σ (q_j − 8) y_j of a Q4_0 block against a Q8_0 block (the product is d·dx times it):
+// the AVX-512 level's scalar dot and the x16 layout's reference share it.
+static inline int moe_q4_0_isum(const block_q4_0 *w, const block_q8_0 *x) {
+    int s = 0;
+    for (int j = 0; j < QK4_0 / 2; j++) s += ((w->qs[j] & 0x0F) - 8) * x->qs[j] + ((w->qs[j] >> 4) - 8) * x->qs[j + QK4_0 / 2];
+    return s;
+}
+
 // The exact integer sums of a Q4_K block against a Q8_K block: *s = Σ_k sc_k Σ_{l in k} q_l y_l and
 // *m = Σ_k m_k Σ_{l in k} y_l, so that the product is d·dx·s − dmin·dx·m. The AVX-512 level's scalar dot and
 // the x16 layout's reference (repack.c) both finish them with the same two fused multiply-adds.
@@ -168,6 +176,9 @@ float moe_vd_q8_0_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q8_0_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_gemv_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q4_0x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+float moe_vd_q4_0_avx512(int64_t n, const void *w, const void *x);
+void moe_mmq_q4_0_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 float moe_vd_q6_K_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q6_K_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);

@@ -22,6 +22,15 @@ static inline float moe_e8m0_to_float_half(uint8_t e) {
     return moe_bits_f32(e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23);
 }
 
+// The exact integer sum Σ v_j y_j of an MXFP4 block against a Q8_0 block (the product is half the E8M0 scale ·
+// dx times it): the AVX-512 level's scalar dot and the x16 layout's reference share it.
+static inline int moe_mxfp4_isum(const block_mxfp4 *w, const block_q8_0 *x) {
+    int s = 0;
+    for (int j = 0; j < QK_MXFP4 / 2; j++)
+        s += moe_kvalues_mxfp4[w->qs[j] & 0x0F] * x->qs[j] + moe_kvalues_mxfp4[w->qs[j] >> 4] * x->qs[j + QK_MXFP4 / 2];
+    return s;
+}
+
 // The fifth bit of element j (j < 32) of a Q5_0 / Q5_1 block, as 0 or 16.
 static inline int moe_q5_high(uint32_t qh, int j) { return (int)((qh >> j) & 1u) << 4; }
 

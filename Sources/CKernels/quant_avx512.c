@@ -73,7 +73,16 @@ INLINE __m512i load4x16(const uint8_t *p, size_t ws) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// MXFP4 × Q8_0
+// MXFP4 and Q4_0 × Q8_0: 32 four-bit codes per block against a Q8_0 block. The two differ in their codes'
+// values and their scale only, so one set of kernels serves both, specialised by a constant `kind`:
+//   MXFP4 (17-byte blocks: E8M0 exponent, 16 code bytes): table values v in -12 … 12 looked up as v + 12;
+//   Q4_0  (18-byte blocks: f16 scale d, 16 code bytes): codes q in 0 … 15 as they are, value q − 8.
+// Both are unsigned against the signed activations in vpdpbusd, the offset (12 or 8) taken out as off · Σy per
+// block (exact).
+enum { NIB_MXFP4, NIB_Q4_0 };
+#define NIB_BLOCK(kind) ((kind) == NIB_MXFP4 ? sizeof(block_mxfp4) : sizeof(block_q4_0))
+#define NIB_CODES(kind) ((kind) == NIB_MXFP4 ? 1 : 2) // offset of the 16 code bytes in a block
+#define NIB_OFFSET(kind) ((kind) == NIB_MXFP4 ? 12 : 8)
 
 // Half the E8M0 scale, lane by lane (quant32.h's moe_e8m0_to_float_half: e ≥ 2: (e - 1) << 23; else
 // 0x00200000 << e), from int32 lanes 0 … 255.
@@ -84,25 +93,35 @@ INLINE __m512 e8m0_half(__m512i e) {
     return _mm512_castsi512_ps(_mm512_mask_blend_epi32(small, normal, tiny));
 }
 
-// The table plus 12, in every 128-bit lane.
-INLINE __m512i mxfp4_table12(void) {
+// The weights' scales from 16 int32 lanes each holding a block's first bytes (the exponent or the f16 d in the
+// low bits; the rest ignored).
+INLINE __m512 nib_scales(int kind, __m512i head) {
+    if (kind == NIB_MXFP4) return e8m0_half(_mm512_and_si512(head, _mm512_set1_epi32(0xFF)));
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head));
+}
+
+// MXFP4's table plus 12, in every 128-bit lane (unused for Q4_0).
+INLINE __m512i nib_table(int kind) {
     int8_t t[16];
-    for (int i = 0; i < 16; i++) t[i] = (int8_t)(moe_kvalues_mxfp4[i] + 12);
+    for (int i = 0; i < 16; i++) t[i] = (int8_t)(kind == NIB_MXFP4 ? moe_kvalues_mxfp4[i] + 12 : i);
     return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
 }
 
 // One block of 4 rows (row k's codes in 128-bit lane k of `codes`) against one token's 32 activations:
-// int32 partial sums of (v + 12) · y, 4 per row.
-INLINE __m512i mxfp4_block(__m512i codes, __m512i table, const int8_t *y) {
+// int32 partial sums of (v + off) · y, 4 per row.
+INLINE __m512i nib_block(int kind, __m512i codes, __m512i table, const int8_t *y) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(codes, m4));
-    const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(codes, 4), m4));
+    __m512i lo = _mm512_and_si512(codes, m4), hi = _mm512_and_si512(_mm512_srli_epi16(codes, 4), m4);
+    if (kind == NIB_MXFP4) {
+        lo = _mm512_shuffle_epi8(table, lo);
+        hi = _mm512_shuffle_epi8(table, hi);
+    }
     const __m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y)));
     return _mm512_dpbusd_epi32(s, hi, _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 16))));
 }
 
 // Per-token, per-block terms of Q8_0 activations: d_x as a float and `off` Σ y (the weights' code offset,
-// 12 for MXFP4, 128 for Q8_0), at dx[b * stride], c[b * stride].
+// 12 for MXFP4, 8 for Q4_0, 128 for Q8_0), at dx[b * stride], c[b * stride].
 INLINE void q8_0_act_terms(int64_t nb, const block_q8_0 *x, int off, float *dx, int32_t *c, int64_t stride) {
     for (int64_t b = 0; b < nb; b++) {
         dx[b * stride] = h2f(x[b].d);
@@ -118,78 +137,86 @@ MOE_AVX512 float moe_vd_mxfp4_avx512(int64_t n, const void *vw, const void *vx) 
     const block_mxfp4 *w = vw;
     const block_q8_0 *x = vx;
     float acc = 0.0f;
-    for (int64_t b = 0; b < n / QK_MXFP4; b++) {
-        int s = 0;
-        for (int j = 0; j < QK_MXFP4 / 2; j++)
-            s += moe_kvalues_mxfp4[w[b].qs[j] & 0x0F] * x[b].qs[j] + moe_kvalues_mxfp4[w[b].qs[j] >> 4] * x[b].qs[j + QK_MXFP4 / 2];
-        acc = fmaf(moe_e8m0_to_float_half(w[b].e) * h2f(x[b].d), (float)s, acc);
-    }
+    for (int64_t b = 0; b < n / QK_MXFP4; b++) acc = fmaf(moe_e8m0_to_float_half(w[b].e) * h2f(x[b].d), (float)moe_mxfp4_isum(&w[b], &x[b]), acc);
+    return acc;
+}
+
+MOE_AVX512 float moe_vd_q4_0_avx512(int64_t n, const void *vw, const void *vx) {
+    const block_q4_0 *w = vw;
+    const block_q8_0 *x = vx;
+    float acc = 0.0f;
+    for (int64_t b = 0; b < n / QK4_0; b++) acc = fmaf(h2f(w[b].d) * h2f(x[b].d), (float)moe_q4_0_isum(&w[b], &x[b]), acc);
     return acc;
 }
 
 // 16 rows (W, ws apart) × one token: y[0 ..< 16]. The next 16 rows (one contiguous range when the rows are
-// packed) are prefetched, 272 bytes per block step, into L2 (T1), not L1: a group of olmoe-like rows is
+// packed) are prefetched, 16 blocks per block step, into L2 (T1), not L1: a group of olmoe-like rows is
 // 16 × 1,088 bytes, so the next group in L1 would evict the current one (one core, 1024 × 2048 Q4_K: 36% of a
 // streaming read with T0, 73% with T1, 22% without prefetching; MXFP4 46%, 53%, 22%).
-// dx, c12: the token's terms, 4 apart (the tiles' layout).
-static MOE_AVX512 void gemv16_mxfp4(int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx,
-                                    const int32_t *c12, float *y, const uint8_t *next) {
-    const __m512i table = mxfp4_table12();
+// dx, c: the token's terms, 4 apart (the tiles' layout).
+INLINE void gemv16_nib(int kind, int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx,
+                       const int32_t *c, float *y, const uint8_t *next) {
+    const __m512i table = nib_table(kind);
     const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                             _mm512_set1_epi32((int)ws));
     const size_t ws4 = 4 * ws;
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const uint8_t *p = W + (size_t)b * sizeof(block_mxfp4);
+        const uint8_t *p = W + (size_t)b * NIB_BLOCK(kind);
         if (next) {
-            const char *q = (const char *)next + (size_t)b * 16 * sizeof(block_mxfp4);
-            _mm_prefetch(q, _MM_HINT_T1);
-            _mm_prefetch(q + 64, _MM_HINT_T1);
-            _mm_prefetch(q + 128, _MM_HINT_T1);
-            _mm_prefetch(q + 192, _MM_HINT_T1);
-            _mm_prefetch(q + 256, _MM_HINT_T1);
+            const char *q = (const char *)next + (size_t)b * 16 * NIB_BLOCK(kind);
+            for (int l = 0; l < (int)(16 * NIB_BLOCK(kind)); l += 64) _mm_prefetch(q + l, _MM_HINT_T1);
         }
         // Quad q holds rows q, q + 4, q + 8, q + 12, so that reduce4x4 puts row r in lane r.
         __m512i a[4];
-        for (int q = 0; q < 4; q++) a[q] = mxfp4_block(load4x16(p + (size_t)q * ws + 1, ws4), table, x[b].qs);
-        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(c12[4 * b]));
-        const __m512i e = _mm512_and_si512(_mm512_i32gather_epi32(rows, p, 1), _mm512_set1_epi32(0xFF));
-        const __m512 dd = _mm512_mul_ps(e8m0_half(e), _mm512_set1_ps(dx[4 * b]));
+        for (int q = 0; q < 4; q++) a[q] = nib_block(kind, load4x16(p + (size_t)q * ws + NIB_CODES(kind), ws4), table, x[b].qs);
+        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(c[4 * b]));
+        const __m512 dd = _mm512_mul_ps(nib_scales(kind, _mm512_i32gather_epi32(rows, p, 1)), _mm512_set1_ps(dx[4 * b]));
         acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
     }
     _mm512_storeu_ps(y, acc);
 }
 
-// The x16 layout (moe_repack.h): gemv16_mxfp4's arithmetic on one sequential stream, prefetched 2 KiB ahead.
-// cols / 32 ≤ 1024 (the activation terms live on the stack).
-MOE_AVX512 void moe_gemv_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK_MXFP4;
+// The x16 layouts (moe_repack.h): gemv16_nib's arithmetic on one sequential stream, prefetched 2 KiB ahead.
+// cols / 32 ≤ 1024 (the activation terms live on the stack). Per group and block: 16 scales (1 or 2 bytes each),
+// then the 4 quads' codes.
+INLINE void gemv_nibx16(int kind, int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / 32;
     const block_q8_0 *x = vx;
-    const __m512i table = mxfp4_table12();
-    enum { X16 = 16 * sizeof(block_mxfp4) };
+    const __m512i table = nib_table(kind);
+    const int heads = kind == NIB_MXFP4 ? 16 : 32, step = 16 * (int)NIB_BLOCK(kind);
     float dx[1024];
-    int32_t c12[1024];
-    q8_0_act_terms(nb, x, 12, dx, c12, 1);
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * X16;
+    int32_t c[1024];
+    q8_0_act_terms(nb, x, NIB_OFFSET(kind), dx, c, 1);
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * (size_t)step;
     for (int64_t g = g0; g < g1; g++) {
         __m512 acc = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += X16) {
-            for (int l = 0; l < X16; l += 64) _mm_prefetch((const char *)p + 2048 + l, _MM_HINT_T0);
+        for (int64_t b = 0; b < nb; b++, p += step) {
+            for (int l = 0; l < step; l += 64) _mm_prefetch((const char *)p + 2048 + l, _MM_HINT_T0);
             __m512i a[4];
-            for (int q = 0; q < 4; q++) a[q] = mxfp4_block(_mm512_loadu_si512((const void *)(p + 16 + 64 * q)), table, x[b].qs);
-            const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(c12[b]));
-            const __m512i e = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
-            acc = _mm512_fmadd_ps(_mm512_mul_ps(e8m0_half(e), _mm512_set1_ps(dx[b])), _mm512_cvtepi32_ps(s), acc);
+            for (int q = 0; q < 4; q++) a[q] = nib_block(kind, _mm512_loadu_si512((const void *)(p + heads + 64 * q)), table, x[b].qs);
+            const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(c[b]));
+            const __m512i head = kind == NIB_MXFP4 ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))
+                                                   : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(nib_scales(kind, head), _mm512_set1_ps(dx[b])), _mm512_cvtepi32_ps(s), acc);
         }
         _mm512_storeu_ps(y + 16 * g, acc);
     }
 }
 
+MOE_AVX512 void moe_gemv_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+    gemv_nibx16(NIB_MXFP4, g0, g1, cols, w, x, y);
+}
+
+MOE_AVX512 void moe_gemv_q4_0x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+    gemv_nibx16(NIB_Q4_0, g0, g1, cols, w, x, y);
+}
+
 // mr ≤ 4 rows × nr ≤ 4 tokens; lane 4k + t is (row k, token t). Missing rows / tokens repeat the first
-// (computed, never stored). dx, c12: the 4 tokens' terms, [block][token].
-static MOE_AVX512 void tile_mxfp4(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
-                                  const float *dx, const int32_t *c12, float *Y, int64_t ldy) {
-    const __m512i table = mxfp4_table12();
+// (computed, never stored). dx, c: the 4 tokens' terms, [block][token].
+INLINE void tile_nib(int kind, int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                     const float *dx, const int32_t *c, float *Y, int64_t ldy) {
+    const __m512i table = nib_table(kind);
     const uint8_t *row[4];
     const block_q8_0 *tok[4];
     for (int k = 0; k < 4; k++) row[k] = W + (size_t)(k < mr ? k : 0) * ws;
@@ -197,17 +224,19 @@ static MOE_AVX512 void tile_mxfp4(int mr, int nr, int64_t nb, const uint8_t *W, 
     const __m512i lane_row = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
     __m512 acc = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
-        const size_t off = (size_t)b * sizeof(block_mxfp4);
-        __m512i codes = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(row[0] + off + 1)));
-        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[1] + off + 1)), 1);
-        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[2] + off + 1)), 2);
-        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[3] + off + 1)), 3);
+        const size_t off = (size_t)b * NIB_BLOCK(kind), co = off + NIB_CODES(kind);
+        __m512i codes = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(row[0] + co)));
+        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[1] + co)), 1);
+        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[2] + co)), 2);
+        codes = _mm512_inserti32x4(codes, _mm_loadu_si128((const __m128i *)(row[3] + co)), 3);
         __m512i a[4];
-        for (int t = 0; t < 4; t++) a[t] = mxfp4_block(codes, table, tok[t][b].qs);
-        const __m512i c = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(c12 + 4 * b)));
-        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), c);
-        const __m512i e4 = _mm512_castsi128_si512(_mm_setr_epi32(row[0][off], row[1][off], row[2][off], row[3][off]));
-        const __m512 dw = e8m0_half(_mm512_permutexvar_epi32(lane_row, e4));
+        for (int t = 0; t < 4; t++) a[t] = nib_block(kind, codes, table, tok[t][b].qs);
+        const __m512i cv = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(c + 4 * b)));
+        const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), cv);
+        uint32_t heads[4] = {0, 0, 0, 0};
+        for (int k = 0; k < 4; k++) memcpy(&heads[k], row[k] + off, kind == NIB_MXFP4 ? 1 : 2);
+        const __m512i h4 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)heads));
+        const __m512 dw = nib_scales(kind, _mm512_permutexvar_epi32(lane_row, h4));
         const __m512 dd = _mm512_mul_ps(dw, _mm512_broadcast_f32x4(_mm_loadu_ps(dx + 4 * b)));
         acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
     }
@@ -215,6 +244,23 @@ static MOE_AVX512 void tile_mxfp4(int mr, int nr, int64_t nb, const uint8_t *W, 
     _mm512_storeu_ps(out, acc);
     for (int t = 0; t < nr; t++)
         for (int k = 0; k < mr; k++) Y[t * ldy + k] = out[4 * k + t];
+}
+
+static MOE_AVX512 void gemv16_mxfp4(int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx,
+                                    const int32_t *c, float *y, const uint8_t *next) {
+    gemv16_nib(NIB_MXFP4, nb, W, ws, x, dx, c, y, next);
+}
+static MOE_AVX512 void gemv16_q4_0(int64_t nb, const uint8_t *W, size_t ws, const block_q8_0 *x, const float *dx,
+                                   const int32_t *c, float *y, const uint8_t *next) {
+    gemv16_nib(NIB_Q4_0, nb, W, ws, x, dx, c, y, next);
+}
+static MOE_AVX512 void tile_mxfp4(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                  const float *dx, const int32_t *c, float *Y, int64_t ldy) {
+    tile_nib(NIB_MXFP4, mr, nr, nb, W, ws, X, xs, dx, c, Y, ldy);
+}
+static MOE_AVX512 void tile_q4_0(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
+                                 const float *dx, const int32_t *c, float *Y, int64_t ldy) {
+    tile_nib(NIB_Q4_0, mr, nr, nb, W, ws, X, xs, dx, c, Y, ldy);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1017,6 +1063,11 @@ static MOE_AVX512 void mmq_32(gemv16_32_fn gemv16, tile_32_fn tile, moe_vdot_fn 
 MOE_AVX512 void moe_mmq_mxfp4_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
                                     float *Y, int64_t ldy) {
     mmq_32(gemv16_mxfp4, tile_mxfp4, moe_vd_mxfp4_avx512, 12, M, N, K, W, ws, X, xs, Y, ldy);
+}
+
+MOE_AVX512 void moe_mmq_q4_0_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                   float *Y, int64_t ldy) {
+    mmq_32(gemv16_q4_0, tile_q4_0, moe_vd_q4_0_avx512, 8, M, N, K, W, ws, X, xs, Y, ldy);
 }
 
 MOE_AVX512 void moe_mmq_q8_0_avx512(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,

@@ -67,57 +67,93 @@ void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const 
     moe_gemv_q4_0x8_generic(g0, g1, cols, w, x, y);
 }
 
-// ---- MXFP4 x16 ----
+// ---- MXFP4 and Q4_0 x16 ----
+// Per group and block: the 16 rows' scales (MXFP4: 16 exponent bytes; Q4_0: 16 f16 d, 32 bytes), then 4 × 64 bytes of
+// codes, quad q holding rows q, q + 4, q + 8, q + 12. `head`: bytes of one row's scale (1 or 2); blocks are
+// head + 16 bytes.
 
-enum { X16_BLOCK = 16 * sizeof(block_mxfp4) }; // 272 bytes
-
-size_t moe_mxfp4x16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
-
-void moe_repack_mxfp4x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    const int64_t nb = cols / QK_MXFP4;
-    const uint8_t *s = src;
+static void repack_nibx16(int head, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / 32;
+    const size_t block = (size_t)head + 16, step = 16 * block;
     uint8_t *d = dst;
     for (int64_t g = 0; g < rows / 16; g++) {
-        for (int64_t b = 0; b < nb; b++, d += X16_BLOCK) {
+        for (int64_t b = 0; b < nb; b++, d += step) {
             for (int r = 0; r < 16; r++) {
-                const block_mxfp4 *blk = (const block_mxfp4 *)(s + (size_t)(16 * g + r) * src_row_bytes) + b;
-                d[r] = blk->e;
-                memcpy(d + 16 + 64 * (r & 3) + 16 * (r >> 2), blk->qs, 16);
+                const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes + (size_t)b * block;
+                memcpy(d + head * r, blk, (size_t)head);
+                memcpy(d + 16 * head + 64 * (r & 3) + 16 * (r >> 2), blk + head, 16);
             }
         }
     }
 }
 
+// Row r's block of a x16 step at p, back in the row-major form (head + 16 bytes at out).
+static void nibx16_block(int head, const uint8_t *p, int r, uint8_t *out) {
+    memcpy(out, p + head * r, (size_t)head);
+    memcpy(out + head, p + 16 * head + 64 * (r & 3) + 16 * (r >> 2), 16);
+}
+
+size_t moe_mxfp4x16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
+size_t moe_q4_0x16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK4_0) * sizeof(block_q4_0); }
+
+void moe_repack_mxfp4x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    repack_nibx16(1, rows, cols, src, src_row_bytes, dst);
+}
+void moe_repack_q4_0x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    repack_nibx16(2, rows, cols, src, src_row_bytes, dst);
+}
+
 // The AVX-512 level's arithmetic (quant_avx512.c): per row and block an exact integer sum, then
 // acc = fma(dw · dx, sum, acc).
-void moe_gemv_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK_MXFP4;
+static void gemv_nibx16_generic(int head, int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / 32;
+    const size_t step = 16 * ((size_t)head + 16);
     const block_q8_0 *x = vx;
     for (int64_t g = g0; g < g1; g++) {
         float acc[16] = {0};
-        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * X16_BLOCK;
-        for (int64_t b = 0; b < nb; b++, p += X16_BLOCK) {
+        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * step;
+        for (int64_t b = 0; b < nb; b++, p += step) {
             const float dx = moe_half_to_float(x[b].d);
             for (int r = 0; r < 16; r++) {
-                const uint8_t *qs = p + 16 + 64 * (r & 3) + 16 * (r >> 2);
-                int s = 0;
-                for (int j = 0; j < QK_MXFP4 / 2; j++)
-                    s += moe_kvalues_mxfp4[qs[j] & 0x0F] * x[b].qs[j] + moe_kvalues_mxfp4[qs[j] >> 4] * x[b].qs[j + QK_MXFP4 / 2];
-                acc[r] = fmaf(moe_e8m0_to_float_half(p[r]) * dx, (float)s, acc[r]);
+                if (head == 1) {
+                    block_mxfp4 blk;
+                    nibx16_block(1, p, r, (uint8_t *)&blk);
+                    acc[r] = fmaf(moe_e8m0_to_float_half(blk.e) * dx, (float)moe_mxfp4_isum(&blk, &x[b]), acc[r]);
+                } else {
+                    block_q4_0 blk;
+                    nibx16_block(2, p, r, (uint8_t *)&blk);
+                    acc[r] = fmaf(moe_half_to_float(blk.d) * dx, (float)moe_q4_0_isum(&blk, &x[b]), acc[r]);
+                }
             }
         }
         for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
     }
 }
 
+void moe_gemv_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+    gemv_nibx16_generic(1, g0, g1, cols, w, x, y);
+}
+void moe_gemv_q4_0x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+    gemv_nibx16_generic(2, g0, g1, cols, w, x, y);
+}
+
 void moe_gemv_mxfp4x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
 #if MOE_X86
-    if (moe_kernels_best_level() >= 2 && cols / QK_MXFP4 <= 1024) {
+    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
         moe_gemv_mxfp4x16_avx512(g0, g1, cols, w, x, y);
         return;
     }
 #endif
     moe_gemv_mxfp4x16_generic(g0, g1, cols, w, x, y);
+}
+void moe_gemv_q4_0x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+#if MOE_X86
+    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
+        moe_gemv_q4_0x16_avx512(g0, g1, cols, w, x, y);
+        return;
+    }
+#endif
+    moe_gemv_q4_0x16_generic(g0, g1, cols, w, x, y);
 }
 
 // ---- Q4_K and IQ4_XS x16 (the AVX-512 level's one-token products; layouts in moe_repack.h) ----

@@ -21,9 +21,8 @@ public final class RepackedRows: @unchecked Sendable {
         public let groupRows: Int
         /// Longest row the kernel takes (elements).
         public let maxCols: Int
-        /// Whether the row-major products this layout reproduces are the ones this CPU runs: true on every
-        /// CPU for Q4_0 (the AVX2 and generic x8 kernels match theirs); only where the AVX-512 level is in use
-        /// for the x16 layouts, whose arithmetic is that level's.
+        /// Whether the row-major products this layout reproduces are the ones this CPU runs: the x8 layout's
+        /// kernels match the AVX2 and generic levels', the x16 layouts' the AVX-512 level's.
         public let available: @Sendable () -> Bool
         let repack: Repack
         let multiply: Multiply
@@ -31,12 +30,16 @@ public final class RepackedRows: @unchecked Sendable {
 
         private static let avx512InUse: @Sendable () -> Bool = { Kernels.levels.upperBound >= 2 && Kernels.simdActive }
 
-        /// Q4_0, 8 rows: 91–95% of a streaming read on one core against 77–80% row-major (AVX2 machine).
-        public static let q4_0x8 = Layout(name: "Q4_0 x8", type: .q4_0, groupRows: 8, maxCols: 1024 * 32, available: { true },
+        /// Q4_0, 8 rows, where the AVX-512 kernels are not in use (the x8 kernels reproduce the AVX2 and generic
+        /// levels' Q4_0 arithmetic): 91–95% of a streaming read on one core against 77–80% row-major (AVX2 machine).
+        public static let q4_0x8 = Layout(name: "Q4_0 x8", type: .q4_0, groupRows: 8, maxCols: 1024 * 32, available: { !avx512InUse() },
                                           repack: moe_repack_q4_0x8, multiply: moe_gemv_q4_0x8, multiplyGeneric: moe_gemv_q4_0x8_generic)
         /// MXFP4, 16 rows (AVX-512): ≈ 100% of a streaming read on one core against ≈ 55% row-major.
         public static let mxfp4x16 = Layout(name: "MXFP4 x16", type: .mxfp4, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
                                             repack: moe_repack_mxfp4x16, multiply: moe_gemv_mxfp4x16, multiplyGeneric: moe_gemv_mxfp4x16_generic)
+        /// Q4_0, 16 rows (AVX-512): MXFP4's x16 kernel with f16 scales and codes used as they are.
+        public static let q4_0x16 = Layout(name: "Q4_0 x16", type: .q4_0, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
+                                           repack: moe_repack_q4_0x16, multiply: moe_gemv_q4_0x16, multiplyGeneric: moe_gemv_q4_0x16_generic)
         /// Q4_K, 16 rows (AVX-512).
         public static let q4_Kx16 = Layout(name: "Q4_K x16", type: .q4_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q4_Kx16, multiply: moe_gemv_q4_Kx16, multiplyGeneric: moe_gemv_q4_Kx16_generic)
@@ -44,7 +47,7 @@ public final class RepackedRows: @unchecked Sendable {
         public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                              repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)
 
-        public static let all: [Layout] = [.q4_0x8, .mxfp4x16, .q4_Kx16, .iq4_xsx16]
+        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x16, .q4_Kx16, .iq4_xsx16]
 
         /// The layout for `type` where this CPU can use it.
         public static func forType(_ type: TensorType) -> Layout? { all.first { $0.type == type && $0.available() } }

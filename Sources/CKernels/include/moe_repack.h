@@ -36,6 +36,12 @@ void moe_repack_mxfp4x16(int64_t rows, int64_t cols, const void *src, size_t src
 // y[16·g0 … 16·g1) = W x; x one token as cols / 32 Q8_0 blocks.
 void moe_gemv_mxfp4x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+// Q4_0 the same way for the AVX-512 level (whose Q4_0 arithmetic differs from the x8 layout's AVX2 one): per group
+// and block 16 f16 scales (32 bytes), then the 4 quads' codes: 288 bytes, the 16 original blocks' 16 × 18.
+size_t moe_q4_0x16_bytes(int64_t rows, int64_t cols);
+void moe_repack_q4_0x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_q4_0x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q4_0x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 
 // Q4_K and IQ4_XS weights repacked 16 rows at a time for the AVX-512 one-token kernels, the bytes of the 16
 // original super-blocks reordered (no byte added). For each group g and super-block b, with codes in the
