@@ -212,6 +212,66 @@ MOE_AVX512 void moe_gemv_q4_0x16_avx512(int64_t g0, int64_t g1, int64_t cols, co
     gemv_nibx16(NIB_Q4_0, g0, g1, cols, w, x, y);
 }
 
+// Several tokens on the x16 layouts: per group, 16 rows × up to 4 tokens, quad q (rows q, q + 4, q + 8, q + 12)
+// one code load per block, lane 4k + t = (row q + 4k, token t) as in tile_nib — the same arithmetic, so the same
+// bits as the row-major tiles and the one-token kernels. One token goes through gemv_nibx16.
+INLINE void mmq_nibx16(int kind, int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, float *Y, int64_t ldy) {
+    const int64_t nb = cols / 32;
+    const size_t xs = (size_t)nb * sizeof(block_q8_0);
+    const __m512i table = nib_table(kind);
+    const int heads = kind == NIB_MXFP4 ? 16 : 32, step = 16 * (int)NIB_BLOCK(kind);
+    float dx[4 * 1024];
+    int32_t c[4 * 1024];
+    for (int64_t n0 = 0; n0 < N; n0 += 4) {
+        const int nr = (int)(N - n0 < 4 ? N - n0 : 4);
+        const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
+        if (nr == 1) {
+            gemv_nibx16(kind, g0, g1, cols, w, Xn, Y + n0 * ldy);
+            continue;
+        }
+        const block_q8_0 *tok[4];
+        for (int t = 0; t < 4; t++) {
+            tok[t] = (const block_q8_0 *)(Xn + (size_t)(t < nr ? t : 0) * xs);
+            q8_0_act_terms(nb, tok[t], NIB_OFFSET(kind), dx + t, c + t, 4);
+        }
+        for (int64_t g = g0; g < g1; g++) {
+            const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * (size_t)step;
+            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+            for (int64_t b = 0; b < nb; b++, p += step) {
+                for (int l = 0; l < step; l += 64) _mm_prefetch((const char *)p + 2048 + l, _MM_HINT_T0);
+                const __m512i head = kind == NIB_MXFP4 ? _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))
+                                                       : _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p));
+                const __m512i cv = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(c + 4 * b)));
+                const __m512 vx = _mm512_broadcast_f32x4(_mm_loadu_ps(dx + 4 * b));
+                for (int q = 0; q < 4; q++) {
+                    const __m512i codes = _mm512_loadu_si512((const void *)(p + heads + 64 * q));
+                    __m512i a[4];
+                    for (int t = 0; t < 4; t++) a[t] = nib_block(kind, codes, table, tok[t][b].qs);
+                    const __m512i s = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), cv);
+                    const __m512i lane_row = _mm512_setr_epi32(q, q, q, q, q + 4, q + 4, q + 4, q + 4, q + 8, q + 8, q + 8, q + 8,
+                                                               q + 12, q + 12, q + 12, q + 12);
+                    const __m512 dd = _mm512_mul_ps(nib_scales(kind, _mm512_permutexvar_epi32(lane_row, head)), vx);
+                    acc[q] = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc[q]);
+                }
+            }
+            for (int q = 0; q < 4; q++) {
+                float out[16];
+                _mm512_storeu_ps(out, acc[q]);
+                for (int t = 0; t < nr; t++)
+                    for (int k = 0; k < 4; k++) Y[(n0 + t) * ldy + 16 * g + q + 4 * k] = out[4 * k + t];
+            }
+        }
+    }
+}
+
+MOE_AVX512 void moe_mmq_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    mmq_nibx16(NIB_MXFP4, g0, g1, N, cols, w, x, y, ldy);
+}
+
+MOE_AVX512 void moe_mmq_q4_0x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    mmq_nibx16(NIB_Q4_0, g0, g1, N, cols, w, x, y, ldy);
+}
+
 // mr ≤ 4 rows × nr ≤ 4 tokens; lane 4k + t is (row k, token t). Missing rows / tokens repeat the first
 // (computed, never stored). dx, c: the 4 tokens' terms, [block][token].
 INLINE void tile_nib(int kind, int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,

@@ -156,6 +156,35 @@ void moe_gemv_q4_0x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const
     moe_gemv_q4_0x16_generic(g0, g1, cols, w, x, y);
 }
 
+// Several tokens (N Q8_0 rows one after another, cols / 32 blocks each) on the x16 layouts:
+// Y[t · ldy + r] for the rows r of groups [g0, g1), bit for bit the one-token products of each token.
+void moe_mmq_mxfp4x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+#if MOE_X86
+    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
+        moe_mmq_mxfp4x16_avx512(g0, g1, N, cols, w, x, y, ldy);
+        return;
+    }
+#endif
+    moe_mmq_mxfp4x16_generic(g0, g1, N, cols, w, x, y, ldy);
+}
+void moe_mmq_q4_0x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+#if MOE_X86
+    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
+        moe_mmq_q4_0x16_avx512(g0, g1, N, cols, w, x, y, ldy);
+        return;
+    }
+#endif
+    moe_mmq_q4_0x16_generic(g0, g1, N, cols, w, x, y, ldy);
+}
+void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    const size_t xs = (size_t)(cols / 32) * sizeof(block_q8_0);
+    for (int64_t t = 0; t < N; t++) gemv_nibx16_generic(1, g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
+}
+void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    const size_t xs = (size_t)(cols / 32) * sizeof(block_q8_0);
+    for (int64_t t = 0; t < N; t++) gemv_nibx16_generic(2, g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
+}
+
 // ---- Q4_K and IQ4_XS x16 (the AVX-512 level's one-token products; layouts in moe_repack.h) ----
 
 enum { Q4_KX16 = 16 * sizeof(block_q4_K), IQ4_XSX16 = 16 * sizeof(block_iq4_xs) }; // 2304, 2176 bytes

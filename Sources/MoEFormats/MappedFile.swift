@@ -98,10 +98,15 @@ public final class MappedFile: @unchecked Sendable {
         return UnsafeRawBufferPointer(start: base + offset, count: count)
     }
 
+    /// Drops these bytes' pages from the process (they fault in again from the file if read): for bytes that a
+    /// copy now serves.
+    public func releasePages(offset: Int, count: Int) { advise(offset: offset, count: count, advice: Int32(MADV_DONTNEED)) }
+
     /// Advises the kernel how these bytes will be used (e.g. `MADV_WILLNEED`, `MADV_DONTNEED`).
-    /// A range outside the mapping is clipped to it. A heap copy takes no advice (MADV_DONTNEED would zero it).
+    /// A range outside the mapping is clipped to it. A heap copy takes no advice, and anonymous memory no
+    /// MADV_DONTNEED (it would zero the bytes instead of letting them fault in again from a file).
     public func advise(offset: Int, count: Int, advice: Int32) {
-        guard !ownsHeapCopy, let base, count > 0, offset >= 0, offset < size else { return }
+        guard !ownsHeapCopy, !isAnonymous || advice != Int32(MADV_DONTNEED), let base, count > 0, offset >= 0, offset < size else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let start = offset & ~(page - 1)
         let end = count > size - offset ? size : offset + count

@@ -36,8 +36,8 @@ public enum MatMul {
         }
 
         var work: Int { w.rows * w.cols * n }
-        /// One token on 8-bit activations, with repacked rows: the x8 kernel's case.
-        var usesPacked: Bool { n == 1 && xq != nil && w.packed != nil }
+        /// 8-bit activations and repacked rows: one token, or several where the layout has a kernel for them.
+        var usesPacked: Bool { xq != nil && w.packed.map { n == 1 || $0.layout.servesAll } ?? false }
     }
 
     /// One product, rows split across `pool` when it is worth it (nil: the calling thread alone).
@@ -66,7 +66,7 @@ public enum MatMul {
             let perRow = max(1, p.w.cols * p.n)
             // One token: chunks of whole 16-row groups, the one-token kernels' unit (8 rows for Q4_0, 16 for the
             // AVX-512 ones; a chunk's last rows off the group go through slower 4-row tiles).
-            let align = p.n == 1 && p.xq != nil ? 16 : 4
+            let align = (p.n == 1 && p.xq != nil) || p.usesPacked ? 16 : 4
             let rows = p.work == 0 ? 0 : min(p.w.rows, max(align, (target / perRow + align - 1) & ~(align - 1)))
             chunkRows.append(rows)
             firstItem.append(items)
@@ -104,11 +104,12 @@ public enum MatMul {
             // last whole group, if any, through the row-major kernel. The same bits either way.
             let packedEnd = min(rows.upperBound, packed.packedRows), g = packed.groupRows
             if packedEnd > rows.lowerBound {
-                packed.multiply(groups: rows.lowerBound / g ..< packedEnd / g, x: xq.row(p.xqRow), y: p.y)
+                if p.n == 1 { packed.multiply(groups: rows.lowerBound / g ..< packedEnd / g, x: xq.row(p.xqRow), y: p.y) }
+                else { packed.multiply(groups: rows.lowerBound / g ..< packedEnd / g, tokens: p.n, x: xq.row(p.xqRow), y: p.y, ldy: p.ldy) }
             }
             if rows.upperBound > packedEnd {
                 let lo = max(rows.lowerBound, packedEnd)
-                let rc = moe_matmul_q(w.type.rawValue, Int64(rows.upperBound - lo), 1, Int64(cols), w.row(lo), w.rowBytes,
+                let rc = moe_matmul_q(w.type.rawValue, Int64(rows.upperBound - lo), Int64(p.n), Int64(cols), w.row(lo), w.rowBytes,
                                       xq.row(p.xqRow), p.y + lo, Int64(p.ldy))
                 precondition(rc == 0, "MatMul: quantized kernel refused \(w.type) \(w.rows)×\(cols)")
             }

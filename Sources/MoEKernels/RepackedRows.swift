@@ -1,6 +1,19 @@
 import CKernels
 import MoEFormats
 
+/// Which weight matrices a model keeps repacked (`RepackedRows`).
+public enum RepackPolicy: String, Sendable, CaseIterable {
+    /// Row-major rows only.
+    case none
+    /// Where a layout serves every product on 8-bit activations (Q4_0 and MXFP4 x16 where the AVX-512 kernels
+    /// run), its copy replaces the row-major rows: their file pages are released once repacked, so memory holds
+    /// one copy. Other types stay row-major.
+    case replacing
+    /// Also the layouts that serve decode only (Q4_0 x8; Q4_K and IQ4_XS x16), which keep the row-major rows for
+    /// prefill: a second copy of those weights in memory.
+    case all
+}
+
 /// Rows of a weight matrix kept a second time in a layout that a one-token kernel streams as one sequence
 /// (`moe_repack.h`): the same bytes as the row-major rows, reordered so that a block step of a group of rows
 /// is a few contiguous loads instead of one load per row and a gather of scales. Results equal the
@@ -13,6 +26,8 @@ public final class RepackedRows: @unchecked Sendable {
     public struct Layout: @unchecked Sendable {
         public typealias Repack = @convention(c) (Int64, Int64, UnsafeRawPointer?, Int, UnsafeMutableRawPointer?) -> Void
         public typealias Multiply = @convention(c) (Int64, Int64, Int64, UnsafeRawPointer?, UnsafeRawPointer?, UnsafeMutablePointer<Float>?) -> Void
+        public typealias MultiplyTokens = @convention(c) (Int64, Int64, Int64, Int64, UnsafeRawPointer?, UnsafeRawPointer?,
+                                                          UnsafeMutablePointer<Float>?, Int64) -> Void
 
         /// What `moe-bench kernels` calls it.
         public let name: String
@@ -27,6 +42,20 @@ public final class RepackedRows: @unchecked Sendable {
         let repack: Repack
         let multiply: Multiply
         let multiplyGeneric: Multiply
+        /// Several tokens at once (prefill), where the layout has such a kernel: then the copy serves every
+        /// product on 8-bit activations and the row-major rows need not stay in memory (`servesAll`).
+        let multiplyTokens: MultiplyTokens?
+        let multiplyTokensGeneric: MultiplyTokens?
+        /// Whether the copy serves prefill as well as decode.
+        public var servesAll: Bool { multiplyTokens != nil }
+
+        init(name: String, type: TensorType, groupRows: Int, maxCols: Int, available: @escaping @Sendable () -> Bool,
+             repack: Repack, multiply: Multiply, multiplyGeneric: Multiply,
+             multiplyTokens: MultiplyTokens? = nil, multiplyTokensGeneric: MultiplyTokens? = nil) {
+            (self.name, self.type, self.groupRows, self.maxCols, self.available) = (name, type, groupRows, maxCols, available)
+            (self.repack, self.multiply, self.multiplyGeneric) = (repack, multiply, multiplyGeneric)
+            (self.multiplyTokens, self.multiplyTokensGeneric) = (multiplyTokens, multiplyTokensGeneric)
+        }
 
         private static let avx512InUse: @Sendable () -> Bool = { Kernels.levels.upperBound >= 2 && Kernels.simdActive }
 
@@ -36,10 +65,12 @@ public final class RepackedRows: @unchecked Sendable {
                                           repack: moe_repack_q4_0x8, multiply: moe_gemv_q4_0x8, multiplyGeneric: moe_gemv_q4_0x8_generic)
         /// MXFP4, 16 rows (AVX-512): ≈ 100% of a streaming read on one core against ≈ 55% row-major.
         public static let mxfp4x16 = Layout(name: "MXFP4 x16", type: .mxfp4, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
-                                            repack: moe_repack_mxfp4x16, multiply: moe_gemv_mxfp4x16, multiplyGeneric: moe_gemv_mxfp4x16_generic)
+                                            repack: moe_repack_mxfp4x16, multiply: moe_gemv_mxfp4x16, multiplyGeneric: moe_gemv_mxfp4x16_generic,
+                                            multiplyTokens: moe_mmq_mxfp4x16, multiplyTokensGeneric: moe_mmq_mxfp4x16_generic)
         /// Q4_0, 16 rows (AVX-512): MXFP4's x16 kernel with f16 scales and codes used as they are.
         public static let q4_0x16 = Layout(name: "Q4_0 x16", type: .q4_0, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
-                                           repack: moe_repack_q4_0x16, multiply: moe_gemv_q4_0x16, multiplyGeneric: moe_gemv_q4_0x16_generic)
+                                           repack: moe_repack_q4_0x16, multiply: moe_gemv_q4_0x16, multiplyGeneric: moe_gemv_q4_0x16_generic,
+                                           multiplyTokens: moe_mmq_q4_0x16, multiplyTokensGeneric: moe_mmq_q4_0x16_generic)
         /// Q4_K, 16 rows (AVX-512).
         public static let q4_Kx16 = Layout(name: "Q4_K x16", type: .q4_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q4_Kx16, multiply: moe_gemv_q4_Kx16, multiplyGeneric: moe_gemv_q4_Kx16_generic)
@@ -86,6 +117,15 @@ public final class RepackedRows: @unchecked Sendable {
     /// 8-bit activations (Q8_0 blocks for Q4_0 and MXFP4, Q8_K for Q4_K and IQ4_XS).
     public func multiply(groups: Range<Int>, x: UnsafeRawPointer, y: UnsafeMutablePointer<Float>) {
         layout.multiply(Int64(groups.lowerBound), Int64(groups.upperBound), Int64(cols), base, x, y)
+    }
+
+    /// Y[t·ldy + r] for `n` tokens (their 8-bit activation rows one after another at `x`) and the rows r of
+    /// groups g ..< g'; only for layouts that serve all products (`layout.servesAll`).
+    public func multiply(groups: Range<Int>, tokens n: Int, x: UnsafeRawPointer, y: UnsafeMutablePointer<Float>, ldy: Int, generic: Bool = false) {
+        guard let f = generic ? layout.multiplyTokensGeneric : layout.multiplyTokens else {
+            preconditionFailure("RepackedRows: \(layout.name) has no several-token kernel")
+        }
+        f(Int64(groups.lowerBound), Int64(groups.upperBound), Int64(n), Int64(cols), base, x, y, Int64(ldy))
     }
 
     /// The scalar reference of `multiply` (the same arithmetic on any CPU).

@@ -58,15 +58,24 @@ public struct WeightMatrix: @unchecked Sendable {
                       owner: all.owner, name: view.name)
     }
 
-    /// This matrix with its rows also repacked for a one-token kernel (a copy of its bytes in anonymous
-    /// memory): Q4_0 (8 rows at a time, any CPU); MXFP4, Q4_K and IQ4_XS (16 rows, where the AVX-512 kernels
-    /// are in use). Unchanged for other types, fewer rows than a group, or rows too long for the kernel.
-    public func withRepackedRows() throws -> WeightMatrix {
-        guard packed == nil, let layout = RepackedRows.Layout.forType(type), rows >= layout.groupRows, cols <= layout.maxCols else {
+    /// This matrix with its rows also repacked (a copy of its bytes in anonymous memory): Q4_0 (8 rows at a
+    /// time where the AVX-512 kernels are not in use, 16 where they are); MXFP4, Q4_K and IQ4_XS (16 rows, where
+    /// the AVX-512 kernels are in use). `servingAllOnly`: only where the copy serves every product on 8-bit
+    /// activations (`Layout.servesAll`). Where it does and the rows come from a mapped file, their pages are
+    /// released once repacked: the kernels no longer read them (f32 activations or the rows after the last whole
+    /// group would fault them in again from the file). Unchanged for other types, fewer rows than a group, or
+    /// rows too long for the kernel.
+    public func withRepackedRows(servingAllOnly: Bool = false) throws -> WeightMatrix {
+        guard packed == nil, let layout = RepackedRows.Layout.forType(type), rows >= layout.groupRows, cols <= layout.maxCols,
+              layout.servesAll || !servingAllOnly else {
             return self
         }
         var copy = self
-        copy.packed = try RepackedRows(self, layout: layout)
+        let packed = try RepackedRows(self, layout: layout)
+        copy.packed = packed
+        if layout.servesAll, let file = owner as? MappedFile, let start = file.base {
+            file.releasePages(offset: base - UnsafeRawPointer(start), count: packed.packedRows * rowBytes)
+        }
         return copy
     }
 

@@ -32,14 +32,18 @@ public struct LayerWeights: Sendable {
     public let sharedGate: WeightMatrix?  // [1, hidden] (Qwen2-MoE); nil when the shared expert is ungated
     public let dense: ExpertWeights?      // dense FFN for non-MoE layers, [denseFFN, hidden] / [hidden, denseFFN]
 
-    /// `repack`: Q4_0 (and, on AVX-512, MXFP4, Q4_K and IQ4_XS) matrices also get rows repacked for the one-token kernels (`WeightMatrix.withRepackedRows`).
+    /// `repack`: which matrices get rows repacked (`RepackPolicy`, `WeightMatrix.withRepackedRows`).
     /// `resident`: non-expert matrices are copied into memory (experts offloaded); the expert views then only
     /// describe types and shapes, and their bytes come from the expert cache.
-    init(store: WeightStore, layer l: Int, repack: Bool = false, resident: ResidentWeights? = nil) throws {
+    init(store: WeightStore, layer l: Int, repack: RepackPolicy = .none, resident: ResidentWeights? = nil) throws {
         let c = store.config
         func mat(_ w: WeightMatrix) throws -> WeightMatrix {
             let m = try resident?.copy(w) ?? w
-            return repack ? try m.withRepackedRows() : m
+            switch repack {
+            case .none: return m
+            case .replacing: return resident == nil ? try m.withRepackedRows(servingAllOnly: true) : m   // (a resident copy would be doubled)
+            case .all: return try m.withRepackedRows()
+            }
         }
         func expert(_ w: WeightMatrix) throws -> WeightMatrix { resident == nil ? try mat(w) : w }
         let h = c.hiddenSize

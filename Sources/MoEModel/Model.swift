@@ -20,18 +20,19 @@ public final class Model: Sendable {
     let moeOrdinal: [Int]
 
     /// Opens a GGUF file or a Hugging Face folder and resolves every tensor the forward pass needs.
-    /// `repack`: Q4_0 matrices (and MXFP4, Q4_K and IQ4_XS ones where the AVX-512 kernels run) also keep a copy
-    /// of their rows repacked for the one-token kernels (`RepackedRows`), which decode uses; it costs a second copy of those weights in
-    /// memory (as llama.cpp's default repacking does), so it is off unless asked for.
+    /// `repack`: which matrices keep their rows repacked (`RepackPolicy`). The default, `.replacing`, repacks only
+    /// where the copy serves every product and the row-major pages are then released (one copy in memory: Q4_0
+    /// and MXFP4 where the AVX-512 kernels run); `.all` adds the decode-only layouts at the cost of a second copy
+    /// of those weights (as llama.cpp's default repacking does). Offloaded models repack only with `.all`.
     ///
     /// `offload`: experts stay on disk and come through an expert cache held within `offload.budgetBytes`
     /// for the whole process; the other weights are copied into memory (`ResidentWeights`). Output is the
     /// same as without (the same bytes reach the same kernels).
-    public convenience init(path: String, repack: Bool = false, offload: OffloadSettings? = nil) throws {
+    public convenience init(path: String, repack: RepackPolicy = .replacing, offload: OffloadSettings? = nil) throws {
         try self.init(store: WeightStore(path: path), repack: repack, offload: offload)
     }
 
-    public init(store: WeightStore, repack: Bool = false, offload settings: OffloadSettings? = nil) throws {
+    public init(store: WeightStore, repack: RepackPolicy = .replacing, offload settings: OffloadSettings? = nil) throws {
         let c = store.config
         self.store = store
         config = c

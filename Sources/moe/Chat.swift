@@ -72,7 +72,7 @@ struct Chat: ParsableCommand {
     func run() throws {
         do {
             let path = try model ?? DefaultModel.path()
-            let m = try Model(path: path, repack: compute.repack, offload: offload.settings())
+            let m = try Model(path: path, repack: compute.repackPolicy, offload: offload.settings())
             let session = ChatSession(model: m, prompt: try chatPrompt(model: m), contextLength: context ?? min(m.config.maxPositions, 4096),
                                       threads: compute.threadCount, precision: compute.activations)
             if noThink { session.variables["enable_thinking"] = .bool(false) }

@@ -15,10 +15,16 @@ struct ComputeOptions: ParsableArguments {
 
     var threadCount: Int { threads ?? ThreadPool.physicalCores }
 
-    @Flag(help: "Also keep Q4_0 weights repacked 8 rows at a time (and MXFP4, Q4_K and IQ4_XS weights 16 at a time, where the AVX-512 kernels run) for the one-token kernels: faster decode, but a second copy of those weights in memory (as llama.cpp's default repacking).")
+    @Flag(help: "Also keep weights repacked for the one-token kernels where the copy serves decode only (Q4_0 8 rows at a time without AVX-512; Q4_K and IQ4_XS 16 at a time with it): faster decode, but a second copy of those weights in memory (as llama.cpp's default repacking). Without it, Q4_0 and MXFP4 are repacked 16 rows at a time where the AVX-512 kernels run, replacing the row-major rows (one copy).")
     var repack = false
 
+    @Flag(name: .customLong("no-repack"), help: "Use every weight in place through the memory map (no repacked copy).")
+    var noRepack = false
+
+    var repackPolicy: RepackPolicy { noRepack ? .none : repack ? .all : .replacing }
+
     func validate() throws {
+        if repack && noRepack { throw ValidationError("--repack and --no-repack exclude each other") }
         if let t = threads, t < 1 || t > ThreadPool.maxThreads {
             throw ValidationError("--threads must be between 1 and \(ThreadPool.maxThreads), the processors this machine has (got \(t))")
         }

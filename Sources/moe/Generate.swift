@@ -55,7 +55,7 @@ struct Generate: ParsableCommand {
                 text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
             }
             guard let text, !text.isEmpty else { throw ValidationError("give a prompt with --prompt TEXT (or on stdin)") }
-            let m = try Model(path: path, repack: compute.repack, offload: offload.settings())
+            let m = try Model(path: path, repack: compute.repackPolicy, offload: offload.settings())
             let forced = try offload.forcedRouting(for: m)
             if forced != nil { printErr("routing forced from \(offload.routingTrace!): the text below is meaningless; the expert cache's work is real") }
             let promptIds = m.tokenizer.encodePrompt(text)

@@ -56,7 +56,7 @@ struct Perplexity: ParsableCommand {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw ValidationError("cannot read text file \(file)")
             }
-            let m = try Model(path: model, repack: compute.repack, offload: offload.settings())
+            let m = try Model(path: model, repack: compute.repackPolicy, offload: offload.settings())
             guard window <= m.config.maxPositions else {
                 throw ValidationError("--window \(window) exceeds the model's context of \(m.config.maxPositions)")
             }

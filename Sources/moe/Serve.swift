@@ -75,7 +75,7 @@ struct Serve: ParsableCommand {
     func run() throws {
         do {
             let path = try model ?? DefaultModel.path()
-            let m = try Model(path: path, repack: compute.repack, offload: offload.settings())
+            let m = try Model(path: path, repack: compute.repackPolicy, offload: offload.settings())
             let prompt = try chatPrompt(model: m)
             let contextLength = min(context ?? min(m.config.maxPositions, 4096), m.config.maxPositions)
             let scheduler = BatchScheduler(model: m, slots: parallel, contextLength: contextLength, threads: compute.threadCount,

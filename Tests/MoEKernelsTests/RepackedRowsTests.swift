@@ -105,3 +105,55 @@ import Testing
         }
     }
 }
+
+/// The x16 layouts that serve prefill too (Q4_0, MXFP4): several tokens at once equal the AVX-512 level's
+/// row-major tiles bit for bit (and the scalar reference equals the one-token reference per token), any split.
+@Suite struct RepackedTokensTests {
+    @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 16, 1024 * 32)],
+          [2, 3, 4, 5, 9])
+    func matchesRowMajorTiles(layout c: (String, Int, Int), tokens n: Int) throws {
+        let (name, rows, cols) = c
+        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
+        #expect(layout.servesAll)
+        var rng = SeededRNG(seed: UInt64(rows * 31 + cols + n))
+        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
+        let xq = quantizeActs(.q8_0, (0 ..< n).flatMap { _ in randomActivations(cols, rng: &rng) }, generic: false)
+        try w.withUnsafeBytes { wb in
+            let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
+            let packed = try RepackedRows(m, layout: layout)
+            func run(generic: Bool, splits: [Int]) -> [Float] {
+                var y = [Float](repeating: .nan, count: rows * n)
+                xq.withUnsafeBytes { xb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
+                            packed.multiply(groups: g0 ..< g1, tokens: n, x: xb.baseAddress!, y: yb.baseAddress!, ldy: rows, generic: generic)
+                        }
+                    }
+                }
+                return y
+            }
+            // The one-token kernel per token: the same bits.
+            var perToken = [Float](repeating: .nan, count: rows * n)
+            let xBytes = xq.count / n
+            xq.withUnsafeBytes { xb in
+                perToken.withUnsafeMutableBufferPointer { yb in
+                    for t in 0 ..< n { packed.multiplyGeneric(groups: 0 ..< rows / 16, x: xb.baseAddress! + t * xBytes, y: yb.baseAddress! + t * rows) }
+                }
+            }
+            for generic in [false, true] {
+                for splits in [[0, rows / 16], [0, 1, rows / 16]] {
+                    #expect(run(generic: generic, splits: splits).map(\.bitPattern) == perToken.map(\.bitPattern), "\(name) n=\(n) generic=\(generic) \(splits)")
+                }
+            }
+            guard Kernels.levels.upperBound >= 2 else { return }
+            var expected = [Float](repeating: 0, count: rows * n)
+            xq.withUnsafeBytes { xb in
+                expected.withUnsafeMutableBufferPointer { y in
+                    #expect(moe_matmul_q_level(2, layout.type.rawValue, Int64(rows), Int64(n), Int64(cols), wb.baseAddress, m.rowBytes,
+                                               xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
+                }
+            }
+            #expect(perToken.map(\.bitPattern) == expected.map(\.bitPattern), "\(name) n=\(n): x16 vs row-major tiles")
+        }
+    }
+}

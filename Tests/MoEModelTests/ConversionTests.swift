@@ -49,7 +49,7 @@ struct RepackedDecodeTests {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("\(type)-\(UUID().uuidString).gguf").path
         defer { try? FileManager.default.removeItem(atPath: out) }
         try QuantizeJob(input: input, options: QuantizeOptions(rules: .uniform(type), threads: 2)).write(to: out)
-        let plain = try Model(path: out), packed = try Model(path: out, repack: true)
+        let plain = try Model(path: out, repack: .none), packed = try Model(path: out, repack: .all)
         #expect(plain.layers[0].experts[0].gate.type == type)
         let repacks = RepackedRows.Layout.forType(type) != nil
         #expect((packed.layers[0].experts[0].gate.packed != nil) == repacks && plain.layers[0].experts[0].gate.packed == nil)

@@ -46,7 +46,8 @@ struct EngineCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads (default: physical cores).") var threads = ThreadPool.physicalCores
     @Option(help: "Seed of the random prompt.") var seed: UInt64 = 1
     @Option(help: "Activations: q8 (integer kernels) or f32.") var activations: ActivationPrecision = .q8
-    @Flag(help: "Keep Q4_0 weights also repacked for the one-token kernel (a second copy in memory).") var repack = false
+    @Flag(help: "Also keep the decode-only repacked copies (moe --repack: a second copy in memory).") var repack = false
+    @Flag(name: .customLong("no-repack"), help: "No repacked copy (moe --no-repack).") var noRepack = false
     @OptionGroup(title: "Memory budget and expert cache") var offload: OffloadOptions
 
     func run() throws {
@@ -56,7 +57,7 @@ struct EngineCommand: ParsableCommand {
     func measure() throws {
         let clock = ContinuousClock()
         let t0 = clock.now
-        let m = try Model(path: model, repack: repack, offload: offload.settings())
+        let m = try Model(path: model, repack: noRepack ? .none : repack ? .all : .replacing, offload: offload.settings())
         let load = (clock.now - t0).seconds
         let c = m.config
         var rng = SeededGenerator(seed: seed)

@@ -42,6 +42,13 @@ size_t moe_q4_0x16_bytes(int64_t rows, int64_t cols);
 void moe_repack_q4_0x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
 void moe_gemv_q4_0x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_q4_0x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+// Several tokens on the MXFP4 and Q4_0 x16 layouts (N Q8_0 rows of cols / 32 blocks, one after another):
+// Y[t · ldy + r] for rows r of groups [g0, g1), t < N; bit for bit the one-token products of each token, so a copy
+// in this layout can serve prefill as well as decode and the row-major rows need not stay in memory.
+void moe_mmq_q4_0x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_mxfp4x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
 // Q4_K and IQ4_XS weights repacked 16 rows at a time for the AVX-512 one-token kernels, the bytes of the 16
 // original super-blocks reordered (no byte added). For each group g and super-block b, with codes in the
