@@ -67,6 +67,28 @@ void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const 
     moe_gemv_q4_0x8_generic(g0, g1, cols, w, x, y);
 }
 
+// The x16 entry points: the AVX-512 kernel where that level runs (and `fits`: the 32-element types keep their
+// activation terms on the stack, cols / 32 ≤ 1024), the generic one elsewhere.
+#if MOE_X86
+#define X16_DISPATCH_GEMV(name, fits)                                                                     \
+    void name(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {            \
+        if (moe_kernels_best_level() >= 2 && (fits)) name##_avx512(g0, g1, cols, w, x, y);                \
+        else name##_generic(g0, g1, cols, w, x, y);                                                       \
+    }
+#define X16_DISPATCH_MMQ(name, fits)                                                                      \
+    void name(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) { \
+        if (moe_kernels_best_level() >= 2 && (fits)) name##_avx512(g0, g1, N, cols, w, x, y, ldy);        \
+        else name##_generic(g0, g1, N, cols, w, x, y, ldy);                                               \
+    }
+#else
+#define X16_DISPATCH_GEMV(name, fits)                                                                     \
+    void name(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) { name##_generic(g0, g1, cols, w, x, y); }
+#define X16_DISPATCH_MMQ(name, fits)                                                                      \
+    void name(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) { \
+        name##_generic(g0, g1, N, cols, w, x, y, ldy);                                                    \
+    }
+#endif
+
 // ---- MXFP4 and Q4_0 x16 ----
 // Per group and block: the 16 rows' scales (MXFP4: 16 exponent bytes; Q4_0: 16 f16 d, 32 bytes), then 4 × 64 bytes of
 // codes, quad q holding rows q, q + 4, q + 8, q + 12. `head`: bytes of one row's scale (1 or 2); blocks are
@@ -137,45 +159,13 @@ void moe_gemv_q4_0x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *
     gemv_nibx16_generic(2, g0, g1, cols, w, x, y);
 }
 
-void moe_gemv_mxfp4x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
-#if MOE_X86
-    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
-        moe_gemv_mxfp4x16_avx512(g0, g1, cols, w, x, y);
-        return;
-    }
-#endif
-    moe_gemv_mxfp4x16_generic(g0, g1, cols, w, x, y);
-}
-void moe_gemv_q4_0x16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
-#if MOE_X86
-    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
-        moe_gemv_q4_0x16_avx512(g0, g1, cols, w, x, y);
-        return;
-    }
-#endif
-    moe_gemv_q4_0x16_generic(g0, g1, cols, w, x, y);
-}
+X16_DISPATCH_GEMV(moe_gemv_mxfp4x16, cols / 32 <= 1024)
+X16_DISPATCH_GEMV(moe_gemv_q4_0x16, cols / 32 <= 1024)
 
 // Several tokens (N Q8_0 rows one after another, cols / 32 blocks each) on the x16 layouts:
 // Y[t · ldy + r] for the rows r of groups [g0, g1), bit for bit the one-token products of each token.
-void moe_mmq_mxfp4x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
-#if MOE_X86
-    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
-        moe_mmq_mxfp4x16_avx512(g0, g1, N, cols, w, x, y, ldy);
-        return;
-    }
-#endif
-    moe_mmq_mxfp4x16_generic(g0, g1, N, cols, w, x, y, ldy);
-}
-void moe_mmq_q4_0x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
-#if MOE_X86
-    if (moe_kernels_best_level() >= 2 && cols / 32 <= 1024) {
-        moe_mmq_q4_0x16_avx512(g0, g1, N, cols, w, x, y, ldy);
-        return;
-    }
-#endif
-    moe_mmq_q4_0x16_generic(g0, g1, N, cols, w, x, y, ldy);
-}
+X16_DISPATCH_MMQ(moe_mmq_mxfp4x16, cols / 32 <= 1024)
+X16_DISPATCH_MMQ(moe_mmq_q4_0x16, cols / 32 <= 1024)
 void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
     const size_t xs = (size_t)(cols / 32) * sizeof(block_q8_0);
     for (int64_t t = 0; t < N; t++) gemv_nibx16_generic(1, g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
@@ -239,15 +229,7 @@ void moe_gemv_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *
     }
 }
 
-void moe_gemv_q4_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
-#if MOE_X86
-    if (moe_kernels_best_level() >= 2) {
-        moe_gemv_q4_Kx16_avx512(g0, g1, cols, w, x, y);
-        return;
-    }
-#endif
-    moe_gemv_q4_Kx16_generic(g0, g1, cols, w, x, y);
-}
+X16_DISPATCH_GEMV(moe_gemv_q4_Kx16, 1)
 
 size_t moe_iq4_xsx16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(block_iq4_xs); }
 
@@ -291,12 +273,4 @@ void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void
     }
 }
 
-void moe_gemv_iq4_xsx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
-#if MOE_X86
-    if (moe_kernels_best_level() >= 2) {
-        moe_gemv_iq4_xsx16_avx512(g0, g1, cols, w, x, y);
-        return;
-    }
-#endif
-    moe_gemv_iq4_xsx16_generic(g0, g1, cols, w, x, y);
-}
+X16_DISPATCH_GEMV(moe_gemv_iq4_xsx16, 1)

@@ -4,6 +4,20 @@ import MoEFormats
 import Testing
 @testable import MoEKernels
 
+/// One token's products through `packed`, group ranges split at `splits`.
+func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], generic: Bool) -> [Float] {
+    var got = [Float](repeating: .nan, count: rows)
+    xq.withUnsafeBytes { xb in
+        got.withUnsafeMutableBufferPointer { y in
+            for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
+                if generic { packed.multiplyGeneric(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
+                else { packed.multiply(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
+            }
+        }
+    }
+    return got
+}
+
 /// The x8 repacked Q4_0 kernel (`RepackedRows.Layout.q4_0x8`, moe_repack.h) against the row-major one-token product: the
 /// SIMD kernel bit for bit (same integer sums, lanes and float operations), the scalar reference bit for
 /// bit against the scalar row-major path; any row-group split gives the same outputs.
@@ -30,15 +44,7 @@ import Testing
                 }
                 // Whole matrix in one call, and split into uneven group ranges.
                 for splits in [[0, rows / 8], [0, 1, rows / 8]] where splits.last! >= splits[splits.count - 2] {
-                    var got = [Float](repeating: .nan, count: rows)
-                    xq.withUnsafeBytes { xb in
-                        got.withUnsafeMutableBufferPointer { y in
-                            for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
-                                if generic { packed.multiplyGeneric(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
-                                else { packed.multiply(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
-                            }
-                        }
-                    }
+                    let got = oneToken(packed, xq, rows: rows, splits: splits, generic: generic)
                     #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(rows)×\(cols) generic=\(generic) splits \(splits)")
                 }
             }
@@ -79,15 +85,7 @@ import Testing
             var results: [[Float]] = []
             for generic in [false, true] {
                 for splits in [[0, rows / 16], [0, 1, rows / 16]] where splits.last! >= splits[splits.count - 2] {
-                    var got = [Float](repeating: .nan, count: rows)
-                    xq.withUnsafeBytes { xb in
-                        got.withUnsafeMutableBufferPointer { y in
-                            for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
-                                if generic { packed.multiplyGeneric(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
-                                else { packed.multiply(groups: g0 ..< g1, x: xb.baseAddress!, y: y.baseAddress!) }
-                            }
-                        }
-                    }
+                    let got = oneToken(packed, xq, rows: rows, splits: splits, generic: generic)
                     results.append(got)
                 }
             }
