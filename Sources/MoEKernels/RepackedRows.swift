@@ -1,4 +1,6 @@
 import CKernels
+import Dispatch
+import Foundation
 import MoEFormats
 
 /// Which weight matrices a model keeps repacked (`RepackedRows`).
@@ -108,7 +110,18 @@ public final class RepackedRows: @unchecked Sendable {
         rowBytes = w.rowBytes
         let packed = w.rows / layout.groupRows * layout.groupRows
         base = .allocate(byteCount: max(1, packed * w.rowBytes), alignment: 64)
-        layout.repack(Int64(packed), Int64(w.cols), w.base, w.rowBytes, base)
+        // A group's bytes are its rows' bytes, so the groups split across the cores: each part repacks its
+        // rows into the same byte range (a large model's load reads and reorders every byte once).
+        let groups = packed / layout.groupRows, perPart = max(1, (1 << 20) / max(1, layout.groupRows * w.rowBytes))
+        let parts = min(ProcessInfo.processInfo.activeProcessorCount, (groups + perPart - 1) / perPart)
+        let (src, dst, rowBytes, cols) = (UInt(bitPattern: w.base), UInt(bitPattern: base), w.rowBytes, w.cols)   // (addresses: Sendable)
+        DispatchQueue.concurrentPerform(iterations: max(1, parts)) { i in
+            let g0 = groups * i / max(1, parts), g1 = groups * (i + 1) / max(1, parts)
+            guard g1 > g0 else { return }
+            let r0 = g0 * layout.groupRows
+            layout.repack(Int64((g1 - g0) * layout.groupRows), Int64(cols), UnsafeRawPointer(bitPattern: src + UInt(r0 * rowBytes)), rowBytes,
+                          UnsafeMutableRawPointer(bitPattern: dst + UInt(r0 * rowBytes)))
+        }
     }
 
     deinit { base.deallocate() }
