@@ -771,6 +771,76 @@ MOE_AVX512 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, 
     }
 }
 
+// Q3_K sub-block 8h + 2j + e of 16 rows (x16 layout at p): codes q2 + 4·hbit (0 … 7) from qs chunk 2h + e and
+// hmask chunk e, against the sub-block's 16 activations; the 16 rows' Σ v y (the offset 4 taken out as 4 Σy,
+// bsums[k]) times their scales `sc` (one row per lane), added to s.
+INLINE __m512i q3_Kx16_sub(const uint8_t *p, const block_q8_K *x, int h, int j, int e, __m512i sc, __m512i s) {
+    const int k = 8 * h + 2 * j + e, bit = 4 * h + j;
+    const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(4);
+    const __m512i y = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(x->qs + 16 * k)));
+    __m512i a[4];
+    for (int q = 0; q < 4; q++) {
+        const __m512i hm = _mm512_loadu_si512((const void *)(p + 224 + 64 * (4 * e + q)));
+        const __m512i qs = _mm512_loadu_si512((const void *)(p + 736 + 64 * (4 * (2 * h + e) + q)));
+        const __m512i high = bit >= 2 ? _mm512_and_si512(_mm512_srli_epi16(hm, bit - 2), m4) : _mm512_and_si512(_mm512_slli_epi16(hm, 2 - bit), m4);
+        const __m512i codes = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qs, 2 * j), m3), high);
+        a[q] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, y);
+    }
+    const __m512i u = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(4 * x->bsums[k]));
+    return _mm512_add_epi32(s, _mm512_mullo_epi32(u, sc));
+}
+
+// Byte lane k (0 ..< 4) of v (16 rows' signed bytes) as 16 int32 lanes.
+#define X16_SBYTES32(v, k) _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32((v), (k)))
+
+INLINE __m512 q3_Kx16_step(const uint8_t *p, const block_q8_K *x, __m512 acc) {
+    // Scale bytes j = 0-3, 4-7, 8-11 (16 rows each per 128-bit lane) → the 16 six-bit scales minus 32, lane k of
+    // sc[m] holding sub-block 4m + k (as moe_q3k_scales).
+    const __m512i v0 = _mm512_loadu_si512((const void *)(p + 32));
+    const __m512i v1 = _mm512_loadu_si512((const void *)(p + 96));
+    const __m512i v2 = _mm512_loadu_si512((const void *)(p + 160));
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), bias = _mm512_set1_epi8(32);
+    const __m512i sc0 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(v0, lo4), _mm512_and_si512(_mm512_slli_epi16(v2, 4), top)), bias);
+    const __m512i sc1 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(v1, lo4), _mm512_and_si512(_mm512_slli_epi16(v2, 2), top)), bias);
+    const __m512i sc2 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 4), lo4), _mm512_and_si512(v2, top)), bias);
+    const __m512i sc3 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v1, 4), lo4), _mm512_and_si512(_mm512_srli_epi16(v2, 2), top)), bias);
+    __m512i s = _mm512_setzero_si512();
+    // sub-block k = 8h + 2j + e: sc[k / 4], lane k % 4
+    s = q3_Kx16_sub(p, x, 0, 0, 0, X16_SBYTES32(sc0, 0), s);
+    s = q3_Kx16_sub(p, x, 0, 0, 1, X16_SBYTES32(sc0, 1), s);
+    s = q3_Kx16_sub(p, x, 0, 1, 0, X16_SBYTES32(sc0, 2), s);
+    s = q3_Kx16_sub(p, x, 0, 1, 1, X16_SBYTES32(sc0, 3), s);
+    s = q3_Kx16_sub(p, x, 0, 2, 0, X16_SBYTES32(sc1, 0), s);
+    s = q3_Kx16_sub(p, x, 0, 2, 1, X16_SBYTES32(sc1, 1), s);
+    s = q3_Kx16_sub(p, x, 0, 3, 0, X16_SBYTES32(sc1, 2), s);
+    s = q3_Kx16_sub(p, x, 0, 3, 1, X16_SBYTES32(sc1, 3), s);
+    s = q3_Kx16_sub(p, x, 1, 0, 0, X16_SBYTES32(sc2, 0), s);
+    s = q3_Kx16_sub(p, x, 1, 0, 1, X16_SBYTES32(sc2, 1), s);
+    s = q3_Kx16_sub(p, x, 1, 1, 0, X16_SBYTES32(sc2, 2), s);
+    s = q3_Kx16_sub(p, x, 1, 1, 1, X16_SBYTES32(sc2, 3), s);
+    s = q3_Kx16_sub(p, x, 1, 2, 0, X16_SBYTES32(sc3, 0), s);
+    s = q3_Kx16_sub(p, x, 1, 2, 1, X16_SBYTES32(sc3, 1), s);
+    s = q3_Kx16_sub(p, x, 1, 3, 0, X16_SBYTES32(sc3, 2), s);
+    s = q3_Kx16_sub(p, x, 1, 3, 1, X16_SBYTES32(sc3, 3), s);
+    const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), _mm512_set1_ps(x->d));
+    return _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
+}
+
+MOE_AVX512 void moe_gemv_q3_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    enum { STEP = 16 * sizeof(block_q3_K) };
+    const int64_t nb = cols / QK_K;
+    const block_q8_K *x = vx;
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * STEP;
+    for (int64_t g = g0; g < g1; g++) {
+        __m512 acc = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += STEP) {
+            x16_prefetch(p, STEP);
+            acc = q3_Kx16_step(p, &x[b], acc);
+        }
+        _mm512_storeu_ps(y + 16 * g, acc);
+    }
+}
+
 // mr ≤ 4 rows × nr ≤ 4 tokens, as tile_q4_K.
 static MOE_AVX512 void tile_iq4_xs(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,
                                    float *Y, int64_t ldy) {
@@ -872,20 +942,7 @@ MOE_AVX512 float moe_vd_q3_K_avx512(int64_t n, const void *vw, const void *vx) {
     const block_q3_K *w = vw;
     const block_q8_K *x = vx;
     float acc = 0.0f;
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        int8_t sc[16];
-        moe_q3k_scales(w[b].scales, sc);
-        int s = 0;
-        for (int k = 0; k < 16; k++) {
-            const int h = k / 8, j = (k % 8) / 2, e = k % 2;
-            const uint8_t *q = w[b].qs + 32 * h + 16 * e, *hm = w[b].hmask + 16 * e;
-            const uint8_t bit = (uint8_t)(1u << (4 * h + j));
-            int sub = 0;
-            for (int l = 0; l < 16; l++) sub += (((q[l] >> (2 * j)) & 3) - (hm[l] & bit ? 0 : 4)) * x[b].qs[16 * k + l];
-            s += sc[k] * sub;
-        }
-        acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
-    }
+    for (int64_t b = 0; b < n / QK_K; b++) acc = fmaf(h2f(w[b].d) * x[b].d, (float)moe_q3_K_isum(&w[b], &x[b]), acc);
     return acc;
 }
 

@@ -16,6 +16,23 @@ static inline void moe_q3k_scales(const uint8_t *scales, int8_t out[16]) {
     }
 }
 
+// The exact integer sum Σ_k sc_k Σ_{l in k} v_l y_l of a Q3_K block against a Q8_K block (v = q2 − 4 + 4·hbit;
+// the product is d·dx times it): the AVX-512 level's scalar dot and the x16 layout's reference share it.
+static inline int moe_q3_K_isum(const block_q3_K *w, const block_q8_K *x) {
+    int8_t sc[16];
+    moe_q3k_scales(w->scales, sc);
+    int s = 0;
+    for (int k = 0; k < 16; k++) {
+        const int h = k / 8, j = (k % 8) / 2, e = k % 2;
+        const uint8_t *q = w->qs + 32 * h + 16 * e, *hm = w->hmask + 16 * e;
+        const uint8_t bit = (uint8_t)(1u << (4 * h + j));
+        int sub = 0;
+        for (int l = 0; l < 16; l++) sub += (((q[l] >> (2 * j)) & 3) - (hm[l] & bit ? 0 : 4)) * x->qs[16 * k + l];
+        s += sc[k] * sub;
+    }
+    return s;
+}
+
 // The 8 six-bit scales of an IQ4_XS block, unbiased (ls - 32, in -32 ... 31).
 static inline void moe_iq4xs_scales(const block_iq4_xs *b, int8_t out[8]) {
     for (int ib = 0; ib < 8; ib++) {

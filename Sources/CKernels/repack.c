@@ -274,3 +274,51 @@ void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void
 }
 
 X16_DISPATCH_GEMV(moe_gemv_iq4_xsx16, 1)
+
+// ---- Q3_K x16 ----
+
+enum { Q3_KX16 = 16 * sizeof(block_q3_K) }; // 1760 bytes
+
+size_t moe_q3_Kx16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(block_q3_K); }
+
+void moe_repack_q3_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / QK_K;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 16; g++) {
+        for (int64_t b = 0; b < nb; b++, d += Q3_KX16) {
+            for (int r = 0; r < 16; r++) {
+                const block_q3_K *blk = (const block_q3_K *)((const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes) + b;
+                memcpy(d + 2 * r, &blk->d, 2);
+                for (int j = 0; j < 12; j++) d[32 + 16 * j + r] = blk->scales[j];
+                for (int c = 0; c < 2; c++) memcpy(d + x16_code(224, c, r), blk->hmask + 16 * c, 16);
+                for (int c = 0; c < 4; c++) memcpy(d + x16_code(736, c, r), blk->qs + 16 * c, 16);
+            }
+        }
+    }
+}
+
+static void q3_Kx16_block(const uint8_t *p, int r, block_q3_K *out) {
+    memcpy(&out->d, p + 2 * r, 2);
+    for (int j = 0; j < 12; j++) out->scales[j] = p[32 + 16 * j + r];
+    for (int c = 0; c < 2; c++) memcpy(out->hmask + 16 * c, p + x16_code(224, c, r), 16);
+    for (int c = 0; c < 4; c++) memcpy(out->qs + 16 * c, p + x16_code(736, c, r), 16);
+}
+
+void moe_gemv_q3_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK_K;
+    const block_q8_K *x = vx;
+    for (int64_t g = g0; g < g1; g++) {
+        float acc[16] = {0};
+        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * Q3_KX16;
+        for (int64_t b = 0; b < nb; b++, p += Q3_KX16) {
+            for (int r = 0; r < 16; r++) {
+                block_q3_K blk;
+                q3_Kx16_block(p, r, &blk);
+                acc[r] = fmaf(moe_half_to_float(blk.d) * x[b].d, (float)moe_q3_K_isum(&blk, &x[b]), acc[r]);
+            }
+        }
+        for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
+    }
+}
+
+X16_DISPATCH_GEMV(moe_gemv_q3_Kx16, 1)

@@ -11,7 +11,7 @@ public enum RepackPolicy: String, Sendable, CaseIterable {
     /// run), its copy replaces the row-major rows: their file pages are released once repacked, so memory holds
     /// one copy. Other types stay row-major.
     case replacing
-    /// Also the layouts that serve decode only (Q4_0 x8; Q4_K and IQ4_XS x16), which keep the row-major rows for
+    /// Also the layouts that serve decode only (Q4_0 x8; Q4_K, Q3_K and IQ4_XS x16), which keep the row-major rows for
     /// prefill: a second copy of those weights in memory.
     case all
 }
@@ -76,11 +76,14 @@ public final class RepackedRows: @unchecked Sendable {
         /// Q4_K, 16 rows (AVX-512).
         public static let q4_Kx16 = Layout(name: "Q4_K x16", type: .q4_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q4_Kx16, multiply: moe_gemv_q4_Kx16, multiplyGeneric: moe_gemv_q4_Kx16_generic)
+        /// Q3_K, 16 rows (AVX-512).
+        public static let q3_Kx16 = Layout(name: "Q3_K x16", type: .q3_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
+                                           repack: moe_repack_q3_Kx16, multiply: moe_gemv_q3_Kx16, multiplyGeneric: moe_gemv_q3_Kx16_generic)
         /// IQ4_XS, 16 rows (AVX-512).
         public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                              repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)
 
-        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x16, .q4_Kx16, .iq4_xsx16]
+        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x16, .q4_Kx16, .q3_Kx16, .iq4_xsx16]
 
         /// The layout for `type` where this CPU can use it.
         public static func forType(_ type: TensorType) -> Layout? { all.first { $0.type == type && $0.available() } }
@@ -127,7 +130,7 @@ public final class RepackedRows: @unchecked Sendable {
     deinit { base.deallocate() }
 
     /// y[groupRows·g ..< groupRows·g'] = W x for groups g ..< g' (of `packedRows / groupRows`); `x`: one token's
-    /// 8-bit activations (Q8_0 blocks for Q4_0 and MXFP4, Q8_K for Q4_K and IQ4_XS).
+    /// 8-bit activations (Q8_0 blocks for Q4_0 and MXFP4, Q8_K for Q4_K, Q3_K and IQ4_XS).
     public func multiply(groups: Range<Int>, x: UnsafeRawPointer, y: UnsafeMutablePointer<Float>) {
         layout.multiply(Int64(groups.lowerBound), Int64(groups.upperBound), Int64(cols), base, x, y)
     }

@@ -61,13 +61,14 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
     }
 }
 
-/// The x16 layouts (Q4_0, MXFP4, Q4_K, IQ4_XS): bit for bit the AVX-512 level's row-major one-token product, by the
+/// The x16 layouts (Q4_0, MXFP4, Q4_K, Q3_K, IQ4_XS): bit for bit the AVX-512 level's row-major one-token product, by the
 /// SIMD kernel where that level runs and by the scalar reference everywhere; any group split alike.
 @Suite struct RepackedX16Tests {
     static let cases: [(String, Int, Int)] = [
         ("MXFP4 x16", 16, 32), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 48, 2048), ("MXFP4 x16", 64, 1024 * 32),
         ("Q4_0 x16", 16, 32), ("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("Q4_0 x16", 64, 1024 * 32),
         ("Q4_K x16", 16, 256), ("Q4_K x16", 32, 3 * 256), ("Q4_K x16", 48, 2048), ("Q4_K x16", 16, 40 * 256),
+        ("Q3_K x16", 16, 256), ("Q3_K x16", 32, 3 * 256), ("Q3_K x16", 48, 2048), ("Q3_K x16", 16, 40 * 256),
         ("IQ4_XS x16", 16, 256), ("IQ4_XS x16", 32, 5 * 256), ("IQ4_XS x16", 48, 2048), ("IQ4_XS x16", 16, 40 * 256),
     ]
 

@@ -64,6 +64,12 @@ size_t moe_q4_Kx16_bytes(int64_t rows, int64_t cols);
 void moe_repack_q4_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
 void moe_gemv_q4_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+// Q3_K (1,760 bytes): 16 × 2 bytes d; 12 × 16 scale bytes (byte j of row r at 32 + 16j + r); hmask chunks 0-1
+//                       from 224; qs chunks 0-3 from 736 (the codes' order as above).
+size_t moe_q3_Kx16_bytes(int64_t rows, int64_t cols);
+void moe_repack_q3_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_q3_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q3_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 size_t moe_iq4_xsx16_bytes(int64_t rows, int64_t cols);
 void moe_repack_iq4_xsx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
 void moe_gemv_iq4_xsx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
