@@ -282,17 +282,20 @@ INLINE void store_fold4(const int mr, const int nr, const __m256 acc[NR], float 
     }
 }
 
-INLINE void tile_q4_0(const int mr, const int nr, TILE_ARGS) {
+// Up to 4 rows' blocks, row i's f16 scale at d[i] + b · step and its 16 code bytes at qs[i] + b · step (the row-major
+// layout: step = 18; the x8 layout: step = 144), × up to 4 tokens. `ws`: the stride PF_DIST prefetches by (MR of them
+// ahead: the next tile's rows in the row-major layout).
+INLINE void tile_q4_0_at(const int mr, const int nr, int64_t nb, const uint8_t *const d[MR], const uint8_t *const qs[MR], size_t step,
+                         size_t ws, const uint8_t *X, size_t xs, float *Y, int64_t ldy) {
     __m256 acc[NR];
     for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i q[MR];
         const ggml_half *dp[MR] = { 0 };
         for (int i = 0; i < mr; i++) {
-            const block_q4_0 *w = (const block_q4_0 *)(W + (size_t)i * ws) + b;
-            PREFETCH(w, 1);
-            q[i] = nibbles(w->qs);
-            dp[i] = &w->d;
+            PREFETCH(d[i] + (size_t)b * step, 1);
+            q[i] = nibbles(qs[i] + (size_t)b * step);
+            dp[i] = (const ggml_half *)(d[i] + (size_t)b * step);
         }
         const __m128 dw = row_scales(mr, dp);
         for (int j = 0; j < nr; j++) {
@@ -306,6 +309,15 @@ INLINE void tile_q4_0(const int mr, const int nr, TILE_ARGS) {
         }
     }
     store_fold4(mr, nr, acc, Y, ldy);
+}
+
+INLINE void tile_q4_0(const int mr, const int nr, TILE_ARGS) {
+    const uint8_t *d[MR] = { 0 }, *qs[MR] = { 0 };
+    for (int i = 0; i < mr; i++) {
+        d[i] = W + (size_t)i * ws;
+        qs[i] = d[i] + offsetof(block_q4_0, qs);
+    }
+    tile_q4_0_at(mr, nr, nb, d, qs, sizeof(block_q4_0), ws, X, xs, Y, ldy);
 }
 
 INLINE void tile_q4_1(const int mr, const int nr, TILE_ARGS) {
@@ -678,6 +690,33 @@ MOE_AVX2 void moe_gemv_q4_0x8_avx2(int64_t g0, int64_t g1, int64_t cols, const v
         }
         for (; b < nb; b++, p += X8_BLOCK_BYTES) x8_block(p, p + 16, x[b].qs, cs + 2 * b, dx + b, &al, &ah);
         _mm256_storeu_ps(y + 8 * g, _mm256_add_ps(al, ah));
+    }
+}
+
+// Several tokens on the x8 layout: tile_q4_0's arithmetic (so the same bits as the row-major products), rows
+// 4h … 4h + 3 of a group as one tile (row r's scale at 2r, its codes at 16 + 32 (r % 4) + 16 (r / 4) of a block
+// step). One token goes through moe_gemv_q4_0x8_avx2 (the same bits again).
+MOE_AVX2 void moe_mmq_q4_0x8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, float *Y, int64_t ldy) {
+    const int64_t nb = cols / QK4_0;
+    const size_t xs = (size_t)nb * sizeof(block_q8_0);
+    for (int64_t n0 = 0; n0 < N; n0 += NR) {
+        const int nr = (int)(N - n0 < NR ? N - n0 : NR);
+        const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
+        if (nr == 1 && nb <= GEMV_NB_MAX) {
+            moe_gemv_q4_0x8_avx2(g0, g1, cols, w, Xn, Y + n0 * ldy);
+            continue;
+        }
+        for (int64_t g = g0; g < g1; g++) {
+            const uint8_t *G = (const uint8_t *)w + (size_t)g * (size_t)nb * X8_BLOCK_BYTES;
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *d[MR], *qs[MR];
+                for (int i = 0; i < MR; i++) {
+                    d[i] = G + 2 * (4 * h + i);
+                    qs[i] = G + 16 + 32 * i + 16 * h;
+                }
+                tile_q4_0_at(MR, nr, nb, d, qs, X8_BLOCK_BYTES, X8_PREFETCH / MR, Xn, xs, Y + n0 * ldy + 8 * g + 4 * h, ldy);
+            }
+        }
     }
 }
 

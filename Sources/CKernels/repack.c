@@ -52,14 +52,21 @@ void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w
     }
 }
 
-void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
 #if MOE_X86
+// Whether the x8 kernels' AVX2 code runs: where the CPU has AVX2, FMA and F16C (as the AVX2 level).
+static int moe_x8_avx2(void) {
     static int avx2 = -1;
     if (avx2 < 0) {
         __builtin_cpu_init();
         avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     }
-    if (avx2 && cols / QK4_0 <= 1024) {
+    return avx2;
+}
+#endif
+
+void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+#if MOE_X86
+    if (moe_x8_avx2() && cols / QK4_0 <= 1024) {
         moe_gemv_q4_0x8_avx2(g0, g1, cols, w, x, y);
         return;
     }
@@ -88,6 +95,22 @@ void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const 
         name##_generic(g0, g1, N, cols, w, x, y, ldy);                                                    \
     }
 #endif
+
+// Several tokens on the x8 layout (bit for bit the AVX2 or generic level's row-major products).
+void moe_mmq_q4_0x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    const size_t xs = (size_t)(cols / QK4_0) * sizeof(block_q8_0);
+    for (int64_t t = 0; t < N; t++) moe_gemv_q4_0x8_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
+}
+
+void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+#if MOE_X86
+    if (moe_x8_avx2()) {
+        moe_mmq_q4_0x8_avx2(g0, g1, N, cols, w, x, y, ldy);
+        return;
+    }
+#endif
+    moe_mmq_q4_0x8_generic(g0, g1, N, cols, w, x, y, ldy);
+}
 
 // ---- MXFP4 and Q4_0 x16 ----
 // Per group and block: the 16 rows' scales (MXFP4: 16 exponent bytes; Q4_0: 16 f16 d, 32 bytes), then 4 × 64 bytes of

@@ -7,11 +7,11 @@ import MoEFormats
 public enum RepackPolicy: String, Sendable, CaseIterable {
     /// Row-major rows only.
     case none
-    /// Where a layout serves every product on 8-bit activations (Q4_0 and MXFP4 x16 where the AVX-512 kernels
-    /// run), its copy replaces the row-major rows: their file pages are released once repacked, so memory holds
+    /// Where a layout serves every product on 8-bit activations (Q4_0 x8 on AVX2 machines; Q4_0 and MXFP4 x16
+    /// where the AVX-512 kernels run), its copy replaces the row-major rows: their file pages are released once repacked, so memory holds
     /// one copy. Other types stay row-major.
     case replacing
-    /// Also the layouts that serve decode only (Q4_0 x8; Q4_K, Q3_K and IQ4_XS x16), which keep the row-major rows for
+    /// Also the layouts that serve decode only (Q4_K, Q3_K and IQ4_XS x16), which keep the row-major rows for
     /// prefill: a second copy of those weights in memory.
     case all
 }
@@ -60,11 +60,23 @@ public final class RepackedRows: @unchecked Sendable {
         }
 
         private static let avx512InUse: @Sendable () -> Bool = { Kernels.levels.upperBound >= 2 && Kernels.simdActive }
+        /// The x8 kernels run AVX2 code wherever the CPU has AVX2 and the generic code elsewhere (no NEON): they
+        /// match the row-major products where the level in use is the AVX2 one, or the generic one on a CPU
+        /// without AVX2.
+        private static let x8MatchesRowMajor: @Sendable () -> Bool = {
+            #if arch(x86_64)
+            let inUse = Kernels.simdActive ? Kernels.levels.upperBound : 0
+            return inUse == 1 || Kernels.levels.upperBound == 0
+            #else
+            return false
+            #endif
+        }
 
-        /// Q4_0, 8 rows, where the AVX-512 kernels are not in use (the x8 kernels reproduce the AVX2 and generic
-        /// levels' Q4_0 arithmetic): 91–95% of a streaming read on one core against 77–80% row-major (AVX2 machine).
-        public static let q4_0x8 = Layout(name: "Q4_0 x8", type: .q4_0, groupRows: 8, maxCols: 1024 * 32, available: { !avx512InUse() },
-                                          repack: moe_repack_q4_0x8, multiply: moe_gemv_q4_0x8, multiplyGeneric: moe_gemv_q4_0x8_generic)
+        /// Q4_0, 8 rows, where the AVX2 level is the one in use (x86 without AVX-512): 91–95% of a streaming read on
+        /// one core against 77–80% row-major (AVX2 machine); serves several tokens too (the AVX2 tiles' arithmetic).
+        public static let q4_0x8 = Layout(name: "Q4_0 x8", type: .q4_0, groupRows: 8, maxCols: 1024 * 32, available: x8MatchesRowMajor,
+                                          repack: moe_repack_q4_0x8, multiply: moe_gemv_q4_0x8, multiplyGeneric: moe_gemv_q4_0x8_generic,
+                                          multiplyTokens: moe_mmq_q4_0x8, multiplyTokensGeneric: moe_mmq_q4_0x8_generic)
         /// MXFP4, 16 rows (AVX-512): ≈ 100% of a streaming read on one core against ≈ 55% row-major.
         public static let mxfp4x16 = Layout(name: "MXFP4 x16", type: .mxfp4, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
                                             repack: moe_repack_mxfp4x16, multiply: moe_gemv_mxfp4x16, multiplyGeneric: moe_gemv_mxfp4x16_generic,

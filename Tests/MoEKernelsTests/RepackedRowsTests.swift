@@ -105,10 +105,11 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
     }
 }
 
-/// The x16 layouts that serve prefill too (Q4_0, MXFP4): several tokens at once equal the AVX-512 level's
+/// The layouts that serve prefill too (Q4_0 x8 and x16, MXFP4 x16): several tokens at once equal the AVX-512 level's
 /// row-major tiles bit for bit (and the scalar reference equals the one-token reference per token), any split.
 @Suite struct RepackedTokensTests {
-    @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 16, 1024 * 32)],
+    @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 16, 1024 * 32),
+                      ("Q4_0 x8", 16, 17 * 32), ("Q4_0 x8", 48, 2048), ("Q4_0 x8", 8, 1024 * 32)],
           [2, 3, 4, 5, 9])
     func matchesRowMajorTiles(layout c: (String, Int, Int), tokens n: Int) throws {
         let (name, rows, cols) = c
@@ -131,28 +132,38 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
                 }
                 return y
             }
-            // The one-token kernel per token: the same bits.
-            var perToken = [Float](repeating: .nan, count: rows * n)
+            // The one-token kernel per token (SIMD and scalar reference alike): the same bits.
             let xBytes = xq.count / n
-            xq.withUnsafeBytes { xb in
-                perToken.withUnsafeMutableBufferPointer { yb in
-                    for t in 0 ..< n { packed.multiplyGeneric(groups: 0 ..< rows / 16, x: xb.baseAddress! + t * xBytes, y: yb.baseAddress! + t * rows) }
+            func perToken(generic: Bool) -> [Float] {
+                var y = [Float](repeating: .nan, count: rows * n)
+                xq.withUnsafeBytes { xb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        for t in 0 ..< n {
+                            let (g, x, out) = (0 ..< rows / layout.groupRows, xb.baseAddress! + t * xBytes, yb.baseAddress! + t * rows)
+                            if generic { packed.multiplyGeneric(groups: g, x: x, y: out) } else { packed.multiply(groups: g, x: x, y: out) }
+                        }
+                    }
                 }
+                return y
             }
+            let simd = perToken(generic: false)
             for generic in [false, true] {
-                for splits in [[0, rows / 16], [0, 1, rows / 16]] {
-                    #expect(run(generic: generic, splits: splits).map(\.bitPattern) == perToken.map(\.bitPattern), "\(name) n=\(n) generic=\(generic) \(splits)")
+                let one = generic ? perToken(generic: true) : simd
+                for splits in [[0, rows / layout.groupRows], [0, 1, rows / layout.groupRows]] {
+                    #expect(run(generic: generic, splits: splits).map(\.bitPattern) == one.map(\.bitPattern), "\(name) n=\(n) generic=\(generic) \(splits)")
                 }
             }
-            guard Kernels.levels.upperBound >= 2 else { return }
+            // The level whose arithmetic the layout has: AVX2 for x8, AVX-512 for x16 (where this CPU has it).
+            let level: Int32 = layout.groupRows == 8 ? 1 : 2
+            guard Kernels.levels.upperBound >= Int(level) else { return }
             var expected = [Float](repeating: 0, count: rows * n)
             xq.withUnsafeBytes { xb in
                 expected.withUnsafeMutableBufferPointer { y in
-                    #expect(moe_matmul_q_level(2, layout.type.rawValue, Int64(rows), Int64(n), Int64(cols), wb.baseAddress, m.rowBytes,
+                    #expect(moe_matmul_q_level(level, layout.type.rawValue, Int64(rows), Int64(n), Int64(cols), wb.baseAddress, m.rowBytes,
                                                xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
                 }
             }
-            #expect(perToken.map(\.bitPattern) == expected.map(\.bitPattern), "\(name) n=\(n): x16 vs row-major tiles")
+            #expect(simd.map(\.bitPattern) == expected.map(\.bitPattern), "\(name) n=\(n): repacked vs row-major tiles")
         }
     }
 }

@@ -24,6 +24,10 @@ void moe_repack_q4_0x8(int64_t rows, int64_t cols, const void *src, size_t src_r
 void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 // The scalar reference (same results on every CPU; moe_gemv_q4_0x8 uses AVX2 where available).
 void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+// Several tokens (N Q8_0 rows one after another): Y[t · ldy + r] for rows r of groups [g0, g1), bit for bit the
+// row-major products (moe_matmul_q at the AVX2 level where the CPU has AVX2, else the generic one).
+void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_q4_0x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
 // MXFP4 weights repacked 16 rows at a time ("x16") for the AVX-512 one-token kernel. For each group of 16 rows g
 // and block b: 16 bytes, the rows' E8M0 exponents (rows 0…15), then 4 × 64 bytes of codes, quad q holding rows
