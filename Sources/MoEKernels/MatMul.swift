@@ -64,8 +64,8 @@ public enum MatMul {
         firstItem.reserveCapacity(products.count + 1)
         for p in products {
             let perRow = max(1, p.w.cols * p.n)
-            // One token: chunks of whole 16-row groups, the one-token kernels' unit (8 rows for Q4_0, 16 for the
-            // AVX-512 ones; a chunk's last rows off the group go through slower 4-row tiles).
+            // One token, or repacked rows: chunks of whole 16-row groups, the one-token and repacked kernels' unit (8 or
+            // 16 rows; a chunk's last rows off the group go through slower 4-row tiles).
             let align = (p.n == 1 && p.xq != nil) || p.usesPacked ? 16 : 4
             let rows = p.work == 0 ? 0 : min(p.w.rows, max(align, (target / perRow + align - 1) & ~(align - 1)))
             chunkRows.append(rows)

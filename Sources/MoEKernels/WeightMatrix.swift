@@ -15,8 +15,8 @@ public struct WeightMatrix: @unchecked Sendable {
     public let base: UnsafeRawPointer
     /// Keeps the memory behind `base` alive (a `MappedFile`, or nil when the caller owns it).
     public let owner: AnyObject?
-    /// A copy of the rows repacked for a one-token kernel (`RepackedRows`), used by `MatMul` for single
-    /// tokens on 8-bit activations; nil: the row-major rows serve every product.
+    /// A copy of the rows repacked (`RepackedRows`), used by `MatMul` for products on 8-bit activations: single
+    /// tokens, and several where the layout serves them (`Layout.servesAll`); nil: the row-major rows serve every product.
     public private(set) var packed: RepackedRows?
 
     /// Wraps memory the caller keeps alive: `rows` rows of `cols` elements of `type` at `base`.
