@@ -60,11 +60,14 @@ import TestSupport
     }
 
     @Test func budgetSizesTheCache() throws {
-        let rss = ProcessMemory.residentBytes()
-        let m = try Model(path: Self.model, offload: OffloadSettings(budgetBytes: rss + (64 << 20)))
+        // The budget leaves 256 MiB above this process's resident bytes now: the suites running beside this one
+        // allocate meanwhile (model copies, repacked rows). With 64 MiB the test failed once in a full run and
+        // passed alone and in the next run: the process can grow past such a budget before the cache is planned.
+        let rss = ProcessMemory.residentBytes(), budget = rss + (256 << 20)
+        let m = try Model(path: Self.model, offload: OffloadSettings(budgetBytes: budget))
         _ = try Self.run(m, steps: 2)
         let plan = try #require(m.offload?.plan)
-        #expect(plan.processBytes + plan.marginBytes + plan.readyTierBytes <= rss + (64 << 20))
+        #expect(plan.processBytes + plan.marginBytes + plan.readyTierBytes <= budget)
         #expect(plan.slots >= m.config.expertsPerToken)
     }
 
