@@ -198,150 +198,109 @@ void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
     for (int64_t t = 0; t < N; t++) gemv_nibx16_generic(2, g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
 }
 
-// ---- Q4_K and IQ4_XS x16 (the AVX-512 level's one-token products; layouts in moe_repack.h) ----
+// ---- Q4_K, IQ4_XS and Q3_K x16 (the AVX-512 level's one-token products; layouts in moe_repack.h) ----
+// Each type is one map between a row's super-block and its place in a x16 step (`x16_map`): the repack runs it one
+// way, the scalar reference the other way before the row-major block's exact integer sum.
 
-enum { Q4_KX16 = 16 * sizeof(block_q4_K), IQ4_XSX16 = 16 * sizeof(block_iq4_xs) }; // 2304, 2176 bytes
-
-// Offset of row r's 16 code bytes number `chunk` (0 ..< 8) in a x16 super-block step whose codes start at `base`:
+// Offset of row r's 16 code bytes number `chunk` in a x16 super-block step whose codes start at `base`:
 // chunk-major, then quad r % 4, then r / 4 (the order the kernel loads 4 rows × 16 bytes).
 static inline size_t x16_code(size_t base, int chunk, int r) { return base + (size_t)(4 * chunk + (r & 3)) * 64 + 16 * (size_t)(r >> 2); }
 
-size_t moe_q4_Kx16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(block_q4_K); }
+// n bytes between the x16 step and the row's block: into the step when `pack`, out of it otherwise.
+static inline void x16_move(int pack, uint8_t *step, void *blk, size_t n) {
+    if (pack) memcpy(step, blk, n);
+    else memcpy(blk, step, n);
+}
 
-void moe_repack_q4_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+typedef void (*x16_map)(int pack, uint8_t *step, int r, void *blk);
+// acc + (row r's product with one Q8_K block), from its row-major block.
+typedef float (*x16_row)(const void *blk, const block_q8_K *x, float acc);
+
+static void q4_K_map(int pack, uint8_t *p, int r, void *vb) {
+    block_q4_K *b = vb;
+    x16_move(pack, p + 4 * r, &b->d, 2);
+    x16_move(pack, p + 4 * r + 2, &b->dmin, 2);
+    for (int j = 0; j < K_SCALE_SIZE; j++) x16_move(pack, p + 64 + 16 * j + r, b->scales + j, 1);
+    for (int c = 0; c < 8; c++) x16_move(pack, p + x16_code(256, c, r), b->qs + 16 * c, 16);
+}
+
+static float q4_K_row(const void *vb, const block_q8_K *x, float acc) {
+    const block_q4_K *b = vb;
+    int s, m;
+    moe_k4_isums(b, x, &s, &m);
+    acc = fmaf(moe_half_to_float(b->d) * x->d, (float)s, acc);
+    return fmaf(-(moe_half_to_float(b->dmin) * x->d), (float)m, acc);
+}
+
+static void iq4_xs_map(int pack, uint8_t *p, int r, void *vb) {
+    block_iq4_xs *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    x16_move(pack, p + 32 + 2 * r, &b->scales_h, 2);
+    x16_move(pack, p + 64 + 4 * r, b->scales_l, 4);
+    for (int c = 0; c < 8; c++) x16_move(pack, p + x16_code(128, c, r), b->qs + 16 * c, 16);
+}
+
+static float iq4_xs_row(const void *vb, const block_q8_K *x, float acc) {
+    const block_iq4_xs *b = vb;
+    return fmaf(moe_half_to_float(b->d) * x->d, (float)moe_iq4_xs_isum(b, x), acc);
+}
+
+static void q3_K_map(int pack, uint8_t *p, int r, void *vb) {
+    block_q3_K *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    for (int j = 0; j < 12; j++) x16_move(pack, p + 32 + 16 * j + r, b->scales + j, 1);
+    for (int c = 0; c < 2; c++) x16_move(pack, p + x16_code(224, c, r), b->hmask + 16 * c, 16);
+    for (int c = 0; c < 4; c++) x16_move(pack, p + x16_code(736, c, r), b->qs + 16 * c, 16);
+}
+
+static float q3_K_row(const void *vb, const block_q8_K *x, float acc) {
+    const block_q3_K *b = vb;
+    return fmaf(moe_half_to_float(b->d) * x->d, (float)moe_q3_K_isum(b, x), acc);
+}
+
+// `block`: bytes of one row's super-block (a step is 16 of them).
+static void repack_superx16(size_t block, x16_map map, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
     const int64_t nb = cols / QK_K;
     uint8_t *d = dst;
     for (int64_t g = 0; g < rows / 16; g++) {
-        for (int64_t b = 0; b < nb; b++, d += Q4_KX16) {
+        for (int64_t b = 0; b < nb; b++, d += 16 * block) {
             for (int r = 0; r < 16; r++) {
-                const block_q4_K *blk = (const block_q4_K *)((const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes) + b;
-                memcpy(d + 4 * r, &blk->d, 2);
-                memcpy(d + 4 * r + 2, &blk->dmin, 2);
-                for (int j = 0; j < K_SCALE_SIZE; j++) d[64 + 16 * j + r] = blk->scales[j];
-                for (int c = 0; c < 8; c++) memcpy(d + x16_code(256, c, r), blk->qs + 16 * c, 16);
+                const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes + (size_t)b * block;
+                map(1, d, r, (void *)blk); // (read only: packing copies out of it)
             }
         }
     }
 }
 
-// Row r's block at p, back in the row-major form.
-static void q4_Kx16_block(const uint8_t *p, int r, block_q4_K *out) {
-    memcpy(&out->d, p + 4 * r, 2);
-    memcpy(&out->dmin, p + 4 * r + 2, 2);
-    for (int j = 0; j < K_SCALE_SIZE; j++) out->scales[j] = p[64 + 16 * j + r];
-    for (int c = 0; c < 8; c++) memcpy(out->qs + 16 * c, p + x16_code(256, c, r), 16);
-}
-
-void moe_gemv_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+static void gemv_superx16_generic(size_t block, x16_map map, x16_row row, int64_t g0, int64_t g1, int64_t cols, const void *w,
+                                  const void *vx, float *y) {
     const int64_t nb = cols / QK_K;
     const block_q8_K *x = vx;
+    _Alignas(16) uint8_t blk[sizeof(block_q4_K)]; // the largest of the three
     for (int64_t g = g0; g < g1; g++) {
         float acc[16] = {0};
-        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * Q4_KX16;
-        for (int64_t b = 0; b < nb; b++, p += Q4_KX16) {
+        uint8_t *p = (uint8_t *)w + (size_t)g * (size_t)nb * 16 * block;
+        for (int64_t b = 0; b < nb; b++, p += 16 * block) {
             for (int r = 0; r < 16; r++) {
-                block_q4_K blk;
-                q4_Kx16_block(p, r, &blk);
-                int s, m;
-                moe_k4_isums(&blk, &x[b], &s, &m);
-                acc[r] = fmaf(moe_half_to_float(blk.d) * x[b].d, (float)s, acc[r]);
-                acc[r] = fmaf(-(moe_half_to_float(blk.dmin) * x[b].d), (float)m, acc[r]);
+                map(0, p, r, blk); // (unpacking only reads the step)
+                acc[r] = row(blk, &x[b], acc[r]);
             }
         }
         for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
     }
 }
 
-X16_DISPATCH_GEMV(moe_gemv_q4_Kx16, 1)
+#define SUPER_X16(name, T)                                                                                           \
+    size_t moe_##name##x16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(T); } \
+    void moe_repack_##name##x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {      \
+        repack_superx16(sizeof(T), name##_map, rows, cols, src, src_row_bytes, dst);                                \
+    }                                                                                                                \
+    void moe_gemv_##name##x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) { \
+        gemv_superx16_generic(sizeof(T), name##_map, name##_row, g0, g1, cols, w, x, y);                             \
+    }                                                                                                                \
+    X16_DISPATCH_GEMV(moe_gemv_##name##x16, 1)
 
-size_t moe_iq4_xsx16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(block_iq4_xs); }
-
-void moe_repack_iq4_xsx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    const int64_t nb = cols / QK_K;
-    uint8_t *d = dst;
-    for (int64_t g = 0; g < rows / 16; g++) {
-        for (int64_t b = 0; b < nb; b++, d += IQ4_XSX16) {
-            for (int r = 0; r < 16; r++) {
-                const block_iq4_xs *blk = (const block_iq4_xs *)((const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes) + b;
-                memcpy(d + 2 * r, &blk->d, 2);
-                memcpy(d + 32 + 2 * r, &blk->scales_h, 2);
-                memcpy(d + 64 + 4 * r, blk->scales_l, 4);
-                for (int c = 0; c < 8; c++) memcpy(d + x16_code(128, c, r), blk->qs + 16 * c, 16);
-            }
-        }
-    }
-}
-
-static void iq4_xsx16_block(const uint8_t *p, int r, block_iq4_xs *out) {
-    memcpy(&out->d, p + 2 * r, 2);
-    memcpy(&out->scales_h, p + 32 + 2 * r, 2);
-    memcpy(out->scales_l, p + 64 + 4 * r, 4);
-    for (int c = 0; c < 8; c++) memcpy(out->qs + 16 * c, p + x16_code(128, c, r), 16);
-}
-
-void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK_K;
-    const block_q8_K *x = vx;
-    for (int64_t g = g0; g < g1; g++) {
-        float acc[16] = {0};
-        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * IQ4_XSX16;
-        for (int64_t b = 0; b < nb; b++, p += IQ4_XSX16) {
-            for (int r = 0; r < 16; r++) {
-                block_iq4_xs blk;
-                iq4_xsx16_block(p, r, &blk);
-                acc[r] = fmaf(moe_half_to_float(blk.d) * x[b].d, (float)moe_iq4_xs_isum(&blk, &x[b]), acc[r]);
-            }
-        }
-        for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
-    }
-}
-
-X16_DISPATCH_GEMV(moe_gemv_iq4_xsx16, 1)
-
-// ---- Q3_K x16 ----
-
-enum { Q3_KX16 = 16 * sizeof(block_q3_K) }; // 1760 bytes
-
-size_t moe_q3_Kx16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(block_q3_K); }
-
-void moe_repack_q3_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    const int64_t nb = cols / QK_K;
-    uint8_t *d = dst;
-    for (int64_t g = 0; g < rows / 16; g++) {
-        for (int64_t b = 0; b < nb; b++, d += Q3_KX16) {
-            for (int r = 0; r < 16; r++) {
-                const block_q3_K *blk = (const block_q3_K *)((const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes) + b;
-                memcpy(d + 2 * r, &blk->d, 2);
-                for (int j = 0; j < 12; j++) d[32 + 16 * j + r] = blk->scales[j];
-                for (int c = 0; c < 2; c++) memcpy(d + x16_code(224, c, r), blk->hmask + 16 * c, 16);
-                for (int c = 0; c < 4; c++) memcpy(d + x16_code(736, c, r), blk->qs + 16 * c, 16);
-            }
-        }
-    }
-}
-
-static void q3_Kx16_block(const uint8_t *p, int r, block_q3_K *out) {
-    memcpy(&out->d, p + 2 * r, 2);
-    for (int j = 0; j < 12; j++) out->scales[j] = p[32 + 16 * j + r];
-    for (int c = 0; c < 2; c++) memcpy(out->hmask + 16 * c, p + x16_code(224, c, r), 16);
-    for (int c = 0; c < 4; c++) memcpy(out->qs + 16 * c, p + x16_code(736, c, r), 16);
-}
-
-void moe_gemv_q3_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK_K;
-    const block_q8_K *x = vx;
-    for (int64_t g = g0; g < g1; g++) {
-        float acc[16] = {0};
-        const uint8_t *p = (const uint8_t *)w + (size_t)g * (size_t)nb * Q3_KX16;
-        for (int64_t b = 0; b < nb; b++, p += Q3_KX16) {
-            for (int r = 0; r < 16; r++) {
-                block_q3_K blk;
-                q3_Kx16_block(p, r, &blk);
-                acc[r] = fmaf(moe_half_to_float(blk.d) * x[b].d, (float)moe_q3_K_isum(&blk, &x[b]), acc[r]);
-            }
-        }
-        for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
-    }
-}
-
-X16_DISPATCH_GEMV(moe_gemv_q3_Kx16, 1)
+_Static_assert(sizeof(block_q4_K) >= sizeof(block_iq4_xs) && sizeof(block_q4_K) >= sizeof(block_q3_K), "scratch block size");
+SUPER_X16(q4_K, block_q4_K)
+SUPER_X16(iq4_xs, block_iq4_xs)
+SUPER_X16(q3_K, block_q3_K)
