@@ -61,6 +61,25 @@ struct CacheReplayTests {
         }
     }
 
+    /// A guess loaded before any request (`insertedCold`) is LFU's next victim unless its earlier requests
+    /// outrank the residents; once requested it counts like any other.
+    @Test func lfuRanksAColdInsertionByItsHistory() {
+        var lfu = LFUPolicy(ids: 8)
+        var t = 0
+        func use(_ id: Int, times: Int = 1) { for _ in 0 ..< times { t += 1; lfu.used(id, at: t) } }
+        lfu.inserted(0, at: 0); use(0, times: 2)          // 3 requests
+        t += 1; lfu.inserted(1, at: t); use(1)            // 2 requests
+        lfu.insertedCold(2, at: t)                        // never requested
+        #expect(lfu.victim() == 2)
+        use(2, times: 3)                                  // now 3 requests, the most recent
+        #expect(lfu.victim() == 1)
+        lfu.removed(1)
+        lfu.insertedCold(1, at: t)                        // back on a guess: its 2 earlier requests still count
+        #expect(lfu.victim() == 1)
+        use(1, times: 2)                                  // 4 requests: the others go first, oldest use first
+        #expect(lfu.victim() == 0)
+    }
+
     @Test func badTraces() throws {
         let dir = try TempDir()
         defer { dir.cleanup() }

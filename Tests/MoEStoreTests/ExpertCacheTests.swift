@@ -42,11 +42,11 @@ import TestSupport
         }
     }
 
-    @Test(arguments: [CachePolicyKind.lru, .lfu, .predictive])
-    func everyPointerShowsTheFileBytes(policy: CachePolicyKind) throws {
+    @Test(arguments: [(CachePolicyKind.lru, 4), (.lfu, 4), (.predictive, 4), (.predictive, nil)] as [(CachePolicyKind, Int?)])
+    func everyPointerShowsTheFileBytes(policy: CachePolicyKind, ioThreads: Int?) throws {
         let f = try Fixture()
         defer { f.dir.cleanup() }
-        let cache = try ExpertCache(layout: f.layout, capacity: 6, options: ExpertCacheOptions(policy: policy, ioThreads: 4))
+        let cache = try ExpertCache(layout: f.layout, capacity: 6, options: ExpertCacheOptions(policy: policy, ioThreads: ioThreads))
         defer { cache.shutdown() }
         var rng = SystemRandomNumberGenerator()
         for _ in 0 ..< 400 {
@@ -58,6 +58,11 @@ import TestSupport
             for (e, p) in zip(chosen, ready) { #expect(f.matches(f.layout.id(layer: layer, expert: e), p)) }
             cache.release(ticket)
             #expect(cache.residentCount <= cache.capacity)
+        }
+        // Adapted reads in flight stay between the floor and the threads started; a fixed count stays fixed.
+        let limit = cache.readsInFlightLimit
+        if let n = ioThreads { #expect(limit == n) } else {
+            #expect((ExpertCacheOptions.minimumReadsInFlight ... ExpertCacheOptions.adaptiveIOThreads).contains(limit))
         }
         let t = cache.stats.total
         #expect(t.requests == 800)

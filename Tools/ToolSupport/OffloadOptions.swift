@@ -15,12 +15,12 @@ public struct OffloadOptions: ParsableArguments {
     @Option(help: "Hold at most N experts in memory (for studies of cache behaviour; with or without --memory-budget).")
     public var cacheExperts: Int?
 
-    @Option(help: ArgumentHelp("Which experts stay: lru, lfu (decayed counts), or predictive (LRU plus loading each next layer's predicted experts ahead).",
+    @Option(help: ArgumentHelp("Which experts stay: lru, lfu (decayed counts), or predictive (decayed-count eviction plus loading each next layer's predicted experts ahead).",
                                valueName: "lru|lfu|predictive"))
     public var cachePolicy: CachePolicyKind = .predictive
 
-    @Option(help: "Threads reading experts from disk.")
-    public var ioThreads = 4
+    @Option(help: "Threads reading experts from disk, each one read at a time. Default: 16 threads, of which as many read at once as this model needs (reads in flight = reads per layer × a read's time ÷ a layer's compute time, at least 4).")
+    public var ioThreads: Int?
 
     @Option(help: "Predictive policy: experts loaded ahead for the next layer (default: top-k and half again; top-k for layers further ahead).")
     public var prefetch: Int?
@@ -46,7 +46,7 @@ public struct OffloadOptions: ParsableArguments {
             do { _ = try ByteSize.parse(b) } catch { throw ValidationError("--memory-budget: \(error)") }
         }
         if let n = cacheExperts, n < 1 { throw ValidationError("--cache-experts must be ≥ 1") }
-        guard ioThreads >= 1, ioThreads <= 64 else { throw ValidationError("--io-threads must be between 1 and 64") }
+        if let n = ioThreads, !(1 ... 64).contains(n) { throw ValidationError("--io-threads must be between 1 and 64") }
         if let p = prefetch, p < 0 { throw ValidationError("--prefetch must be ≥ 0") }
         guard lookahead >= 1, lookahead <= 64 else { throw ValidationError("--lookahead must be between 1 and 64") }
         if !enabled, cachePolicy != .predictive || prefetch != nil || cacheStats {

@@ -38,6 +38,10 @@ public struct LFUPolicy: CachePolicy {
 
     public mutating func used(_ id: Int, at time: Int) { request(id, time, resident: true) }
     public mutating func inserted(_ id: Int, at time: Int) { request(id, time, resident: true) }
+    /// A guess loaded before any request: ranked by the requests it had before (none for an expert never
+    /// used), not counting one, so that a wrong guess is the first to go and a right one earns its place
+    /// when it is used.
+    public mutating func insertedCold(_ id: Int, at time: Int) { push(id) }
     public mutating func victim(excluding excluded: (Int) -> Bool) -> Int? { heap.top(excluding: excluded) }
     public mutating func removed(_ id: Int) { heap.remove(id) }
 }

@@ -16,11 +16,13 @@ public struct CacheReport: Codable, Sendable {
     public let predictionRecall: [Double?]?
     /// The process's peak resident memory when the report was made.
     public let peakResidentBytes: Int
+    /// Reads the I/O threads may have in flight at once, as last set (fixed by `--io-threads`, else adapted).
+    public let readsInFlightLimit: Int?
 
     enum CodingKeys: String, CodingKey {
         case policy, plan, statistics, servedWithoutWaiting = "served_without_waiting", hitRate = "hit_rate"
         case bytesReadPerToken = "bytes_read_per_token", predictionRecall = "prediction_recall"
-        case peakResidentBytes = "peak_resident_bytes"
+        case peakResidentBytes = "peak_resident_bytes", readsInFlightLimit = "reads_in_flight_limit"
     }
 
     public init(offload: ExpertOffload) {
@@ -33,6 +35,7 @@ public struct CacheReport: Codable, Sendable {
         bytesReadPerToken = statistics.tokens > 0 ? Double(statistics.total.bytesRead) / Double(statistics.tokens) : 0
         predictionRecall = cache?.predictor?.recallPerLayer
         peakResidentBytes = ProcessMemory.peakResidentBytes()
+        readsInFlightLimit = cache?.readsInFlightLimit
     }
 
     /// A table for people: one line per MoE layer and a total.
@@ -61,7 +64,8 @@ public struct CacheReport: Codable, Sendable {
                             Double(t.bytesRead) / 1048576, t.stallSeconds))
         lines.append(String(format: "%d tokens; served without waiting %.3f (hits %.3f); %.1f MiB read per token, %.1f MiB decompressed in all; %.2f s stalled",
                             statistics.tokens, servedWithoutWaiting, hitRate, bytesReadPerToken / 1048576,
-                            Double(t.bytesDecompressed) / 1048576, t.stallSeconds))
+                            Double(t.bytesDecompressed) / 1048576, t.stallSeconds) +
+                     (readsInFlightLimit.map { "; reads in flight at most \($0)" } ?? ""))
         return lines.joined(separator: "\n")
     }
 }

@@ -7,15 +7,16 @@ public enum CachePolicyKind: String, CaseIterable, Sendable, Codable {
     case lru
     /// Least frequently used, counts decayed so that the cache follows a change of topic; on demand only.
     case lfu
-    /// LRU eviction, plus prefetch of each next layer's predicted experts (`ExpertPredictor`) on the I/O
+    /// LFU eviction (decayed counts; guesses enter at the eviction end), plus prefetch of each next layer's predicted experts (`ExpertPredictor`) on the I/O
     /// threads while the current layer computes.
     case predictive
 }
 
 public struct ExpertCacheOptions: Sendable {
     public var policy: CachePolicyKind = .predictive
-    /// Threads reading experts (several reads in flight use more of the disk's bandwidth).
-    public var ioThreads = 4
+    /// Threads reading experts, each one read at a time; nil (the default): `adaptiveIOThreads` threads,
+    /// of which as many read at once as the measured times call for (`ExpertCache.readsInFlightLimit`).
+    public var ioThreads: Int?
     /// LFU: every 4,096 requests all counts are multiplied by this.
     public var lfuDecay = 0.9
     /// Predictive: experts prefetched for the next MoE layer; nil = top-k plus half again. Layers further
@@ -29,9 +30,18 @@ public struct ExpertCacheOptions: Sendable {
     public var compressedTierBytes = 0
     /// zstd level of the compressed tier (1: fast, and weights gain little from higher levels).
     public var compressionLevel: Int32 = 1
-    public init(policy: CachePolicyKind = .predictive, ioThreads: Int = 4, prefetchCount: Int? = nil, lookahead: Int = 2) {
+    /// Threads started when `ioThreads` is nil: the most reads the adaptive limit lets run at once.
+    public static let adaptiveIOThreads = 16
+    /// The adaptive limit's floor: enough reads in flight for a disk's bandwidth (BENCHMARKS.md measured 4
+    /// threads the fastest on 3 MiB experts, whose layers compute in ≈ 2 ms).
+    public static let minimumReadsInFlight = 4
+
+    /// Threads started.
+    public var ioThreadCount: Int { ioThreads ?? Self.adaptiveIOThreads }
+
+    public init(policy: CachePolicyKind = .predictive, ioThreads: Int? = nil, prefetchCount: Int? = nil, lookahead: Int = 2) {
         self.policy = policy
-        self.ioThreads = max(1, ioThreads)
+        self.ioThreads = ioThreads.map { max(1, $0) }
         self.prefetchCount = prefetchCount
         self.lookahead = max(1, lookahead)
     }
@@ -96,6 +106,16 @@ public final class ExpertCache: @unchecked Sendable {
     private var expertStatistics: [CacheStatistics.Layer]
     /// Every wait that stalled, in seconds (for latency histograms), in order.
     private var stalls: [Double] = []
+    /// Reads under way, and how many may be at once (fixed with `ioThreads`, else adapted).
+    private var reading = 0
+    public private(set) var readsInFlightLimit: Int
+    /// Exponential averages for the adaptive limit: seconds of one read, seconds from queueing a read to its
+    /// start (a thread's wake-up, and any wait for a free one), seconds between two requests (a layer's
+    /// compute, in decode), reads queued between two requests.
+    private var readSeconds = 0.0, startDelay = 0.0, requestInterval = 0.0, readsPerRequest = 0.0
+    private var lastRequest: ContinuousClock.Instant?
+    private var readsSinceRequest = 0
+    private var queuedAt: [ContinuousClock.Instant]   // [ids · 3] when each read was queued
 
     /// - capacity: slots (experts held at once); at least one layer's top-k.
     public convenience init(layout: ExpertLayout, capacity: Int, options: ExpertCacheOptions = ExpertCacheOptions()) throws {
@@ -145,13 +165,15 @@ public final class ExpertCache: @unchecked Sendable {
         partsDone = Array(repeating: 0, count: ids)
         freeSlots = (0 ..< Int32(capacity)).reversed()
         switch options.policy {
-        case .lru, .predictive: policy = LRUPolicy(ids: ids)
-        case .lfu: policy = LFUPolicy(ids: ids, decay: options.lfuDecay)
+        case .lru: policy = LRUPolicy(ids: ids)
+        case .lfu, .predictive: policy = LFUPolicy(ids: ids, decay: options.lfuDecay)
         }
         predictor = options.policy == .predictive ? ExpertPredictor(layout: layout) : nil
         statistics = CacheStatistics(layers: layout.layers)
         expertStatistics = Array(repeating: .init(), count: ids)
-        for i in 0 ..< (simulate ? 0 : options.ioThreads) {
+        readsInFlightLimit = options.ioThreads ?? ExpertCacheOptions.minimumReadsInFlight
+        queuedAt = Array(repeating: .now, count: ids * 3)
+        for i in 0 ..< (simulate ? 0 : options.ioThreadCount) {
             let t = Thread { [self] in ioLoop() }
             t.name = "expert-io-\(i)"
             t.stackSize = 256 << 10
@@ -202,6 +224,7 @@ public final class ExpertCache: @unchecked Sendable {
         protectedCount -= speculative[layer].count
         speculative[layer].removeAll(keepingCapacity: true)
         for id in ids { pins[id] += 1 }   // first, so that no expert of this request is evicted for another
+        adaptReadsInFlight()
         for id in ids {
             time += 1
             count(id) { $0.requests += 1 }
@@ -255,7 +278,32 @@ public final class ExpertCache: @unchecked Sendable {
     /// broadcast per request costs the forward pass their wake-ups. A thread waits only when both queues are
     /// empty, so a read queued while every thread is busy is taken when one finishes.
     private func wakeReaders(_ jobs: Int) {
-        for _ in 0 ..< min(jobs, options.ioThreads) { monitor.signalWork() }
+        readsSinceRequest += jobs
+        for _ in 0 ..< min(jobs, max(0, readsInFlightLimit - reading)) { monitor.signalWork() }
+    }
+
+    /// The adaptive limit of reads in flight, chosen from the layer's compute time: the reads queued at one
+    /// request (a miss's, and the guesses for the layers ahead) should be done by the next request, one
+    /// layer's compute later. A read takes `startDelay + readSeconds` from queueing, so `rounds` reads one
+    /// after another fit in a layer's time, and `readsPerRequest / rounds` must run at once. The tiny model
+    /// computes a layer in 0.2 ms against ≈ 0.15 ms per 32 KiB read: one round, 9–10 in flight; olmoe-like
+    /// takes ≈ 2 ms per layer: the floor of 4, since more threads would take time from the forward pass
+    /// without reads to do. Called at each request (lock held); fixed when `ioThreads` is given.
+    private func adaptReadsInFlight() {
+        let now = ContinuousClock.now
+        defer { lastRequest = now; readsSinceRequest = 0 }
+        guard let last = lastRequest else { return }
+        let interval = (now - last).seconds
+        guard interval < 0.25 else { return }   // a pause between prompts or tokens, not a layer's compute
+        let a = 0.05
+        requestInterval = requestInterval == 0 ? interval : (1 - a) * requestInterval + a * interval
+        readsPerRequest = (1 - a) * readsPerRequest + a * Double(readsSinceRequest)
+        guard readSeconds > 0, requestInterval > 0 else { return }
+        let rounds = max(1, (requestInterval / (readSeconds + startDelay)).rounded(.down))
+        let wanted = (readsPerRequest / rounds).rounded(.up)
+        if options.ioThreads == nil {
+            readsInFlightLimit = Int(min(Double(options.ioThreadCount), max(Double(ExpertCacheOptions.minimumReadsInFlight), wanted)))
+        }
     }
 
     /// Waits until every expert of `ticket` is ready; their matrices' first bytes, in the ticket's order.
@@ -321,6 +369,8 @@ public final class ExpertCache: @unchecked Sendable {
         phase[id] = .queued
         let jobs = [id * 3, id * 3 + 1, id * 3 + 2]
         if demand { demandQueue += jobs } else { prefetchQueue += jobs }
+        let now = ContinuousClock.now
+        for j in jobs { queuedAt[j] = now }
         return jobs.count
     }
     /// Adds processed tokens to the statistics (for per-token figures).
@@ -383,9 +433,12 @@ public final class ExpertCache: @unchecked Sendable {
         defer { scratch.deallocate() }
         monitor.lock()
         while true {
-            while !stopping, demandQueue.isEmpty, prefetchQueue.isEmpty { monitor.waitWork() }
+            while !stopping, demandQueue.isEmpty && prefetchQueue.isEmpty || reading >= readsInFlightLimit { monitor.waitWork() }
             if stopping { break }
             let job = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
+            reading += 1
+            let started = ContinuousClock.now
+            startDelay = 0.95 * startDelay + 0.05 * (started - queuedAt[job]).seconds
             let id = job / 3, p = job % 3
             phase[id] = .loading
             let region = arena! + Int(slot[id]) * slotBytes + regionOffset[p]
@@ -407,12 +460,15 @@ public final class ExpertCache: @unchecked Sendable {
             } catch {
                 failed = (error as? OffloadError) ?? .io(path: layout.files[part.file], what: "\(error)")
             }
+            let seconds = (ContinuousClock.now - started).seconds
             monitor.lock()
+            reading -= 1
             if failed == nil {
                 if decompressed {
                     count(id) { $0.bytesDecompressed += part.count }
                 } else {
                     count(id) { $0.bytesRead += part.count }
+                    readSeconds = readSeconds == 0 ? seconds : 0.95 * readSeconds + 0.05 * seconds
                 }
             }
             partsDone[id] += 1
