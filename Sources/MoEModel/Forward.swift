@@ -439,9 +439,22 @@ extension Model {
                 for slot in 0 ..< n * k { (s.expertIn + slot * h).update(from: s.xb + Int(s.slotToken[slot]) * h, count: h) }
             }
         }
-        let used = (0 ..< e).filter { s.expertStart[$0 + 1] > s.expertStart[$0] }
+        var used = (0 ..< e).filter { s.expertStart[$0 + 1] > s.expertStart[$0] }
         s.expertCounts.routed += n * k
         s.expertCounts.computed += used.count
+        // Low-bit mode (decode only): the token's lower-weight experts that the cache does not hold are asked
+        // of the low-bit cache, whose copies read fewer bytes; the rest as usual.
+        var lowBit: (ids: [Int], ticket: ExpertCache.Ticket, cache: ExpertCache)?
+        if n == 1, let cache, let low = offload?.lowBitCache, let rule = offload?.settings.lowBit {
+            let byWeight = (0 ..< k).sorted { s.chosenWeights[$0] > s.chosenWeights[$1] }
+            let ids = byWeight.dropFirst(rule.fullRank(k: k)).map { Int(s.chosen[$0]) }
+                .filter { !cache.holds(layer: l, expert: $0) }.sorted()
+            if !ids.isEmpty {
+                lowBit = (ids, try low.request(layer: l, experts: ids), low)
+                used.removeAll { ids.contains($0) }
+            }
+        }
+        defer { if let lowBit { lowBit.cache.release(lowBit.ticket) } }
         // At most half the cache's slots per group, so the next group can load while this one computes.
         let groupSize = cache.map { min($0.capacity, max(k, $0.capacity / 2)) } ?? used.count
         var g0 = 0
@@ -470,6 +483,22 @@ extension Model {
             }
             defer { if let ticket { cache?.release(ticket) } }
             expertGroup(group, experts, layer: l, n: n, state: s, gateQ: gateQ, upQ: upQ, quantized: quantized)
+        }
+        if let lowBit {
+            let layout = lowBit.cache.layout
+            let ready = try lowBit.cache.wait(lowBit.ticket)
+            let experts = try zip(lowBit.ids, ready).map { x, p in
+                let id = layout.id(layer: l, expert: x)
+                func matrix(_ part: Int, _ base: UnsafeRawPointer) throws -> WeightMatrix {
+                    let q = layout.part(id, part)
+                    return try WeightMatrix(type: q.type, rows: q.rows, cols: q.cols, base: base)
+                }
+                return ExpertWeights(gate: try matrix(0, p.gate), up: try matrix(1, p.up), down: try matrix(2, p.down))
+            }
+            let lowQuantized = s.precision == .q8
+            expertGroup(lowBit.ids, experts, layer: l, n: 1, state: s,
+                        gateQ: lowQuantized ? s.hiddenQ.activations(for: experts[0].gate, x: s.xb, n: 1) : nil,
+                        upQ: lowQuantized ? s.hiddenQ.activations(for: experts[0].up, x: s.xb, n: 1) : nil, quantized: lowQuantized)
         }
         for slot in 0 ..< n * k {
             let out = s.ffnOut + Int(s.slotToken[slot]) * h, y = s.expertOut + slot * h
@@ -504,7 +533,11 @@ extension Model {
                 }
             }
         }
-        Ops.activate(c.activation, s.gate + lo * ffn, s.up + lo * ffn, n: (hi - lo) * ffn)
+        // Each expert's own slots: a group's experts need not be consecutive (low-bit mode splits the chosen).
+        for x in ids {
+            let slot0 = Int(s.expertStart[x]), count = Int(s.expertStart[x + 1]) - slot0
+            Ops.activate(c.activation, s.gate + slot0 * ffn, s.up + slot0 * ffn, n: count * ffn)
+        }
         if let stats = s.activationStatistics {
             for x in ids {
                 let slots = Int(s.expertStart[x]) ..< Int(s.expertStart[x + 1])

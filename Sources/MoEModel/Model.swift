@@ -57,10 +57,36 @@ public final class Model: Sendable {
         moeOrdinal = ordinal
         if let settings, let resident {
             resident.releaseFilePages()
-            offload = try ExpertOffload(layout: store.expertLayout(), settings: settings, residentWeightBytes: resident.byteCount)
+            let layout = try store.expertLayout()
+            let lowBit = try settings.lowBit.map { try Self.companionLayout($0.companion, matching: layout, of: store) }
+            offload = try ExpertOffload(layout: layout, settings: settings, residentWeightBytes: resident.byteCount, lowBitLayout: lowBit)
         } else {
             offload = nil
         }
+    }
+
+    /// The experts of a companion file (`--companion`, `LowBitMisses`): the same model with experts of the
+    /// same shapes in smaller types. Anything else is refused with one line naming the difference.
+    static func companionLayout(_ path: String, matching main: ExpertLayout, of store: WeightStore) throws -> ExpertLayout {
+        let companion = try WeightStore(path: path)
+        func refuse(_ what: String) -> FormatError { .malformed(path: path, what: "not a companion of \(store.path): \(what)") }
+        let a = store.config, b = companion.config
+        for (name, x, y) in [("layers", a.layerCount, b.layerCount), ("experts", a.expertCount, b.expertCount),
+                             ("experts per token", a.expertsPerToken, b.expertsPerToken), ("hidden size", a.hiddenSize, b.hiddenSize),
+                             ("expert FFN", a.expertFFN, b.expertFFN)] where x != y {
+            throw refuse("\(name) \(y), the model has \(x)")
+        }
+        let layout = try companion.expertLayout()
+        guard layout.isMoE == main.isMoE else { throw refuse("its MoE layers differ from the model's") }
+        for id in 0 ..< main.ids where main.isMoE[id / main.experts] {
+            for p in 0 ..< 3 where (layout.part(id, p).rows, layout.part(id, p).cols) != (main.part(id, p).rows, main.part(id, p).cols) {
+                throw refuse("expert \(id % main.experts) of layer \(id / main.experts) has another shape")
+            }
+        }
+        guard layout.totalBytes < main.totalBytes else {
+            throw refuse("its experts (\(ByteSize.format(layout.totalBytes))) are not smaller than the model's (\(ByteSize.format(main.totalBytes)))")
+        }
+        return layout
     }
 
     /// The tokenizer, its problems reported against its file. It may not make ids the model has no rows for:

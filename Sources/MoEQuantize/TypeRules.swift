@@ -48,6 +48,8 @@ public struct TypeRules: Sendable, Equatable {
     /// Per-tensor overrides, applied in order, the last match winning: a name pattern (`*` matches any
     /// run of characters) and a type, as llama-quantize's `--tensor-type`.
     public var overrides: [(pattern: String, type: TensorType)] = []
+    /// Routed experts' type above every other rule (a companion file's, `moe-quantize --companion`).
+    public var expertsForced: TensorType?
     /// A llama-quantize mix (`--preset Q4_K_M` …): when set, it chooses every quantizable tensor's type from the
     /// tensor's name, layer and the model's shape as llama-quantize does, and the role fields above are unused.
     public var mix: LlamaMix?
@@ -134,6 +136,7 @@ public struct TypeRules: Sendable, Equatable {
     public func preferredType(name: String, shape: [Int]) -> TensorType {
         var t: TensorType
         let role = TensorRole.of(name: name, shape: shape)
+        if role == .experts, let forced = expertsForced { return forced }
         if let mix, role != .vector, role != .router {
             t = mix.type(name: name, shape: shape, model: model)
             for o in overrides where Self.matches(name, o.pattern) { t = o.type }

@@ -6,6 +6,14 @@ import MoEStore
 extension CachePolicyKind: ExpressibleByArgument {}
 extension CompressionChoice: ExpressibleByArgument {}
 
+/// `--miss-precision`: how an expert the cache does not hold is computed in decode.
+public enum MissPrecision: String, ExpressibleByArgument, CaseIterable, Sendable {
+    /// From the model's own copy (read at full size): output as without a budget.
+    case exact
+    /// From the companion's lower-precision copy when its weight ranks below the token's top half.
+    case low
+}
+
 /// `--memory-budget` and the expert cache's options, shared by the commands that run a model.
 public struct OffloadOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Memory the whole process may use (as 1.5GiB, 800MiB): resident weights, KV cache, buffers and the expert cache. Experts then stay on disk and are read as needed.",
@@ -32,6 +40,17 @@ public struct OffloadOptions: ParsableArguments {
                                valueName: "auto|on|off"))
     public var compression: CompressionChoice = .auto
 
+    @Option(help: ArgumentHelp("How a chosen expert that is not in memory is computed in decode: exact (the model's copy, read whole) or low (if its mixing weight ranks below the token's top half, from --companion's smaller copy; prompts stay exact; output changes, see Docs/BENCHMARKS.md for the perplexity cost).",
+                               valueName: "exact|low"))
+    public var missPrecision: MissPrecision = .exact
+
+    @Option(help: ArgumentHelp("With --miss-precision low: the same model with its experts in a smaller type (e.g. moe-quantize SRC companion.gguf --type q2_k); checked against the model's shapes.",
+                               valueName: "file"))
+    public var companion: String?
+
+    @Option(help: "With --miss-precision low: how many of a token's experts, by mixing weight, always use the full copy (default: half of top-k).")
+    public var fullPrecisionTop: Int?
+
     @Flag(help: "Print the expert cache's statistics (per layer: hits, prefetch hits, misses, bytes read, stalls) on stderr.")
     public var cacheStats = false
 
@@ -49,6 +68,12 @@ public struct OffloadOptions: ParsableArguments {
         if let n = ioThreads, !(1 ... 64).contains(n) { throw ValidationError("--io-threads must be between 1 and 64") }
         if let p = prefetch, p < 0 { throw ValidationError("--prefetch must be ≥ 0") }
         guard lookahead >= 1, lookahead <= 64 else { throw ValidationError("--lookahead must be between 1 and 64") }
+        if missPrecision == .low, companion == nil { throw ValidationError("--miss-precision low needs --companion FILE (the model's experts in a smaller type)") }
+        if missPrecision == .exact, companion != nil || fullPrecisionTop != nil {
+            throw ValidationError("--companion and --full-precision-top take effect with --miss-precision low")
+        }
+        if let m = fullPrecisionTop, m < 0 { throw ValidationError("--full-precision-top must be ≥ 0") }
+        if !enabled, missPrecision == .low { throw ValidationError("--miss-precision low needs --memory-budget or --cache-experts") }
         if !enabled, cachePolicy != .predictive || prefetch != nil || cacheStats {
             throw ValidationError("--cache-policy, --prefetch and --cache-stats need --memory-budget or --cache-experts")
         }
@@ -65,7 +90,8 @@ public struct OffloadOptions: ParsableArguments {
         }
         return OffloadSettings(budgetBytes: budget, maxExperts: cacheExperts,
                                cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch, lookahead: lookahead),
-                               compression: compression)
+                               compression: compression,
+                               lowBit: missPrecision == .low ? companion.map { LowBitMisses(companion: $0, fullRank: fullPrecisionTop) } : nil)
     }
 
     /// The forced routing for `model`, if asked for (checked against the model's shape).

@@ -104,6 +104,10 @@ struct MoEQuantizeCommand: ParsableCommand {
     @Option(name: [.short, .long], help: "Threads (default: physical cores). The output does not depend on it.")
     var threads: Int = ThreadPool.physicalCores
 
+    @Option(help: ArgumentHelp("Also write a companion file for `moe --miss-precision low`: the same model with its routed experts in TYPE (q2_k, q3_k, iq4_xs, q4_0 …), written after OUTPUT with the same options.",
+                               valueName: "TYPE=FILE"))
+    var companion: String?
+
     @Flag(help: "Replace OUTPUT if it exists.") var force = false
     @Flag(name: .customLong("dry-run"), help: "Print the plan (each tensor's type and size) and write nothing.") var dryRun = false
     @Flag(help: "Print a JSON summary on stdout at the end.") var json = false
@@ -190,10 +194,32 @@ struct MoEQuantizeCommand: ParsableCommand {
             }
             options.alignment = a
         }
-        if !dryRun { try checkOutput() }
+        var companionJob: (type: TensorType, path: String)?
+        if let companion {
+            let parts = companion.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, !parts[1].isEmpty else { throw ValidationError("--companion '\(companion)': expected TYPE=FILE") }
+            companionJob = (try parseType(parts[0], "--companion"), parts[1])
+        }
+        if !dryRun {
+            try checkOutput(output)
+            if let c = companionJob {
+                guard URL(fileURLWithPath: c.path).standardizedFileURL != URL(fileURLWithPath: output).standardizedFileURL else {
+                    throw QuantizeError.output(path: c.path, reason: "is OUTPUT too")
+                }
+                try checkOutput(c.path)
+            }
+        }
+        try write(options, to: output)
+        if let c = companionJob {
+            options.rules.expertsForced = c.type
+            try write(options, to: c.path)
+        }
+    }
 
+    /// One quantization of the input with `options` into `output` (plan, calibration, progress, summary).
+    private func write(_ options: QuantizeOptions, to output: String) throws {
         let job = try QuantizeJob(input: input, options: options)
-        printPlan(job)
+        printPlan(job, output)
         if dryRun { return }
 
         if let calibration {
@@ -220,7 +246,7 @@ struct MoEQuantizeCommand: ParsableCommand {
         if json {
             let summary: [String: Any] = [
                 "input": input, "output": output, "output_bytes": size, "input_tensor_bytes": job.inputBytes,
-                "seconds": seconds, "rounding": roundingMode.rawValue, "calibration": calibration ?? NSNull(),
+                "seconds": seconds, "rounding": options.rounding.rawValue, "calibration": calibration ?? NSNull(),
                 "file_type": job.fileType.description, "threads": threads,
                 "types": Dictionary(grouping: job.plan, by: { $0.type.description }).mapValues { $0.count },
             ]
@@ -242,7 +268,7 @@ struct MoEQuantizeCommand: ParsableCommand {
     }
 
     /// The output must not be the input, and must not exist unless --force; its folder must be writable.
-    private func checkOutput() throws {
+    private func checkOutput(_ output: String) throws {
         let fm = FileManager.default
         let outURL = URL(fileURLWithPath: output).standardizedFileURL, inURL = URL(fileURLWithPath: input).standardizedFileURL
         guard outURL.path != inURL.path else { throw QuantizeError.output(path: output, reason: "is the input") }
@@ -259,7 +285,7 @@ struct MoEQuantizeCommand: ParsableCommand {
         unlink(partial)
     }
 
-    private func printPlan(_ job: QuantizeJob) {
+    private func printPlan(_ job: QuantizeJob, _ output: String) {
         let c = job.checkpoint.config
         printErr("moe-quantize: \(input): \(c.architecture), \(c.layerCount) layers, \(c.expertCount) experts, \(job.plan.count) tensors, \(ProgressReporter.bytes(job.inputBytes))")
         var byType: [String: (count: Int, bytes: Int)] = [:]

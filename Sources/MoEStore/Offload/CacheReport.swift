@@ -18,11 +18,26 @@ public struct CacheReport: Codable, Sendable {
     public let peakResidentBytes: Int
     /// Reads the I/O threads may have in flight at once, as last set (fixed by `--io-threads`, else adapted).
     public let readsInFlightLimit: Int?
+    /// `--miss-precision low`: the low-bit copies' cache (nil without). The shares and bytes per token above
+    /// count its requests and reads with the ready tier's.
+    public let lowBit: LowBitReport?
+
+    public struct LowBitReport: Codable, Sendable {
+        /// Experts computed from their low-bit copy, and of those found in the low-bit cache.
+        public let uses: Int
+        public let hits: Int
+        /// Bytes of low-bit copies read, and what reading the full copies of the same misses would have cost.
+        public let bytesRead: Int
+        public let fullBytesOfTheSameMisses: Int
+        enum CodingKeys: String, CodingKey {
+            case uses, hits, bytesRead = "bytes_read", fullBytesOfTheSameMisses = "full_bytes_of_the_same_misses"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case policy, plan, statistics, servedWithoutWaiting = "served_without_waiting", hitRate = "hit_rate"
         case bytesReadPerToken = "bytes_read_per_token", predictionRecall = "prediction_recall"
-        case peakResidentBytes = "peak_resident_bytes", readsInFlightLimit = "reads_in_flight_limit"
+        case peakResidentBytes = "peak_resident_bytes", readsInFlightLimit = "reads_in_flight_limit", lowBit = "low_bit"
     }
 
     public init(offload: ExpertOffload) {
@@ -30,9 +45,18 @@ public struct CacheReport: Codable, Sendable {
         policy = offload.settings.cache.policy
         plan = offload.plan
         statistics = cache?.stats ?? CacheStatistics(layers: offload.layout.layers)
-        servedWithoutWaiting = statistics.servedWithoutWaitingShare
-        hitRate = statistics.hitRate
-        bytesReadPerToken = statistics.tokens > 0 ? Double(statistics.total.bytesRead) / Double(statistics.tokens) : 0
+        var all = statistics.total
+        if let low = offload.lowBitCache {
+            let t = low.stats.total
+            let fullBytes = zip(low.statsPerExpert.indices, low.statsPerExpert).reduce(0) { $0 + $1.1.misses * offload.layout.bytes(of: $1.0) }
+            lowBit = LowBitReport(uses: t.requests, hits: t.hits, bytesRead: t.bytesRead, fullBytesOfTheSameMisses: fullBytes)
+            all.add(t)
+        } else {
+            lowBit = nil
+        }
+        servedWithoutWaiting = all.requests > 0 ? Double(all.servedWithoutWaiting) / Double(all.requests) : 0
+        hitRate = all.requests > 0 ? Double(all.hits) / Double(all.requests) : 0
+        bytesReadPerToken = statistics.tokens > 0 ? Double(all.bytesRead) / Double(statistics.tokens) : 0
         predictionRecall = cache?.predictor?.recallPerLayer
         peakResidentBytes = ProcessMemory.peakResidentBytes()
         readsInFlightLimit = cache?.readsInFlightLimit
@@ -66,6 +90,10 @@ public struct CacheReport: Codable, Sendable {
                             statistics.tokens, servedWithoutWaiting, hitRate, bytesReadPerToken / 1048576,
                             Double(t.bytesDecompressed) / 1048576, t.stallSeconds) +
                      (readsInFlightLimit.map { "; reads in flight at most \($0)" } ?? ""))
+        if let b = lowBit {
+            lines.append(String(format: "low-bit copies: %d uses (%d found in their cache of %d), %.1f MiB read where the full copies would have been %.1f MiB",
+                                b.uses, b.hits, plan?.lowBitSlots ?? 0, Double(b.bytesRead) / 1048576, Double(b.fullBytesOfTheSameMisses) / 1048576))
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -30,7 +30,7 @@ public struct CacheStatistics: Codable, Sendable, Equatable {
             case bytesDecompressed = "bytes_decompressed", stallSeconds = "stall_seconds"
         }
 
-        mutating func add(_ o: Layer) {
+        public mutating func add(_ o: Layer) {
             requests += o.requests; hits += o.hits; prefetchHits += o.prefetchHits; latePrefetches += o.latePrefetches
             misses += o.misses; prefetches += o.prefetches; wastedPrefetches += o.wastedPrefetches
             evictions += o.evictions; bytesRead += o.bytesRead; bytesDecompressed += o.bytesDecompressed

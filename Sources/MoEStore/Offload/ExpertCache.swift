@@ -379,6 +379,11 @@ public final class ExpertCache: @unchecked Sendable {
     /// Reads queued and not started: nonzero when the disk is the bottleneck.
     public var ioBacklog: Int { monitor.withLock { demandQueue.count + prefetchQueue.count } }
 
+    /// Whether `expert` of `layer` is held (queued, loading or ready): a request for it reads nothing.
+    public func holds(layer: Int, expert: Int) -> Bool {
+        monitor.withLock { phase[layout.id(layer: layer, expert: expert)] != .absent }
+    }
+
     /// Experts held (queued, loading or ready).
     public var residentCount: Int { monitor.withLock { capacity - freeSlots.count } }
 

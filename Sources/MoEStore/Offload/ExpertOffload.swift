@@ -12,10 +12,33 @@ public struct OffloadSettings: Sendable {
     /// The compressed-RAM tier: `auto` measures how well this model's experts compress and uses the tier
     /// when the ratio is below `Compressibility.worthwhileRatio` (and a budget is given).
     public var compression: CompressionChoice
+    /// Low-bit copies for misses (`LowBitMisses`); nil: every expert is computed from the model's own copy.
+    public var lowBit: LowBitMisses?
     public init(budgetBytes: Int? = nil, maxExperts: Int? = nil, cache: ExpertCacheOptions = ExpertCacheOptions(),
-                compression: CompressionChoice = .auto) {
+                compression: CompressionChoice = .auto, lowBit: LowBitMisses? = nil) {
         (self.budgetBytes, self.maxExperts, self.cache, self.compression) = (budgetBytes, maxExperts, cache, compression)
+        self.lowBit = lowBit
     }
+}
+
+/// `--miss-precision low` (after HOBBIT, Tang et al. 2024): in decode, a chosen expert that the cache does not
+/// hold and whose mixing weight ranks below the token's top `fullRank` is computed from a companion file's
+/// lower-precision copy (a second, smaller cache of those copies, `shareOfBudget` of the experts' memory)
+/// instead of being read at full size. Output then differs from exact mode; its cost is measured as
+/// perplexity (Docs/BENCHMARKS.md). Prompts (several tokens per pass) stay exact.
+public struct LowBitMisses: Sendable {
+    /// The companion file: the same model with its experts at a lower precision (checked against the model's
+    /// shape when the model is opened, `Model.init`).
+    public var companion: String
+    /// The token's experts ranked 0 ..< fullRank by mixing weight always use the full copy; nil: half of top-k.
+    public var fullRank: Int?
+    /// Share of the memory left for experts that the low-bit cache gets.
+    public var shareOfBudget: Double
+    public init(companion: String, fullRank: Int? = nil, shareOfBudget: Double = 0.25) {
+        (self.companion, self.fullRank, self.shareOfBudget) = (companion, fullRank, shareOfBudget)
+    }
+    /// The full-copy ranks for top-`k` routing.
+    public func fullRank(k: Int) -> Int { min(k, fullRank ?? (k + 1) / 2) }
 }
 
 public enum CompressionChoice: String, Sendable, CaseIterable, Codable {
@@ -45,6 +68,9 @@ public struct BudgetPlan: Codable, Sendable {
     /// model's experts (nil: not measured).
     public var compressedTierBytes: Int
     public var compressionRatio: Double?
+    /// Slots of the low-bit copies' cache (`--miss-precision low`) and bytes of one; 0 without.
+    public var lowBitSlots = 0
+    public var lowBitSlotBytes = 0
     /// Ready-tier bytes.
     public var readyTierBytes: Int { slots * slotBytes }
 
@@ -52,12 +78,15 @@ public struct BudgetPlan: Codable, Sendable {
         case budgetBytes = "budget_bytes", processBytes = "process_bytes", residentWeightBytes = "resident_weight_bytes"
         case marginBytes = "margin_bytes", slotBytes = "slot_bytes", slots, expertBytes = "expert_bytes", experts
         case compressedTierBytes = "compressed_tier_bytes", compressionRatio = "compression_ratio"
+        case lowBitSlots = "low_bit_slots", lowBitSlotBytes = "low_bit_slot_bytes"
     }
 }
 
 /// A model's offloaded experts: their layout, and the cache made on first use within the budget.
 public final class ExpertOffload: @unchecked Sendable {
     public let layout: ExpertLayout
+    /// The companion's experts (`settings.lowBit`), checked against `layout`'s shapes.
+    public let lowBitLayout: ExpertLayout?
     public let settings: OffloadSettings
     /// Bytes of the non-expert weights copied into memory.
     public let residentWeightBytes: Int
@@ -68,10 +97,13 @@ public final class ExpertOffload: @unchecked Sendable {
     public static func marginBytes(budget: Int?) -> Int { (24 << 20) + (budget ?? 0) / 256 }
     private let lock = NSLock()
     private var made: ExpertCache?
+    private var madeLowBit: ExpertCache?
     public private(set) var plan: BudgetPlan?
 
-    public init(layout: ExpertLayout, settings: OffloadSettings, residentWeightBytes: Int) throws {
+    public init(layout: ExpertLayout, settings: OffloadSettings, residentWeightBytes: Int, lowBitLayout: ExpertLayout? = nil) throws {
+        precondition((settings.lowBit == nil) == (lowBitLayout == nil), "ExpertOffload: low-bit settings without a companion layout")
         self.layout = layout
+        self.lowBitLayout = lowBitLayout
         self.settings = settings
         self.residentWeightBytes = residentWeightBytes
         // Refuse an impossible budget now, before the caller allocates anything more; `cache()` checks
@@ -110,10 +142,18 @@ public final class ExpertOffload: @unchecked Sendable {
         ProcessMemory.trim()
         let process = ProcessMemory.residentBytes()
         var slots = layout.ids
+        var lowBitSlots = 0
         if let budget = settings.budgetBytes {
             let minimum = process + Self.marginBytes(budget: budget) + layout.expertsPerToken * slot
             guard budget >= minimum else { throw tooSmall(budget, minimum, process) }
             var free = budget - process - Self.marginBytes(budget: budget)
+            if let low = settings.lowBit, let lowLayout = lowBitLayout {
+                // The low-bit copies' share, leaving the ready tier at least one layer's top-k.
+                let lowSlot = ExpertCache.slotBytes(for: lowLayout)
+                let share = min(Int(Double(free) * low.shareOfBudget), free - layout.expertsPerToken * slot)
+                lowBitSlots = min(lowLayout.ids, max(0, share) / max(lowSlot, 1))
+                free -= lowBitSlots * lowSlot
+            }
             // Compressed tier: half of what the experts get, when they compress (or when asked), and when the
             // whole model does not fit raw anyway; the ready tier keeps at least two layers' top-k.
             let wanted = settings.compression == .on || (settings.compression == .auto && (ratio ?? 1) < Compressibility.worthwhileRatio)
@@ -123,12 +163,26 @@ public final class ExpertOffload: @unchecked Sendable {
             }
             slots = min(slots, free / max(slot, 1))
         }
-        if let m = settings.maxExperts { slots = min(slots, max(m, layout.expertsPerToken)) }
+        if let m = settings.maxExperts {
+            slots = min(slots, max(m, layout.expertsPerToken))
+            // Without a budget, the low-bit cache holds as many copies as it has bytes for a quarter of the slots.
+            if settings.budgetBytes == nil, let low = settings.lowBit, let lowLayout = lowBitLayout {
+                lowBitSlots = min(lowLayout.ids, max(lowLayout.expertsPerToken,
+                    Int(Double(slots * slot) * low.shareOfBudget) / max(ExpertCache.slotBytes(for: lowLayout), 1)))
+            }
+        }
+        if let lowLayout = lowBitLayout, lowBitSlots > 0 {
+            var lowOptions = options
+            lowOptions.policy = .lfu
+            lowOptions.compressedTierBytes = 0
+            madeLowBit = try ExpertCache(layout: lowLayout, capacity: lowBitSlots, options: lowOptions)
+        }
         let c = try ExpertCache(layout: layout, capacity: max(slots, 1), options: options)
         plan = BudgetPlan(budgetBytes: settings.budgetBytes, processBytes: process, residentWeightBytes: residentWeightBytes,
                           marginBytes: Self.marginBytes(budget: settings.budgetBytes), slotBytes: c.slotBytes, slots: c.capacity,
                           expertBytes: layout.totalBytes, experts: layout.ids,
-                          compressedTierBytes: options.compressedTierBytes, compressionRatio: ratio)
+                          compressedTierBytes: options.compressedTierBytes, compressionRatio: ratio,
+                          lowBitSlots: lowBitSlots, lowBitSlotBytes: madeLowBit?.slotBytes ?? 0)
         made = c
         return c
     }
@@ -158,8 +212,13 @@ public final class ExpertOffload: @unchecked Sendable {
 
     /// The cache if made.
     public var existingCache: ExpertCache? { lock.lock(); defer { lock.unlock() }; return made }
+    /// The low-bit copies' cache, made with the ready tier (`--miss-precision low`; nil otherwise).
+    public var lowBitCache: ExpertCache? { lock.lock(); defer { lock.unlock() }; return madeLowBit }
 
-    deinit { made?.shutdown() }
+    deinit {
+        made?.shutdown()
+        madeLowBit?.shutdown()
+    }
 }
 
 /// The process's memory as the kernel counts it.
