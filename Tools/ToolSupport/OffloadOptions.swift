@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import MoEFormats
 import MoEModel
@@ -91,7 +92,7 @@ public struct OffloadOptions: ParsableArguments {
         return OffloadSettings(budgetBytes: budget, maxExperts: cacheExperts,
                                cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch, lookahead: lookahead),
                                compression: compression,
-                               lowBit: missPrecision == .low ? companion.map { LowBitMisses(companion: $0, fullRank: fullPrecisionTop) } : nil)
+                               lowBit: missPrecision == .low ? companion.map { LowBitMisses(companion: $0, fullRank: fullPrecisionTop, shareOfBudget: Double(ProcessInfo.processInfo.environment["MOE_LOWSHARE"] ?? "0.25")!) } : nil)
     }
 
     /// The forced routing for `model`, if asked for (checked against the model's shape).

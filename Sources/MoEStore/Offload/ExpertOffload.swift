@@ -148,11 +148,13 @@ public final class ExpertOffload: @unchecked Sendable {
             guard budget >= minimum else { throw tooSmall(budget, minimum, process) }
             var free = budget - process - Self.marginBytes(budget: budget)
             if let low = settings.lowBit, let lowLayout = lowBitLayout {
-                // The low-bit copies' share, leaving the ready tier at least one layer's top-k.
+                // The low-bit copies' share; each cache holds at least one layer's top-k.
                 let lowSlot = ExpertCache.slotBytes(for: lowLayout)
-                let share = min(Int(Double(free) * low.shareOfBudget), free - layout.expertsPerToken * slot)
-                lowBitSlots = min(lowLayout.ids, max(0, share) / max(lowSlot, 1))
+                lowBitSlots = min(lowLayout.ids, max(layout.expertsPerToken, Int(Double(free) * low.shareOfBudget) / max(lowSlot, 1)))
                 free -= lowBitSlots * lowSlot
+                guard free >= layout.expertsPerToken * slot else {
+                    throw tooSmall(budget, minimum + lowBitSlots * lowSlot, process)
+                }
             }
             // Compressed tier: half of what the experts get, when they compress (or when asked), and when the
             // whole model does not fit raw anyway; the ready tier keeps at least two layers' top-k.
@@ -165,10 +167,12 @@ public final class ExpertOffload: @unchecked Sendable {
         }
         if let m = settings.maxExperts {
             slots = min(slots, max(m, layout.expertsPerToken))
-            // Without a budget, the low-bit cache holds as many copies as it has bytes for a quarter of the slots.
+            // Without a budget, the low-bit copies take their share of the bytes of `m` slots, so that a
+            // comparison at the same --cache-experts is one at the same memory.
             if settings.budgetBytes == nil, let low = settings.lowBit, let lowLayout = lowBitLayout {
-                lowBitSlots = min(lowLayout.ids, max(lowLayout.expertsPerToken,
-                    Int(Double(slots * slot) * low.shareOfBudget) / max(ExpertCache.slotBytes(for: lowLayout), 1)))
+                let full = max(layout.expertsPerToken, Int((Double(slots) * (1 - low.shareOfBudget)).rounded()))
+                lowBitSlots = min(lowLayout.ids, max(layout.expertsPerToken, (slots - full) * slot / max(ExpertCache.slotBytes(for: lowLayout), 1)))
+                slots = full
             }
         }
         if let lowLayout = lowBitLayout, lowBitSlots > 0 {
