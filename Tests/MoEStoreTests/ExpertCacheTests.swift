@@ -42,11 +42,14 @@ import TestSupport
         }
     }
 
-    @Test(arguments: [(CachePolicyKind.lru, 4), (.lfu, 4), (.predictive, 4), (.predictive, nil)] as [(CachePolicyKind, Int?)])
-    func everyPointerShowsTheFileBytes(policy: CachePolicyKind, ioThreads: Int?) throws {
+    @Test(arguments: [(CachePolicyKind.lru, 4, .threads), (.lfu, 4, .threads), (.predictive, 4, .threads), (.predictive, nil, .threads),
+                      (.lru, nil, .uring), (.predictive, nil, .uring)] as [(CachePolicyKind, Int?, ExpertCacheOptions.ReadMethod)])
+    func everyPointerShowsTheFileBytes(policy: CachePolicyKind, ioThreads: Int?, reads: ExpertCacheOptions.ReadMethod) throws {
         let f = try Fixture()
         defer { f.dir.cleanup() }
-        let cache = try ExpertCache(layout: f.layout, capacity: 6, options: ExpertCacheOptions(policy: policy, ioThreads: ioThreads))
+        let cache = try ExpertCache(layout: f.layout, capacity: 6, options: ExpertCacheOptions(policy: policy, ioThreads: ioThreads, reads: reads))
+        // io_uring where this kernel allows it (else the cache falls back to threads, as it would in use).
+        if reads == .threads { #expect(!cache.readsThroughUring) }
         defer { cache.shutdown() }
         var rng = SystemRandomNumberGenerator()
         for _ in 0 ..< 400 {
@@ -61,7 +64,7 @@ import TestSupport
         }
         // Adapted reads in flight stay between the floor and the threads started; a fixed count stays fixed.
         let limit = cache.readsInFlightLimit
-        if let n = ioThreads { #expect(limit == n) } else {
+        if cache.readsThroughUring { #expect(limit == ExpertCacheOptions.uringDepth) } else if let n = ioThreads { #expect(limit == n) } else {
             #expect((ExpertCacheOptions.minimumReadsInFlight ... ExpertCacheOptions.adaptiveIOThreads).contains(limit))
         }
         let t = cache.stats.total
@@ -70,10 +73,11 @@ import TestSupport
         #expect(t.bytesRead > 0)
     }
 
-    @Test func aTruncatedFileFailsTheRequestNotTheProcess() throws {
+    @Test(arguments: [ExpertCacheOptions.ReadMethod.threads, .uring])
+    func aTruncatedFileFailsTheRequestNotTheProcess(reads: ExpertCacheOptions.ReadMethod) throws {
         let f = try Fixture()
         defer { f.dir.cleanup() }
-        let cache = try ExpertCache(layout: f.layout, capacity: 4, options: ExpertCacheOptions(policy: .lru, ioThreads: 2))
+        let cache = try ExpertCache(layout: f.layout, capacity: 4, options: ExpertCacheOptions(policy: .lru, ioThreads: 2, reads: reads))
         defer { cache.shutdown() }
         #expect(truncate(f.path, 100) == 0)
         do {

@@ -6,6 +6,7 @@ import MoEStore
 
 extension CachePolicyKind: ExpressibleByArgument {}
 extension CompressionChoice: ExpressibleByArgument {}
+extension ExpertCacheOptions.ReadMethod: ExpressibleByArgument {}
 
 /// `--miss-precision`: how an expert the cache does not hold is computed in decode.
 public enum MissPrecision: String, ExpressibleByArgument, CaseIterable, Sendable {
@@ -30,6 +31,10 @@ public struct OffloadOptions: ParsableArguments {
 
     @Option(help: "Threads reading experts from disk, each one read at a time. Default: 16 threads, of which as many read at once as this model needs (reads in flight = reads per layer × a read's time ÷ a layer's compute time, at least 4).")
     public var ioThreads: Int?
+
+    @Option(help: ArgumentHelp("How experts are read: auto (io_uring where the kernel allows it: up to 32 reads in flight submitted by the computing thread, no I/O threads; else threads), uring, or threads.",
+                               valueName: "auto|uring|threads"))
+    public var reads: ExpertCacheOptions.ReadMethod = .auto
 
     @Option(help: "Predictive policy: experts loaded ahead for the next layer (default: top-k and half again; top-k for layers further ahead).")
     public var prefetch: Int?
@@ -90,7 +95,7 @@ public struct OffloadOptions: ParsableArguments {
             do { return try ByteSize.parse(text) } catch { throw ValidationError("--memory-budget: \(error)") }
         }
         return OffloadSettings(budgetBytes: budget, maxExperts: cacheExperts,
-                               cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch, lookahead: lookahead),
+                               cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch, lookahead: lookahead, reads: reads),
                                compression: compression,
                                lowBit: missPrecision == .low ? companion.map { LowBitMisses(companion: $0, fullRank: fullPrecisionTop, shareOfBudget: Double(ProcessInfo.processInfo.environment["MOE_LOWSHARE"] ?? "0.25")!) } : nil)
     }

@@ -61,9 +61,7 @@ extension Compare {
     /// --repack if asked; then llama.cpp's variants unless it is left out.
     func makeEngines(cap: MemoryCap?) throws -> [Engine] {
         var engines: [Engine] = []
-        for policy in try offload.policies {
-            let name = policy.map { "swiftmoe \($0.rawValue)" } ?? "swiftmoe"
-            let extra = try offload.engineArguments(policy: policy)
+        for (name, extra) in try offload.variants {
             for r in repack ? [false, true] : [false] {
                 engines.append(Engine(name: r ? name + " --repack" : name) {
                     try measureSwiftMoE(repack: r, extra: extra, cap: cap)

@@ -23,8 +23,14 @@ struct CompareOffloadOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("SwiftMoE: hold at most N experts in memory (offloads even without a budget).", valueName: "n"))
     var cacheExperts: Int?
-    @Option(help: ArgumentHelp("SwiftMoE: threads reading experts from disk (default: the engine's, 4).", valueName: "n"))
+    @Option(help: ArgumentHelp("SwiftMoE: threads reading experts from disk (default: the engine's, adapted).", valueName: "n"))
     var ioThreads: Int?
+    @Option(help: ArgumentHelp("SwiftMoE: how experts are read, one engine each per policy, named 'swiftmoe POLICY READS' (default: the engine's auto).",
+                               valueName: "uring,threads"))
+    var reads: String?
+    @Option(help: ArgumentHelp("SwiftMoE: also run each policy with --miss-precision low and this companion file, named 'swiftmoe POLICY low'.",
+                               valueName: "file"))
+    var companion: String?
     @Option(help: ArgumentHelp("SwiftMoE, predictive policy: experts loaded ahead per layer.", valueName: "n"))
     var prefetch: Int?
     @Option(help: ArgumentHelp("SwiftMoE only: route every MoE layer by this recorded trace (a SwiftMoE trace file, binary or .json; or a trace.bin with its trace.json, or their folder); llama.cpp routes by its own router.",
@@ -63,21 +69,55 @@ struct CompareOffloadOptions: ParsableArguments {
         }
     }
 
+    /// The read methods asked for (empty: the engine's default).
+    var readMethods: [ExpertCacheOptions.ReadMethod] {
+        get throws {
+            try (reads ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map { name in
+                guard let m = ExpertCacheOptions.ReadMethod(rawValue: name) else {
+                    throw ValidationError("--reads: unknown method '\(name)' (auto, uring, threads, comma-separated)")
+                }
+                return m
+            }
+        }
+    }
+
+    /// Every SwiftMoE engine: (name, `moe-bench engine` options). Per policy, per read method, exact and (with
+    /// --companion) low-bit; one engine named "swiftmoe" when not offloading.
+    var variants: [(name: String, arguments: [String])] {
+        get throws {
+            var out: [(String, [String])] = []
+            for policy in try policies {
+                let base = policy.map { "swiftmoe \($0.rawValue)" } ?? "swiftmoe"
+                let args = try engineArguments(policy: policy)
+                let methods = try readMethods
+                for method in methods.isEmpty ? [nil] : methods.map(Optional.some) {
+                    let name = base + (method.map { " \($0.rawValue)" } ?? "")
+                    let withReads = args + (method.map { ["--reads", $0.rawValue] } ?? [])
+                    out.append((name, withReads))
+                    if let c = companion, policy != nil {
+                        out.append((name + " low", withReads + ["--miss-precision", "low", "--companion", c]))
+                    }
+                }
+            }
+            return out
+        }
+    }
+
     func validate() throws {
         if let b = try limitBytes, b < MemoryLimit.minimumLimitBytes {
             throw ValidationError("--memory-limit: \(ByteSize.format(b)) is below the minimum \(ByteSize.format(MemoryLimit.minimumLimitBytes))")
         }
         _ = try budgetBytes
-        if !offloading, cachePolicies != nil || ioThreads != nil || prefetch != nil {
-            throw ValidationError("--cache-policies, --io-threads and --prefetch need --memory-limit, --memory-budget or --cache-experts")
+        if !offloading, cachePolicies != nil || ioThreads != nil || prefetch != nil || reads != nil || companion != nil {
+            throw ValidationError("--cache-policies, --io-threads, --reads, --companion and --prefetch need --memory-limit, --memory-budget or --cache-experts")
         }
         guard diskMib >= 0 else { throw ValidationError("--disk-mib must be ≥ 0") }
         if let t = routingTrace, !FileManager.default.fileExists(atPath: t) {
             throw ValidationError("--routing-trace: \(t): no such file or folder")
         }
         // The engine's own parser has the last word on the cache options (ranges, combinations).
-        for policy in try policies {
-            do { _ = try OffloadOptions.parse(try engineArguments(policy: policy)) } catch {
+        for v in try variants {
+            do { _ = try OffloadOptions.parse(v.arguments) } catch {
                 throw ValidationError(OffloadOptions.message(for: error))
             }
         }

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # What the build needs beyond the Swift toolchain, installed only when missing: Debian/Ubuntu's libzstd-dev
-# (header and library of the CZstd module: the compressed expert tier) and pkg-config (SwiftPM finds libzstd
-# with it). The README's run and test commands start with this; it prints nothing when all is present.
+# (header and library of the CZstd module: the compressed expert tier), liburing-dev (the CLiburing module:
+# the expert cache's io_uring reads) and pkg-config (SwiftPM finds both with it). The README's run and test commands start with this; it prints nothing when all is present.
 # Elsewhere (macOS: `brew install zstd pkg-config`; other Linux: the distribution's zstd development package)
 # it says what to install and exits 1.
 set -euo pipefail
 
-if [ -f /usr/include/zstd.h ] && command -v pkg-config >/dev/null 2>&1; then exit 0; fi
+if [ -f /usr/include/zstd.h ] && [ -f /usr/include/liburing.h ] && command -v pkg-config >/dev/null 2>&1; then exit 0; fi
 if [ "$(uname)" = Darwin ]; then
   if [ -f /opt/homebrew/include/zstd.h ] || [ -f /usr/local/include/zstd.h ]; then exit 0; fi
   echo "setup: install zstd and pkg-config (brew install zstd pkg-config), then run this again" >&2
@@ -17,7 +17,7 @@ if ! command -v apt-get >/dev/null 2>&1; then
   exit 1
 fi
 
-PACKAGES=(libzstd-dev pkg-config)
+PACKAGES=(libzstd-dev liburing-dev pkg-config)
 missing=()
 for p in "${PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

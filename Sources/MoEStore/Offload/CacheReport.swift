@@ -18,6 +18,8 @@ public struct CacheReport: Codable, Sendable {
     public let peakResidentBytes: Int
     /// Reads the I/O threads may have in flight at once, as last set (fixed by `--io-threads`, else adapted).
     public let readsInFlightLimit: Int?
+    /// "uring" or "threads": how the experts were read.
+    public let reads: String?
     /// `--miss-precision low`: the low-bit copies' cache (nil without). The shares and bytes per token above
     /// count its requests and reads with the ready tier's.
     public let lowBit: LowBitReport?
@@ -37,7 +39,7 @@ public struct CacheReport: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case policy, plan, statistics, servedWithoutWaiting = "served_without_waiting", hitRate = "hit_rate"
         case bytesReadPerToken = "bytes_read_per_token", predictionRecall = "prediction_recall"
-        case peakResidentBytes = "peak_resident_bytes", readsInFlightLimit = "reads_in_flight_limit", lowBit = "low_bit"
+        case peakResidentBytes = "peak_resident_bytes", readsInFlightLimit = "reads_in_flight_limit", reads, lowBit = "low_bit"
     }
 
     public init(offload: ExpertOffload) {
@@ -60,6 +62,7 @@ public struct CacheReport: Codable, Sendable {
         predictionRecall = cache?.predictor?.recallPerLayer
         peakResidentBytes = ProcessMemory.peakResidentBytes()
         readsInFlightLimit = cache?.readsInFlightLimit
+        reads = cache.map { $0.readsThroughUring ? "uring" : "threads" }
     }
 
     /// A table for people: one line per MoE layer and a total.
@@ -89,7 +92,7 @@ public struct CacheReport: Codable, Sendable {
         lines.append(String(format: "%d tokens; served without waiting %.3f (hits %.3f); %.1f MiB read per token, %.1f MiB decompressed in all; %.2f s stalled",
                             statistics.tokens, servedWithoutWaiting, hitRate, bytesReadPerToken / 1048576,
                             Double(t.bytesDecompressed) / 1048576, t.stallSeconds) +
-                     (readsInFlightLimit.map { "; reads in flight at most \($0)" } ?? ""))
+                     (readsInFlightLimit.map { "; reads in flight at most \($0)" } ?? "") + (reads.map { " (\($0))" } ?? ""))
         if let b = lowBit {
             lines.append(String(format: "low-bit copies: %d uses (%d found in their cache of %d), %.1f MiB read where the full copies would have been %.1f MiB",
                                 b.uses, b.hits, plan?.lowBitSlots ?? 0, Double(b.bytesRead) / 1048576, Double(b.fullBytesOfTheSameMisses) / 1048576))

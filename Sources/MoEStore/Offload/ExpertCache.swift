@@ -30,6 +30,13 @@ public struct ExpertCacheOptions: Sendable {
     public var compressedTierBytes = 0
     /// zstd level of the compressed tier (1: fast, and weights gain little from higher levels).
     public var compressionLevel: Int32 = 1
+    /// How experts are read: `auto` (io_uring where the kernel allows it and no compressed tier is used,
+    /// else I/O threads), or one of them.
+    public var reads: ReadMethod = .auto
+    public enum ReadMethod: String, Sendable, CaseIterable { case auto, uring, threads }
+    /// Reads in flight at once through io_uring.
+    public static let uringDepth = 32
+
     /// Threads started when `ioThreads` is nil: the most reads the adaptive limit lets run at once.
     public static let adaptiveIOThreads = 16
     /// The adaptive limit's floor: enough reads in flight for a disk's bandwidth (BENCHMARKS.md measured 4
@@ -39,8 +46,10 @@ public struct ExpertCacheOptions: Sendable {
     /// Threads started.
     public var ioThreadCount: Int { ioThreads ?? Self.adaptiveIOThreads }
 
-    public init(policy: CachePolicyKind = .predictive, ioThreads: Int? = nil, prefetchCount: Int? = nil, lookahead: Int = 2) {
+    public init(policy: CachePolicyKind = .predictive, ioThreads: Int? = nil, prefetchCount: Int? = nil, lookahead: Int = 2,
+                reads: ReadMethod = .auto) {
         self.policy = policy
+        self.reads = reads
         self.ioThreads = ioThreads.map { max(1, $0) }
         self.prefetchCount = prefetchCount
         self.lookahead = max(1, lookahead)
@@ -116,6 +125,18 @@ public final class ExpertCache: @unchecked Sendable {
     private var lastRequest: ContinuousClock.Instant?
     private var readsSinceRequest = 0
     private var queuedAt: [ContinuousClock.Instant]   // [ids · 3] when each read was queued
+    #if os(Linux)
+    /// The io_uring the compute thread submits reads to and reaps them from (nil: I/O threads read).
+    private let uring: UringReads?
+    #endif
+    /// Whether reads go through io_uring (else through I/O threads).
+    public var readsThroughUring: Bool {
+        #if os(Linux)
+        uring != nil
+        #else
+        false
+        #endif
+    }
 
     /// - capacity: slots (experts held at once); at least one layer's top-k.
     public convenience init(layout: ExpertLayout, capacity: Int, options: ExpertCacheOptions = ExpertCacheOptions()) throws {
@@ -173,7 +194,20 @@ public final class ExpertCache: @unchecked Sendable {
         expertStatistics = Array(repeating: .init(), count: ids)
         readsInFlightLimit = options.ioThreads ?? ExpertCacheOptions.minimumReadsInFlight
         queuedAt = Array(repeating: .now, count: ids * 3)
-        for i in 0 ..< (simulate ? 0 : options.ioThreadCount) {
+        #if os(Linux)
+        if !simulate, compressedTier == nil, options.reads != .threads, let arena {
+            // A chunk of whole slots, at most 1 GiB (a registered buffer's limit), so that no read crosses one.
+            let chunk = max(1, (1 << 30) / max(slotBytes, 1)) * slotBytes
+            uring = UringReads(depth: ExpertCacheOptions.uringDepth, arena: arena, arenaBytes: arenaBytes, chunkBytes: chunk)
+        } else {
+            uring = nil
+        }
+        if uring != nil { readsInFlightLimit = ExpertCacheOptions.uringDepth }
+        let threads = simulate || uring != nil ? 0 : options.ioThreadCount
+        #else
+        let threads = simulate ? 0 : options.ioThreadCount
+        #endif
+        for i in 0 ..< threads {
             let t = Thread { [self] in ioLoop() }
             t.name = "expert-io-\(i)"
             t.stackSize = 256 << 10
@@ -189,7 +223,13 @@ public final class ExpertCache: @unchecked Sendable {
     /// Bytes of one slot for `layout`: what each expert held costs.
     public static func slotBytes(for layout: ExpertLayout) -> Int { regionBytes(layout).reduce(0, +) }
 
-    deinit { if let arena { munmap(arena, arenaBytes) } }
+    deinit {
+        #if os(Linux)
+        // Reads still in flight write into the arena: let them land before it is unmapped.
+        while let uring, uring.inFlight > 0 { uring.reap(wait: true) { _, _ in } }
+        #endif
+        if let arena { munmap(arena, arenaBytes) }
+    }
 
     /// Stops the I/O threads (they hold the cache alive until then).
     public func shutdown() {
@@ -219,6 +259,7 @@ public final class ExpertCache: @unchecked Sendable {
         monitor.lock()
         defer { monitor.unlock() }
         if let failure { throw failure }
+        reapReads(wait: false)
         var queued = 0   // reads newly queued
         for id in speculative[layer] { isProtected[id] = false }   // this layer's guesses are now judged
         protectedCount -= speculative[layer].count
@@ -279,6 +320,9 @@ public final class ExpertCache: @unchecked Sendable {
     /// empty, so a read queued while every thread is busy is taken when one finishes.
     private func wakeReaders(_ jobs: Int) {
         readsSinceRequest += jobs
+        #if os(Linux)
+        if uring != nil { return submitReads() }
+        #endif
         for _ in 0 ..< min(jobs, max(0, readsInFlightLimit - reading)) { monitor.signalWork() }
     }
 
@@ -292,7 +336,7 @@ public final class ExpertCache: @unchecked Sendable {
     private func adaptReadsInFlight() {
         let now = ContinuousClock.now
         defer { lastRequest = now; readsSinceRequest = 0 }
-        guard let last = lastRequest else { return }
+        guard let last = lastRequest, !readsThroughUring else { return }
         let interval = (now - last).seconds
         guard interval < 0.25 else { return }   // a pause between prompts or tokens, not a layer's compute
         let a = 0.05
@@ -314,7 +358,7 @@ public final class ExpertCache: @unchecked Sendable {
         var start: ContinuousClock.Instant?
         while failure == nil, ticket.ids.contains(where: { phase[$0] != .ready }) {
             if start == nil { start = .now }
-            monitor.waitDone()
+            awaitRead()
         }
         if let start {
             let stalled = (ContinuousClock.now - start).seconds
@@ -404,7 +448,7 @@ public final class ExpertCache: @unchecked Sendable {
             guard phase.contains(.loading) || !demandQueue.isEmpty || !prefetchQueue.isEmpty else {
                 throw OffloadError.io(path: layout.files[0], what: "expert cache of \(capacity) slots has every slot pinned")
             }
-            monitor.waitDone()
+            awaitRead()
             if let failure { throw failure }
         }
     }
@@ -429,7 +473,102 @@ public final class ExpertCache: @unchecked Sendable {
         slot[id] = -1
     }
 
-    // MARK: - I/O threads
+    // MARK: - Reads
+
+    /// Waits (lock held) until some read has finished: reaps the ring, or sleeps until an I/O thread signals.
+    private func awaitRead() {
+        #if os(Linux)
+        if uring != nil { return reapReads(wait: true) }
+        #endif
+        monitor.waitDone()
+    }
+
+    /// Takes the next read off the queues (demand first) and marks its expert loading (lock held).
+    private func startNextRead() -> (job: Int, region: UnsafeMutableRawPointer, started: ContinuousClock.Instant) {
+        let job = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
+        reading += 1
+        let started = ContinuousClock.now
+        startDelay = 0.95 * startDelay + 0.05 * (started - queuedAt[job]).seconds
+        phase[job / 3] = .loading
+        return (job, arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3], started)
+    }
+
+    /// The books after read `job` (lock held): bytes counted, and the expert ready once its three reads are
+    /// done, or gone after a failure. `seconds`: the read's duration (nil: not timed).
+    private func finishRead(_ job: Int, failed: OffloadError?, decompressed: Bool, seconds: Double?) {
+        let id = job / 3, part = layout.part(id, job % 3)
+        reading -= 1
+        if failed == nil {
+            if decompressed {
+                count(id) { $0.bytesDecompressed += part.count }
+            } else {
+                count(id) { $0.bytesRead += part.count }
+                if let seconds { readSeconds = readSeconds == 0 ? seconds : 0.95 * readSeconds + 0.05 * seconds }
+            }
+        }
+        partsDone[id] += 1
+        if let failed, failure == nil { failure = failed }
+        if partsDone[id] == 3 {   // the expert's last read: it is ready, or (after a failure) gone
+            partsDone[id] = 0
+            if failure != nil {
+                phase[id] = .absent
+                policy.removed(id)
+                freeSlots.append(slot[id])
+                slot[id] = -1
+            } else {
+                phase[id] = .ready
+            }
+            monitor.broadcastDone()
+        } else if failed != nil {
+            monitor.broadcastDone()
+        }
+    }
+
+    /// A synchronous read of `job` into `region` (lock not held).
+    private func readNow(_ job: Int, into region: UnsafeMutableRawPointer) -> OffloadError? {
+        let part = layout.part(job / 3, job % 3)
+        do {
+            try reader!.read(file: part.file, offset: part.offset, count: part.count, into: region)
+            return nil
+        } catch {
+            return (error as? OffloadError) ?? .io(path: layout.files[part.file], what: "\(error)")
+        }
+    }
+
+    /// io_uring: moves queued reads into the ring while it has room and hands them to the kernel (lock held).
+    /// A range without O_DIRECT is read at once instead.
+    private func submitReads() {
+        #if os(Linux)
+        guard let uring else { return }
+        while !(demandQueue.isEmpty && prefetchQueue.isEmpty), uring.inFlight < uring.depth {
+            let (job, region, _) = startNextRead()
+            let part = layout.part(job / 3, job % 3)
+            if let d = reader!.directRead(file: part.file, offset: part.offset, count: part.count),
+               uring.queue(fd: d.fd, into: region, length: d.length, offset: d.start, tag: UInt64(job)) { continue }
+            finishRead(job, failed: readNow(job, into: region), decompressed: false, seconds: nil)
+        }
+        uring.submit()
+        #endif
+    }
+
+    /// io_uring: processes the reads that completed (with `wait`, after waiting for at least one), then refills
+    /// the ring (lock held). A read that failed or came back short is done again synchronously, which
+    /// reports what is wrong (EINVAL from a file system without direct I/O, a file that shrank).
+    private func reapReads(wait: Bool) {
+        #if os(Linux)
+        guard let uring else { return }
+        uring.reap(wait: wait) { tag, result in
+            let job = Int(tag), part = layout.part(job / 3, job % 3)
+            let needed = reader!.directRead(file: part.file, offset: part.offset, count: part.count)?.needed ?? part.count
+            var failed: OffloadError?
+            if result < needed {
+                failed = readNow(job, into: arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3])
+            }
+            finishRead(job, failed: failed, decompressed: false, seconds: nil)
+        }
+        submitReads()
+        #endif
+    }
 
     private func ioLoop() {
         // Per thread: a zstd context and a buffer for one compressed matrix (compressed tier only).
@@ -440,24 +579,18 @@ public final class ExpertCache: @unchecked Sendable {
         while true {
             while !stopping, demandQueue.isEmpty && prefetchQueue.isEmpty || reading >= readsInFlightLimit { monitor.waitWork() }
             if stopping { break }
-            let job = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
-            reading += 1
-            let started = ContinuousClock.now
-            startDelay = 0.95 * startDelay + 0.05 * (started - queuedAt[job]).seconds
-            let id = job / 3, p = job % 3
-            phase[id] = .loading
-            let region = arena! + Int(slot[id]) * slotBytes + regionOffset[p]
+            let (job, region, started) = startNextRead()
             monitor.unlock()
+            let part = layout.part(job / 3, job % 3)
             var failed: OffloadError?
-            let part = layout.part(id, p)
             var decompressed = false
+            let bytes = UnsafeMutableRawBufferPointer(start: region + ExpertFileReader.lead(offset: part.offset), count: part.count)
             do {
-                let bytes = UnsafeMutableRawBufferPointer(start: region + ExpertFileReader.lead(offset: part.offset), count: part.count)
                 if let tier = compressedTier, let zstd, try tier.decompress(job, into: bytes, context: zstd) {
                     decompressed = true
                 } else {
-                    try reader!.read(file: part.file, offset: part.offset, count: part.count, into: region)
-                    if let tier = compressedTier, let zstd {
+                    failed = readNow(job, into: region)
+                    if failed == nil, let tier = compressedTier, let zstd {
                         let n = try zstd.compress(UnsafeRawBufferPointer(bytes), into: scratch, level: options.compressionLevel)
                         _ = tier.insert(job, compressed: UnsafeRawBufferPointer(rebasing: scratch[0 ..< n]))
                     }
@@ -467,31 +600,7 @@ public final class ExpertCache: @unchecked Sendable {
             }
             let seconds = (ContinuousClock.now - started).seconds
             monitor.lock()
-            reading -= 1
-            if failed == nil {
-                if decompressed {
-                    count(id) { $0.bytesDecompressed += part.count }
-                } else {
-                    count(id) { $0.bytesRead += part.count }
-                    readSeconds = readSeconds == 0 ? seconds : 0.95 * readSeconds + 0.05 * seconds
-                }
-            }
-            partsDone[id] += 1
-            if let failed, failure == nil { failure = failed }
-            if partsDone[id] == 3 {   // the expert's last read: it is ready, or (after a failure) gone
-                partsDone[id] = 0
-                if failure != nil {
-                    phase[id] = .absent
-                    policy.removed(id)
-                    freeSlots.append(slot[id])
-                    slot[id] = -1
-                } else {
-                    phase[id] = .ready
-                }
-                monitor.broadcastDone()
-            } else if failed != nil {
-                monitor.broadcastDone()
-            }
+            finishRead(job, failed: failed, decompressed: decompressed, seconds: seconds)
         }
         monitor.unlock()
     }

@@ -80,6 +80,16 @@ public final class ExpertFileReader: @unchecked Sendable {
         #endif
     }
 
+    /// The one O_DIRECT read that `read(file:offset:count:into:)` makes for a range: descriptor, aligned start
+    /// and length, and how many of those bytes must arrive (the rest may lie past the end of the file). nil
+    /// where the file system refused O_DIRECT.
+    public func directRead(file: Int, offset: Int, count: Int) -> (fd: Int32, start: Int, length: Int, needed: Int)? {
+        guard direct[file] >= 0, count > 0 else { return nil }
+        let start = offset - Self.lead(offset: offset)
+        let needed = offset + count - start
+        return (direct[file], start, (needed + Self.alignment - 1) / Self.alignment * Self.alignment, needed)
+    }
+
     /// pread until `length` bytes or end of file; the number read, or nil on EINVAL when allowed.
     private func readFully(_ fd: Int32, _ dst: UnsafeMutableRawPointer, _ length: Int, _ offset: Int, allowEINVAL: Bool) throws -> Int? {
         var done = 0
