@@ -31,6 +31,9 @@ struct CompareOffloadOptions: ParsableArguments {
     @Option(help: ArgumentHelp("SwiftMoE: also run each policy with --miss-precision low and this companion file, named 'swiftmoe POLICY low'.",
                                valueName: "file"))
     var companion: String?
+    @Option(help: ArgumentHelp("SwiftMoE low-bit engines: the token's experts by weight that always use the full copy (default: half of top-k).",
+                               valueName: "n"))
+    var fullPrecisionTop: Int?
     @Option(help: ArgumentHelp("SwiftMoE, predictive policy: experts loaded ahead per layer.", valueName: "n"))
     var prefetch: Int?
     @Option(help: ArgumentHelp("SwiftMoE only: route every MoE layer by this recorded trace (a SwiftMoE trace file, binary or .json; or a trace.bin with its trace.json, or their folder); llama.cpp routes by its own router.",
@@ -95,7 +98,8 @@ struct CompareOffloadOptions: ParsableArguments {
                     let withReads = args + (method.map { ["--reads", $0.rawValue] } ?? [])
                     out.append((name, withReads))
                     if let c = companion, policy != nil {
-                        out.append((name + " low", withReads + ["--miss-precision", "low", "--companion", c]))
+                        out.append((name + " low", withReads + ["--miss-precision", "low", "--companion", c]
+                                    + (fullPrecisionTop.map { ["--full-precision-top", "\($0)"] } ?? [])))
                     }
                 }
             }

@@ -13,7 +13,7 @@ if [ "$(uname)" = Darwin ]; then
   exit 1
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "setup: install your distribution's zstd development package (zstd.h, libzstd) and pkg-config" >&2
+  echo "setup: install your distribution's zstd and liburing development packages (zstd.h, liburing.h and their libraries) and pkg-config" >&2
   exit 1
 fi
 

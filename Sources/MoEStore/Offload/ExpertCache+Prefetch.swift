@@ -1,5 +1,15 @@
 extension ExpertCache {
     /// Experts prefetched for the nearest MoE layer ahead: `prefetchCount`, else top-k plus half again.
+    /// Whether `layer` is guessed for now: not when its loaded guesses were mostly unused, but for one token in
+    /// eight, so that its precision is still measured.
+    private func guessesPay(layer: Int) -> Bool {
+        let (precision, tokens) = guessPrecision(layer: layer)
+        return (precision ?? 1) >= Self.minimumGuessPrecision || tokens % 8 == 0
+    }
+
+    /// Below this share of used guesses a layer's guessing pauses (see `prefetchAhead`).
+    public static let minimumGuessPrecision = 0.35
+
     public var widePrefetchCount: Int {
         options.prefetchCount ?? (layout.expertsPerToken + layout.expertsPerToken / 2)
     }
@@ -24,12 +34,19 @@ extension ExpertCache {
         var from = layer
         for distance in 1 ... (busy ? 1 : options.lookahead) {
             guard let target = next(from) else {
-                if distance == 1, let first = next(-1) {
+                if distance == 1, let first = next(-1), guessesPay(layer: first) {
                     prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: widePrefetchCount))
                 }
                 return
             }
             let wide = distance == 1 && !busy
+            // A layer whose loaded guesses were mostly unused (under a forced trace the router says nothing and
+            // the transition counts name 20–30% of the experts not already held) gets none, but for one token
+            // in eight, so that its precision is still measured: a wasted guess costs a whole read.
+            guard guessesPay(layer: target) else {
+                from = target
+                continue
+            }
             let count = predictor.worthwhile(wide ? widePrefetchCount : min(widePrefetchCount, k), layer: target)
             prefetch(layer: target, experts: predictor.predict(layer: target, routerProbs: routerProbs(target), count: count,
                                                                crossLayer: distance == 1))

@@ -420,8 +420,27 @@ public final class ExpertCache: @unchecked Sendable {
     /// Adds processed tokens to the statistics (for per-token figures).
     public func countTokens(_ n: Int) { monitor.withLock { statistics.tokens += n } }
 
-    /// Reads queued and not started: nonzero when the disk is the bottleneck.
-    public var ioBacklog: Int { monitor.withLock { demandQueue.count + prefetchQueue.count } }
+    /// Share of `layer`'s loaded guesses that a request used so far (nil: too few guesses yet to tell), and
+    /// the tokens counted: the predictive policy stops guessing for a layer whose guesses mostly go unused.
+    func guessPrecision(layer: Int) -> (precision: Double?, tokens: Int) {
+        monitor.withLock {
+            let s = statistics.layers[layer]
+            let used = s.prefetchHits + s.latePrefetches
+            return (s.prefetches >= 8 ? Double(used) / Double(s.prefetches) : nil, statistics.tokens)
+        }
+    }
+
+    /// Reads queued and not started: nonzero when the disk is the bottleneck. Through io_uring, where every
+    /// queued read goes straight into the ring, the reads in flight beyond the I/O threads' floor count too,
+    /// so that the predictive policy narrows its guesses at the same point on either path.
+    public var ioBacklog: Int {
+        monitor.withLock {
+            #if os(Linux)
+            if let uring { return demandQueue.count + prefetchQueue.count + max(0, uring.inFlight - ExpertCacheOptions.minimumReadsInFlight) }
+            #endif
+            return demandQueue.count + prefetchQueue.count
+        }
+    }
 
     /// Whether `expert` of `layer` is held (queued, loading or ready): a request for it reads nothing.
     public func holds(layer: Int, expert: Int) -> Bool {
