@@ -1,4 +1,3 @@
-import Foundation
 import ArgumentParser
 import MoEFormats
 import MoEModel
@@ -97,7 +96,7 @@ public struct OffloadOptions: ParsableArguments {
         return OffloadSettings(budgetBytes: budget, maxExperts: cacheExperts,
                                cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch, lookahead: lookahead, reads: reads),
                                compression: compression,
-                               lowBit: missPrecision == .low ? companion.map { LowBitMisses(companion: $0, fullRank: fullPrecisionTop, shareOfBudget: Double(ProcessInfo.processInfo.environment["MOE_LOWSHARE"] ?? "0.25")!) } : nil)
+                               lowBit: missPrecision == .low ? companion.map { LowBitMisses(companion: $0, fullRank: fullPrecisionTop) } : nil)
     }
 
     /// The forced routing for `model`, if asked for (checked against the model's shape).
