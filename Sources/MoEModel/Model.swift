@@ -76,6 +76,11 @@ public final class Model: Sendable {
                              ("expert FFN", a.expertFFN, b.expertFFN)] where x != y {
             throw refuse("\(name) \(y), the model has \(x)")
         }
+        if case let .gguf(m) = store.source, case let .gguf(c) = companion.source,
+           let mine = m.metadata[CompanionKeys.sourceFingerprint]?.string, let theirs = c.metadata[CompanionKeys.sourceFingerprint]?.string,
+           mine != theirs {
+            throw refuse("it was quantized from other weights (\(CompanionKeys.sourceFingerprint) \(theirs), the model's \(mine))")
+        }
         let layout = try companion.expertLayout()
         guard layout.isMoE == main.isMoE else { throw refuse("its MoE layers differ from the model's") }
         for id in 0 ..< main.ids where main.isMoE[id / main.experts] {

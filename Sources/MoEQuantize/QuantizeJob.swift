@@ -34,6 +34,8 @@ public struct QuantizeOptions: Sendable {
     /// `tokenizer.chat_template` of the output, replacing the input's (nil: the input's own — a GGUF's key, or a
     /// folder's chat_template.jinja / chat_template.json / tokenizer_config.json, as `moe chat` finds it).
     public var chatTemplate: String?
+    /// Keys added to the output's metadata (a companion pair's `swiftmoe.source_fingerprint`).
+    public var extraMetadata: [(String, GGUFValue)] = []
 
     public init(rules: TypeRules, threads: Int) {
         self.rules = rules
@@ -114,6 +116,31 @@ public final class QuantizeJob: @unchecked Sendable {
     /// The output's metadata: a GGUF input's own keys (file type updated), or for a Hugging Face folder the
     /// keys llama.cpp's converter writes, the tokenizer converted from tokenizer.json.
     public func metadata() throws -> [(String, GGUFValue)] {
+        let extra = Set(options.extraMetadata.map(\.0))
+        return try inputMetadata().filter { !extra.contains($0.0) } + options.extraMetadata
+    }
+
+    /// A fingerprint of the input: FNV-1a (64 bits, hex) over every planned tensor's name, shape and type and
+    /// the values of its first row. A model file and its companion written from the same input carry the same
+    /// one (`moe-quantize --companion`), so that a companion of another checkpoint of the same shapes is refused.
+    public func sourceFingerprint() throws -> String {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        func mix<S: Sequence>(_ bytes: S) where S.Element == UInt8 { for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 } }
+        for t in plan {
+            mix(Array("\(t.name) \(t.source.shape) \(t.source.type)".utf8))
+            let row = UnsafeMutablePointer<Float>.allocate(capacity: t.source.rowLength)
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(t.source.rowBytes, 1) * 4, alignment: 64)
+            defer { row.deallocate(); scratch.deallocate() }
+            if t.source.rowCount > 0 {
+                try t.source.readRows(0 ..< 1, into: row, scratch: scratch)
+                mix(UnsafeRawBufferPointer(start: row, count: t.source.rowLength * 4))
+            }
+        }
+        return String(hash, radix: 16)
+    }
+
+    /// The input's own metadata, converted.
+    private func inputMetadata() throws -> [(String, GGUFValue)] {
         let c = checkpoint.config
         switch checkpoint.store.source {
         case let .gguf(g):

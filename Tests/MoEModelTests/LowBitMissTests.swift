@@ -90,4 +90,29 @@ struct LowBitMissTests {
         // No file at all.
         #expect(refusal(dir.file("missing.gguf")) != nil)
     }
+
+    /// `moe-quantize --companion` writes the input's fingerprint into both files; a companion whose
+    /// fingerprint differs from the model's (other weights of the same shapes) is refused.
+    @Test func fingerprintsMustAgree() throws {
+        let dir = try TempDir("low-bit-fingerprint")
+        defer { dir.cleanup() }
+        func write(_ path: String, experts: TensorType?, fingerprint: String) throws {
+            var rules = TypeRules.uniform(.q8_0)
+            rules.expertsForced = experts
+            var o = QuantizeOptions(rules: rules, threads: 2)
+            o.extraMetadata = [(CompanionKeys.sourceFingerprint, .string(fingerprint))]
+            try QuantizeJob(input: SharedData.tiny!, options: o).write(to: path)
+        }
+        let job = try QuantizeJob(input: SharedData.tiny!, options: QuantizeOptions(rules: .uniform(.q8_0), threads: 2))
+        let fingerprint = try job.sourceFingerprint()
+        #expect(fingerprint == (try job.sourceFingerprint()))
+        let model = dir.file("model.gguf"), same = dir.file("same.gguf"), other = dir.file("other.gguf")
+        try write(model, experts: nil, fingerprint: fingerprint)
+        try write(same, experts: .q4_0, fingerprint: fingerprint)
+        try write(other, experts: .q4_0, fingerprint: "0")
+        _ = try Model(path: model, offload: OffloadSettings(maxExperts: 8, lowBit: LowBitMisses(companion: same)))
+        #expect(throws: FormatError.self) {
+            _ = try Model(path: model, offload: OffloadSettings(maxExperts: 8, lowBit: LowBitMisses(companion: other)))
+        }
+    }
 }

@@ -209,10 +209,16 @@ struct MoEQuantizeCommand: ParsableCommand {
                 try checkOutput(c.path)
             }
         }
-        try write(options, to: output)
         if let c = companionJob {
+            // Both files carry the input's fingerprint: `moe --companion` refuses a pair that differs.
+            let fingerprint = try QuantizeJob(input: input, options: options).sourceFingerprint()
+            options.extraMetadata = [(CompanionKeys.sourceFingerprint, .string(fingerprint))]
+            try write(options, to: output)
             options.rules.expertsForced = c.type
+            options.extraMetadata.append((CompanionKeys.expertType, .string(c.type.description.lowercased())))
             try write(options, to: c.path)
+        } else {
+            try write(options, to: output)
         }
     }
 
