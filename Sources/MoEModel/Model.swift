@@ -67,7 +67,7 @@ public final class Model: Sendable {
 
     /// The experts of a companion file (`--companion`, `LowBitMisses`): the same model with experts of the
     /// same shapes in smaller types. Anything else is refused with one line naming the difference.
-    static func companionLayout(_ path: String, matching main: ExpertLayout, of store: WeightStore) throws -> ExpertLayout {
+    public static func companionLayout(_ path: String, matching main: ExpertLayout, of store: WeightStore) throws -> ExpertLayout {
         let companion = try WeightStore(path: path)
         func refuse(_ what: String) -> FormatError { .malformed(path: path, what: "not a companion of \(store.path): \(what)") }
         let a = store.config, b = companion.config

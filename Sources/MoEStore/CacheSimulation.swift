@@ -24,10 +24,12 @@ public struct Simulation: Codable, Sendable {
     public var servedWithoutWaiting: Double
     /// Per layer, the share of chosen experts the predictor named in advance (predictive only).
     public var predictionRecall: [Double?]?
+    /// The low-bit copies' cache (`LowBitSimulation`), nil without one.
+    public var lowBit: CacheStatistics?
 
     enum CodingKeys: String, CodingKey {
         case policy, capacity, perLayer = "per_layer", requests, statistics, hitRate = "hit_rate"
-        case servedWithoutWaiting = "served_without_waiting", predictionRecall = "prediction_recall"
+        case servedWithoutWaiting = "served_without_waiting", predictionRecall = "prediction_recall", lowBit = "low_bit"
     }
 
     init(policy: SimulatedPolicy, capacity: Int, perLayer: Bool, requests: RequestGrouping, statistics: CacheStatistics, recall: [Double?]?) {
@@ -36,6 +38,18 @@ public struct Simulation: Codable, Sendable {
         hitRate = statistics.hitRate
         servedWithoutWaiting = statistics.servedWithoutWaitingShare
         predictionRecall = recall
+    }
+}
+
+/// `--miss-precision low` in simulation (`LowBitMisses`): a token's experts ranked `fullRank` or lower by mixing
+/// weight (the trace's order) that the main cache does not hold are asked of a second cache of `capacity`
+/// low-bit copies (LFU, as the engine makes it), whose `layout` gives their bytes.
+public struct LowBitSimulation: Sendable {
+    public var layout: ExpertLayout
+    public var capacity: Int
+    public var fullRank: Int
+    public init(layout: ExpertLayout, capacity: Int, fullRank: Int) {
+        (self.layout, self.capacity, self.fullRank) = (layout, capacity, fullRank)
     }
 }
 
@@ -52,12 +66,18 @@ public enum RequestGrouping: String, Codable, Sendable, CaseIterable {
 public enum SimulationError: Error, CustomStringConvertible, Equatable {
     case capacity(Int, least: Int, most: Int, perLayer: Bool)
     case perLayerPredictive
+    case lowBitCapacity(Int, least: Int, most: Int)
+    case lowBitBelady
 
     public var description: String {
         switch self {
         case let .capacity(c, least, most, perLayer):
             return "a cache of \(c) experts\(perLayer ? " (per layer)" : "") is out of range: it must hold \(least) to \(most) experts " +
                 "(at least one layer's top-k\(perLayer ? " in every layer" : ""), at most all of them)"
+        case let .lowBitCapacity(c, least, most):
+            return "a low-bit cache of \(c) experts is out of range: it must hold \(least) to \(most) experts, and share one cache for all layers"
+        case .lowBitBelady:
+            return "Belady's MIN is a bound for one cache of full copies; it does not simulate low-bit copies"
         case .perLayerPredictive:
             return "the predictive policy prefetches into later layers' slots, so it needs one cache for all layers (no per-layer budget)"
         }
@@ -81,11 +101,12 @@ extension CacheSimulator {
     /// predictive run the engine's own `ExpertCache` in simulation mode, requested exactly as the forward pass
     /// requests them (each layer's experts in the router's order, the predictive policy's guesses made after
     /// each layer and at each token's start by `ExpertCache.prefetchAhead`); Belady's MIN runs `replay`.
-    /// `perLayer`: every layer its own cache of `capacity / layers` experts.
+    /// `perLayer`: every layer its own cache of `capacity / layers` experts. `lowBit`: lower-ranked misses go to
+    /// a cache of low-bit copies, as the forward pass sends them in decode (one cache for all layers only).
     public static func simulate(_ trace: RoutingTrace, layout: ExpertLayout? = nil, policy: SimulatedPolicy, capacity: Int,
                                 perLayer: Bool = false, requests grouping: RequestGrouping = .layer,
                                 options: ExpertCacheOptions = ExpertCacheOptions(),
-                                range: Range<Int>? = nil) throws -> Simulation {
+                                range: Range<Int>? = nil, lowBit: LowBitSimulation? = nil) throws -> Simulation {
         let layout = layout ?? Self.layout(for: trace)
         let total = trace.layers * trace.experts
         let each = perLayer ? capacity / trace.layers : capacity
@@ -94,12 +115,19 @@ extension CacheSimulator {
         }
         let range = range ?? 0 ..< trace.tokens
         if policy == .belady {
+            if lowBit != nil { throw SimulationError.lowBitBelady }
             return belady(trace, layout: layout, capacity: capacity, perLayer: perLayer, grouping: grouping, range: range)
         }
         if perLayer, policy == .predictive { throw SimulationError.perLayerPredictive }
+        if let lowBit, perLayer || lowBit.capacity < trace.k || lowBit.capacity > total {
+            throw SimulationError.lowBitCapacity(lowBit.capacity, least: trace.k, most: total)
+        }
         var o = options
         o.policy = policy.engine!
         let caches = (0 ..< (perLayer ? trace.layers : 1)).map { _ in ExpertCache(simulating: layout, capacity: each, options: o) }
+        var lowOptions = o
+        lowOptions.policy = .lfu
+        let lowCache = lowBit.map { ExpertCache(simulating: $0.layout, capacity: $0.capacity, options: lowOptions) }
         let next: (Int) -> Int? = { $0 + 1 < trace.layers ? $0 + 1 : nil }
         // The forward pass's group size: at most half the slots, at least top-k.
         let groupSize = min(each, max(trace.k, each / 2))
@@ -107,8 +135,19 @@ extension CacheSimulator {
             caches[0].prefetchAhead(after: -1, next: next, routerProbs: { _ in nil })
             for l in 0 ..< trace.layers {
                 let cache = caches[perLayer ? l : 0]
-                let chosen = trace.experts(token: t, layer: l).map(Int.init)
+                var chosen = trace.experts(token: t, layer: l).map(Int.init)
                 cache.predictor?.observe(layer: l, chosen: chosen)
+                // Low-bit mode: the lower-ranked experts the cache does not hold go to the low-bit copies.
+                var lowTicket: ExpertCache.Ticket?
+                if let lowBit, let lowCache {
+                    let low = chosen.dropFirst(lowBit.fullRank).filter { !cache.holds(layer: l, expert: $0) }.sorted()
+                    if !low.isEmpty {
+                        lowTicket = try lowCache.request(layer: l, experts: low)
+                        chosen.removeAll { low.contains($0) }
+                    }
+                }
+                defer { if let lowTicket { lowCache!.release(lowTicket) } }
+                if chosen.isEmpty { cache.prefetchAhead(after: l, next: next, routerProbs: { _ in nil }) }
                 let groups: [[Int]]
                 if grouping == .single {
                     groups = chosen.map { [$0] }
@@ -130,6 +169,7 @@ extension CacheSimulator {
                 }
             }
             for c in caches { c.countTokens(1) }
+            lowCache?.countTokens(1)
         }
         var stats = CacheStatistics(layers: trace.layers)
         for (i, c) in caches.enumerated() {
@@ -137,8 +177,10 @@ extension CacheSimulator {
             if perLayer { stats.layers[i] = s.layers[i] } else { stats.layers = s.layers }
             stats.tokens = s.tokens
         }
-        return Simulation(policy: policy, capacity: capacity, perLayer: perLayer, requests: grouping, statistics: stats,
-                          recall: caches[0].predictor?.recallPerLayer)
+        var simulation = Simulation(policy: policy, capacity: capacity, perLayer: perLayer, requests: grouping, statistics: stats,
+                                    recall: caches[0].predictor?.recallPerLayer)
+        simulation.lowBit = lowCache?.stats
+        return simulation
     }
 
     /// Belady's MIN over the trace's requests (router order, one at a time), global or per layer: the optimum

@@ -82,6 +82,43 @@ struct ProfileCLITests {
         #expect(other.status == 1 && other.stderr.hasPrefix("moe-profile: error: "), "\(other.stderr)")
     }
 
+    /// plan --companion: the budget split between full and low-bit copies as the engine splits it, the low-bit
+    /// mode's share of requests and its bytes, and budgets from small to every expert; a companion of another
+    /// shape is one error line.
+    @Test func planSaysWhenLowBitCopiesPay() throws {
+        let dir = try TempDir("moe-profile-low-bit")
+        defer { dir.cleanup() }
+        let companion = dir.file("companion.gguf")
+        let q = try ToolBinary("moe-quantize").run([SharedData.tiny, companion, "--type", "q8_0", "--tensor-type", "*_exps*=q2_k"])
+        #expect(q.status == 0, "\(q.stderr)")
+        let o = try Self.json(Self.tool.run(["plan", "-m", Self.model, "--memory", "80MiB", "--trace", SharedData.tiny, "--tokens", "400",
+                                             "--policy", "lfu", "--companion", companion, "--json"]))
+        let exact = try #require(o["at_budget"] as? [String: Any])
+        let low = try #require(o["low_bit"] as? [String: Any])
+        let at = try #require(low["at_budget"] as? [String: Any])
+        let plan = try #require(o["plan"] as? [String: Any])
+        let slots = try #require(at["slots"] as? Int), lowSlots = try #require(at["low_bit_slots"] as? Int)
+        let slotBytes = try #require(plan["slot_bytes"] as? Int), lowSlotBytes = try #require(low["low_bit_slot_bytes"] as? Int)
+        // Q2_K experts against Q8_0: a smaller slot; both caches together within exact mode's expert memory.
+        #expect(lowSlotBytes < slotBytes / 2)
+        #expect(slots >= 4 && lowSlots >= 4 && slots < (exact["slots"] as? Int ?? 0))
+        #expect(slots * slotBytes + lowSlots * lowSlotBytes <= (exact["slots"] as! Int + 1) * slotBytes)
+        #expect(low["full_rank"] as? Int == 2)
+        let uses = try #require(at["low_bit_uses"] as? Double)
+        #expect(uses > 0 && uses <= 0.5, "at most the lower half of top-4 goes low-bit")
+        #expect(at["exact_tokens_per_second"] as? Double == exact["tokens_per_second"] as? Double)
+        let speedUp = try #require(at["speed_up"] as? Double), tps = try #require(at["tokens_per_second"] as? Double)
+        #expect(abs(speedUp - tps / (exact["tokens_per_second"] as! Double)) < 1e-9)
+        let budgets = try #require(low["budgets"] as? [[String: Any]])
+        #expect(budgets.count == 8)
+        // With every expert cached nothing misses, so nothing is computed from a low-bit copy but for the first touches.
+        #expect((budgets.last?["low_bit_uses"] as? Double ?? 1) < uses)
+        // A companion of another shape.
+        let wrong = try Self.tool.run(["plan", "-m", Self.model, "--memory", "80MiB", "--trace", SharedData.tiny, "--tokens", "100",
+                                       "--companion", SharedData.root + "/models/tiny-mixtral-spm"])
+        #expect(wrong.status == 1 && wrong.stderr.hasPrefix("moe-profile: error: ") && wrong.stderr.contains("not a companion"), "\(wrong.stderr)")
+    }
+
     @Test func badTracesAndBudgetsGiveOneErrorLine() throws {
         let dir = try TempDir("moe-profile-bad")
         defer { dir.cleanup() }

@@ -135,6 +135,34 @@ struct SimulationTests {
         #expect(throws: SimulationError.self) { try CacheSimulator.simulate(trace, policy: .lru, capacity: 257) }
         #expect(throws: SimulationError.self) { try CacheSimulator.simulate(trace, policy: .predictive, capacity: 64, perLayer: true) }
     }
+
+    /// Low-bit copies in simulation: with every rank kept full nothing goes low-bit and the main cache counts as
+    /// without them; with only the top rank full, the lower ranks the main cache misses go low-bit, every request
+    /// is counted once in one of the two caches, and the main cache is asked fewer times.
+    @Test(arguments: [CachePolicyKind.lfu, .predictive])
+    func lowBitSplitsTheRequests(policy: CachePolicyKind) throws {
+        let trace = try RoutingTrace(sharedTrace: SharedData.root! + "/models/tiny-qwen3moe")
+        let range = 0 ..< 1000
+        let p = SimulatedPolicy(rawValue: policy.rawValue)!
+        let low = CacheSimulator.layout(for: trace, expertBytes: 1)
+        let plain = try CacheSimulator.simulate(trace, policy: p, capacity: 48, range: range)
+        let allFull = try CacheSimulator.simulate(trace, policy: p, capacity: 48, range: range,
+                                                  lowBit: LowBitSimulation(layout: low, capacity: 32, fullRank: trace.k))
+        #expect(allFull.statistics == plain.statistics)
+        #expect(allFull.lowBit?.total.requests == 0)
+        let topOne = try CacheSimulator.simulate(trace, policy: p, capacity: 48, range: range,
+                                                 lowBit: LowBitSimulation(layout: low, capacity: 32, fullRank: 1))
+        let main = topOne.statistics.total, lowBit = try #require(topOne.lowBit).total
+        #expect(lowBit.requests > 0 && main.requests + lowBit.requests == range.count * trace.layers * trace.k)
+        #expect(main.requests >= range.count * trace.layers)   // the top rank always full
+        #expect(lowBit.hits + lowBit.misses == lowBit.requests)
+        #expect(throws: SimulationError.self) {
+            try CacheSimulator.simulate(trace, policy: p, capacity: 48, lowBit: LowBitSimulation(layout: low, capacity: 2, fullRank: 1))
+        }
+        #expect(throws: SimulationError.self) {
+            try CacheSimulator.simulate(trace, policy: .belady, capacity: 48, lowBit: LowBitSimulation(layout: low, capacity: 32, fullRank: 1))
+        }
+    }
 }
 
 /// The reuse-distance histogram (moe-profile's figure) against a direct count, and its meaning: an LRU cache

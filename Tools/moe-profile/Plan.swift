@@ -25,6 +25,13 @@ struct Plan: ParsableCommand {
         (demand reads stall the token; prefetches overlap compute but share the disk). The same model at
         growing cache sizes gives the smallest budget that reaches --target of full-RAM speed (compute only).
           moe-profile plan -m olmoe-Q4_0.gguf --memory 1.5GiB --trace ../shared/traces/route-16x64-top8
+
+        With --companion, also whether --miss-precision low pays: the trace is simulated again with the budget
+        split as the engine splits it (a quarter of the experts' memory for the companion's copies), the
+        lower-ranked misses read from the companion (its own expert size), at the same compute per token; at
+        the budget and at budgets from one layer's top-k to every expert, side by side with exact mode. It
+        predicts speed only: the perplexity cost is measured with moe-bench (Docs/BENCHMARKS.md).
+          moe-profile plan -m olmoe-Q4_0.gguf --memory 1.5GiB --trace T --companion olmoe-companion-Q2_K.gguf
         """
     )
 
@@ -48,6 +55,10 @@ struct Plan: ParsableCommand {
     var ioThreads = 4
     @Option(name: [.customShort("t"), .long], help: "Threads of the forward pass (default: the physical cores).")
     var threads: Int?
+    @Option(help: ArgumentHelp("Also predict --miss-precision low with this companion file (moe-quantize --companion), side by side.", valueName: "file"))
+    var companion: String?
+    @Option(help: "With --companion: how many of a token's experts, by mixing weight, always use the full copy (default: half of top-k).")
+    var fullPrecisionTop: Int?
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -57,6 +68,8 @@ struct Plan: ParsableCommand {
         guard tokens >= 1, context >= 1 else { throw ValidationError("--tokens and --context must be ≥ 1") }
         guard (1 ... 64).contains(ioThreads) else { throw ValidationError("--io-threads must be between 1 and 64") }
         if diskBandwidth != "auto", (Double(diskBandwidth) ?? 0) <= 0 { throw ValidationError("--disk-bandwidth: auto or a positive number of MB/s") }
+        if companion == nil, fullPrecisionTop != nil { throw ValidationError("--full-precision-top takes effect with --companion") }
+        if let m = fullPrecisionTop, m < 0 { throw ValidationError("--full-precision-top must be ≥ 0") }
     }
 
     struct Prediction: Codable {
@@ -75,6 +88,42 @@ struct Plan: ParsableCommand {
         }
     }
 
+    /// --miss-precision low at one budget, beside exact mode at the same budget.
+    struct LowBitPrediction: Codable {
+        var budgetBytes: Int
+        var slots: Int
+        var lowBitSlots: Int
+        /// Share of requests computed from a low-bit copy.
+        var lowBitUses: Double
+        var servedWithoutWaiting: Double
+        var demandBytesPerToken: Double
+        var prefetchBytesPerToken: Double
+        var tokensPerSecond: Double
+        var exactTokensPerSecond: Double
+        var speedUp: Double
+        enum CodingKeys: String, CodingKey {
+            case budgetBytes = "budget_bytes", slots, lowBitSlots = "low_bit_slots", lowBitUses = "low_bit_uses"
+            case servedWithoutWaiting = "served_without_waiting", demandBytesPerToken = "demand_bytes_per_token"
+            case prefetchBytesPerToken = "prefetch_bytes_per_token", tokensPerSecond = "tokens_per_second"
+            case exactTokensPerSecond = "exact_tokens_per_second", speedUp = "speed_up"
+        }
+    }
+
+    struct LowBitPlan: Codable {
+        var companion: String
+        var fullRank: Int
+        var lowBitSlotBytes: Int
+        var atBudget: LowBitPrediction
+        /// Budgets from one layer's top-k to every expert (exact mode's slots in 8 steps).
+        var budgets: [LowBitPrediction]
+        /// The largest of `budgets` up to which low-bit is ≥ 1.1× exact at every one, nil if not at the smallest.
+        var paysUpTo: Int?
+        enum CodingKeys: String, CodingKey {
+            case companion, fullRank = "full_rank", lowBitSlotBytes = "low_bit_slot_bytes", atBudget = "at_budget", budgets
+            case paysUpTo = "pays_up_to_budget_bytes"
+        }
+    }
+
     struct Output: Codable {
         var model: String
         var trace: String
@@ -87,10 +136,11 @@ struct Plan: ParsableCommand {
         var atBudget: Prediction
         var target: Double
         var smallestBudget: Prediction?
+        var lowBit: LowBitPlan?
         enum CodingKeys: String, CodingKey {
             case model, trace, policy, plan, computeSecondsPerToken = "compute_seconds_per_token"
             case fullSpeedTokensPerSecond = "full_speed_tokens_per_second", diskBytesPerSecond = "disk_bytes_per_second"
-            case diskMeasured = "disk_measured", atBudget = "at_budget", target, smallestBudget = "smallest_budget"
+            case diskMeasured = "disk_measured", atBudget = "at_budget", target, smallestBudget = "smallest_budget", lowBit = "low_bit"
         }
     }
 
@@ -99,6 +149,7 @@ struct Plan: ParsableCommand {
             let budget = try ByteSize.parse(memory)
             let settings = OffloadSettings(budgetBytes: budget, cache: ExpertCacheOptions(policy: .lru, ioThreads: ioThreads), compression: .off)
             let m = try Model(path: model, offload: settings)
+            let lowLayout = try companion.map { try Model.companionLayout($0, matching: m.offload!.layout, of: m.store) }
             var trace = try loadTrace(self.trace, config: m.config)
             trace = trace.tokens(in: 0 ..< min(tokens, trace.tokens))
             let state = InferenceState(config: m.config, contextLength: min(context, m.config.maxPositions), maxBatch: 1, logitRows: 1,
@@ -119,15 +170,18 @@ struct Plan: ParsableCommand {
             }
             let expertBytes = Double(offload.layout.maxExpertBytes)
             let simLayout = CacheSimulator.layout(for: trace, expertBytes: Int(expertBytes))
+            func budgetBytes(expertBytes free: Int) -> Int {
+                // The whole-process budget that leaves `free` bytes for experts: the engine's split solved for the budget.
+                let fixed = Double(plan.processBytes + (24 << 20) + free)
+                return Int((fixed / (1 - 1.0 / 256)).rounded(.up))
+            }
             func predict(slots: Int) throws -> Prediction {
                 let s = try CacheSimulator.simulate(trace, layout: simLayout, policy: SimulatedPolicy(rawValue: policy.rawValue)!,
                                                     capacity: min(slots, trace.layers * trace.experts))
                 let t = s.statistics.total, n = Double(trace.tokens)
                 let demand = Double(t.misses) * expertBytes / n, prefetch = Double(t.prefetches) * expertBytes / n
                 let seconds = max(compute + demand / disk, (demand + prefetch) / disk)
-                // The whole-process budget that gives `slots`: the engine's split solved for the budget.
-                let fixed = Double(plan.processBytes + (24 << 20) + slots * plan.slotBytes)
-                return Prediction(slots: slots, budgetBytes: Int((fixed / (1 - 1.0 / 256)).rounded(.up)), hitRate: s.hitRate,
+                return Prediction(slots: slots, budgetBytes: budgetBytes(expertBytes: slots * plan.slotBytes), hitRate: s.hitRate,
                                   servedWithoutWaiting: s.servedWithoutWaiting, demandBytesPerToken: demand, prefetchBytesPerToken: prefetch,
                                   tokensPerSecond: 1 / seconds, shareOfFullSpeed: compute / seconds)
             }
@@ -144,9 +198,49 @@ struct Plan: ParsableCommand {
                 }
                 smallest = try predict(slots: lo)
             }
+            var lowBit: LowBitPlan?
+            if let lowLayout, let companion {
+                let total = trace.layers * trace.experts
+                let lowSlotBytes = ExpertCache.slotBytes(for: lowLayout)
+                let lowExpertBytes = Double(lowLayout.maxExpertBytes)
+                let rule = LowBitMisses(companion: companion, fullRank: fullPrecisionTop)
+                let lowSimLayout = CacheSimulator.layout(for: trace, expertBytes: Int(lowExpertBytes))
+                // Low-bit mode where exact mode has `free` bytes of expert slots, split as ExpertOffload splits it.
+                func predictLowBit(free: Int, budget: Int, exact: Prediction) throws -> LowBitPrediction? {
+                    let lowSlots = ExpertOffload.lowBitSlots(free: free, share: rule.shareOfBudget, lowSlotBytes: lowSlotBytes, lowLayout: lowLayout)
+                    let slots = min(total, (free - lowSlots * lowSlotBytes) / max(plan.slotBytes, 1))
+                    guard slots >= trace.k else { return nil }
+                    let s = try CacheSimulator.simulate(trace, layout: simLayout, policy: SimulatedPolicy(rawValue: policy.rawValue)!, capacity: slots,
+                                                        lowBit: LowBitSimulation(layout: lowSimLayout, capacity: min(lowSlots, total),
+                                                                                 fullRank: rule.fullRank(k: trace.k)))
+                    let t = s.statistics.total, low = s.lowBit!.total, n = Double(trace.tokens)
+                    let demand = (Double(t.misses) * expertBytes + Double(low.misses) * lowExpertBytes) / n
+                    let prefetch = Double(t.prefetches) * expertBytes / n
+                    let seconds = max(compute + demand / disk, (demand + prefetch) / disk)
+                    let requests = Double(t.requests + low.requests)
+                    return LowBitPrediction(budgetBytes: budget, slots: slots, lowBitSlots: lowSlots,
+                                            lowBitUses: requests > 0 ? Double(low.requests) / requests : 0,
+                                            servedWithoutWaiting: requests > 0 ? Double(t.servedWithoutWaiting + low.servedWithoutWaiting) / requests : 0,
+                                            demandBytesPerToken: demand, prefetchBytesPerToken: prefetch, tokensPerSecond: 1 / seconds,
+                                            exactTokensPerSecond: exact.tokensPerSecond, speedUp: exact.tokensPerSecond * seconds > 0 ? (1 / seconds) / exact.tokensPerSecond : 0)
+                }
+                let free = budget - plan.processBytes - plan.marginBytes
+                if let atLowBit = try predictLowBit(free: free, budget: budget, exact: at) {
+                    var sweep: [LowBitPrediction] = []
+                    for step in 1 ... 8 {
+                        let slots = max(2 * trace.k, total * step / 8)
+                        if let p = try predictLowBit(free: slots * plan.slotBytes, budget: budgetBytes(expertBytes: slots * plan.slotBytes),
+                                                     exact: try predict(slots: slots)) { sweep.append(p) }
+                    }
+                    lowBit = LowBitPlan(companion: companion, fullRank: rule.fullRank(k: trace.k), lowBitSlotBytes: lowSlotBytes,
+                                        atBudget: atLowBit, budgets: sweep, paysUpTo: sweep.prefix { $0.speedUp >= 1.1 }.last?.budgetBytes)
+                } else if !json {
+                    printErr("--companion: the budget leaves too little for both caches (each needs one layer's top-\(trace.k))")
+                }
+            }
             let out = Output(model: model, trace: self.trace, policy: policy, plan: plan, computeSecondsPerToken: compute,
                              fullSpeedTokensPerSecond: 1 / compute, diskBytesPerSecond: disk, diskMeasured: diskBandwidth == "auto",
-                             atBudget: at, target: target, smallestBudget: smallest)
+                             atBudget: at, target: target, smallestBudget: smallest, lowBit: lowBit)
             if json { try printJSON(out) } else { print(Self.text(out, tokens: trace.tokens)) }
         }
     }
@@ -220,6 +314,20 @@ struct Plan: ParsableCommand {
             lines.append(line(String(format: "smallest budget for %@ of full speed", pct(o.target)), s))
         } else {
             lines.append("no budget reaches \(pct(o.target)) of full-RAM speed on this disk (even with every expert cached the reads of the first tokens dominate)")
+        }
+        if let low = o.lowBit {
+            func lowLine(_ p: LowBitPrediction) -> String {
+                String(format: "  %@: %d + %d low-bit slots; %@ of requests low-bit, served without waiting %@; reads %.1f MB/token on demand + %.1f MB prefetched; " +
+                       "%.2f tokens/s against exact %.2f (%.2f×)", ByteSize.format(p.budgetBytes), p.slots, p.lowBitSlots, pct(p.lowBitUses),
+                       pct(p.servedWithoutWaiting), p.demandBytesPerToken / 1e6, p.prefetchBytesPerToken / 1e6, p.tokensPerSecond,
+                       p.exactTokensPerSecond, p.speedUp)
+            }
+            lines.append("--miss-precision low with \(low.companion) (top \(low.fullRank) by weight full; low-bit slots of \(ByteSize.format(low.lowBitSlotBytes))), " +
+                         "same compute per token assumed; speed only, the perplexity cost is measured, not predicted:")
+            lines.append(lowLine(low.atBudget))
+            lines.append("  at other budgets:")
+            lines += low.budgets.map { "  " + lowLine($0) }
+            lines.append(low.paysUpTo.map { "low-bit pays (≥ 1.1× exact) at every budget up to \(ByteSize.format($0))" } ?? "low-bit does not pay (≥ 1.1× exact) at the smallest of these budgets")
         }
         return lines.joined(separator: "\n")
     }

@@ -150,7 +150,7 @@ public final class ExpertOffload: @unchecked Sendable {
             if let low = settings.lowBit, let lowLayout = lowBitLayout {
                 // The low-bit copies' share; each cache holds at least one layer's top-k.
                 let lowSlot = ExpertCache.slotBytes(for: lowLayout)
-                lowBitSlots = min(lowLayout.ids, max(layout.expertsPerToken, Int(Double(free) * low.shareOfBudget) / max(lowSlot, 1)))
+                lowBitSlots = Self.lowBitSlots(free: free, share: low.shareOfBudget, lowSlotBytes: lowSlot, lowLayout: lowLayout)
                 free -= lowBitSlots * lowSlot
                 guard free >= layout.expertsPerToken * slot else {
                     throw tooSmall(budget, minimum + lowBitSlots * lowSlot, process)
@@ -212,6 +212,12 @@ public final class ExpertOffload: @unchecked Sendable {
             }
         }
         return try Compressibility.ratio(samples: samples, level: level)
+    }
+
+    /// Slots of the low-bit copies' cache when `free` bytes are left for experts: `share` of them, at least one
+    /// layer's top-k, at most every expert. The full copies get what remains.
+    public static func lowBitSlots(free: Int, share: Double, lowSlotBytes: Int, lowLayout: ExpertLayout) -> Int {
+        min(lowLayout.ids, max(lowLayout.expertsPerToken, Int(Double(free) * share) / max(lowSlotBytes, 1)))
     }
 
     /// The cache if made.
