@@ -329,7 +329,7 @@ enum {
 };
 
 #define SHAPE(T, a, b) case (a) * 8 + (b): tile_##T(a, b, nb, W, ws, X, xs, Y, ldy); break
-#define DEFINE_TYPE(T, QK)                                                                                 \
+#define DEFINE_TILES(T, QK)                                                                                \
     static MOE_AVX2 void tiles_##T(int mr, int nr, TILE_ARGS) {                                           \
         switch (mr * 8 + nr) {                                                                            \
             SHAPE(T, 4, 4); SHAPE(T, 4, 3); SHAPE(T, 4, 2); SHAPE(T, 4, 1);                               \
@@ -343,7 +343,9 @@ enum {
         float r;                                                                                          \
         tile_##T(1, 1, n / (QK), w, 0, x, 0, &r, 1);                                                      \
         return r;                                                                                         \
-    }                                                                                                     \
+    }
+#define DEFINE_TYPE(T, QK)                                                                                 \
+    DEFINE_TILES(T, QK)                                                                                   \
     MOE_AVX2 void moe_mmq_##T##_avx2(int64_t M, int64_t N, int64_t K, const void *W, size_t ws,          \
                                      const void *X, size_t xs, float *Y, int64_t ldy) {                   \
         mmq_tiles(tiles_##T, T##_MR, T##_NR, M, N, K / (QK), W, ws, X, xs, Y, ldy);                      \
@@ -352,6 +354,73 @@ enum {
 DEFINE_TYPE(q5_0, QK5_0)
 DEFINE_TYPE(q5_1, QK5_1)
 DEFINE_TYPE(iq4_nl, QK4_NL)
-DEFINE_TYPE(mxfp4, QK_MXFP4)
+DEFINE_TILES(mxfp4, QK_MXFP4)
+
+// The 4 rows' folded int32 sums of fold4, without the conversion.
+INLINE __m256i fold4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i one = _mm256_set1_epi16(1);
+    const __m256i ab = _mm256_madd_epi16(_mm256_packs_epi32(_mm256_madd_epi16(a, one), _mm256_madd_epi16(b, one)), one);
+    const __m256i cd = _mm256_madd_epi16(_mm256_packs_epi32(_mm256_madd_epi16(c, one), _mm256_madd_epi16(d, one)), one);
+    return _mm256_madd_epi16(_mm256_packs_epi32(ab, cd), one);
+}
+
+// One token (matrix-vector) for MXFP4, 8 rows at a time: per row the same integers and float operations as
+// tile_mxfp4 (so the same bits), fewer instructions per block (quant_avx2.c's gemv_q4_0 layout of the work):
+// rows r and r + 4 share a vector (row r's 16 code bytes in the low 128 bits, row r + 4's in the high), low
+// and high nibbles looked up separately, so the activations of each half-block are one broadcast and the
+// folded sums come out as [rows 0-7, elements 0-15] and [rows 0-7, elements 16-31], and the 8 rows' E8M0
+// scales are one conversion and one product. Lanes r / r + 4 of fold4 in tile_mxfp4 hold exactly these two
+// sums of row r, each accumulated with the same fma and added at the end (store_fold4).
+enum { MXFP4_GEMV_PF = 16 }; // rows ahead prefetched (the row group after next)
+
+INLINE __m256 e8m0x8_half(uint64_t e8) {
+    const __m256i e = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)e8));
+    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
+    const __m256i tiny = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
+    return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, tiny, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e)));
+}
+
+static MOE_AVX2 void gemv_mxfp4(int64_t M, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, float *Y) {
+    const block_q8_0 *x = (const block_q8_0 *)X;
+    const __m256i table = table16(moe_kvalues_mxfp4), m4 = _mm256_set1_epi8(0x0F);
+    const size_t ws4 = 4 * ws;
+    int64_t m0 = 0;
+    for (; m0 + 8 <= M; m0 += 8) {
+        const uint8_t *a0 = W + (size_t)m0 * ws;
+        __m256 accl = _mm256_setzero_ps(), acch = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, a0 += sizeof(block_mxfp4)) {
+            const uint8_t *a1 = a0 + ws, *a2 = a0 + 2 * ws, *a3 = a1 + 2 * ws;
+            // Each row's stream MXFP4_GEMV_PF rows ahead, one line per 3 blocks (51 bytes < 64).
+            if (b % 3 == 0)
+                for (int r = 0; r < 8; r++) _mm_prefetch((const char *)a0 + (size_t)(r + MXFP4_GEMV_PF) * ws, _MM_HINT_T0);
+#define LD(p) _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)((p) + 1))), _mm_loadu_si128((const __m128i *)((p) + ws4 + 1)), 1)
+            const __m256i v0 = LD(a0), v1 = LD(a1), v2 = LD(a2), v3 = LD(a3);
+#undef LD
+            const uint64_t e8 = (uint64_t)a0[0] | (uint64_t)a1[0] << 8 | (uint64_t)a2[0] << 16 | (uint64_t)a3[0] << 24 |
+                                (uint64_t)a0[ws4] << 32 | (uint64_t)a1[ws4] << 40 | (uint64_t)a2[ws4] << 48 | (uint64_t)a3[ws4] << 56;
+            const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[b].qs));
+            const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x[b].qs + 16)));
+            const __m256i al = _mm256_abs_epi8(yl), ah = _mm256_abs_epi8(yh);
+#define LO(v) _mm256_maddubs_epi16(al, _mm256_sign_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(v, m4)), yl))
+#define HI(v) _mm256_maddubs_epi16(ah, _mm256_sign_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)), yh))
+            const __m256i sl = fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3));
+            const __m256i sh = fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3));
+#undef LO
+#undef HI
+            const __m256 dd = _mm256_mul_ps(e8m0x8_half(e8), _mm256_set1_ps(h2f(x[b].d)));
+            accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), accl);
+            acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), acch);
+        }
+        // lanes 0-3: rows 0-3, lanes 4-7: rows 4-7
+        _mm256_storeu_ps(Y + m0, _mm256_add_ps(accl, acch));
+    }
+    if (m0 < M) mmq_tiles(tiles_mxfp4, 4, 1, M - m0, 1, nb, W + (size_t)m0 * ws, ws, X, 0, Y + m0, 1);
+}
+
+MOE_AVX2 void moe_mmq_mxfp4_avx2(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                                 float *Y, int64_t ldy) {
+    if (N == 1) gemv_mxfp4(M, K / QK_MXFP4, W, ws, X, Y);
+    else mmq_tiles(tiles_mxfp4, mxfp4_MR, mxfp4_NR, M, N, K / QK_MXFP4, W, ws, X, xs, Y, ldy);
+}
 
 #endif // MOE_X86
