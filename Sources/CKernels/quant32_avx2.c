@@ -243,8 +243,11 @@ INLINE void tile_q5_1(const int mr, const int nr, TILE_ARGS) {
     store_fold4(mr, nr, acc, Y, ldy);
 }
 
-// MXFP4: table values with the activations' signs, folded; scales from the E8M0 bytes.
-INLINE void tile_mxfp4(const int mr, const int nr, TILE_ARGS) {
+// MXFP4: table values with the activations' signs, folded; scales from the E8M0 bytes. Row i's block b: its
+// exponent at e[i] + b · bstep, its 16 code bytes at q[i] + b · bstep (the row-major rows, or the x8 layout's
+// groups); each row's stream prefetched pf bytes ahead.
+INLINE void tile_mxfp4_at(const int mr, const int nr, int64_t nb, const uint8_t *const e[MR], const uint8_t *const q[MR],
+                          size_t bstep, size_t pf, const uint8_t *X, size_t xs, float *Y, int64_t ldy) {
     const __m256i table = table16(moe_kvalues_mxfp4);
     __m256 acc[NR];
     for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
@@ -252,10 +255,10 @@ INLINE void tile_mxfp4(const int mr, const int nr, TILE_ARGS) {
         __m256i v[MR];
         const uint8_t *ep[MR] = { 0 };
         for (int i = 0; i < mr; i++) {
-            const block_mxfp4 *w = (const block_mxfp4 *)(W + (size_t)i * ws) + b;
-            PREFETCH(w);
-            v[i] = lookup(table, w->qs);
-            ep[i] = &w->e;
+            const uint8_t *qs = q[i] + (size_t)b * bstep;
+            _mm_prefetch((const char *)qs + pf, _MM_HINT_T0);
+            v[i] = lookup(table, qs);
+            ep[i] = e[i] + (size_t)b * bstep;
         }
         const __m128 dw = row_scales_e8m0(mr, ep);
         for (int j = 0; j < nr; j++) {
@@ -269,6 +272,15 @@ INLINE void tile_mxfp4(const int mr, const int nr, TILE_ARGS) {
         }
     }
     store_fold4(mr, nr, acc, Y, ldy);
+}
+
+INLINE void tile_mxfp4(const int mr, const int nr, TILE_ARGS) {
+    const uint8_t *e[MR] = { 0 }, *q[MR] = { 0 };
+    for (int i = 0; i < mr; i++) {
+        e[i] = W + (size_t)i * ws;
+        q[i] = e[i] + offsetof(block_mxfp4, qs);
+    }
+    tile_mxfp4_at(mr, nr, nb, e, q, sizeof(block_mxfp4), PF_DIST, X, xs, Y, ldy);
 }
 
 // IQ4_NL: as MXFP4's products, one accumulator per (row, token) (the sums are too large to fold).
@@ -380,9 +392,27 @@ INLINE __m256 e8m0x8_half(uint64_t e8) {
     return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, tiny, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e)));
 }
 
+// One block of 8 rows: codes v0…v3 ([row r | row r + 4] code bytes), the 8 rows' exponents in e8 (rows 0…7,
+// byte r), one token's Q8_0 block x; accumulates rows 0-3 / 4-7 into the lanes of accl (elements 0-15 of the
+// block) and acch (16-31). Shared by the row-major and the x8 one-token kernels.
+INLINE void mxfp4_block8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, uint64_t e8, const block_q8_0 *x, __m256 *accl, __m256 *acch) {
+    const __m256i table = table16(moe_kvalues_mxfp4), m4 = _mm256_set1_epi8(0x0F);
+    const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->qs));
+    const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x->qs + 16)));
+    const __m256i al = _mm256_abs_epi8(yl), ah = _mm256_abs_epi8(yh);
+#define LO(v) _mm256_maddubs_epi16(al, _mm256_sign_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(v, m4)), yl))
+#define HI(v) _mm256_maddubs_epi16(ah, _mm256_sign_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)), yh))
+    const __m256i sl = fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3));
+    const __m256i sh = fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3));
+#undef LO
+#undef HI
+    const __m256 dd = _mm256_mul_ps(e8m0x8_half(e8), _mm256_set1_ps(h2f(x->d)));
+    *accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), *accl);
+    *acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), *acch);
+}
+
 static MOE_AVX2 void gemv_mxfp4(int64_t M, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, float *Y) {
     const block_q8_0 *x = (const block_q8_0 *)X;
-    const __m256i table = table16(moe_kvalues_mxfp4), m4 = _mm256_set1_epi8(0x0F);
     const size_t ws4 = 4 * ws;
     int64_t m0 = 0;
     for (; m0 + 8 <= M; m0 += 8) {
@@ -398,18 +428,7 @@ static MOE_AVX2 void gemv_mxfp4(int64_t M, int64_t nb, const uint8_t *W, size_t 
 #undef LD
             const uint64_t e8 = (uint64_t)a0[0] | (uint64_t)a1[0] << 8 | (uint64_t)a2[0] << 16 | (uint64_t)a3[0] << 24 |
                                 (uint64_t)a0[ws4] << 32 | (uint64_t)a1[ws4] << 40 | (uint64_t)a2[ws4] << 48 | (uint64_t)a3[ws4] << 56;
-            const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x[b].qs));
-            const __m256i yh = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x[b].qs + 16)));
-            const __m256i al = _mm256_abs_epi8(yl), ah = _mm256_abs_epi8(yh);
-#define LO(v) _mm256_maddubs_epi16(al, _mm256_sign_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(v, m4)), yl))
-#define HI(v) _mm256_maddubs_epi16(ah, _mm256_sign_epi8(_mm256_shuffle_epi8(table, _mm256_and_si256(_mm256_srli_epi16(v, 4), m4)), yh))
-            const __m256i sl = fold4_i32(LO(v0), LO(v1), LO(v2), LO(v3));
-            const __m256i sh = fold4_i32(HI(v0), HI(v1), HI(v2), HI(v3));
-#undef LO
-#undef HI
-            const __m256 dd = _mm256_mul_ps(e8m0x8_half(e8), _mm256_set1_ps(h2f(x[b].d)));
-            accl = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sl), accl);
-            acch = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(sh), acch);
+            mxfp4_block8(v0, v1, v2, v3, e8, x + b, &accl, &acch);
         }
         // lanes 0-3: rows 0-3, lanes 4-7: rows 4-7
         _mm256_storeu_ps(Y + m0, _mm256_add_ps(accl, acch));
@@ -421,6 +440,58 @@ MOE_AVX2 void moe_mmq_mxfp4_avx2(int64_t M, int64_t N, int64_t K, const void *W,
                                  float *Y, int64_t ldy) {
     if (N == 1) gemv_mxfp4(M, K / QK_MXFP4, W, ws, X, Y);
     else mmq_tiles(tiles_mxfp4, mxfp4_MR, mxfp4_NR, M, N, K / QK_MXFP4, W, ws, X, xs, Y, ldy);
+}
+
+// The x8 layout (moe_repack.h): per group of 8 rows and block, the 8 exponents (8 bytes), then the codes as
+// 4 × 32 bytes [row r | row r + 4]: mxfp4_block8's operands in one 8-byte and four 32-byte loads, so the same
+// bits as the row-major kernels. Prefetched 2 KiB ahead, as the Q4_0 x8 stream.
+enum { MXFP4_X8_STEP = 8 * sizeof(block_mxfp4), MXFP4_X8_PREFETCH = 2048 };
+
+MOE_AVX2 void moe_gemv_mxfp4x8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK_MXFP4;
+    const block_q8_0 *x = vx;
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * MXFP4_X8_STEP;
+    for (int64_t g = g0; g < g1; g++) {
+        __m256 al = _mm256_setzero_ps(), ah = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += MXFP4_X8_STEP) {
+            const char *q = (const char *)p + MXFP4_X8_PREFETCH;
+            _mm_prefetch(q, _MM_HINT_T0);
+            _mm_prefetch(q + 64, _MM_HINT_T0);
+            _mm_prefetch(q + 128, _MM_HINT_T0);
+            uint64_t e8;
+            memcpy(&e8, p, 8);
+            mxfp4_block8(_mm256_loadu_si256((const __m256i *)(p + 8)), _mm256_loadu_si256((const __m256i *)(p + 40)),
+                         _mm256_loadu_si256((const __m256i *)(p + 72)), _mm256_loadu_si256((const __m256i *)(p + 104)), e8, x + b, &al, &ah);
+        }
+        _mm256_storeu_ps(y + 8 * g, _mm256_add_ps(al, ah));
+    }
+}
+
+// Several tokens on the x8 layout: tile_mxfp4's arithmetic (the same bits as the row-major products), rows
+// 4h … 4h + 3 of a group as one tile (row r's exponent at byte r of a block step, its codes at 8 + 32 (r % 4) +
+// 16 (r / 4)). One token goes through moe_gemv_mxfp4x8_avx2 (the same bits again).
+MOE_AVX2 void moe_mmq_mxfp4x8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, float *Y, int64_t ldy) {
+    const int64_t nb = cols / QK_MXFP4;
+    const size_t xs = (size_t)nb * sizeof(block_q8_0);
+    for (int64_t n0 = 0; n0 < N; n0 += NR) {
+        const int nr = (int)(N - n0 < NR ? N - n0 : NR);
+        const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
+        if (nr == 1) {
+            moe_gemv_mxfp4x8_avx2(g0, g1, cols, w, Xn, Y + n0 * ldy);
+            continue;
+        }
+        for (int64_t g = g0; g < g1; g++) {
+            const uint8_t *G = (const uint8_t *)w + (size_t)g * (size_t)nb * MXFP4_X8_STEP;
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *e[MR], *q[MR];
+                for (int i = 0; i < MR; i++) {
+                    e[i] = G + 4 * h + i;
+                    q[i] = G + 8 + 32 * i + 16 * h;
+                }
+                tile_mxfp4_at(MR, nr, nb, e, q, MXFP4_X8_STEP, MXFP4_X8_PREFETCH / MR, Xn, xs, Y + n0 * ldy + 8 * g + 4 * h, ldy);
+            }
+        }
+    }
 }
 
 #endif // MOE_X86

@@ -112,6 +112,71 @@ void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void 
     moe_mmq_q4_0x8_generic(g0, g1, N, cols, w, x, y, ldy);
 }
 
+// ---- MXFP4 x8 (AVX2) ----
+enum { MXFP4_X8 = 8 * sizeof(block_mxfp4) }; // 136 bytes
+
+size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
+
+void moe_repack_mxfp4x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / QK_MXFP4;
+    const uint8_t *s = src;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 8; g++) {
+        for (int64_t b = 0; b < nb; b++, d += MXFP4_X8) {
+            for (int r = 0; r < 8; r++) {
+                const block_mxfp4 *blk = (const block_mxfp4 *)(s + (size_t)(8 * g + r) * src_row_bytes) + b;
+                d[r] = blk->e;
+                memcpy(d + 8 + 32 * (r & 3) + 16 * (r >> 2), blk->qs, 16);
+            }
+        }
+    }
+}
+
+// The generic level's arithmetic (moe_vd_mxfp4_generic): per row s += (d_x · d_w) · Σ, no fused multiply-add.
+void moe_gemv_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / QK_MXFP4;
+    const block_q8_0 *x = vx;
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * MXFP4_X8;
+    for (int64_t g = g0; g < g1; g++) {
+        float s[8] = {0};
+        for (int64_t b = 0; b < nb; b++, p += MXFP4_X8) {
+            for (int r = 0; r < 8; r++) {
+                block_mxfp4 blk;
+                blk.e = p[r];
+                memcpy(blk.qs, p + 8 + 32 * (r & 3) + 16 * (r >> 2), 16);
+                const float d = moe_half_to_float(x[b].d) * moe_e8m0_to_float_half(blk.e);
+                s[r] += d * (float)moe_mxfp4_isum(&blk, &x[b]);
+            }
+        }
+        for (int r = 0; r < 8; r++) y[8 * g + r] = s[r];
+    }
+}
+
+void moe_gemv_mxfp4x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+#if MOE_X86
+    if (moe_x8_avx2()) {
+        moe_gemv_mxfp4x8_avx2(g0, g1, cols, w, x, y);
+        return;
+    }
+#endif
+    moe_gemv_mxfp4x8_generic(g0, g1, cols, w, x, y);
+}
+
+void moe_mmq_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    const size_t xs = (size_t)(cols / QK_MXFP4) * sizeof(block_q8_0);
+    for (int64_t t = 0; t < N; t++) moe_gemv_mxfp4x8_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
+}
+
+void moe_mmq_mxfp4x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+#if MOE_X86
+    if (moe_x8_avx2()) {
+        moe_mmq_mxfp4x8_avx2(g0, g1, N, cols, w, x, y, ldy);
+        return;
+    }
+#endif
+    moe_mmq_mxfp4x8_generic(g0, g1, N, cols, w, x, y, ldy);
+}
+
 // ---- MXFP4 and Q4_0 x16 ----
 // Per group and block: the 16 rows' scales (MXFP4: 16 exponent bytes; Q4_0: 16 f16 d, 32 bytes), then 4 × 64 bytes of
 // codes, quad q holding rows q, q + 4, q + 8, q + 12. `head`: bytes of one row's scale (1 or 2); blocks are

@@ -77,6 +77,11 @@ public final class RepackedRows: @unchecked Sendable {
         public static let q4_0x8 = Layout(name: "Q4_0 x8", type: .q4_0, groupRows: 8, maxCols: 1024 * 32, available: x8MatchesRowMajor,
                                           repack: moe_repack_q4_0x8, multiply: moe_gemv_q4_0x8, multiplyGeneric: moe_gemv_q4_0x8_generic,
                                           multiplyTokens: moe_mmq_q4_0x8, multiplyTokensGeneric: moe_mmq_q4_0x8_generic)
+        /// MXFP4, 8 rows, where the AVX2 level is the one in use: the row-major kernel's block arithmetic with one
+        /// exponent load and four code loads per 8 rows' block; serves several tokens too (tile_mxfp4's arithmetic).
+        public static let mxfp4x8 = Layout(name: "MXFP4 x8", type: .mxfp4, groupRows: 8, maxCols: 1024 * 32, available: x8MatchesRowMajor,
+                                           repack: moe_repack_mxfp4x8, multiply: moe_gemv_mxfp4x8, multiplyGeneric: moe_gemv_mxfp4x8_generic,
+                                           multiplyTokens: moe_mmq_mxfp4x8, multiplyTokensGeneric: moe_mmq_mxfp4x8_generic)
         /// MXFP4, 16 rows (AVX-512): ≈ 100% of a streaming read on one core against ≈ 55% row-major.
         public static let mxfp4x16 = Layout(name: "MXFP4 x16", type: .mxfp4, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
                                             repack: moe_repack_mxfp4x16, multiply: moe_gemv_mxfp4x16, multiplyGeneric: moe_gemv_mxfp4x16_generic,
@@ -95,7 +100,7 @@ public final class RepackedRows: @unchecked Sendable {
         public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                              repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)
 
-        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x16, .q4_Kx16, .q3_Kx16, .iq4_xsx16]
+        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x8, .mxfp4x16, .q4_Kx16, .q3_Kx16, .iq4_xsx16]
 
         /// The layout for `type` where this CPU can use it.
         public static func forType(_ type: TensorType) -> Layout? { all.first { $0.type == type && $0.available() } }

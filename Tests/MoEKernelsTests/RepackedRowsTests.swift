@@ -18,26 +18,28 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
     return got
 }
 
-/// The x8 repacked Q4_0 kernel (`RepackedRows.Layout.q4_0x8`, moe_repack.h) against the row-major one-token product: the
-/// SIMD kernel bit for bit (same integer sums, lanes and float operations), the scalar reference bit for
-/// bit against the scalar row-major path; any row-group split gives the same outputs.
-@Suite struct RepackedQ4_0Tests {
-    @Test(arguments: [(8, 32), (16, 17 * 32), (64, 2048), (24, 96), (8, 1024 * 32)])
-    func matchesRowMajor(rows: Int, cols: Int) throws {
-        var rng = SeededRNG(seed: UInt64(rows * 131 + cols))
-        let w = randomWeights(.q4_0, rows: rows, cols: cols, rng: &rng)
+/// The x8 repacked Q4_0 and MXFP4 kernels (`RepackedRows.Layout.q4_0x8`, `.mxfp4x8`, moe_repack.h) against the row-major
+/// one-token product: the SIMD kernel bit for bit (same integer sums, lanes and float operations), the scalar reference
+/// bit for bit against the scalar row-major path; any row-group split gives the same outputs.
+@Suite struct RepackedX8Tests {
+    @Test(arguments: [RepackedRows.Layout.q4_0x8, .mxfp4x8].map(\.name), [(8, 32), (16, 17 * 32), (64, 2048), (24, 96), (8, 1024 * 32)])
+    func matchesRowMajor(name: String, shape: (rows: Int, cols: Int)) throws {
+        let (rows, cols) = shape
+        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
+        var rng = SeededRNG(seed: UInt64(rows * 131 + cols + Int(layout.type.rawValue)))
+        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
         let x = randomActivations(cols, rng: &rng)
         let xq = quantizeActs(.q8_0, x, generic: false)
         try w.withUnsafeBytes { wb in
-            let m = try WeightMatrix(type: .q4_0, rows: rows, cols: cols, base: wb.baseAddress!)
-            let packed = try RepackedRows(m, layout: .q4_0x8)
+            let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
+            let packed = try RepackedRows(m, layout: layout)
             #expect(packed.byteCount == w.count)
             for generic in [false, true] {
                 var expected = [Float](repeating: 0, count: rows)
                 xq.withUnsafeBytes { xb in
                     expected.withUnsafeMutableBufferPointer { y in
                         // The x8 SIMD kernel reproduces the AVX2 level (level 1 on x86), whatever level the CPU's best is.
-                        let rc = moe_matmul_q_level(generic ? 0 : min(1, Int32(Kernels.levels.upperBound)), TensorType.q4_0.rawValue,
+                        let rc = moe_matmul_q_level(generic ? 0 : min(1, Int32(Kernels.levels.upperBound)), layout.type.rawValue,
                                                     Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes, xb.baseAddress, y.baseAddress, Int64(rows))
                         #expect(rc == 0)
                     }
@@ -45,7 +47,7 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
                 // Whole matrix in one call, and split into uneven group ranges.
                 for splits in [[0, rows / 8], [0, 1, rows / 8]] where splits.last! >= splits[splits.count - 2] {
                     let got = oneToken(packed, xq, rows: rows, splits: splits, generic: generic)
-                    #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(rows)×\(cols) generic=\(generic) splits \(splits)")
+                    #expect(got.map(\.bitPattern) == expected.map(\.bitPattern), "\(name) \(rows)×\(cols) generic=\(generic) splits \(splits)")
                 }
             }
         }
@@ -109,7 +111,8 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
 /// row-major tiles bit for bit (and the scalar reference equals the one-token reference per token), any split.
 @Suite struct RepackedTokensTests {
     @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 16, 1024 * 32),
-                      ("Q4_0 x8", 16, 17 * 32), ("Q4_0 x8", 48, 2048), ("Q4_0 x8", 8, 1024 * 32)],
+                      ("Q4_0 x8", 16, 17 * 32), ("Q4_0 x8", 48, 2048), ("Q4_0 x8", 8, 1024 * 32),
+                      ("MXFP4 x8", 16, 17 * 32), ("MXFP4 x8", 48, 2048), ("MXFP4 x8", 8, 1024 * 32)],
           [2, 3, 4, 5, 9])
     func matchesRowMajorTiles(layout c: (String, Int, Int), tokens n: Int) throws {
         let (name, rows, cols) = c

@@ -29,6 +29,17 @@ void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w
 void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_q4_0x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
+// MXFP4 weights repacked 8 rows at a time ("x8") for the AVX2 level, as Q4_0's x8: per group of 8 rows g and block
+// b, the 8 rows' E8M0 exponents (8 bytes, rows 0…7), then the codes as 4 × 32 bytes [row r qs | row r + 4 qs] for
+// r = 0…3: 136 bytes, the 8 original blocks' 8 × 17. Results equal moe_matmul_q (MXFP4) at the AVX2 level where
+// the CPU has AVX2 (the SIMD functions), at the generic level otherwise (the _generic ones), bit for bit.
+size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols);
+void moe_repack_mxfp4x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_mxfp4x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_mxfp4x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+
 // MXFP4 weights repacked 16 rows at a time ("x16") for the AVX-512 one-token kernel. For each group of 16 rows g
 // and block b: 16 bytes, the rows' E8M0 exponents (rows 0…15), then 4 × 64 bytes of codes, quad q holding rows
 // q, q + 4, q + 8, q + 12 (16 bytes each): the bytes of the 16 original blocks (16 × 17), reordered so that a block
