@@ -55,6 +55,8 @@ struct Compare: ParsableCommand {
     @Option(help: "Also write the results as JSON to this file.") var json: String?
     @Flag(help: "Also run SwiftMoE with --repack (Q4_0 rows repacked for decode: a second copy of them in memory).")
     var repack = false
+    @Flag(name: .customLong("no-repack"), help: "Also run SwiftMoE with --no-repack (row-major weights only: what the repacked layouts gain).")
+    var noRepack = false
     @OptionGroup(title: "Memory limit and expert cache (the offload benchmark)") var offload: CompareOffloadOptions
 
     func validate() throws {

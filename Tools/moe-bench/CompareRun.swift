@@ -58,15 +58,13 @@ extension Compare {
     }
 
     /// SwiftMoE once per cache policy (once, named "swiftmoe", when not offloading), each also with
-    /// --repack if asked; then llama.cpp's variants unless it is left out.
+    /// --repack and --no-repack if asked; then llama.cpp's variants unless it is left out.
     func makeEngines(cap: MemoryCap?) throws -> [Engine] {
         var engines: [Engine] = []
         for (name, extra) in try offload.variants {
-            for r in repack ? [false, true] : [false] {
-                engines.append(Engine(name: r ? name + " --repack" : name) {
-                    try measureSwiftMoE(repack: r, extra: extra, cap: cap)
-                })
-            }
+            engines.append(Engine(name: name) { try measureSwiftMoE(extra: extra, cap: cap) })
+            if repack { engines.append(Engine(name: name + " --repack") { try measureSwiftMoE(extra: ["--repack"] + extra, cap: cap) }) }
+            if noRepack { engines.append(Engine(name: name + " --no-repack") { try measureSwiftMoE(extra: ["--no-repack"] + extra, cap: cap) }) }
         }
         guard llamaCpp != "none", !noLlamaCpp else { return engines }
         guard let peer = LlamaCpp.locate(llamaCpp) else {
@@ -83,11 +81,11 @@ extension Compare {
 
     /// SwiftMoE in a child process (this executable's `engine` subcommand), so its RSS is measured alone;
     /// under a limit in its own cgroup, where the peak RSS is the one the engine reports itself.
-    func measureSwiftMoE(repack: Bool, extra: [String], cap: MemoryCap?) throws -> Outcome {
+    func measureSwiftMoE(extra: [String], cap: MemoryCap?) throws -> Outcome {
         let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let r = try ChildProcess.run([exe, "engine", "--model", model, "--prompt-tokens", "\(promptTokens)",
                                       "--gen-tokens", "\(genTokens)", "--threads", "\(threads)"]
-                                     + (repack ? ["--repack"] : []) + extra, cap: cap)
+                                     + extra, cap: cap)
         guard r.status == 0 else { return .failed(FailedRun("moe-bench engine", r)) }
         guard var run = try? JSONDecoder().decode(EngineRun.self, from: Data(r.stdout.utf8)) else {
             return .failed(FailedRun(badOutput: "moe-bench engine", r))
