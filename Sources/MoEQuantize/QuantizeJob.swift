@@ -98,6 +98,8 @@ public final class QuantizeJob: @unchecked Sendable {
         case .q4_K: return 15
         case .q5_K: return 17
         case .mxfp4: return 38
+        case .iq4_nl: return 25
+        case .iq4_xs: return 30
         default: return GGUFModelMetadata.llamaFileType(fileType)
         }
     }
@@ -325,6 +327,14 @@ public final class QuantizeJob: @unchecked Sendable {
     /// One row: `count` floats → `type`.
     static func quantizeRow(type: TensorType, rounding: Rounding, src: UnsafePointer<Float>, dst: UnsafeMutableRawPointer,
                             count: Int, weights: [Float]?, effort: Int) {
+        if TypeRules.iq4Types.contains(type) {
+            // ggml's search for either rounding (it is already a weighted least-squares search over 15 scales).
+            let (t, n) = (Int32(type.rawValue), Int64(count))
+            let rc = weights.map { w in w.withUnsafeBufferPointer { moe_quantize_iq4(t, src, dst, n, $0.baseAddress) } }
+                ?? moe_quantize_iq4(t, src, dst, n, nil)
+            precondition(rc == 0, "moe_quantize: \(type) refused a row of \(count)")
+            return
+        }
         if TypeRules.kFamilyTypes.contains(type) {
             // Reference: ggml's bytes without an importance matrix. Optimal: the error-minimising search, weighted by
             // the calibration when there is one (moe_quantize_k.h).

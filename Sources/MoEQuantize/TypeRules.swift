@@ -66,7 +66,11 @@ public struct TypeRules: Sendable, Equatable {
 
     /// The types this tool writes.
     public static let writableTypes: [TensorType] = [.q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .mxfp4,
-                                                     .bf16, .f16, .f32]
+                                                     .iq4_nl, .iq4_xs, .bf16, .f16, .f32]
+
+    /// The non-linear 4-bit types, written by ggml's own search (quantize_iq4.c) for either rounding, weighted by the
+    /// calibration when there is one (no GPTQ path).
+    public static let iq4Types: Set<TensorType> = [.iq4_nl, .iq4_xs]
 
     /// The block types written through CKernels' K-family code (quantize_kref.c, quantize_kopt.c): both roundings,
     /// importance weights and GPTQ.
@@ -76,7 +80,7 @@ public struct TypeRules: Sendable, Equatable {
     /// output head gets Q6_K, as llama-quantize does: it is the single most sensitive matrix, and Q6_K keeps
     /// its file size at llama-quantize's.
     public static func uniform(_ t: TensorType) -> TypeRules {
-        let out: TensorType = [.q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K].contains(t) ? .q6_K : t
+        let out: TensorType = [.q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .iq4_nl, .iq4_xs].contains(t) ? .q6_K : t
         return TypeRules(experts: t, sharedFFN: t, attention: t, embedding: t, output: out)
     }
 
@@ -174,6 +178,8 @@ public struct TypeRules: Sendable, Equatable {
         case .q5_K: return [.q5_K, .q5_1, .f16]
         case .q4_K: return [.q4_K, .q5_0, .f16]
         case .q2_K, .q3_K: return [t, .q4_0, .f16]
+        case .iq4_xs: return [.iq4_xs, .iq4_nl, .f16]
+        case .iq4_nl: return [.iq4_nl, .f16]
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .mxfp4: return [t, .f16]
         default: return [t]
         }

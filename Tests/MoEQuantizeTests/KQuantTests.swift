@@ -201,6 +201,42 @@ import TestSupport
     }
 }
 
+/// IQ4_NL and IQ4_XS (ggml's search, quantize_iq4.c): closer to the input than Q4_0 at fewer or as many bytes, with
+/// and without importance weights; zeros stay zeros; rows that do not divide are refused.
+@Suite struct IQ4WriterTests {
+    @Test(arguments: [TensorType.iq4_nl, .iq4_xs])
+    func closerThanQ4_0(type: TensorType) {
+        let cols = 512, count = 24
+        let x = KQuantWriterTests.rows(count, cols, seed: 11)
+        var ours = 0.0, q4 = 0.0
+        for r in 0 ..< count {
+            let row = Array(x[r * cols ..< (r + 1) * cols])
+            for weights in [nil, (0 ..< cols).map { Float(1 + ($0 % 7)) }] as [[Float]?] {
+                var out = [UInt8](repeating: 0, count: type.byteCount(elements: cols)!)
+                let rc = row.withUnsafeBufferPointer { src in
+                    weights.map { w in w.withUnsafeBufferPointer { moe_quantize_iq4(Int32(type.rawValue), src.baseAddress, &out, Int64(cols), $0.baseAddress) } }
+                        ?? moe_quantize_iq4(Int32(type.rawValue), src.baseAddress, &out, Int64(cols), nil)
+                }
+                #expect(rc == 0)
+                let decoded = Dequantize.row(type: type, src: out, count: cols)
+                ours += zip(row, decoded).reduce(0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+            }
+            var q = [UInt8](repeating: 0, count: TensorType.q4_0.byteCount(elements: cols)!)
+            row.withUnsafeBufferPointer { src in q.withUnsafeMutableBytes { Quantize.row(type: .q4_0, src: src.baseAddress!, dst: $0.baseAddress!, count: cols) } }
+            let decoded = Dequantize.row(type: .q4_0, src: q, count: cols)
+            q4 += 2 * zip(row, decoded).reduce(0) { $0 + Double(($1.0 - $1.1) * ($1.0 - $1.1)) }
+        }
+        #expect(type.byteCount(elements: cols)! <= TensorType.q4_0.byteCount(elements: cols)!)
+        #expect(ours < q4, "\(type): squared error \(ours) against Q4_0's \(q4)")
+        var zeros = [UInt8](repeating: 0xAA, count: type.byteCount(elements: 256)!)
+        let z = [Float](repeating: 0, count: 256)
+        #expect(moe_quantize_iq4(Int32(type.rawValue), z, &zeros, 256, nil) == 0)
+        #expect(Dequantize.row(type: type, src: zeros, count: 256).allSatisfy { $0 == 0 })
+        #expect(moe_quantize_iq4(Int32(type.rawValue), z, &zeros, 16, nil) == -1)
+        #expect(moe_quantize_iq4(Int32(TensorType.q4_0.rawValue), z, &zeros, 256, nil) == -1)
+    }
+}
+
 /// moe-quantize's mixes against llama-quantize's files made here from the bf16 GGUF (llama.cpp from
 /// Tools/scripts/build-llamacpp.sh or `$LLAMA_CPP_BIN`; skipped when absent): with `--rounding reference` the same
 /// tensor types, the same bytes and the same file size.
@@ -234,5 +270,36 @@ struct LlamaQuantizeMixTests {
         #expect(ours.metadata["general.file_type"] == theirs.metadata["general.file_type"])
         let size = { (path: String) in (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1 }
         #expect(size(oursPath) == size(theirsPath), "\(mix): file size")
+    }
+
+    /// IQ4_XS and IQ4_NL with `--rounding reference`: every tensor that both files store in the same type has
+    /// llama-quantize's bytes (its IQ4 file types also bump a few tensors by its own rules, which --type does not).
+    @Test(arguments: [("IQ4_XS", TensorType.iq4_xs), ("IQ4_NL", .iq4_nl)])
+    func iq4BytesAsLlamaQuantize(ftype: String, type: TensorType) throws {
+        let dir = try TempDir()
+        defer { dir.cleanup() }
+        let input = SharedData.tiny! + "/tiny-qwen3moe-bf16.gguf"
+        let theirsPath = dir.file("theirs.gguf")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: LlamaCpp.quantize!)
+        p.arguments = [input, theirsPath, ftype, "2"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "llama-quantize failed")
+        var options = QuantizeOptions(rules: .uniform(type), threads: 2)
+        options.rounding = .reference
+        let oursPath = dir.file("ours.gguf")
+        try QuantizeJob(input: input, options: options).write(to: oursPath)
+        let ours = try GGUFFile(path: oursPath), theirs = try GGUFFile(path: theirsPath)
+        var compared: [TensorType: Int] = [:]
+        for t in theirs.tensors where t.type.isQuantized {
+            guard let o = ours.tensor(t.name), o.type == t.type else { continue }
+            compared[t.type, default: 0] += 1
+            #expect(o.bytes.elementsEqual(t.bytes), "\(ftype) \(t.name) (\(t.type)): bytes differ")
+        }
+        // The reference model: 8 layers; rows of 96 (ffn_down_exps) fall back to IQ4_NL.
+        #expect((compared[type] ?? 0) >= 40 && (compared[.iq4_nl] ?? 0) >= 7, "\(compared)")
     }
 }

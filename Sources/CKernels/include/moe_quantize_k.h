@@ -26,6 +26,9 @@ void moe_quantize_ref_q5_0(const float *x, block_q5_0 *dst, int64_t n);
 void moe_quantize_ref_q5_1(const float *x, block_q5_1 *dst, int64_t n);
 // MXFP4: e = floor(log2(amax)) - 2 + 127 per block, each element the nearest of the 16 values (first on ties).
 void moe_quantize_ref_mxfp4(const float *x, block_mxfp4 *dst, int64_t n);
+// IQ4_NL (n a multiple of 32) and IQ4_XS (of 256), as ggml's quantize_iq4_nl / quantize_iq4_xs (quantize_iq4.c): `w`
+// NULL gives llama-quantize's bytes without an importance matrix, else with one. Returns -1 for another type or n.
+int moe_quantize_iq4(int type, const float *x, void *dst, int64_t n, const float *w);
 
 // ggml's quantize_<type>(…, quant_weights) for one row of n elements: `w` NULL gives the _ref bytes, else ggml's
 // weighted search with w as the imatrix row (n weights). type: MOE_TYPE_Q2_K … Q6_K, Q5_0, Q5_1, MXFP4 (no weighted
