@@ -27,8 +27,9 @@ let package = Package(
         ),
         // The system libzstd (libzstd-dev): compression of the compressed expert tier in MoEStore.
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
-        // The system liburing (liburing-dev): the expert cache's reads through io_uring (Linux; thread pool elsewhere).
-        .systemLibrary(name: "CLiburing", path: "Sources/CLiburing", pkgConfig: "liburing", providers: [.apt(["liburing-dev"])]),
+        // The system liburing (liburing-dev) behind a small C API: the expert cache's reads through io_uring (Linux;
+        // thread pool elsewhere). A C target rather than a system-library module: see Sources/CUring/include/moe_uring.h.
+        .target(name: "CUring", linkerSettings: [.linkedLibrary("uring", .when(platforms: [.linux]))]),
         // File formats only (GGUF, safetensors, configs, tokenizer files); no compute.
         .target(name: "MoEFormats"),
         // Swift API over CKernels: per-type dequantize/dot tables.
@@ -38,7 +39,7 @@ let package = Package(
         // A model's reply → reasoning, content and tool calls, per chat format; Foundation only (Docs/CHAT.md).
         .target(name: "ChatParsing"),
         // Weight store: one view of tensors by canonical name, whatever file they came from.
-        .target(name: "MoEStore", dependencies: ["CZstd", .target(name: "CLiburing", condition: .when(platforms: [.linux])), "MoEFormats", "MoEKernels"]),
+        .target(name: "MoEStore", dependencies: ["CZstd", "CUring", "MoEFormats", "MoEKernels"]),
         // Chat templates: a Jinja2 interpreter as transformers renders chat_template; Foundation only.
         .target(name: "ChatTemplate"),
         // A conversation with a model: its chat template rendered per turn, replies parsed, the prompt cache reused.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the build needs beyond the Swift toolchain, installed only when missing: Debian/Ubuntu's libzstd-dev
-# (header and library of the CZstd module: the compressed expert tier), liburing-dev (the CLiburing module:
-# the expert cache's io_uring reads) and pkg-config (SwiftPM finds both with it). The README's run and test commands start with this; it prints nothing when all is present.
+# (header and library of the CZstd module: the compressed expert tier), liburing-dev (the CUring target:
+# the expert cache's io_uring reads) and pkg-config (SwiftPM finds zstd with it). The README's run and test commands start with this; it prints nothing when all is present.
 # Elsewhere (macOS: `brew install zstd pkg-config`; other Linux: the distribution's zstd development package)
 # it says what to install and exits 1.
 set -euo pipefail

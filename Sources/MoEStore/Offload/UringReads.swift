@@ -1,16 +1,16 @@
 #if os(Linux)
-import CLiburing
+import CUring
 import Glibc
 
-/// Reads through one io_uring (liburing), submitted and reaped by the thread that owns it (the expert
-/// cache's compute thread, under the cache's lock): any number of reads in flight, up to the ring's depth,
-/// without a thread per read, so no I/O thread's wake-up takes time from the forward pass.
+/// Reads through one io_uring (liburing, behind CUring's small C API), submitted and reaped by the thread that
+/// owns it (the expert cache's compute thread, under the cache's lock): any number of reads in flight, up to
+/// the ring's depth, without a thread per read, so no I/O thread's wake-up takes time from the forward pass.
 ///
 /// The destination memory (the cache's slot arena) is registered with the kernel in chunks of at most
 /// 1 GiB where the kernel allows it (`read_fixed`: its pages are not pinned again per read); where it does
 /// not (RLIMIT_MEMLOCK without CAP_IPC_LOCK), plain reads into the same memory.
 final class UringReads {
-    private var ring = io_uring()
+    private let ring: OpaquePointer
     let depth: Int
     /// Registered chunks: [base, base + chunkBytes) each; empty when registration was refused.
     private let arena: UnsafeMutableRawPointer
@@ -23,18 +23,18 @@ final class UringReads {
     /// nil when this kernel or process may not use io_uring (old kernel, seccomp, io_uring_disabled).
     /// `chunkBytes`: a multiple of the unit no read crosses (a slot), at most 1 GiB (the kernel's limit).
     init?(depth: Int, arena: UnsafeMutableRawPointer, arenaBytes: Int, chunkBytes: Int) {
+        guard let ring = moe_uring_create(UInt32(depth)) else { return nil }
+        self.ring = ring
         self.depth = depth
         self.arena = arena
-        guard io_uring_queue_init(UInt32(depth), &ring, 0) == 0 else { return nil }
         let count = (arenaBytes + chunkBytes - 1) / chunkBytes
-        var vecs = (0 ..< count).map { i in
-            iovec(iov_base: arena + i * chunkBytes, iov_len: min(chunkBytes, arenaBytes - i * chunkBytes))
-        }
-        let registered = io_uring_register_buffers(&ring, &vecs, UInt32(count)) == 0
+        let bases: [UnsafeMutableRawPointer?] = (0 ..< count).map { arena + $0 * chunkBytes }
+        let lengths = (0 ..< count).map { min(chunkBytes, arenaBytes - $0 * chunkBytes) }
+        let registered = moe_uring_register_buffers(ring, bases, lengths, UInt32(count)) == 0
         (self.chunkBytes, self.chunks) = (chunkBytes, registered ? count : 0)
     }
 
-    deinit { io_uring_queue_exit(&ring) }
+    deinit { moe_uring_destroy(ring) }
 
     /// Whether the arena is registered (reads are `read_fixed`).
     var registered: Bool { chunks > 0 }
@@ -42,14 +42,9 @@ final class UringReads {
     /// Queues a read of `length` bytes at `offset` of `fd` into `dst` (inside the arena), tagged `tag`.
     /// False when the ring is full (reap first).
     func queue(fd: Int32, into dst: UnsafeMutableRawPointer, length: Int, offset: Int, tag: UInt64) -> Bool {
-        guard inFlight < depth, let sqe = io_uring_get_sqe(&ring) else { return false }
-        if registered {
-            let index = (dst - arena) / chunkBytes
-            io_uring_prep_read_fixed(sqe, fd, dst, UInt32(length), UInt64(offset), Int32(index))
-        } else {
-            io_uring_prep_read(sqe, fd, dst, UInt32(length), UInt64(offset))
-        }
-        io_uring_sqe_set_data64(sqe, tag)
+        guard inFlight < depth else { return false }
+        let buffer = registered ? Int32((dst - arena) / chunkBytes) : -1
+        guard moe_uring_queue_read(ring, fd, dst, UInt32(length), UInt64(offset), buffer, tag) == 0 else { return false }
         inFlight += 1
         unsubmitted += 1
         return true
@@ -58,8 +53,7 @@ final class UringReads {
     /// Hands the queued reads to the kernel (one system call for all of them).
     func submit() {
         guard unsubmitted > 0 else { return }
-        var r: Int32
-        repeat { r = io_uring_submit(&ring) } while r == -EINTR
+        let r = moe_uring_submit(ring)
         if r >= 0 { unsubmitted -= Int(r) }
     }
 
@@ -67,16 +61,12 @@ final class UringReads {
     /// blocks until at least one has completed (when any is in flight).
     func reap(wait: Bool, _ body: (UInt64, Int32) -> Void) {
         submit()
-        var cqe: UnsafeMutablePointer<io_uring_cqe>?
-        if wait, inFlight > 0 {
-            var r: Int32
-            repeat { r = io_uring_wait_cqe(&ring, &cqe) } while r == -EINTR
-        }
-        while inFlight > 0, io_uring_peek_cqe(&ring, &cqe) == 0, let c = cqe {
-            let tag = c.pointee.user_data, res = c.pointee.res
-            io_uring_cqe_seen(&ring, c)
+        var tag: UInt64 = 0, result: Int32 = 0
+        var block = wait
+        while inFlight > 0, moe_uring_next(ring, block ? 1 : 0, &tag, &result) == 1 {
+            block = false
             inFlight -= 1
-            body(tag, res)
+            body(tag, result)
         }
     }
 }
