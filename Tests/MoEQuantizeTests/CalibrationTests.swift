@@ -70,7 +70,7 @@ struct CalibrationTests {
         #expect(plan.stderr.contains("experts Q4_0") && plan.stderr.contains("attention Q8_0"), "\(plan.stderr)")
         #expect(!FileManager.default.fileExists(atPath: dir.file("x.gguf")))
         for (args, message) in [([Self.tiny, dir.file("x.gguf")], "give --type"),
-                                ([Self.tiny, dir.file("x.gguf"), "--type", "iq4_xs"], "unknown type"),
+                                ([Self.tiny, dir.file("x.gguf"), "--type", "iq2_xs"], "unknown type"),
                                 ([Self.tiny, dir.file("x.gguf"), "--type", "q4_0", "--gptq"], "--gptq needs --calibration"),
                                 ([Self.tiny, dir.file("x.gguf"), "--type", "q4_0", "--alignment", "100"], "power of two")] {
             let r = try cli.run(args)
