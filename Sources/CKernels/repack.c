@@ -10,46 +10,63 @@
 // The scalar sums must be computed exactly as moe_vd_q4_0_generic does (no fused multiply-add).
 #pragma STDC FP_CONTRACT OFF
 
-enum { X8_BLOCK = 8 * sizeof(block_q4_0) }; // 144 bytes
-
 size_t moe_q4_0x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK4_0) * sizeof(block_q4_0); }
 
-void moe_repack_q4_0x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    const int64_t nb = cols / QK4_0;
-    const uint8_t *s = src;
+// The x8 layouts (Q4_0: head = 2, its f16 d; MXFP4: head = 1, its exponent): per group of 8 rows and block, the
+// 8 rows' heads (8 · head bytes, rows 0…7), then the codes as 4 × 32 bytes [row r qs | row r + 4 qs].
+static void repack_nibx8(int head, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / 32;
+    const size_t block = (size_t)head + 16;
     uint8_t *d = dst;
     for (int64_t g = 0; g < rows / 8; g++) {
-        for (int64_t b = 0; b < nb; b++, d += X8_BLOCK) {
+        for (int64_t b = 0; b < nb; b++, d += 8 * block) {
             for (int r = 0; r < 8; r++) {
-                const block_q4_0 *blk = (const block_q4_0 *)(s + (size_t)(8 * g + r) * src_row_bytes) + b;
-                memcpy(d + 2 * r, &blk->d, 2);
-                memcpy(d + 16 + 32 * (r & 3) + 16 * (r >> 2), blk->qs, 16);
+                const uint8_t *blk = (const uint8_t *)src + (size_t)(8 * g + r) * src_row_bytes + (size_t)b * block;
+                memcpy(d + head * r, blk, (size_t)head);
+                memcpy(d + 8 * head + 32 * (r & 3) + 16 * (r >> 2), blk + head, 16);
             }
         }
     }
 }
 
-void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK4_0;
+// Row r's block of a x8 step at p, back in the row-major form (head + 16 bytes at out).
+static void nibx8_block(int head, const uint8_t *p, int r, uint8_t *out) {
+    memcpy(out, p + head * r, (size_t)head);
+    memcpy(out + head, p + 8 * head + 32 * (r & 3) + 16 * (r >> 2), 16);
+}
+
+// The generic level's arithmetic of each type (moe_vd_q4_0_generic, moe_vd_mxfp4_generic), no fused multiply-add.
+static void gemv_nibx8_generic(int head, int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    const int64_t nb = cols / 32;
+    const size_t step = 8 * ((size_t)head + 16);
     const block_q8_0 *x = vx;
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * X8_BLOCK;
+    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * step;
     for (int64_t g = g0; g < g1; g++) {
         float s[8] = {0};
-        for (int64_t b = 0; b < nb; b++, p += X8_BLOCK) {
+        for (int64_t b = 0; b < nb; b++, p += step) {
             for (int r = 0; r < 8; r++) {
-                uint16_t h;
-                memcpy(&h, p + 2 * r, 2);
-                const uint8_t *qs = p + 16 + 32 * (r & 3) + 16 * (r >> 2);
-                int sumi = 0;
-                for (int j = 0; j < QK4_0 / 2; j++) {
-                    sumi += ((qs[j] & 0x0F) - 8) * x[b].qs[j];
-                    sumi += ((qs[j] >> 4) - 8) * x[b].qs[j + QK4_0 / 2];
+                if (head == 1) {
+                    block_mxfp4 blk;
+                    nibx8_block(1, p, r, (uint8_t *)&blk);
+                    const float d = moe_half_to_float(x[b].d) * moe_e8m0_to_float_half(blk.e);
+                    s[r] += d * (float)moe_mxfp4_isum(&blk, &x[b]);
+                } else {
+                    block_q4_0 blk;
+                    nibx8_block(2, p, r, (uint8_t *)&blk);
+                    s[r] += (float)moe_q4_0_isum(&blk, &x[b]) * moe_half_to_float(blk.d) * moe_half_to_float(x[b].d);
                 }
-                s[r] += (float)sumi * moe_half_to_float(h) * moe_half_to_float(x[b].d);
             }
         }
         for (int r = 0; r < 8; r++) y[8 * g + r] = s[r];
     }
+}
+
+void moe_repack_q4_0x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    repack_nibx8(2, rows, cols, src, src_row_bytes, dst);
+}
+
+void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
+    gemv_nibx8_generic(2, g0, g1, cols, w, vx, y);
 }
 
 #if MOE_X86
@@ -113,43 +130,14 @@ void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void 
 }
 
 // ---- MXFP4 x8 (AVX2) ----
-enum { MXFP4_X8 = 8 * sizeof(block_mxfp4) }; // 136 bytes
-
 size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
 
 void moe_repack_mxfp4x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    const int64_t nb = cols / QK_MXFP4;
-    const uint8_t *s = src;
-    uint8_t *d = dst;
-    for (int64_t g = 0; g < rows / 8; g++) {
-        for (int64_t b = 0; b < nb; b++, d += MXFP4_X8) {
-            for (int r = 0; r < 8; r++) {
-                const block_mxfp4 *blk = (const block_mxfp4 *)(s + (size_t)(8 * g + r) * src_row_bytes) + b;
-                d[r] = blk->e;
-                memcpy(d + 8 + 32 * (r & 3) + 16 * (r >> 2), blk->qs, 16);
-            }
-        }
-    }
+    repack_nibx8(1, rows, cols, src, src_row_bytes, dst);
 }
 
-// The generic level's arithmetic (moe_vd_mxfp4_generic): per row s += (d_x · d_w) · Σ, no fused multiply-add.
 void moe_gemv_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK_MXFP4;
-    const block_q8_0 *x = vx;
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * MXFP4_X8;
-    for (int64_t g = g0; g < g1; g++) {
-        float s[8] = {0};
-        for (int64_t b = 0; b < nb; b++, p += MXFP4_X8) {
-            for (int r = 0; r < 8; r++) {
-                block_mxfp4 blk;
-                blk.e = p[r];
-                memcpy(blk.qs, p + 8 + 32 * (r & 3) + 16 * (r >> 2), 16);
-                const float d = moe_half_to_float(x[b].d) * moe_e8m0_to_float_half(blk.e);
-                s[r] += d * (float)moe_mxfp4_isum(&blk, &x[b]);
-            }
-        }
-        for (int r = 0; r < 8; r++) y[8 * g + r] = s[r];
-    }
+    gemv_nibx8_generic(1, g0, g1, cols, w, vx, y);
 }
 
 void moe_gemv_mxfp4x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {

@@ -242,20 +242,25 @@ import TestSupport
 /// tensor types, the same bytes and the same file size.
 @Suite(.enabled(if: SharedData.tiny != nil && LlamaCpp.quantize != nil, "llama.cpp's llama-quantize or ../shared is absent"))
 struct LlamaQuantizeMixTests {
+    /// llama-quantize INPUT OUTPUT FTYPE with 2 threads, its output discarded.
+    static func llamaQuantize(_ input: String, _ output: String, _ ftype: String) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: LlamaCpp.quantize!)
+        p.arguments = [input, output, ftype, "2"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        try #require(p.terminationStatus == 0, "llama-quantize \(ftype) failed")
+    }
+
     @Test(arguments: LlamaMix.allCases)
     func sameFileAsLlamaQuantize(mix: LlamaMix) throws {
         let dir = try TempDir()
         defer { dir.cleanup() }
         let input = SharedData.tiny! + "/tiny-qwen3moe-bf16.gguf"
         let theirsPath = dir.file("theirs.gguf")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: LlamaCpp.quantize!)
-        p.arguments = [input, theirsPath, mix.rawValue, "2"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "llama-quantize failed")
+        try Self.llamaQuantize(input, theirsPath, mix.rawValue)
         var options = QuantizeOptions(rules: .mix(mix), threads: 2)
         options.rounding = .reference
         let oursPath = dir.file("ours.gguf")
@@ -280,14 +285,7 @@ struct LlamaQuantizeMixTests {
         defer { dir.cleanup() }
         let input = SharedData.tiny! + "/tiny-qwen3moe-bf16.gguf"
         let theirsPath = dir.file("theirs.gguf")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: LlamaCpp.quantize!)
-        p.arguments = [input, theirsPath, ftype, "2"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        try #require(p.terminationStatus == 0, "llama-quantize failed")
+        try Self.llamaQuantize(input, theirsPath, ftype)
         var options = QuantizeOptions(rules: .uniform(type), threads: 2)
         options.rounding = .reference
         let oursPath = dir.file("ours.gguf")
