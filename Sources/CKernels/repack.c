@@ -81,15 +81,28 @@ static int moe_x8_avx2(void) {
 }
 #endif
 
-void moe_gemv_q4_0x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+// The x8 entry points: the AVX2 kernel where the CPU has AVX2 (and `fits`), the generic one elsewhere.
 #if MOE_X86
-    if (moe_x8_avx2() && cols / QK4_0 <= 1024) {
-        moe_gemv_q4_0x8_avx2(g0, g1, cols, w, x, y);
-        return;
+#define X8_DISPATCH_GEMV(name, fits)                                                                      \
+    void name(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {            \
+        if (moe_x8_avx2() && (fits)) name##_avx2(g0, g1, cols, w, x, y);                                  \
+        else name##_generic(g0, g1, cols, w, x, y);                                                       \
+    }
+#define X8_DISPATCH_MMQ(name)                                                                             \
+    void name(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) { \
+        if (moe_x8_avx2()) name##_avx2(g0, g1, N, cols, w, x, y, ldy);                                    \
+        else name##_generic(g0, g1, N, cols, w, x, y, ldy);                                               \
+    }
+#else
+#define X8_DISPATCH_GEMV(name, fits)                                                                      \
+    void name(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) { name##_generic(g0, g1, cols, w, x, y); }
+#define X8_DISPATCH_MMQ(name)                                                                             \
+    void name(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) { \
+        name##_generic(g0, g1, N, cols, w, x, y, ldy);                                                    \
     }
 #endif
-    moe_gemv_q4_0x8_generic(g0, g1, cols, w, x, y);
-}
+
+X8_DISPATCH_GEMV(moe_gemv_q4_0x8, cols / QK4_0 <= 1024) // activation terms on the stack
 
 // The x16 entry points: the AVX-512 kernel where that level runs (and `fits`: the 32-element types keep their
 // activation terms on the stack, cols / 32 ≤ 1024), the generic one elsewhere.
@@ -119,15 +132,7 @@ void moe_mmq_q4_0x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, con
     for (int64_t t = 0; t < N; t++) moe_gemv_q4_0x8_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
 }
 
-void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
-#if MOE_X86
-    if (moe_x8_avx2()) {
-        moe_mmq_q4_0x8_avx2(g0, g1, N, cols, w, x, y, ldy);
-        return;
-    }
-#endif
-    moe_mmq_q4_0x8_generic(g0, g1, N, cols, w, x, y, ldy);
-}
+X8_DISPATCH_MMQ(moe_mmq_q4_0x8)
 
 // ---- MXFP4 x8 (AVX2) ----
 size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
@@ -140,30 +145,14 @@ void moe_gemv_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *
     gemv_nibx8_generic(1, g0, g1, cols, w, vx, y);
 }
 
-void moe_gemv_mxfp4x8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
-#if MOE_X86
-    if (moe_x8_avx2()) {
-        moe_gemv_mxfp4x8_avx2(g0, g1, cols, w, x, y);
-        return;
-    }
-#endif
-    moe_gemv_mxfp4x8_generic(g0, g1, cols, w, x, y);
-}
+X8_DISPATCH_GEMV(moe_gemv_mxfp4x8, 1)
 
 void moe_mmq_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
     const size_t xs = (size_t)(cols / QK_MXFP4) * sizeof(block_q8_0);
     for (int64_t t = 0; t < N; t++) moe_gemv_mxfp4x8_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
 }
 
-void moe_mmq_mxfp4x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
-#if MOE_X86
-    if (moe_x8_avx2()) {
-        moe_mmq_mxfp4x8_avx2(g0, g1, N, cols, w, x, y, ldy);
-        return;
-    }
-#endif
-    moe_mmq_mxfp4x8_generic(g0, g1, N, cols, w, x, y, ldy);
-}
+X8_DISPATCH_MMQ(moe_mmq_mxfp4x8)
 
 // ---- MXFP4 and Q4_0 x16 ----
 // Per group and block: the 16 rows' scales (MXFP4: 16 exponent bytes; Q4_0: 16 f16 d, 32 bytes), then 4 × 64 bytes of
