@@ -175,12 +175,14 @@ struct Plan: ParsableCommand {
                 let fixed = Double(plan.processBytes + (24 << 20) + free)
                 return Int((fixed / (1 - 1.0 / 256)).rounded(.up))
             }
+            // A token's time: demand reads stall it, prefetches overlap compute but share the disk.
+            func secondsPerToken(demand: Double, prefetch: Double) -> Double { max(compute + demand / disk, (demand + prefetch) / disk) }
             func predict(slots: Int) throws -> Prediction {
                 let s = try CacheSimulator.simulate(trace, layout: simLayout, policy: SimulatedPolicy(rawValue: policy.rawValue)!,
                                                     capacity: min(slots, trace.layers * trace.experts))
                 let t = s.statistics.total, n = Double(trace.tokens)
                 let demand = Double(t.misses) * expertBytes / n, prefetch = Double(t.prefetches) * expertBytes / n
-                let seconds = max(compute + demand / disk, (demand + prefetch) / disk)
+                let seconds = secondsPerToken(demand: demand, prefetch: prefetch)
                 return Prediction(slots: slots, budgetBytes: budgetBytes(expertBytes: slots * plan.slotBytes), hitRate: s.hitRate,
                                   servedWithoutWaiting: s.servedWithoutWaiting, demandBytesPerToken: demand, prefetchBytesPerToken: prefetch,
                                   tokensPerSecond: 1 / seconds, shareOfFullSpeed: compute / seconds)
@@ -216,13 +218,13 @@ struct Plan: ParsableCommand {
                     let t = s.statistics.total, low = s.lowBit!.total, n = Double(trace.tokens)
                     let demand = (Double(t.misses) * expertBytes + Double(low.misses) * lowExpertBytes) / n
                     let prefetch = Double(t.prefetches) * expertBytes / n
-                    let seconds = max(compute + demand / disk, (demand + prefetch) / disk)
+                    let seconds = secondsPerToken(demand: demand, prefetch: prefetch)
                     let requests = Double(t.requests + low.requests)
                     return LowBitPrediction(budgetBytes: budget, slots: slots, lowBitSlots: lowSlots,
                                             lowBitUses: requests > 0 ? Double(low.requests) / requests : 0,
                                             servedWithoutWaiting: requests > 0 ? Double(t.servedWithoutWaiting + low.servedWithoutWaiting) / requests : 0,
                                             demandBytesPerToken: demand, prefetchBytesPerToken: prefetch, tokensPerSecond: 1 / seconds,
-                                            exactTokensPerSecond: exact.tokensPerSecond, speedUp: exact.tokensPerSecond * seconds > 0 ? (1 / seconds) / exact.tokensPerSecond : 0)
+                                            exactTokensPerSecond: exact.tokensPerSecond, speedUp: exact.tokensPerSecond > 0 ? (1 / seconds) / exact.tokensPerSecond : 0)
                 }
                 let free = budget - plan.processBytes - plan.marginBytes
                 if let atLowBit = try predictLowBit(free: free, budget: budget, exact: at) {
