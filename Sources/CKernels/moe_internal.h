@@ -209,6 +209,12 @@ void moe_gemv_q4_0x8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, c
 void moe_mmq_q4_0x8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_gemv_mxfp4x8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y); // moe_repack.h
 void moe_mmq_mxfp4x8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_gemv_q4_Kx8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y); // moe_repack.h
+void moe_mmq_q4_Kx8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_gemv_iq4_xsx8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y); // moe_repack.h
+void moe_mmq_iq4_xsx8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_gemv_q3_Kx8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y); // moe_repack.h
+void moe_mmq_q3_Kx8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_q4_1_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_mmq_q4_K_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_mmq_q5_K_avx2(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);

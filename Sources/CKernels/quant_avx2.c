@@ -23,6 +23,7 @@
 // f16 scales are converted once per block per row (four rows' scales in one vcvtph2ps) and per
 // token; d_w · d_x is one float product, the same in every tile.
 #include "moe_internal.h"
+#include <math.h>
 
 #if MOE_X86
 #include <immintrin.h>
@@ -31,6 +32,14 @@
 
 // Tile limits (rows × tokens). Per-type shapes for the matrix product are at the end of the file.
 enum { MR = 4, NR = 4 };
+
+// Σ of the 8 int32 lanes (exact: the callers' sums fit int32).
+INLINE int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
 
 INLINE float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -376,10 +385,13 @@ INLINE __m128i q8k_sub_sums(const block_q8_K *x) {
     return _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x->bsums), _mm_loadu_si128((const __m128i *)(x->bsums + 8)));
 }
 
+// Per (row, token) and super-block the 8 lanes' exact sums are added up before they meet the float scales, one float
+// per (row, token): acc = fma(d_w · d_x, Σ, acc), then acc = fma(-(dmin_w · d_x), Σ mins, acc), as the AVX-512 level
+// and the Q4_K x8 layout (quantk_x8_avx2.c) do, so all give the same bits.
 INLINE void tile_k45(const int mr, const int nr, const int five, TILE_ARGS) {
-    __m256 acc[MR][NR];
+    float acc[MR][NR];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nr; j++) acc[i][j] = 0.0f;
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < nb; b++) {
         __m128i xs8[NR];
@@ -417,13 +429,14 @@ INLINE void tile_k45(const int mr, const int nr, const int five, TILE_ARGS) {
             }
             const float d = h2f(five ? w5->d : w4->d), dmin = h2f(five ? w5->dmin : w4->dmin);
             for (int j = 0; j < nr; j++) {
-                const __m256 msum = _mm256_zextps128_ps256(_mm_cvtepi32_ps(_mm_madd_epi16(mn, xs8[j])));
-                acc[i][j] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx[j]), _mm256_cvtepi32_ps(isum[j]), acc[i][j]);
-                acc[i][j] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * dx[j]), msum, acc[i][j]);
+                const int32_t msum = hsum_i32(_mm256_zextsi128_si256(_mm_madd_epi16(mn, xs8[j])));
+                acc[i][j] = fmaf(d * dx[j], (float)hsum_i32(isum[j]), acc[i][j]);
+                acc[i][j] = fmaf(-(dmin * dx[j]), (float)msum, acc[i][j]);
             }
         }
     }
-    store_tile(mr, nr, acc, Y, ldy);
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < mr; i++) Y[j * ldy + i] = acc[i][j];
 }
 
 INLINE void tile_q4_K(const int mr, const int nr, TILE_ARGS) { tile_k45(mr, nr, 0, nb, W, ws, X, xs, Y, ldy); }

@@ -3,8 +3,10 @@
 // tiled matrix product, built as quant_avx2.c builds Q4_K...Q6_K (see the notes at its top).
 //
 // Integer parts are exactly the generic code's: per super-block and (row, token), an int32 vector
-// collects Σ_k scale_k · Σ q·y; then one fused multiply-add per super-block scales it by d_w · d_x
-// into 8 float partial sums (Q2_K: one more for the mins), reduced at the end in a fixed order.
+// collects Σ_k scale_k · Σ q·y. Q2_K: one fused multiply-add per super-block scales it by d_w · d_x
+// into 8 float partial sums (one more for the mins), reduced at the end in a fixed order. Q3_K and
+// IQ4_XS: the 8 lanes are summed first (exact), then acc = fma(d_w · d_x, Σ, acc) in one float per
+// (row, token), the arithmetic of the AVX-512 level and of the x8 layouts (quantk_x8_avx2.c).
 // Integer products use vpmaddubsw (unsigned × signed bytes → pairwise int16) and vpmaddwd:
 //   Q2_K: codes 0..3 as they are; pairs ≤ 3 · 128 · 2 = 768. The mins go through the bsums.
 //   Q3_K: codes u = q + 4 in 0..7 (the high bit set = +4); pairs ≤ 7 · 128 · 2 = 1792. The offset
@@ -17,6 +19,7 @@
 // super-block is unpacked once per row for all nr tokens. Every (row, token) pair follows the same
 // instructions whatever the tile, so outputs equal the dot product (the 1 × 1 tile) bit for bit.
 #include "quantk_internal.h"
+#include <math.h>
 
 #if MOE_X86
 #include <immintrin.h>
@@ -120,6 +123,14 @@ INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
+// Σ of the 8 int32 lanes (exact: the callers' sums fit int32).
+INLINE int32_t hsum_i32(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+    return _mm_cvtsi128_si32(s);
+}
+
 INLINE void store_tile(const int mr, const int nr, __m256 acc[MR][NR], float *Y, int64_t ldy) {
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < mr; i++) Y[j * ldy + i] = hsum8(acc[i][j]);
@@ -204,10 +215,13 @@ INLINE __m256i q3k_scales16(const uint8_t *scales) {
 }
 
 // Q3_K: unsigned codes u = low 2 bits | third bit << 2 = q + 4; the sum starts at -4 Σ_k s_k bsums[k].
+// Per (row, token) and super-block the 8 lanes' exact integer sums are added up before they meet the float
+// scales: acc = fma(d_w · d_x, sum, acc), one float per (row, token), as the AVX-512 level and the x8 layout
+// (quantk_x8_avx2.c) do, so all three give the same bits.
 INLINE void tile_q3_K(const int mr, const int nr, TILE_ARGS) {
-    __m256 acc[MR][NR];
+    float acc[MR][NR];
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nr; j++) acc[i][j] = 0.0f;
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < nb; b++) {
         float dx[NR];
@@ -237,11 +251,11 @@ INLINE void tile_q3_K(const int mr, const int nr, TILE_ARGS) {
                 }
             }
             const float d = h2f(w->d);
-            for (int t = 0; t < nr; t++)
-                acc[i][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx[t]), _mm256_cvtepi32_ps(isum[t]), acc[i][t]);
+            for (int t = 0; t < nr; t++) acc[i][t] = fmaf(d * dx[t], (float)hsum_i32(isum[t]), acc[i][t]);
         }
     }
-    store_tile(mr, nr, acc, Y, ldy);
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < mr; i++) Y[j * ldy + i] = acc[i][j];
 }
 
 // IQ4_XS's 8 scales, unbiased, as int16 in lanes 0-7 of both 128-bit halves.
@@ -265,9 +279,9 @@ INLINE __m256i nibbles(const uint8_t *qs) {
 }
 
 INLINE void tile_iq4_xs(const int mr, const int nr, TILE_ARGS) {
-    __m256 acc[MR][NR];
+    float acc[MR][NR]; // per (row, token), as tile_q3_K
     for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) acc[i][j] = _mm256_setzero_ps();
+        for (int j = 0; j < nr; j++) acc[i][j] = 0.0f;
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl));
     for (int64_t b = 0; b < nb; b++) {
         float dx[NR];
@@ -288,11 +302,11 @@ INLINE void tile_iq4_xs(const int mr, const int nr, TILE_ARGS) {
                 }
             }
             const float d = h2f(w->d);
-            for (int t = 0; t < nr; t++)
-                acc[i][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * dx[t]), _mm256_cvtepi32_ps(isum[t]), acc[i][t]);
+            for (int t = 0; t < nr; t++) acc[i][t] = fmaf(d * dx[t], (float)hsum_i32(isum[t]), acc[i][t]);
         }
     }
-    store_tile(mr, nr, acc, Y, ldy);
+    for (int j = 0; j < nr; j++)
+        for (int i = 0; i < mr; i++) Y[j * ldy + i] = acc[i][j];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,8 +369,7 @@ static MOE_AVX2 void gemv_iq4_xs(int64_t M, int64_t nb, const uint8_t *W, size_t
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl));
     int64_t m0 = 0;
     for (; m0 + 4 <= M; m0 += 4) {
-        __m256 acc[4];
-        for (int i = 0; i < 4; i++) acc[i] = _mm256_setzero_ps();
+        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int64_t b = 0; b < nb; b++) {
             const block_q8_K *x = (const block_q8_K *)X + b;
             const block_iq4_xs *w[4];
@@ -379,10 +392,9 @@ static MOE_AVX2 void gemv_iq4_xs(int64_t M, int64_t nb, const uint8_t *W, size_t
                     isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(_mm256_shuffle_epi8(sc[i], pick), p));
                 }
             }
-            for (int i = 0; i < 4; i++)
-                acc[i] = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i]->d) * x->d), _mm256_cvtepi32_ps(isum[i]), acc[i]);
+            for (int i = 0; i < 4; i++) acc[i] = fmaf(h2f(w[i]->d) * x->d, (float)hsum_i32(isum[i]), acc[i]);
         }
-        for (int i = 0; i < 4; i++) Y[m0 + i] = hsum8(acc[i]);
+        for (int i = 0; i < 4; i++) Y[m0 + i] = acc[i];
     }
     if (m0 < M) mmq_tiles(tiles_iq4_xs, M - m0, 1, nb, W + (size_t)m0 * ws, ws, X, 0, Y + m0, 1);
 }

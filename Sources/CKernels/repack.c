@@ -300,45 +300,46 @@ static float q3_K_row(const void *vb, const block_q8_K *x, float acc) {
     return fmaf(moe_half_to_float(b->d) * x->d, (float)moe_q3_K_isum(b, x), acc);
 }
 
-// `block`: bytes of one row's super-block (a step is 16 of them).
-static void repack_superx16(size_t block, x16_map map, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+// `block`: bytes of one row's super-block (a step is `n` of them: 16 rows, or 8 for the x8 layouts below).
+static void repack_super(int n, size_t block, x16_map map, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes,
+                         void *dst) {
     const int64_t nb = cols / QK_K;
     uint8_t *d = dst;
-    for (int64_t g = 0; g < rows / 16; g++) {
-        for (int64_t b = 0; b < nb; b++, d += 16 * block) {
-            for (int r = 0; r < 16; r++) {
-                const uint8_t *blk = (const uint8_t *)src + (size_t)(16 * g + r) * src_row_bytes + (size_t)b * block;
+    for (int64_t g = 0; g < rows / n; g++) {
+        for (int64_t b = 0; b < nb; b++, d += (size_t)n * block) {
+            for (int r = 0; r < n; r++) {
+                const uint8_t *blk = (const uint8_t *)src + (size_t)(n * g + r) * src_row_bytes + (size_t)b * block;
                 map(1, d, r, (void *)blk); // (read only: packing copies out of it)
             }
         }
     }
 }
 
-static void gemv_superx16_generic(size_t block, x16_map map, x16_row row, int64_t g0, int64_t g1, int64_t cols, const void *w,
-                                  const void *vx, float *y) {
+static void gemv_super_generic(int n, size_t block, x16_map map, x16_row row, int64_t g0, int64_t g1, int64_t cols, const void *w,
+                               const void *vx, float *y) {
     const int64_t nb = cols / QK_K;
     const block_q8_K *x = vx;
     _Alignas(16) uint8_t blk[sizeof(block_q4_K)]; // the largest of the three
     for (int64_t g = g0; g < g1; g++) {
         float acc[16] = {0};
-        uint8_t *p = (uint8_t *)w + (size_t)g * (size_t)nb * 16 * block;
-        for (int64_t b = 0; b < nb; b++, p += 16 * block) {
-            for (int r = 0; r < 16; r++) {
+        uint8_t *p = (uint8_t *)w + (size_t)g * (size_t)nb * (size_t)n * block;
+        for (int64_t b = 0; b < nb; b++, p += (size_t)n * block) {
+            for (int r = 0; r < n; r++) {
                 map(0, p, r, blk); // (unpacking only reads the step)
                 acc[r] = row(blk, &x[b], acc[r]);
             }
         }
-        for (int r = 0; r < 16; r++) y[16 * g + r] = acc[r];
+        for (int r = 0; r < n; r++) y[n * g + r] = acc[r];
     }
 }
 
 #define SUPER_X16(name, T)                                                                                           \
     size_t moe_##name##x16_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(T); } \
     void moe_repack_##name##x16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {      \
-        repack_superx16(sizeof(T), name##_map, rows, cols, src, src_row_bytes, dst);                                \
+        repack_super(16, sizeof(T), name##_map, rows, cols, src, src_row_bytes, dst);                               \
     }                                                                                                                \
     void moe_gemv_##name##x16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) { \
-        gemv_superx16_generic(sizeof(T), name##_map, name##_row, g0, g1, cols, w, x, y);                             \
+        gemv_super_generic(16, sizeof(T), name##_map, name##_row, g0, g1, cols, w, x, y);                           \
     }                                                                                                                \
     X16_DISPATCH_GEMV(moe_gemv_##name##x16, 1)
 
@@ -346,3 +347,58 @@ _Static_assert(sizeof(block_q4_K) >= sizeof(block_iq4_xs) && sizeof(block_q4_K) 
 SUPER_X16(q4_K, block_q4_K)
 SUPER_X16(iq4_xs, block_iq4_xs)
 SUPER_X16(q3_K, block_q3_K)
+
+// ---- K-quant x8 layouts (the AVX2 level's products; layouts in moe_repack.h) ----
+// The x16 layouts' row arithmetic (x16_row: the AVX2 and AVX-512 levels' per-row sums) with an 8-row map each.
+
+// Scale byte j (0 ..< 4 · 3) of row r in the x8 scale vectors at `base`: vector j / 4, 128-bit half (j % 4) / 2.
+static inline size_t x8_scale(size_t base, int j, int r) {
+    return base + 32 * (size_t)(j / 4) + 16 * (size_t)((j % 4) / 2) + 4 * (size_t)(j % 2) + (size_t)(r % 4) + 8 * (size_t)(r / 4);
+}
+
+static void q3_K_x8_map(int pack, uint8_t *p, int r, void *vb) {
+    block_q3_K *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    for (int j = 0; j < 12; j++) x16_move(pack, p + x8_scale(16, j, r), b->scales + j, 1);
+    for (int g4 = 0; g4 < 8; g4++) x16_move(pack, p + 112 + 32 * g4 + 4 * r, b->hmask + 4 * g4, 4);
+    for (int h = 0; h < 2; h++)
+        for (int g4 = 0; g4 < 8; g4++) x16_move(pack, p + 368 + 256 * h + 32 * g4 + 4 * r, b->qs + 32 * h + 4 * g4, 4);
+}
+
+static void q4_K_x8_map(int pack, uint8_t *p, int r, void *vb) {
+    block_q4_K *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    x16_move(pack, p + 16 + 2 * r, &b->dmin, 2);
+    for (int j = 0; j < K_SCALE_SIZE; j++) x16_move(pack, p + x8_scale(32, j, r), b->scales + j, 1);
+    for (int c = 0; c < 4; c++)
+        for (int g4 = 0; g4 < 8; g4++) x16_move(pack, p + 128 + 256 * c + 32 * g4 + 4 * r, b->qs + 32 * c + 4 * g4, 4);
+}
+
+static void iq4_xs_x8_map(int pack, uint8_t *p, int r, void *vb) {
+    block_iq4_xs *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    for (int i = 0; i < 4; i++) x16_move(pack, p + x8_scale(16, i, r), b->scales_l + i, 1);
+    x16_move(pack, p + 48 + 2 * r, &b->scales_h, 2);
+    for (int ib = 0; ib < 8; ib++)
+        for (int g4 = 0; g4 < 4; g4++) x16_move(pack, p + 64 + 128 * ib + 32 * g4 + 4 * r, b->qs + 16 * ib + 4 * g4, 4);
+}
+
+#define SUPER_X8(name, T)                                                                                            \
+    size_t moe_##name##x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_K) * sizeof(T); } \
+    void moe_repack_##name##x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {       \
+        repack_super(8, sizeof(T), name##_x8_map, rows, cols, src, src_row_bytes, dst);                             \
+    }                                                                                                                \
+    void moe_gemv_##name##x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) { \
+        gemv_super_generic(8, sizeof(T), name##_x8_map, name##_row, g0, g1, cols, w, x, y);                          \
+    }                                                                                                                \
+    void moe_mmq_##name##x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x,   \
+                                    float *y, int64_t ldy) {                                                         \
+        const size_t xs = (size_t)(cols / QK_K) * sizeof(block_q8_K);                                                \
+        for (int64_t t = 0; t < N; t++) moe_gemv_##name##x8_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy); \
+    }                                                                                                                \
+    X8_DISPATCH_GEMV(moe_gemv_##name##x8, 1)                                                                        \
+    X8_DISPATCH_MMQ(moe_mmq_##name##x8)
+
+SUPER_X8(q3_K, block_q3_K)
+SUPER_X8(q4_K, block_q4_K)
+SUPER_X8(iq4_xs, block_iq4_xs)

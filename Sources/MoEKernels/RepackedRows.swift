@@ -82,6 +82,28 @@ public final class RepackedRows: @unchecked Sendable {
         public static let mxfp4x8 = Layout(name: "MXFP4 x8", type: .mxfp4, groupRows: 8, maxCols: 1024 * 32, available: x8MatchesRowMajor,
                                            repack: moe_repack_mxfp4x8, multiply: moe_gemv_mxfp4x8, multiplyGeneric: moe_gemv_mxfp4x8_generic,
                                            multiplyTokens: moe_mmq_mxfp4x8, multiplyTokensGeneric: moe_mmq_mxfp4x8_generic)
+        /// The K-quant x8 layouts' kernels compute the AVX2 level's per-row sums (which the AVX-512 level shares): where
+        /// the AVX2 level is the one in use (x86 without AVX-512; on AVX-512 machines the x16 layouts run).
+        private static let avx2InUse: @Sendable () -> Bool = {
+            #if arch(x86_64)
+            return Kernels.simdActive && Kernels.levels.upperBound == 1
+            #else
+            return false
+            #endif
+        }
+        /// Q3_K, 8 rows, where the AVX2 level is in use: one row per 32-bit lane, so a sub-block's 8 rows meet their scales
+        /// in one multiply-add and no lane is ever summed across; serves several tokens too (codes decoded once per step).
+        public static let q3_Kx8 = Layout(name: "Q3_K x8", type: .q3_K, groupRows: 8, maxCols: Int(Int32.max), available: avx2InUse,
+                                          repack: moe_repack_q3_Kx8, multiply: moe_gemv_q3_Kx8, multiplyGeneric: moe_gemv_q3_Kx8_generic,
+                                          multiplyTokens: moe_mmq_q3_Kx8, multiplyTokensGeneric: moe_mmq_q3_Kx8_generic)
+        /// Q4_K, 8 rows, where the AVX2 level is in use (as Q3_K's): a sub-block's 8 loads add up in int16 before their scales.
+        public static let q4_Kx8 = Layout(name: "Q4_K x8", type: .q4_K, groupRows: 8, maxCols: Int(Int32.max), available: avx2InUse,
+                                          repack: moe_repack_q4_Kx8, multiply: moe_gemv_q4_Kx8, multiplyGeneric: moe_gemv_q4_Kx8_generic,
+                                          multiplyTokens: moe_mmq_q4_Kx8, multiplyTokensGeneric: moe_mmq_q4_Kx8_generic)
+        /// IQ4_XS, 8 rows, where the AVX2 level is in use (as Q3_K's).
+        public static let iq4_xsx8 = Layout(name: "IQ4_XS x8", type: .iq4_xs, groupRows: 8, maxCols: Int(Int32.max), available: avx2InUse,
+                                            repack: moe_repack_iq4_xsx8, multiply: moe_gemv_iq4_xsx8, multiplyGeneric: moe_gemv_iq4_xsx8_generic,
+                                            multiplyTokens: moe_mmq_iq4_xsx8, multiplyTokensGeneric: moe_mmq_iq4_xsx8_generic)
         /// MXFP4, 16 rows (AVX-512): ≈ 100% of a streaming read on one core against ≈ 55% row-major.
         public static let mxfp4x16 = Layout(name: "MXFP4 x16", type: .mxfp4, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
                                             repack: moe_repack_mxfp4x16, multiply: moe_gemv_mxfp4x16, multiplyGeneric: moe_gemv_mxfp4x16_generic,
@@ -100,7 +122,7 @@ public final class RepackedRows: @unchecked Sendable {
         public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                              repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)
 
-        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x8, .mxfp4x16, .q4_Kx16, .q3_Kx16, .iq4_xsx16]
+        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x8, .mxfp4x16, .q4_Kx8, .q4_Kx16, .q3_Kx8, .q3_Kx16, .iq4_xsx8, .iq4_xsx16]
 
         /// The layout for `type` where this CPU can use it.
         public static func forType(_ type: TensorType) -> Layout? { all.first { $0.type == type && $0.available() } }

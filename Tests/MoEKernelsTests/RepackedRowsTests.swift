@@ -107,12 +107,51 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
     }
 }
 
+/// The K-quant x8 layouts (Q3_K, Q4_K, IQ4_XS): bit for bit the AVX2 level's row-major one-token product (and the AVX-512 level's,
+/// which has the same per-row arithmetic), by the SIMD kernel and by the scalar reference; any group split alike.
+@Suite struct RepackedKx8Tests {
+    @Test(arguments: ["Q3_K x8", "Q4_K x8", "IQ4_XS x8"], [(8, 256), (16, 3 * 256), (24, 2048), (8, 40 * 256)])
+    func matchesRowMajor(name: String, shape: (rows: Int, cols: Int)) throws {
+        let (rows, cols) = shape
+        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
+        var rng = SeededRNG(seed: UInt64(rows * 389 + cols + Int(layout.type.rawValue)))
+        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
+        let xq = quantizeActs(.q8_K, randomActivations(cols, rng: &rng), generic: false)
+        try w.withUnsafeBytes { wb in
+            let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
+            let packed = try RepackedRows(m, layout: layout)
+            #expect(packed.byteCount == w.count)
+            var results: [[Float]] = []
+            for generic in [false, true] {
+                for splits in [[0, rows / 8], [0, 1, rows / 8]] where splits.last! >= splits[splits.count - 2] {
+                    results.append(oneToken(packed, xq, rows: rows, splits: splits, generic: generic))
+                }
+            }
+            #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(name) \(rows)×\(cols): x8 paths differ")
+            for level: Int32 in [1, 2] where Kernels.levels.upperBound >= Int(level) {
+                #if arch(x86_64)
+                var expected = [Float](repeating: 0, count: rows)
+                xq.withUnsafeBytes { xb in
+                    expected.withUnsafeMutableBufferPointer { y in
+                        #expect(moe_matmul_q_level(level, layout.type.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
+                                                   xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
+                    }
+                }
+                #expect(results[0].map(\.bitPattern) == expected.map(\.bitPattern), "\(name) \(rows)×\(cols): x8 vs level \(level)")
+                #endif
+            }
+        }
+    }
+}
+
 /// The layouts that serve prefill too (Q4_0 x8 and x16, MXFP4 x16): several tokens at once equal the AVX-512 level's
 /// row-major tiles bit for bit (and the scalar reference equals the one-token reference per token), any split.
 @Suite struct RepackedTokensTests {
     @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 16, 1024 * 32),
                       ("Q4_0 x8", 16, 17 * 32), ("Q4_0 x8", 48, 2048), ("Q4_0 x8", 8, 1024 * 32),
-                      ("MXFP4 x8", 16, 17 * 32), ("MXFP4 x8", 48, 2048), ("MXFP4 x8", 8, 1024 * 32)],
+                      ("MXFP4 x8", 16, 17 * 32), ("MXFP4 x8", 48, 2048), ("MXFP4 x8", 8, 1024 * 32),
+                      ("Q3_K x8", 16, 3 * 256), ("Q3_K x8", 24, 2048), ("Q4_K x8", 16, 3 * 256), ("Q4_K x8", 24, 2048),
+                      ("IQ4_XS x8", 16, 3 * 256), ("IQ4_XS x8", 24, 2048)],
           [2, 3, 4, 5, 9])
     func matchesRowMajorTiles(layout c: (String, Int, Int), tokens n: Int) throws {
         let (name, rows, cols) = c
@@ -120,7 +159,8 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
         #expect(layout.servesAll)
         var rng = SeededRNG(seed: UInt64(rows * 31 + cols + n))
         let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
-        let xq = quantizeActs(.q8_0, (0 ..< n).flatMap { _ in randomActivations(cols, rng: &rng) }, generic: false)
+        let xq = quantizeActs(layout.type.blockSize == 32 ? .q8_0 : .q8_K, (0 ..< n).flatMap { _ in randomActivations(cols, rng: &rng) },
+                              generic: false)
         try w.withUnsafeBytes { wb in
             let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
             let packed = try RepackedRows(m, layout: layout)

@@ -90,6 +90,44 @@ void moe_repack_iq4_xsx16(int64_t rows, int64_t cols, const void *src, size_t sr
 void moe_gemv_iq4_xsx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 
+
+// Q3_K, Q4_K and IQ4_XS weights repacked 8 rows at a time for the AVX2 level (one token and several), the bytes of the 8 original
+// super-blocks reordered (no byte added): per group g and super-block b, 880 bytes:
+//   [0, 16)     the 8 rows' f16 d;
+//   [16, 112)   the 12 scale bytes as 3 × 32: byte j of row r in vector j / 4, 128-bit half (j % 4) / 2, at
+//               4 · (j % 2) + r % 4 + 8 · (r / 4) within it (so that the unpacked scales of a sub-block widen and
+//               interleave into [row 0 … row 7] int16 pairs with one unpack);
+//   [112, 368)  hmask: for g4 = 0 ..< 8, 32 bytes holding row r's hmask[4 g4 ..< 4 g4 + 4] at 4r;
+//   [368, 880)  qs: for half h and g4 = 0 ..< 8, 32 bytes holding row r's qs[32h + 4 g4 ..< + 4] at 4r;
+// so that one 32-byte load holds the same 4 elements of the 8 rows, one row per 32-bit lane, against one broadcast
+// of 4 activations. Results equal the AVX2 level's row-major products (and the AVX-512 level's) bit for bit: per
+// row and super-block the exact integer sum, then acc = fma(d_w · d_x, sum, acc). The generic functions compute the
+// same arithmetic on any CPU.
+// Q4_K (1,152 bytes per step): the 8 rows' d at 0 and dmin at 16; the 12 scale bytes from 32 as Q3_K's; codes from 128:
+//   for chunk c (the row's qs[32c ..< 32c + 32]: sub-blocks 2c, low nibbles, and 2c + 1) and g4 = 0 ..< 8, 32 bytes
+//   holding row r's qs[32c + 4 g4 ..< + 4] at 4r.
+// IQ4_XS (1,088 bytes per step): d at 0; the 4 scales_l bytes from 16 as Q3_K's scale bytes 0-3; scales_h of row r at
+//   48 + 2r; codes from 64: for sub-block ib and g4 = 0 ..< 4, 32 bytes holding row r's qs[16 ib + 4 g4 ..< + 4] at 4r.
+// Same guarantees as Q3_K's.
+size_t moe_q4_Kx8_bytes(int64_t rows, int64_t cols);
+void moe_repack_q4_Kx8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_q4_Kx8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q4_Kx8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_q4_Kx8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_q4_Kx8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+size_t moe_iq4_xsx8_bytes(int64_t rows, int64_t cols);
+void moe_repack_iq4_xsx8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_iq4_xsx8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_iq4_xsx8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_iq4_xsx8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_iq4_xsx8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+size_t moe_q3_Kx8_bytes(int64_t rows, int64_t cols);
+void moe_repack_q3_Kx8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_q3_Kx8(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q3_Kx8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_q3_Kx8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_q3_Kx8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+
 #ifdef __cplusplus
 }
 #endif
