@@ -20,6 +20,7 @@
 // needs sums of 8 products to fit int16: Q5_0 ≤ 16384, Q5_1 ≤ 31744, MXFP4 ≤ 12288. IQ4_NL's can reach
 // 8 · 127 · 128 = 130048, so its tiles keep one accumulator per (row, token), as Q8_0's.
 #include "quant32.h"
+#include "x8_avx2.h" // e8m0x8_half
 
 #if MOE_X86
 #include <immintrin.h>
@@ -385,12 +386,6 @@ INLINE __m256i fold4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
 // sums of row r, each accumulated with the same fma and added at the end (store_fold4).
 enum { MXFP4_GEMV_PF = 16 }; // rows ahead prefetched (the row group after next)
 
-INLINE __m256 e8m0x8_half(uint64_t e8) {
-    const __m256i e = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)e8));
-    const __m256i normal = _mm256_slli_epi32(_mm256_sub_epi32(e, _mm256_set1_epi32(1)), 23);
-    const __m256i tiny = _mm256_sllv_epi32(_mm256_set1_epi32(0x00200000), e);
-    return _mm256_castsi256_ps(_mm256_blendv_epi8(normal, tiny, _mm256_cmpgt_epi32(_mm256_set1_epi32(2), e)));
-}
 
 // One block of 8 rows: codes v0…v3 ([row r | row r + 4] code bytes), the 8 rows' exponents in e8 (rows 0…7,
 // byte r), one token's Q8_0 block x; accumulates rows 0-3 / 4-7 into the lanes of accl (elements 0-15 of the
@@ -440,58 +435,6 @@ MOE_AVX2 void moe_mmq_mxfp4_avx2(int64_t M, int64_t N, int64_t K, const void *W,
                                  float *Y, int64_t ldy) {
     if (N == 1) gemv_mxfp4(M, K / QK_MXFP4, W, ws, X, Y);
     else mmq_tiles(tiles_mxfp4, mxfp4_MR, mxfp4_NR, M, N, K / QK_MXFP4, W, ws, X, xs, Y, ldy);
-}
-
-// The x8 layout (moe_repack.h): per group of 8 rows and block, the 8 exponents (8 bytes), then the codes as
-// 4 × 32 bytes [row r | row r + 4]: mxfp4_block8's operands in one 8-byte and four 32-byte loads, so the same
-// bits as the row-major kernels. Prefetched 2 KiB ahead, as the Q4_0 x8 stream.
-enum { MXFP4_X8_STEP = 8 * sizeof(block_mxfp4), MXFP4_X8_PREFETCH = 2048 };
-
-MOE_AVX2 void moe_gemv_mxfp4x8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK_MXFP4;
-    const block_q8_0 *x = vx;
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * MXFP4_X8_STEP;
-    for (int64_t g = g0; g < g1; g++) {
-        __m256 al = _mm256_setzero_ps(), ah = _mm256_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += MXFP4_X8_STEP) {
-            const char *q = (const char *)p + MXFP4_X8_PREFETCH;
-            _mm_prefetch(q, _MM_HINT_T0);
-            _mm_prefetch(q + 64, _MM_HINT_T0);
-            _mm_prefetch(q + 128, _MM_HINT_T0);
-            uint64_t e8;
-            memcpy(&e8, p, 8);
-            mxfp4_block8(_mm256_loadu_si256((const __m256i *)(p + 8)), _mm256_loadu_si256((const __m256i *)(p + 40)),
-                         _mm256_loadu_si256((const __m256i *)(p + 72)), _mm256_loadu_si256((const __m256i *)(p + 104)), e8, x + b, &al, &ah);
-        }
-        _mm256_storeu_ps(y + 8 * g, _mm256_add_ps(al, ah));
-    }
-}
-
-// Several tokens on the x8 layout: tile_mxfp4's arithmetic (the same bits as the row-major products), rows
-// 4h … 4h + 3 of a group as one tile (row r's exponent at byte r of a block step, its codes at 8 + 32 (r % 4) +
-// 16 (r / 4)). One token goes through moe_gemv_mxfp4x8_avx2 (the same bits again).
-MOE_AVX2 void moe_mmq_mxfp4x8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, float *Y, int64_t ldy) {
-    const int64_t nb = cols / QK_MXFP4;
-    const size_t xs = (size_t)nb * sizeof(block_q8_0);
-    for (int64_t n0 = 0; n0 < N; n0 += NR) {
-        const int nr = (int)(N - n0 < NR ? N - n0 : NR);
-        const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
-        if (nr == 1) {
-            moe_gemv_mxfp4x8_avx2(g0, g1, cols, w, Xn, Y + n0 * ldy);
-            continue;
-        }
-        for (int64_t g = g0; g < g1; g++) {
-            const uint8_t *G = (const uint8_t *)w + (size_t)g * (size_t)nb * MXFP4_X8_STEP;
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *e[MR], *q[MR];
-                for (int i = 0; i < MR; i++) {
-                    e[i] = G + 4 * h + i;
-                    q[i] = G + 8 + 32 * i + 16 * h;
-                }
-                tile_mxfp4_at(MR, nr, nb, e, q, MXFP4_X8_STEP, MXFP4_X8_PREFETCH / MR, Xn, xs, Y + n0 * ldy + 8 * g + 4 * h, ldy);
-            }
-        }
-    }
 }
 
 #endif // MOE_X86

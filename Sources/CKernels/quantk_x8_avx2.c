@@ -11,25 +11,13 @@
 #include "quantk_internal.h"
 #include "moe_repack.h"
 
-#if MOE_X86
-#include <immintrin.h>
+#include "x8_avx2.h"
 
+#if MOE_X86
 #pragma STDC FP_CONTRACT OFF
 
-#define INLINE static inline __attribute__((always_inline)) MOE_AVX2
-
-enum { NT_MAX = 4, X8_AHEAD = 1024 }; // bytes of the stream prefetched ahead
-
-INLINE void x8_prefetch(const uint8_t *p, int bytes) {
-    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)p + X8_AHEAD + l, _MM_HINT_T0);
-}
-
-// 4 activation bytes broadcast to the 8 lanes.
-INLINE __m256i bcast4(const int8_t *q) {
-    int32_t v;
-    memcpy(&v, q, 4);
-    return _mm256_set1_epi32(v);
-}
+#define INLINE X8_INLINE
+enum { NT_MAX = X8_NT_MAX };
 
 // ---------------------------------------------------------------------------------------------
 // The 8 rows' int16 pairs (s, s) of the sub-blocks whose scale bytes sit at the x8 positions of vector v (see
@@ -84,12 +72,12 @@ INLINE void x8_scale_pairs(__m256i v, const int sign, __m256i S[4]) {
     }
 
 // ---------------------------------------------------------------------------------------------
-// Q3_K x8: 880 bytes per step (d at 0, scales at 16, hmask at 112: g4 → 112 + 32 g4, qs at 368: h, g4 → 368 + 256h + 32 g4).
-enum { Q3X8_STEP = 8 * sizeof(block_q3_K), Q3X8_SC = 16, Q3X8_HM = 112, Q3X8_QS = 368 };
+// Q3_K x8: 880 bytes per step (d at 0, scales at 16, codes at 112: triple q → 112 + 96q, planes as in moe_repack.h).
+enum { Q3X8_STEP = 8 * sizeof(block_q3_K), Q3X8_SC = 16, Q3X8_CODES = 112 };
 
-// One super-block step of 8 rows against nt tokens. Codes u = low 2 bits | third bit << 2 = q + 4 (0 … 7); the offset
-// comes out of each sub-block's pair sums as -4 · bsums[k] added to the first of each pair (|4 bsums| ≤ 8192): 4 loads'
-// pair sums (≤ 4 · 2 · 7 · 128) plus it fit int16.
+// One super-block step of 8 rows against nt tokens. Codes u = q + 4 (0 … 7); the offset comes out of each sub-block's
+// pair sums as -4 · bsums[k] added to the first of each pair (|4 bsums| ≤ 8192): 4 planes' pair sums
+// (≤ 4 · 2 · 7 · 128) plus it fit int16.
 INLINE void q3_K_step(const int nt, const uint8_t *p, const block_q8_K *const *x, __m256 *acc) {
     const __m256i v0 = _mm256_loadu_si256((const __m256i *)(p + Q3X8_SC));
     const __m256i v1 = _mm256_loadu_si256((const __m256i *)(p + Q3X8_SC + 32));
@@ -111,30 +99,32 @@ INLINE void q3_K_step(const int nt, const uint8_t *p, const block_q8_K *const *x
         _mm256_store_si256((__m256i *)(off[t] + 8), _mm256_cvtepu16_epi32(_mm256_extracti128_si256(m, 1)));
         isum[t] = _mm256_setzero_si256();
     }
-    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    // fully unrolled, so every shift count is an immediate (a rolled loop costs 2× here)
+    const __m256i m7 = _mm256_set1_epi8(7), m88 = _mm256_set1_epi8((char)0x88);
+    // fully unrolled, so that every shift count is an immediate (a rolled loop costs 2× here)
 #pragma clang loop unroll(full)
-    for (int h = 0; h < 2; h++) {
+    for (int q = 0; q < 8; q++) {
+        const uint8_t *c = p + Q3X8_CODES + 96 * q;
+        const __m256i A = _mm256_loadu_si256((const __m256i *)c), B = _mm256_loadu_si256((const __m256i *)(c + 32)),
+                      C = _mm256_loadu_si256((const __m256i *)(c + 64));
+        // planes 6 and 7: bits 3 and 7 of A, B, C gathered as bits 3, 2, 1 and 7, 6, 5 (16-bit shifts of masked
+        // bytes never cross into the next byte)
+        const __m256i w = _mm256_or_si256(_mm256_and_si256(A, m88), _mm256_or_si256(_mm256_srli_epi16(_mm256_and_si256(B, m88), 1),
+                                                                                   _mm256_srli_epi16(_mm256_and_si256(C, m88), 2)));
+        const __m256i u[8] = {
+            _mm256_and_si256(A, m7), _mm256_and_si256(_mm256_srli_epi16(A, 4), m7),
+            _mm256_and_si256(B, m7), _mm256_and_si256(_mm256_srli_epi16(B, 4), m7),
+            _mm256_and_si256(C, m7), _mm256_and_si256(_mm256_srli_epi16(C, 4), m7),
+            _mm256_and_si256(_mm256_srli_epi16(w, 1), m7), _mm256_and_si256(_mm256_srli_epi16(w, 5), m7),
+        };
+        for (int t = 0; t < nt; t++) {
+            const int8_t *y = x[t]->qs + 32 * q;
+            __m256i P0 = _mm256_set1_epi32(off[t][2 * q]), P1 = _mm256_set1_epi32(off[t][2 * q + 1]);
 #pragma clang loop unroll(full)
-        for (int j = 0; j < 4; j++) {
-            const int bit = 4 * h + j; // of hmask
-#pragma clang loop unroll(full)
-            for (int e = 0; e < 2; e++) {
-                const int k = 8 * h + 2 * j + e;
-                __m256i P[NT_MAX];
-                for (int t = 0; t < nt; t++) P[t] = _mm256_set1_epi32(off[t][k]);
-#pragma clang loop unroll(full)
-                for (int g4 = 4 * e; g4 < 4 * e + 4; g4++) {
-                    const __m256i hm = _mm256_loadu_si256((const __m256i *)(p + Q3X8_HM + 32 * g4));
-                    const __m256i qs = _mm256_loadu_si256((const __m256i *)(p + Q3X8_QS + 256 * h + 32 * g4));
-                    const __m256i high = bit >= 2 ? _mm256_and_si256(_mm256_srli_epi16(hm, bit - 2), four)
-                                                  : _mm256_and_si256(_mm256_slli_epi16(hm, 2 - bit), four);
-                    const __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qs, 2 * j), m3), high);
-                    for (int t = 0; t < nt; t++)
-                        P[t] = _mm256_add_epi16(P[t], _mm256_maddubs_epi16(u, bcast4(x[t]->qs + 128 * h + 32 * j + 4 * g4)));
-                }
-                for (int t = 0; t < nt; t++) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(P[t], S[k]));
+            for (int pl = 0; pl < 4; pl++) {
+                P0 = _mm256_add_epi16(P0, _mm256_maddubs_epi16(u[pl], bcast4(y + 4 * pl)));
+                P1 = _mm256_add_epi16(P1, _mm256_maddubs_epi16(u[pl + 4], bcast4(y + 16 + 4 * pl)));
             }
+            isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(P0, S[2 * q]), _mm256_madd_epi16(P1, S[2 * q + 1])));
         }
     }
     const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));

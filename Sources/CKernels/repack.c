@@ -10,6 +10,12 @@
 // The scalar sums must be computed exactly as moe_vd_q4_0_generic does (no fused multiply-add).
 #pragma STDC FP_CONTRACT OFF
 
+// n bytes between a repacked step (x8 or x16) and the row's block: into the step when `pack`, out of it otherwise.
+static inline void x16_move(int pack, uint8_t *step, void *blk, size_t n) {
+    if (pack) memcpy(step, blk, n);
+    else memcpy(blk, step, n);
+}
+
 size_t moe_q4_0x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK4_0) * sizeof(block_q4_0); }
 
 // The x8 layouts (Q4_0: head = 2, its f16 d; MXFP4: head = 1, its exponent): per group of 8 rows and block, the
@@ -35,6 +41,12 @@ static void nibx8_block(int head, const uint8_t *p, int r, uint8_t *out) {
     memcpy(out + head, p + 8 * head + 32 * (r & 3) + 16 * (r >> 2), 16);
 }
 
+// MXFP4's x8 layout (moe_repack.h): row r's exponent at byte r of the step, its qs[4v ..< 4v + 4] at 8 + 32v + 4r.
+static void mxfp4x8_move(int pack, uint8_t *p, int r, block_mxfp4 *b) {
+    x16_move(pack, p + r, &b->e, 1);
+    for (int v = 0; v < 4; v++) x16_move(pack, p + 8 + 32 * v + 4 * r, b->qs + 4 * v, 4);
+}
+
 // The generic level's arithmetic of each type (moe_vd_q4_0_generic, moe_vd_mxfp4_generic), no fused multiply-add.
 static void gemv_nibx8_generic(int head, int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
     const int64_t nb = cols / 32;
@@ -47,7 +59,7 @@ static void gemv_nibx8_generic(int head, int64_t g0, int64_t g1, int64_t cols, c
             for (int r = 0; r < 8; r++) {
                 if (head == 1) {
                     block_mxfp4 blk;
-                    nibx8_block(1, p, r, (uint8_t *)&blk);
+                    mxfp4x8_move(0, (uint8_t *)p, r, &blk);
                     const float d = moe_half_to_float(x[b].d) * moe_e8m0_to_float_half(blk.e);
                     s[r] += d * (float)moe_mxfp4_isum(&blk, &x[b]);
                 } else {
@@ -138,14 +150,19 @@ X8_DISPATCH_MMQ(moe_mmq_q4_0x8)
 size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
 
 void moe_repack_mxfp4x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    repack_nibx8(1, rows, cols, src, src_row_bytes, dst);
+    const int64_t nb = cols / QK_MXFP4;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 8; g++)
+        for (int64_t b = 0; b < nb; b++, d += 8 * sizeof(block_mxfp4))
+            for (int r = 0; r < 8; r++)
+                mxfp4x8_move(1, d, r, (block_mxfp4 *)((const uint8_t *)src + (size_t)(8 * g + r) * src_row_bytes) + b);
 }
 
 void moe_gemv_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
     gemv_nibx8_generic(1, g0, g1, cols, w, vx, y);
 }
 
-X8_DISPATCH_GEMV(moe_gemv_mxfp4x8, 1)
+X8_DISPATCH_GEMV(moe_gemv_mxfp4x8, cols / QK_MXFP4 <= 1024) // activation offsets on the stack
 
 void moe_mmq_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
     const size_t xs = (size_t)(cols / QK_MXFP4) * sizeof(block_q8_0);
@@ -248,11 +265,6 @@ void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 // chunk-major, then quad r % 4, then r / 4 (the order the kernel loads 4 rows × 16 bytes).
 static inline size_t x16_code(size_t base, int chunk, int r) { return base + (size_t)(4 * chunk + (r & 3)) * 64 + 16 * (size_t)(r >> 2); }
 
-// n bytes between the x16 step and the row's block: into the step when `pack`, out of it otherwise.
-static inline void x16_move(int pack, uint8_t *step, void *blk, size_t n) {
-    if (pack) memcpy(step, blk, n);
-    else memcpy(blk, step, n);
-}
 
 typedef void (*x16_map)(int pack, uint8_t *step, int r, void *blk);
 // acc + (row r's product with one Q8_K block), from its row-major block.
@@ -356,13 +368,41 @@ static inline size_t x8_scale(size_t base, int j, int r) {
     return base + 32 * (size_t)(j / 4) + 16 * (size_t)((j % 4) / 2) + 4 * (size_t)(j % 2) + (size_t)(r % 4) + 8 * (size_t)(r / 4);
 }
 
+// Q3_K code u = low 2 bits | hmask bit << 2 (0 … 7, the value u - 4) of element e, as moe_q3_K_isum reads them.
+static inline int q3_K_code(const block_q3_K *b, int e) {
+    return ((b->qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3) | (((b->hmask[e % 32] >> (e / 32)) & 1) << 2);
+}
+
+// Q3_K x8 codes (moe_repack.h): triple q of vectors A, B, C; row r's byte i (i < 4) of each carries the codes of
+// elements 32q + 4p + i for the planes p = 0 … 7: planes 0/1 in A's nibbles, 2/3 in B's, 4/5 in C's (3 bits each),
+// and planes 6 and 7 bit by bit in the nibbles' top bits (bit 3 and 7): A the code's bit 2, B bit 1, C bit 0.
 static void q3_K_x8_map(int pack, uint8_t *p, int r, void *vb) {
     block_q3_K *b = vb;
     x16_move(pack, p + 2 * r, &b->d, 2);
     for (int j = 0; j < 12; j++) x16_move(pack, p + x8_scale(16, j, r), b->scales + j, 1);
-    for (int g4 = 0; g4 < 8; g4++) x16_move(pack, p + 112 + 32 * g4 + 4 * r, b->hmask + 4 * g4, 4);
-    for (int h = 0; h < 2; h++)
-        for (int g4 = 0; g4 < 8; g4++) x16_move(pack, p + 368 + 256 * h + 32 * g4 + 4 * r, b->qs + 32 * h + 4 * g4, 4);
+    if (!pack) memset(b->hmask, 0, sizeof b->hmask), memset(b->qs, 0, sizeof b->qs);
+    for (int q = 0; q < 8; q++) {
+        for (int i = 0; i < 4; i++) {
+            uint8_t *abc[3] = {p + 112 + 96 * q + 4 * r + i, p + 112 + 96 * q + 32 + 4 * r + i, p + 112 + 96 * q + 64 + 4 * r + i};
+            if (pack) {
+                int u[8];
+                for (int pl = 0; pl < 8; pl++) u[pl] = q3_K_code(b, 32 * q + 4 * pl + i);
+                for (int v = 0; v < 3; v++)
+                    *abc[v] = (uint8_t)(u[2 * v] | u[2 * v + 1] << 4 | ((u[6] >> (2 - v)) & 1) << 3 | ((u[7] >> (2 - v)) & 1) << 7);
+            } else {
+                int u[8] = {0};
+                for (int v = 0; v < 3; v++) {
+                    u[2 * v] = *abc[v] & 7, u[2 * v + 1] = (*abc[v] >> 4) & 7;
+                    u[6] |= ((*abc[v] >> 3) & 1) << (2 - v), u[7] |= ((*abc[v] >> 7) & 1) << (2 - v);
+                }
+                for (int pl = 0; pl < 8; pl++) {
+                    const int e = 32 * q + 4 * pl + i;
+                    b->qs[32 * (e / 128) + e % 32] |= (uint8_t)((u[pl] & 3) << (2 * ((e % 128) / 32)));
+                    b->hmask[e % 32] |= (uint8_t)((u[pl] >> 2) << (e / 32));
+                }
+            }
+        }
+    }
 }
 
 static void q4_K_x8_map(int pack, uint8_t *p, int r, void *vb) {

@@ -29,9 +29,10 @@ void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w
 void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_q4_0x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
-// MXFP4 weights repacked 8 rows at a time ("x8") for the AVX2 level, as Q4_0's x8: per group of 8 rows g and block
-// b, the 8 rows' E8M0 exponents (8 bytes, rows 0…7), then the codes as 4 × 32 bytes [row r qs | row r + 4 qs] for
-// r = 0…3: 136 bytes, the 8 original blocks' 8 × 17. Results equal moe_matmul_q (MXFP4) at the AVX2 level where
+// MXFP4 weights repacked 8 rows at a time ("x8") for the AVX2 level: per group of 8 rows g and block b, the 8 rows'
+// E8M0 exponents (8 bytes, rows 0…7), then the codes as 4 × 32 bytes, vector v holding row r's qs[4v ..< 4v + 4] at
+// 4r (one row per 32-bit lane: elements 4v … 4v + 3 and 16 + 4v … of the 8 rows in one load): 136 bytes, the 8
+// original blocks' 8 × 17. Results equal moe_matmul_q (MXFP4) at the AVX2 level where
 // the CPU has AVX2 (the SIMD functions), at the generic level otherwise (the _generic ones), bit for bit.
 size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols);
 void moe_repack_mxfp4x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
@@ -97,10 +98,13 @@ void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void
 //   [16, 112)   the 12 scale bytes as 3 × 32: byte j of row r in vector j / 4, 128-bit half (j % 4) / 2, at
 //               4 · (j % 2) + r % 4 + 8 · (r / 4) within it (so that the unpacked scales of a sub-block widen and
 //               interleave into [row 0 … row 7] int16 pairs with one unpack);
-//   [112, 368)  hmask: for g4 = 0 ..< 8, 32 bytes holding row r's hmask[4 g4 ..< 4 g4 + 4] at 4r;
-//   [368, 880)  qs: for half h and g4 = 0 ..< 8, 32 bytes holding row r's qs[32h + 4 g4 ..< + 4] at 4r;
-// so that one 32-byte load holds the same 4 elements of the 8 rows, one row per 32-bit lane, against one broadcast
-// of 4 activations. Results equal the AVX2 level's row-major products (and the AVX-512 level's) bit for bit: per
+//   [112, 880)  the codes u = q + 4 (0 … 7: the 2 low bits and the hmask bit) as 8 triples of 32-byte vectors A, B, C:
+//               row r's bytes 4r + i (i < 4) of triple q hold the codes of elements 32q + 4p + i for the 8 planes p:
+//               planes 0/1 in A's low/high nibble (bits 0-2 and 4-6), 2/3 in B's, 4/5 in C's; planes 6 and 7 spread
+//               over the nibbles' top bits (bit 3 for plane 6, bit 7 for plane 7): A holds the code's bit 2, B bit 1,
+//               C bit 0 (a triple decodes in 20 operations where 2-bit fields plus a separate hmask take 36);
+// so that one 32-byte load (decoded) holds the same 4 elements of the 8 rows, one row per 32-bit lane, against one
+// broadcast of 4 activations. Results equal the AVX2 level's row-major products (and the AVX-512 level's) bit for bit: per
 // row and super-block the exact integer sum, then acc = fma(d_w · d_x, sum, acc). The generic functions compute the
 // same arithmetic on any CPU.
 // Q4_K (1,152 bytes per step): the 8 rows' d at 0 and dmin at 16; the 12 scale bytes from 32 as Q3_K's; codes from 128:
