@@ -58,9 +58,8 @@ public struct WeightMatrix: @unchecked Sendable {
                       owner: all.owner, name: view.name)
     }
 
-    /// This matrix with its rows also repacked (a copy of its bytes in anonymous memory): Q4_0 (8 rows at a
-    /// time where the AVX2 level is in use, 16 where the AVX-512 one is); MXFP4, Q4_K, Q3_K and IQ4_XS (16 rows, where
-    /// the AVX-512 kernels are in use). `servingAllOnly`: only where the copy serves every product on 8-bit
+    /// This matrix with its rows also repacked (a copy of its bytes in anonymous memory): Q4_0, MXFP4, Q4_K, Q3_K
+    /// and IQ4_XS, 8 rows at a time where the AVX2 level is in use, 16 where the AVX-512 one is. `servingAllOnly`: only where the copy serves every product on 8-bit
     /// activations (`Layout.servesAll`). Where it does and the rows come from a mapped file, their pages are
     /// released once repacked: the kernels no longer read them (f32 activations or the rows after the last whole
     /// group would fault them in again from the file). Unchanged for other types, fewer rows than a group, or

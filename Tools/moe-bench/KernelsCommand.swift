@@ -8,7 +8,7 @@ import MoEModel
 /// the same bytes, on one core and on all, through the engine's own MatMul and thread pool.
 struct KernelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kernels",
-        abstract: "Matrix-vector GB/s of each weight type (Q4_0 row-major and repacked x8, Q8_0, K-quants, IQ4, MXFP4, …) against a streaming read, 1 thread and all threads.",
+        abstract: "Matrix-vector GB/s of each weight type (row-major and, where a repacked layout serves this CPU, repacked x8/x16: Q4_0, MXFP4, K-quants, IQ4, Q8_0, …) against a streaming read, 1 thread and all threads.",
         discussion: """
         The weights are a stack of matrices of --rows × --cols (default: olmoe-like experts, 1024 × 2048)
         filling --megabytes of memory, far more than the last-level cache, so every byte comes from DRAM.
@@ -80,8 +80,9 @@ struct KernelsCommand: ParsableCommand {
                               matvec_gbs: Double(bytes) / matvec / 1e9, ratio: Summary(pairs.map { $0.0 / $0.1 }).median)
                 results.append(row)
                 print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", row.type, row.threads, row.stream_gbs, row.matvec_gbs, row.ratio * 100))
-                // The same matrices repacked for the one-token kernels (Q4_0 8 rows at a time; MXFP4, Q4_K and IQ4_XS
-                // 16 rows where the AVX-512 kernels run), each pass splitting every matrix's row groups across the threads.
+                // The same matrices repacked for the one-token kernels (Q4_0, MXFP4, Q4_K, Q3_K and IQ4_XS: 8 rows at a
+                // time where the AVX2 level runs, 16 where the AVX-512 one does), each pass splitting every matrix's row
+                // groups across the threads.
                 guard let layout = RepackedRows.Layout.forType(type), rows % layout.groupRows == 0, cols <= layout.maxCols else { continue }
                 let packed = try matrices.map { try RepackedRows($0, layout: layout) }, label = layout.name
                 let groups = rows / packed[0].groupRows
