@@ -23,6 +23,7 @@
 // f16 scales are converted once per block per row (four rows' scales in one vcvtph2ps) and per
 // token; d_w · d_x is one float product, the same in every tile.
 #include "moe_internal.h"
+#include "x8_avx2.h" // hsum4_i32
 #include <math.h>
 
 #if MOE_X86
@@ -32,14 +33,6 @@
 
 // Tile limits (rows × tokens). Per-type shapes for the matrix product are at the end of the file.
 enum { MR = 4, NR = 4 };
-
-// Σ of the 8 int32 lanes (exact: the callers' sums fit int32).
-INLINE int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
 
 INLINE float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -389,9 +382,10 @@ INLINE __m128i q8k_sub_sums(const block_q8_K *x) {
 // per (row, token): acc = fma(d_w · d_x, Σ, acc), then acc = fma(-(dmin_w · d_x), Σ mins, acc), as the AVX-512 level
 // and the Q4_K x8 layout (quantk_x8_avx2.c) do, so all give the same bits.
 INLINE void tile_k45(const int mr, const int nr, const int five, TILE_ARGS) {
-    float acc[MR][NR];
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) acc[i][j] = 0.0f;
+    // lane i: row i's accumulator for token j (per row and token the scalar arithmetic acc = fma(d·dx, isum, acc),
+    // then fma(-(dmin·dx), msum, acc), lane by lane: the x8 and AVX-512 kernels' bits)
+    __m128 acc[NR];
+    for (int j = 0; j < nr; j++) acc[j] = _mm_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < nb; b++) {
         __m128i xs8[NR];
@@ -401,17 +395,22 @@ INLINE void tile_k45(const int mr, const int nr, const int five, TILE_ARGS) {
             dx[j] = x->d;
             xs8[j] = q8k_sub_sums(x);
         }
+        __m256i isum[MR][NR];
+        __m128i msum[MR][NR];
+        const ggml_half *dp[MR] = {0}, *mp[MR] = {0};
+        for (int i = 0; i < MR; i++)
+            for (int j = 0; j < nr; j++) isum[i][j] = _mm256_setzero_si256(), msum[i][j] = _mm_setzero_si128();
         for (int i = 0; i < mr; i++) {
             const block_q4_K *w4 = (const block_q4_K *)(W + (size_t)i * ws) + b; // used when !five
             const block_q5_K *w5 = (const block_q5_K *)(W + (size_t)i * ws) + b; // used when five
             if (five) PREFETCH(w5, sizeof *w5); else PREFETCH(w4, sizeof *w4);
             const uint8_t *qs = five ? w5->qs : w4->qs;
+            dp[i] = five ? &w5->d : &w4->d;
+            mp[i] = five ? &w5->dmin : &w4->dmin;
             __m256i sc;
             __m128i mn;
             k4_scales(five ? w5->scales : w4->scales, &sc, &mn);
             const __m256i qh = five ? _mm256_loadu_si256((const __m256i *)w5->qh) : _mm256_setzero_si256();
-            __m256i isum[NR];
-            for (int j = 0; j < nr; j++) isum[j] = _mm256_setzero_si256();
             for (int c = 0; c < 4; c++) {
                 const __m256i raw = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
                 for (int e = 0; e < 2; e++) {
@@ -423,20 +422,28 @@ INLINE void tile_k45(const int mr, const int nr, const int five, TILE_ARGS) {
                     for (int j = 0; j < nr; j++) {
                         const block_q8_K *x = (const block_q8_K *)(X + (size_t)j * xs) + b;
                         const __m256i y = _mm256_loadu_si256((const __m256i *)(x->qs + 32 * k));
-                        isum[j] = _mm256_add_epi32(isum[j], _mm256_madd_epi16(s, _mm256_maddubs_epi16(q, y)));
+                        isum[i][j] = _mm256_add_epi32(isum[i][j], _mm256_madd_epi16(s, _mm256_maddubs_epi16(q, y)));
                     }
                 }
             }
-            const float d = h2f(five ? w5->d : w4->d), dmin = h2f(five ? w5->dmin : w4->dmin);
-            for (int j = 0; j < nr; j++) {
-                const int32_t msum = hsum_i32(_mm256_zextsi128_si256(_mm_madd_epi16(mn, xs8[j])));
-                acc[i][j] = fmaf(d * dx[j], (float)hsum_i32(isum[j]), acc[i][j]);
-                acc[i][j] = fmaf(-(dmin * dx[j]), (float)msum, acc[i][j]);
-            }
+            for (int j = 0; j < nr; j++) msum[i][j] = _mm_madd_epi16(mn, xs8[j]);
+        }
+        // the 4 rows' exact sums in one vector each (rows past mr are zero), one conversion for their scales
+        for (int i = mr; i < MR; i++) dp[i] = dp[0], mp[i] = mp[0];
+        const __m128 d = row_scales(MR, dp), dmin = row_scales(MR, mp);
+        for (int j = 0; j < nr; j++) {
+            const __m128 dxj = _mm_set1_ps(dx[j]);
+            const __m128i is = hsum4_i32(isum[0][j], isum[1][j], isum[2][j], isum[3][j]);
+            const __m128i ms = _mm_hadd_epi32(_mm_hadd_epi32(msum[0][j], msum[1][j]), _mm_hadd_epi32(msum[2][j], msum[3][j]));
+            acc[j] = _mm_fmadd_ps(_mm_mul_ps(d, dxj), _mm_cvtepi32_ps(is), acc[j]);
+            acc[j] = _mm_fnmadd_ps(_mm_mul_ps(dmin, dxj), _mm_cvtepi32_ps(ms), acc[j]);
         }
     }
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < mr; i++) Y[j * ldy + i] = acc[i][j];
+    for (int j = 0; j < nr; j++) {
+        float out[4];
+        _mm_storeu_ps(out, acc[j]);
+        for (int i = 0; i < mr; i++) Y[j * ldy + i] = out[i];
+    }
 }
 
 INLINE void tile_q4_K(const int mr, const int nr, TILE_ARGS) { tile_k45(mr, nr, 0, nb, W, ws, X, xs, Y, ldy); }

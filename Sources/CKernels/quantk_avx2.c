@@ -19,6 +19,7 @@
 // super-block is unpacked once per row for all nr tokens. Every (row, token) pair follows the same
 // instructions whatever the tile, so outputs equal the dot product (the 1 × 1 tile) bit for bit.
 #include "quantk_internal.h"
+#include "x8_avx2.h" // hsum4_i32
 #include <math.h>
 
 #if MOE_X86
@@ -123,14 +124,6 @@ INLINE float hsum8(__m256 v) {
     return _mm_cvtss_f32(s);
 }
 
-// Σ of the 8 int32 lanes (exact: the callers' sums fit int32).
-INLINE int32_t hsum_i32(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
-    return _mm_cvtsi128_si32(s);
-}
-
 INLINE void store_tile(const int mr, const int nr, __m256 acc[MR][NR], float *Y, int64_t ldy) {
     for (int j = 0; j < nr; j++)
         for (int i = 0; i < mr; i++) Y[j * ldy + i] = hsum8(acc[i][j]);
@@ -214,24 +207,44 @@ INLINE __m256i q3k_scales16(const uint8_t *scales) {
     return _mm256_cvtepi8_epi16(s);
 }
 
+// Per super-block: the up-to-4 rows' exact sums (isums[i][t], zero past the tile's rows) meet their scales lane by
+// lane, acc[t] lane i = fma(d_i · dx_t, Σ isums[i][t], acc[t] lane i): the per-row scalar arithmetic, 4 rows at once.
+INLINE void rows4_fma(const int nr, const float dw[MR], const float dx[NR], __m256i isums[MR][NR], __m128 acc[NR]) {
+    const __m128 d = _mm_loadu_ps(dw);
+    for (int t = 0; t < nr; t++)
+        acc[t] = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(dx[t])),
+                              _mm_cvtepi32_ps(hsum4_i32(isums[0][t], isums[1][t], isums[2][t], isums[3][t])), acc[t]);
+}
+
+INLINE void store_rows4(const int mr, const int nr, const __m128 acc[NR], float *Y, int64_t ldy) {
+    for (int t = 0; t < nr; t++) {
+        float out[4];
+        _mm_storeu_ps(out, acc[t]);
+        for (int i = 0; i < mr; i++) Y[t * ldy + i] = out[i];
+    }
+}
+
 // Q3_K: unsigned codes u = low 2 bits | third bit << 2 = q + 4; the sum starts at -4 Σ_k s_k bsums[k].
 // Per (row, token) and super-block the 8 lanes' exact integer sums are added up before they meet the float
 // scales: acc = fma(d_w · d_x, sum, acc), one float per (row, token), as the AVX-512 level and the x8 layout
 // (quantk_x8_avx2.c) do, so all three give the same bits.
 INLINE void tile_q3_K(const int mr, const int nr, TILE_ARGS) {
-    float acc[MR][NR];
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) acc[i][j] = 0.0f;
+    __m128 acc[NR]; // lane i: row i (the scalar fma per row and token, lane by lane)
+    for (int j = 0; j < nr; j++) acc[j] = _mm_setzero_ps();
     const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     for (int64_t b = 0; b < nb; b++) {
         float dx[NR];
         for (int t = 0; t < nr; t++) dx[t] = XK(t)->d;
+        __m256i isums[MR][NR];
+        float dw[MR] = {0};
+        for (int i = mr; i < MR; i++)
+            for (int t = 0; t < nr; t++) isums[i][t] = _mm256_setzero_si256();
         for (int i = 0; i < mr; i++) {
             const block_q3_K *w = (const block_q3_K *)(W + (size_t)i * ws) + b;
             PREFETCH(w, sizeof *w);
             const __m256i sc16 = q3k_scales16(w->scales);
             const __m256i hm = _mm256_loadu_si256((const __m256i *)w->hmask);
-            __m256i isum[NR];
+            __m256i *isum = isums[i];
             for (int t = 0; t < nr; t++) {
                 const __m256i off = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)XK(t)->bsums));
                 isum[t] = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(off, 2));
@@ -250,12 +263,11 @@ INLINE void tile_q3_K(const int mr, const int nr, TILE_ARGS) {
                     }
                 }
             }
-            const float d = h2f(w->d);
-            for (int t = 0; t < nr; t++) acc[i][t] = fmaf(d * dx[t], (float)hsum_i32(isum[t]), acc[i][t]);
+            dw[i] = h2f(w->d);
         }
+        rows4_fma(nr, dw, dx, isums, acc);
     }
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < mr; i++) Y[j * ldy + i] = acc[i][j];
+    store_rows4(mr, nr, acc, Y, ldy);
 }
 
 // IQ4_XS's 8 scales, unbiased, as int16 in lanes 0-7 of both 128-bit halves.
@@ -279,19 +291,21 @@ INLINE __m256i nibbles(const uint8_t *qs) {
 }
 
 INLINE void tile_iq4_xs(const int mr, const int nr, TILE_ARGS) {
-    float acc[MR][NR]; // per (row, token), as tile_q3_K
-    for (int i = 0; i < mr; i++)
-        for (int j = 0; j < nr; j++) acc[i][j] = 0.0f;
+    __m128 acc[NR]; // as tile_q3_K
+    for (int j = 0; j < nr; j++) acc[j] = _mm_setzero_ps();
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl));
     for (int64_t b = 0; b < nb; b++) {
         float dx[NR];
         for (int t = 0; t < nr; t++) dx[t] = XK(t)->d;
+        __m256i isums[MR][NR];
+        float dw[MR] = {0};
+        for (int i = 0; i < MR; i++)
+            for (int t = 0; t < nr; t++) isums[i][t] = _mm256_setzero_si256();
         for (int i = 0; i < mr; i++) {
             const block_iq4_xs *w = (const block_iq4_xs *)(W + (size_t)i * ws) + b;
             PREFETCH(w, sizeof *w);
             const __m256i sc = iq4xs_scales16(w);
-            __m256i isum[NR];
-            for (int t = 0; t < nr; t++) isum[t] = _mm256_setzero_si256();
+            __m256i *isum = isums[i];
             for (int ib = 0; ib < 8; ib++) {
                 const __m256i v = _mm256_shuffle_epi8(tbl, nibbles(w->qs + 16 * ib)); // int8 values
                 const __m256i s = _mm256_shuffle_epi8(sc, _mm256_set1_epi16((short)((2 * ib) | ((2 * ib + 1) << 8))));
@@ -301,12 +315,11 @@ INLINE void tile_iq4_xs(const int mr, const int nr, TILE_ARGS) {
                     isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(s, p));
                 }
             }
-            const float d = h2f(w->d);
-            for (int t = 0; t < nr; t++) acc[i][t] = fmaf(d * dx[t], (float)hsum_i32(isum[t]), acc[i][t]);
+            dw[i] = h2f(w->d);
         }
+        rows4_fma(nr, dw, dx, isums, acc);
     }
-    for (int j = 0; j < nr; j++)
-        for (int i = 0; i < mr; i++) Y[j * ldy + i] = acc[i][j];
+    store_rows4(mr, nr, acc, Y, ldy);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,7 +382,7 @@ static MOE_AVX2 void gemv_iq4_xs(int64_t M, int64_t nb, const uint8_t *W, size_t
     const __m256i tbl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl));
     int64_t m0 = 0;
     for (; m0 + 4 <= M; m0 += 4) {
-        float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        __m128 acc = _mm_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
             const block_q8_K *x = (const block_q8_K *)X + b;
             const block_iq4_xs *w[4];
@@ -392,9 +405,10 @@ static MOE_AVX2 void gemv_iq4_xs(int64_t M, int64_t nb, const uint8_t *W, size_t
                     isum[i] = _mm256_add_epi32(isum[i], _mm256_madd_epi16(_mm256_shuffle_epi8(sc[i], pick), p));
                 }
             }
-            for (int i = 0; i < 4; i++) acc[i] = fmaf(h2f(w[i]->d) * x->d, (float)hsum_i32(isum[i]), acc[i]);
+            const __m128 d = _mm_setr_ps(h2f(w[0]->d), h2f(w[1]->d), h2f(w[2]->d), h2f(w[3]->d));
+            acc = _mm_fmadd_ps(_mm_mul_ps(d, _mm_set1_ps(x->d)), _mm_cvtepi32_ps(hsum4_i32(isum[0], isum[1], isum[2], isum[3])), acc);
         }
-        for (int i = 0; i < 4; i++) Y[m0 + i] = acc[i];
+        _mm_storeu_ps(Y + m0, acc);
     }
     if (m0 < M) mmq_tiles(tiles_iq4_xs, M - m0, 1, nb, W + (size_t)m0 * ws, ws, X, 0, Y + m0, 1);
 }

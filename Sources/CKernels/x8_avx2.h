@@ -1,5 +1,6 @@
-// Helpers shared by the AVX2 kernels on the lane-per-row x8 layouts (quantk_x8_avx2.c, mxfp4_x8_avx2.c): 8 rows,
-// one per 32-bit lane, so that 4 activations are one broadcast and no horizontal sum is needed.
+// Helpers shared by the AVX2 kernels on the lane-per-row x8 layouts (quantk_x8_avx2.c, mxfp4_x8_avx2.c: 8 rows,
+// one per 32-bit lane, so that 4 activations are one broadcast and no horizontal sum is needed), and the row-major
+// kernels' 4-row reductions that give the same per-row arithmetic (quant_avx2.c, quantk_avx2.c).
 #pragma once
 #include "moe_internal.h"
 
@@ -20,6 +21,12 @@ X8_INLINE __m256i bcast4(const int8_t *q) {
     int32_t v;
     memcpy(&v, q, 4);
     return _mm256_set1_epi32(v);
+}
+
+// [Σ a, Σ b, Σ c, Σ d] of four rows' 8 int32 lanes (exact): one reduction for 4 rows instead of 4.
+X8_INLINE __m128i hsum4_i32(__m256i a, __m256i b, __m256i c, __m256i d) {
+    const __m256i abcd = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
+    return _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256(abcd, 1));
 }
 
 // The halved E8M0 scales of 8 rows (byte r of e8) as floats, lane r: moe_e8m0_to_float_half lane by lane
