@@ -63,6 +63,40 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
     }
 }
 
+/// One token through a repacked layout: every path (the SIMD kernel and the scalar reference, any group split) gives the
+/// same bits, and those equal the row-major product of each kernel level in `levels` that this CPU has.
+private func checkOneToken(_ name: String, rows: Int, cols: Int, seed: UInt64, levels: [Int32]) throws {
+    let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
+    var rng = SeededRNG(seed: seed + UInt64(layout.type.rawValue))
+    let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
+    let xq = quantizeActs(layout.type.blockSize == 32 ? .q8_0 : .q8_K, randomActivations(cols, rng: &rng), generic: false)
+    let groups = rows / layout.groupRows
+    try w.withUnsafeBytes { wb in
+        let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
+        let packed = try RepackedRows(m, layout: layout)
+        #expect(packed.byteCount == w.count)
+        var results: [[Float]] = []
+        for generic in [false, true] {
+            for splits in [[0, groups], [0, 1, groups]] where splits.last! >= splits[splits.count - 2] {
+                results.append(oneToken(packed, xq, rows: rows, splits: splits, generic: generic))
+            }
+        }
+        #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(name) \(rows)×\(cols): paths differ")
+        #if arch(x86_64)
+        for level in levels where Kernels.levels.upperBound >= Int(level) {
+            var expected = [Float](repeating: 0, count: rows)
+            xq.withUnsafeBytes { xb in
+                expected.withUnsafeMutableBufferPointer { y in
+                    #expect(moe_matmul_q_level(level, layout.type.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
+                                               xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
+                }
+            }
+            #expect(results[0].map(\.bitPattern) == expected.map(\.bitPattern), "\(name) \(rows)×\(cols): vs row-major level \(level)")
+        }
+        #endif
+    }
+}
+
 /// The x16 layouts (Q4_0, MXFP4, Q4_K, Q3_K, IQ4_XS): bit for bit the AVX-512 level's row-major one-token product, by the
 /// SIMD kernel where that level runs and by the scalar reference everywhere; any group split alike.
 @Suite struct RepackedX16Tests {
@@ -76,71 +110,16 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
 
     @Test(arguments: cases)
     func matchesRowMajor(name: String, rows: Int, cols: Int) throws {
-        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
-        var rng = SeededRNG(seed: UInt64(rows * 977 + cols + Int(layout.type.rawValue)))
-        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
-        let x = randomActivations(cols, rng: &rng)
-        let xq = quantizeActs(layout.type.blockSize == 32 ? .q8_0 : .q8_K, x, generic: false)
-        try w.withUnsafeBytes { wb in
-            let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
-            let packed = try RepackedRows(m, layout: layout)
-            #expect(packed.byteCount == w.count)
-            var results: [[Float]] = []
-            for generic in [false, true] {
-                for splits in [[0, rows / 16], [0, 1, rows / 16]] where splits.last! >= splits[splits.count - 2] {
-                    let got = oneToken(packed, xq, rows: rows, splits: splits, generic: generic)
-                    results.append(got)
-                }
-            }
-            #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(name) \(rows)×\(cols): x16 paths differ")
-            // The AVX-512 level's row-major product, where this CPU has it.
-            guard Kernels.levels.upperBound >= 2 else { return }
-            var expected = [Float](repeating: 0, count: rows)
-            xq.withUnsafeBytes { xb in
-                expected.withUnsafeMutableBufferPointer { y in
-                    #expect(moe_matmul_q_level(2, layout.type.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
-                                               xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
-                }
-            }
-            #expect(results[0].map(\.bitPattern) == expected.map(\.bitPattern), "\(name) \(rows)×\(cols): x16 vs row-major")
-        }
+        try checkOneToken(name, rows: rows, cols: cols, seed: UInt64(rows * 977 + cols), levels: [2])
     }
 }
 
-/// The K-quant x8 layouts (Q3_K, Q4_K, IQ4_XS): bit for bit the AVX2 level's row-major one-token product (and the AVX-512 level's,
-/// which has the same per-row arithmetic), by the SIMD kernel and by the scalar reference; any group split alike.
+/// The K-quant x8 layouts (Q3_K, Q4_K, IQ4_XS): bit for bit the AVX2 level's row-major one-token product (and the AVX-512
+/// level's, which has the same per-row arithmetic), by the SIMD kernel and by the scalar reference; any group split alike.
 @Suite struct RepackedKx8Tests {
     @Test(arguments: ["Q3_K x8", "Q4_K x8", "IQ4_XS x8"], [(8, 256), (16, 3 * 256), (24, 2048), (8, 40 * 256)])
     func matchesRowMajor(name: String, shape: (rows: Int, cols: Int)) throws {
-        let (rows, cols) = shape
-        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
-        var rng = SeededRNG(seed: UInt64(rows * 389 + cols + Int(layout.type.rawValue)))
-        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
-        let xq = quantizeActs(.q8_K, randomActivations(cols, rng: &rng), generic: false)
-        try w.withUnsafeBytes { wb in
-            let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
-            let packed = try RepackedRows(m, layout: layout)
-            #expect(packed.byteCount == w.count)
-            var results: [[Float]] = []
-            for generic in [false, true] {
-                for splits in [[0, rows / 8], [0, 1, rows / 8]] where splits.last! >= splits[splits.count - 2] {
-                    results.append(oneToken(packed, xq, rows: rows, splits: splits, generic: generic))
-                }
-            }
-            #expect(results.allSatisfy { $0.map(\.bitPattern) == results[0].map(\.bitPattern) }, "\(name) \(rows)×\(cols): x8 paths differ")
-            for level: Int32 in [1, 2] where Kernels.levels.upperBound >= Int(level) {
-                #if arch(x86_64)
-                var expected = [Float](repeating: 0, count: rows)
-                xq.withUnsafeBytes { xb in
-                    expected.withUnsafeMutableBufferPointer { y in
-                        #expect(moe_matmul_q_level(level, layout.type.rawValue, Int64(rows), 1, Int64(cols), wb.baseAddress, m.rowBytes,
-                                                   xb.baseAddress, y.baseAddress, Int64(rows)) == 0)
-                    }
-                }
-                #expect(results[0].map(\.bitPattern) == expected.map(\.bitPattern), "\(name) \(rows)×\(cols): x8 vs level \(level)")
-                #endif
-            }
-        }
+        try checkOneToken(name, rows: shape.rows, cols: shape.cols, seed: UInt64(shape.rows * 389 + shape.cols), levels: [1, 2])
     }
 }
 
