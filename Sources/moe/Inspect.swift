@@ -47,6 +47,17 @@ struct Inspect: ParsableCommand {
         let in_use: Bool
     }
 
+    struct RepackedLayout: Encodable {
+        let name: String
+        let type: String
+        let serves_prefill: Bool
+    }
+
+    struct CPUReport: Encodable {
+        let kernel_levels: [KernelLevel]
+        let repacked_layouts: [RepackedLayout]
+    }
+
     func validate() throws {
         if path == nil && !cpu { throw ValidationError("give a model path (or --cpu for the kernels this CPU runs)") }
     }
@@ -54,8 +65,17 @@ struct Inspect: ParsableCommand {
     func run() throws {
         if cpu {
             let levels = Kernels.levels.map { KernelLevel(level: $0, features: Kernels.features(level: $0) ?? "?", in_use: $0 == Kernels.levels.upperBound) }
-            if json { try printJSON(["kernel_levels": levels]); return }
+            // The repacked layouts this CPU's kernels use, one per type (RepackedRows.Layout.forType).
+            let layouts = TensorType.allCases.compactMap { RepackedRows.Layout.forType($0) }
+                .map { RepackedLayout(name: $0.name, type: $0.type.description, serves_prefill: $0.servesAll) }
+            if json {
+                try printJSON(CPUReport(kernel_levels: levels, repacked_layouts: layouts))
+                return
+            }
             for l in levels { print("level \(l.level): \(l.features)\(l.in_use ? "  (in use)" : "")") }
+            let replacing = layouts.filter(\.serves_prefill).map(\.name), decodeOnly = layouts.filter { !$0.serves_prefill }.map(\.name)
+            print("repacked at load (one copy, every product): \(replacing.isEmpty ? "none" : replacing.joined(separator: ", "))")
+            if !decodeOnly.isEmpty { print("repacked with --repack (decode only, a second copy): \(decodeOnly.joined(separator: ", "))") }
             return
         }
         guard let path else { return }

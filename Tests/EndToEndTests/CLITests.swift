@@ -67,16 +67,20 @@ struct CLITests {
         }
     }
 
-    @Test("inspect --cpu lists the kernel levels, the last in use; without --cpu a path is required")
+    @Test("inspect --cpu lists the kernel levels, the last in use, and the repacked layouts; without --cpu a path is required")
     func inspectCPU() throws {
         struct Level: Decodable { let level: Int; let features: String; let in_use: Bool }
-        struct Out: Decodable { let kernel_levels: [Level] }
+        struct Layout: Decodable { let name: String; let type: String; let serves_prefill: Bool }
+        struct Out: Decodable { let kernel_levels: [Level]; let repacked_layouts: [Layout] }
         let r = try CLI.run(["inspect", "--cpu", "--json"])
         #expect(r.status == 0, "\(r.stderr)")
         let out = try JSONDecoder().decode(Out.self, from: Data(r.stdout.utf8))
         #expect(out.kernel_levels.map(\.level) == Array(Kernels.levels))
         #expect(out.kernel_levels.first?.features == "generic")
         #expect(out.kernel_levels.filter(\.in_use).map(\.level) == [Kernels.levels.upperBound])
+        let expected = RepackedRows.Layout.all.filter { $0.available() }.map(\.name)
+        #expect(Set(out.repacked_layouts.map(\.name)) == Set(expected), "one layout per type, the ones this CPU runs")
+        #expect(out.repacked_layouts.allSatisfy { l in RepackedRows.Layout.all.first { $0.name == l.name }?.servesAll == l.serves_prefill })
         let bare = try CLI.run(["inspect"])
         #expect(bare.status != 0 && bare.stderr.contains("--cpu"))
     }
