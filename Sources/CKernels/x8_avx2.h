@@ -10,10 +10,11 @@
 
 #define X8_INLINE static inline __attribute__((always_inline)) MOE_AVX2
 
-enum { X8_NT_MAX = 4, X8_AHEAD = 2048 }; // tokens decoded together; bytes of the stream prefetched ahead
+enum { X8_NT_MAX = 4 }; // tokens decoded together
 
-X8_INLINE void x8_prefetch(const uint8_t *p, int bytes) {
-    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)p + X8_AHEAD + l, _MM_HINT_T0);
+// The `bytes` of a step, `ahead` bytes further down the stream, into L1.
+X8_INLINE void x8_prefetch(const uint8_t *p, int bytes, int ahead) {
+    for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)p + ahead + l, _MM_HINT_T0);
 }
 
 // 4 activation bytes broadcast to the 8 lanes.

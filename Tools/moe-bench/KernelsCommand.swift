@@ -16,7 +16,7 @@ struct KernelsCommand: ParsableCommand {
         across the pool's threads. The streaming read sums the same bytes with AVX2, split the same way.
         GB/s = weight bytes / time (medians of --reps passes); the ratio is the median over passes of
         matvec ÷ stream, each pass timing one stream and one matvec back to back. The 256-element types
-        (Q4_K, Q3_K, IQ4_XS) are skipped when --cols is not a multiple of 256.
+        (the K-quants, IQ4_XS) are skipped when --cols is not a multiple of 256.
         """)
 
     @Option(help: "Rows of each matrix.") var rows = 1024
@@ -24,7 +24,7 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Total weight bytes per type, in MiB.") var megabytes = 512
     @Option(name: .shortAndLong, help: "Passes; the median is reported.") var reps = 7
     @Option(help: "Also write the results as JSON to this file.") var json: String?
-    @Option(help: "Types to measure, comma-separated (default: all of them).") var types = "q4_0,q8_0,q5_0,q5_1,iq4_nl,mxfp4,q4_k,q3_k,q2_k,iq4_xs"
+    @Option(help: "Types to measure, comma-separated (default: all of them).") var types = "q4_0,q8_0,q5_0,q5_1,iq4_nl,mxfp4,q4_k,q5_k,q6_k,q3_k,q2_k,iq4_xs"
 
     func validate() throws {
         guard rows >= 1, cols >= 32, cols % 32 == 0 else { throw ValidationError("--cols must be a multiple of 32") }
@@ -36,7 +36,7 @@ struct KernelsCommand: ParsableCommand {
 
     /// Types with a matrix-vector kernel that this command can fill with sane blocks (256-element types need
     /// --cols a multiple of 256).
-    static let benchTypes: [TensorType] = [.q4_0, .q8_0, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q4_K, .q3_K, .q2_K, .iq4_xs]
+    static let benchTypes: [TensorType] = [.q4_0, .q8_0, .q5_0, .q5_1, .iq4_nl, .mxfp4, .q4_K, .q5_K, .q6_K, .q3_K, .q2_K, .iq4_xs]
 
     struct Row: Encodable { let type: String; let threads: Int; let stream_gbs: Double; let matvec_gbs: Double; let ratio: Double }
 
