@@ -18,31 +18,29 @@ static inline void x16_move(int pack, uint8_t *step, void *blk, size_t n) {
 
 size_t moe_q4_0x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK4_0) * sizeof(block_q4_0); }
 
-// The x8 layouts (Q4_0: head = 2, its f16 d; MXFP4: head = 1, its exponent): per group of 8 rows and block, the
-// 8 rows' heads (8 · head bytes, rows 0…7), then the codes as 4 × 32 bytes [row r qs | row r + 4 qs].
-static void repack_nibx8(int head, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    const int64_t nb = cols / 32;
-    const size_t block = (size_t)head + 16;
-    uint8_t *d = dst;
-    for (int64_t g = 0; g < rows / 8; g++) {
-        for (int64_t b = 0; b < nb; b++, d += 8 * block) {
-            for (int r = 0; r < 8; r++) {
-                const uint8_t *blk = (const uint8_t *)src + (size_t)(8 * g + r) * src_row_bytes + (size_t)b * block;
-                memcpy(d + head * r, blk, (size_t)head);
-                memcpy(d + 8 * head + 32 * (r & 3) + 16 * (r >> 2), blk + head, 16);
-            }
-        }
-    }
+// Q4_0's x8 layout (moe_repack.h): per group of 8 rows and block, the 8 rows' f16 d (rows 0…7), then the codes as
+// 4 × 32 bytes [row r qs | row r + 4 qs]; row r's block moved into (`pack`) or out of the step at p.
+static void q4_0x8_move(int pack, uint8_t *p, int r, void *vb) {
+    block_q4_0 *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    x16_move(pack, p + 16 + 32 * (r & 3) + 16 * (r >> 2), b->qs, 16);
 }
 
-// Row r's block of a x8 step at p, back in the row-major form (head + 16 bytes at out).
-static void nibx8_block(int head, const uint8_t *p, int r, uint8_t *out) {
-    memcpy(out, p + head * r, (size_t)head);
-    memcpy(out + head, p + 8 * head + 32 * (r & 3) + 16 * (r >> 2), 16);
+typedef void (*x8_move32)(int pack, uint8_t *step, int r, void *blk);
+
+// Row-major rows of a 32-element type (blocks of `block` bytes) → its x8 layout, 8 blocks a step, by `move`.
+static void repack_x8_32(x8_move32 move, size_t block, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
+    const int64_t nb = cols / 32;
+    uint8_t *d = dst;
+    for (int64_t g = 0; g < rows / 8; g++)
+        for (int64_t b = 0; b < nb; b++, d += 8 * block)
+            for (int r = 0; r < 8; r++) // (read only: packing copies out of the block)
+                move(1, d, r, (uint8_t *)src + (size_t)(8 * g + r) * src_row_bytes + (size_t)b * block);
 }
 
 // MXFP4's x8 layout (moe_repack.h): row r's exponent at byte r of the step, its qs[4v ..< 4v + 4] at 8 + 32v + 4r.
-static void mxfp4x8_move(int pack, uint8_t *p, int r, block_mxfp4 *b) {
+static void mxfp4x8_move(int pack, uint8_t *p, int r, void *vb) {
+    block_mxfp4 *b = vb;
     x16_move(pack, p + r, &b->e, 1);
     for (int v = 0; v < 4; v++) x16_move(pack, p + 8 + 32 * v + 4 * r, b->qs + 4 * v, 4);
 }
@@ -64,7 +62,7 @@ static void gemv_nibx8_generic(int head, int64_t g0, int64_t g1, int64_t cols, c
                     s[r] += d * (float)moe_mxfp4_isum(&blk, &x[b]);
                 } else {
                     block_q4_0 blk;
-                    nibx8_block(2, p, r, (uint8_t *)&blk);
+                    q4_0x8_move(0, (uint8_t *)p, r, &blk);
                     s[r] += (float)moe_q4_0_isum(&blk, &x[b]) * moe_half_to_float(blk.d) * moe_half_to_float(x[b].d);
                 }
             }
@@ -74,7 +72,7 @@ static void gemv_nibx8_generic(int head, int64_t g0, int64_t g1, int64_t cols, c
 }
 
 void moe_repack_q4_0x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    repack_nibx8(2, rows, cols, src, src_row_bytes, dst);
+    repack_x8_32(q4_0x8_move, sizeof(block_q4_0), rows, cols, src, src_row_bytes, dst);
 }
 
 void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
@@ -150,12 +148,7 @@ X8_DISPATCH_MMQ(moe_mmq_q4_0x8)
 size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK_MXFP4) * sizeof(block_mxfp4); }
 
 void moe_repack_mxfp4x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst) {
-    const int64_t nb = cols / QK_MXFP4;
-    uint8_t *d = dst;
-    for (int64_t g = 0; g < rows / 8; g++)
-        for (int64_t b = 0; b < nb; b++, d += 8 * sizeof(block_mxfp4))
-            for (int r = 0; r < 8; r++)
-                mxfp4x8_move(1, d, r, (block_mxfp4 *)((const uint8_t *)src + (size_t)(8 * g + r) * src_row_bytes) + b);
+    repack_x8_32(mxfp4x8_move, sizeof(block_mxfp4), rows, cols, src, src_row_bytes, dst);
 }
 
 void moe_gemv_mxfp4x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
