@@ -389,7 +389,7 @@ enum { MXFP4_GEMV_PF = 16 }; // rows ahead prefetched (the row group after next)
 
 // One block of 8 rows: codes v0…v3 ([row r | row r + 4] code bytes), the 8 rows' exponents in e8 (rows 0…7,
 // byte r), one token's Q8_0 block x; accumulates rows 0-3 / 4-7 into the lanes of accl (elements 0-15 of the
-// block) and acch (16-31). The row-major one-token kernel's step (the x8 layout has its own: mxfp4_x8_avx2.c).
+// block) and acch (16-31). The row-major one-token kernel's step (the x8 layout has its own: nib_x8_avx2.c).
 INLINE void mxfp4_block8(__m256i v0, __m256i v1, __m256i v2, __m256i v3, uint64_t e8, const block_q8_0 *x, __m256 *accl, __m256 *acch) {
     const __m256i table = table16(moe_kvalues_mxfp4), m4 = _mm256_set1_epi8(0x0F);
     const __m256i yl = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)x->qs));

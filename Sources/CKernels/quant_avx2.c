@@ -284,20 +284,18 @@ INLINE void store_fold4(const int mr, const int nr, const __m256 acc[NR], float 
     }
 }
 
-// Up to 4 rows' blocks, row i's f16 scale at d[i] + b · step and its 16 code bytes at qs[i] + b · step (the row-major
-// layout: step = 18; the x8 layout: step = 144), × up to 4 tokens. `ws`: the stride PF_DIST prefetches by (MR of them
-// ahead: the next tile's rows in the row-major layout).
-INLINE void tile_q4_0_at(const int mr, const int nr, int64_t nb, const uint8_t *const d[MR], const uint8_t *const qs[MR], size_t step,
-                         size_t ws, const uint8_t *X, size_t xs, float *Y, int64_t ldy) {
+// Up to 4 rows × up to 4 tokens (the arithmetic the x8 layout's kernels, nib_x8_avx2.c, reproduce lane by lane).
+INLINE void tile_q4_0(const int mr, const int nr, TILE_ARGS) {
     __m256 acc[NR];
     for (int j = 0; j < nr; j++) acc[j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         __m256i q[MR];
         const ggml_half *dp[MR] = { 0 };
         for (int i = 0; i < mr; i++) {
-            PREFETCH(d[i] + (size_t)b * step, 1);
-            q[i] = nibbles(qs[i] + (size_t)b * step);
-            dp[i] = (const ggml_half *)(d[i] + (size_t)b * step);
+            const block_q4_0 *w = (const block_q4_0 *)(W + (size_t)i * ws) + b;
+            PREFETCH(w, 1);
+            q[i] = nibbles(w->qs);
+            dp[i] = &w->d;
         }
         const __m128 dw = row_scales(mr, dp);
         for (int j = 0; j < nr; j++) {
@@ -311,15 +309,6 @@ INLINE void tile_q4_0_at(const int mr, const int nr, int64_t nb, const uint8_t *
         }
     }
     store_fold4(mr, nr, acc, Y, ldy);
-}
-
-INLINE void tile_q4_0(const int mr, const int nr, TILE_ARGS) {
-    const uint8_t *d[MR] = { 0 }, *qs[MR] = { 0 };
-    for (int i = 0; i < mr; i++) {
-        d[i] = W + (size_t)i * ws;
-        qs[i] = d[i] + offsetof(block_q4_0, qs);
-    }
-    tile_q4_0_at(mr, nr, nb, d, qs, sizeof(block_q4_0), ws, X, xs, Y, ldy);
 }
 
 INLINE void tile_q4_1(const int mr, const int nr, TILE_ARGS) {
@@ -587,7 +576,7 @@ enum { GEMV_NB_MAX = 1024 }; // per-call activation sums on the stack; longer ro
 #define MOE_Q4_PF8 16 // rows ahead (a multiple of 8): the row group after next
 #endif
 
-// The arithmetic of one block of 8 rows, shared by the row-major and the repacked one-token kernels:
+// The arithmetic of one block of 8 rows of the row-major one-token kernel (the x8 layout has its own: nib_x8_avx2.c):
 // codes v0…v3 ([row r | row r + 4] nibbles), the 8 rows' f16 scales in `scales` (rows 0…7), one token's
 // Q8_0 codes xq with its half-block sums c (8 Σy) and scale *dxp; accumulates rows 0-3 / 4-7 into the
 // lanes of accl (low halves of the blocks) and acch (high halves).
@@ -672,72 +661,6 @@ MOE_AVX2 void moe_mmq_q4_0_avx2(int64_t M, int64_t N, int64_t K, const void *W, 
                                float *Y, int64_t ldy) {
     if (N == 1 && K / QK4_0 <= GEMV_NB_MAX) gemv_q4_0(M, K / QK4_0, W, ws, X, Y);
     else mmq_tiles(tiles_q4_0, q4_0_MR, q4_0_NR, M, N, K / QK4_0, W, ws, X, xs, Y, ldy);
-}
-
-// The x8 layout (moe_repack.h): one block of 8 rows is the scales at sp (8 × f16) and the codes at qp
-// (4 × 32 bytes [row r | row r + 4]): the operations of gemv_block, so the same bits, with one load and one
-// conversion for the scales and four plain loads for the codes.
-INLINE void x8_block(const uint8_t *sp, const uint8_t *qp, const int8_t *xq, const int32_t *c, const float *dxp,
-                     __m256 *accl, __m256 *acch) {
-    block8_fma(_mm256_loadu_si256((const __m256i *)qp), _mm256_loadu_si256((const __m256i *)(qp + 32)),
-               _mm256_loadu_si256((const __m256i *)(qp + 64)), _mm256_loadu_si256((const __m256i *)(qp + 96)),
-               _mm_loadu_si128((const __m128i *)sp), xq, c, dxp, accl, acch);
-}
-
-// Two blocks per step; the stream is prefetched 2 KiB ahead (measured: without it the single stream is no
-// faster than the row-major kernel; 1 KiB: −3 points; 4 KiB: the same as 2).
-enum { X8_BLOCK_BYTES = 8 * sizeof(block_q4_0), X8_PREFETCH = 2048 };
-
-MOE_AVX2 void moe_gemv_q4_0x8_avx2(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    const int64_t nb = cols / QK4_0;
-    const block_q8_0 *x = vx;
-    float dx[GEMV_NB_MAX];
-    int32_t cs[2 * GEMV_NB_MAX];
-    gemv_activation_terms(nb, x, dx, cs);
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * X8_BLOCK_BYTES;
-    for (int64_t g = g0; g < g1; g++) {
-        __m256 al = _mm256_setzero_ps(), ah = _mm256_setzero_ps();
-        int64_t b = 0;
-        for (; b + 2 <= nb; b += 2, p += 2 * X8_BLOCK_BYTES) {
-            const char *q = (const char *)p + X8_PREFETCH;
-            _mm_prefetch(q, _MM_HINT_T0);
-            _mm_prefetch(q + 64, _MM_HINT_T0);
-            _mm_prefetch(q + 128, _MM_HINT_T0);
-            _mm_prefetch(q + 192, _MM_HINT_T0);
-            _mm_prefetch(q + 256, _MM_HINT_T0);
-            x8_block(p, p + 16, x[b].qs, cs + 2 * b, dx + b, &al, &ah);
-            x8_block(p + X8_BLOCK_BYTES, p + X8_BLOCK_BYTES + 16, x[b + 1].qs, cs + 2 * b + 2, dx + b + 1, &al, &ah);
-        }
-        for (; b < nb; b++, p += X8_BLOCK_BYTES) x8_block(p, p + 16, x[b].qs, cs + 2 * b, dx + b, &al, &ah);
-        _mm256_storeu_ps(y + 8 * g, _mm256_add_ps(al, ah));
-    }
-}
-
-// Several tokens on the x8 layout: tile_q4_0's arithmetic (so the same bits as the row-major products), rows
-// 4h … 4h + 3 of a group as one tile (row r's scale at 2r, its codes at 16 + 32 (r % 4) + 16 (r / 4) of a block
-// step). One token goes through moe_gemv_q4_0x8_avx2 (the same bits again).
-MOE_AVX2 void moe_mmq_q4_0x8_avx2(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, float *Y, int64_t ldy) {
-    const int64_t nb = cols / QK4_0;
-    const size_t xs = (size_t)nb * sizeof(block_q8_0);
-    for (int64_t n0 = 0; n0 < N; n0 += NR) {
-        const int nr = (int)(N - n0 < NR ? N - n0 : NR);
-        const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
-        if (nr == 1 && nb <= GEMV_NB_MAX) {
-            moe_gemv_q4_0x8_avx2(g0, g1, cols, w, Xn, Y + n0 * ldy);
-            continue;
-        }
-        for (int64_t g = g0; g < g1; g++) {
-            const uint8_t *G = (const uint8_t *)w + (size_t)g * (size_t)nb * X8_BLOCK_BYTES;
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *d[MR], *qs[MR];
-                for (int i = 0; i < MR; i++) {
-                    d[i] = G + 2 * (4 * h + i);
-                    qs[i] = G + 16 + 32 * i + 16 * h;
-                }
-                tile_q4_0_at(MR, nr, nb, d, qs, X8_BLOCK_BYTES, X8_PREFETCH / MR, Xn, xs, Y + n0 * ldy + 8 * g + 4 * h, ldy);
-            }
-        }
-    }
 }
 
 #endif // MOE_X86

@@ -1,4 +1,5 @@
-// See moe_repack.h. The repack, the scalar reference and the dispatch; the AVX2 kernel is in repack_avx2.c.
+// See moe_repack.h. The repacks, the scalar references and the dispatch; the SIMD kernels are in nib_x8_avx2.c,
+// quantk_x8_avx2.c and the AVX-512 files.
 #include <string.h>
 #include "moe_internal.h"
 #include "moe_repack.h"
@@ -18,12 +19,17 @@ static inline void x16_move(int pack, uint8_t *step, void *blk, size_t n) {
 
 size_t moe_q4_0x8_bytes(int64_t rows, int64_t cols) { return (size_t)rows * (size_t)(cols / QK4_0) * sizeof(block_q4_0); }
 
-// Q4_0's x8 layout (moe_repack.h): per group of 8 rows and block, the 8 rows' f16 d (rows 0…7), then the codes as
-// 4 × 32 bytes [row r qs | row r + 4 qs]; row r's block moved into (`pack`) or out of the step at p.
+// The lane-per-row x8 layout of the 4-bit 32-element types (moe_repack.h): per group of 8 rows and block, the 8 rows'
+// scales (`head` bytes each, rows 0…7), then row r's qs[4v ..< 4v + 4] at 8 · head + 32v + 4r; row r's scale and
+// codes moved into (`pack`) or out of the step at p.
+static inline void nibx8_move(int pack, uint8_t *p, int r, void *scale, size_t head, uint8_t *qs) {
+    x16_move(pack, p + head * (size_t)r, scale, head);
+    for (int v = 0; v < 4; v++) x16_move(pack, p + 8 * head + 32 * (size_t)v + 4 * (size_t)r, qs + 4 * v, 4);
+}
+
 static void q4_0x8_move(int pack, uint8_t *p, int r, void *vb) {
     block_q4_0 *b = vb;
-    x16_move(pack, p + 2 * r, &b->d, 2);
-    x16_move(pack, p + 16 + 32 * (r & 3) + 16 * (r >> 2), b->qs, 16);
+    nibx8_move(pack, p, r, &b->d, 2, b->qs);
 }
 
 typedef void (*x8_move32)(int pack, uint8_t *step, int r, void *blk);
@@ -38,11 +44,9 @@ static void repack_x8_32(x8_move32 move, size_t block, int64_t rows, int64_t col
                 move(1, d, r, (uint8_t *)src + (size_t)(8 * g + r) * src_row_bytes + (size_t)b * block);
 }
 
-// MXFP4's x8 layout (moe_repack.h): row r's exponent at byte r of the step, its qs[4v ..< 4v + 4] at 8 + 32v + 4r.
 static void mxfp4x8_move(int pack, uint8_t *p, int r, void *vb) {
     block_mxfp4 *b = vb;
-    x16_move(pack, p + r, &b->e, 1);
-    for (int v = 0; v < 4; v++) x16_move(pack, p + 8 + 32 * v + 4 * r, b->qs + 4 * v, 4);
+    nibx8_move(pack, p, r, &b->e, 1, b->qs);
 }
 
 // The generic level's arithmetic of each type (moe_vd_q4_0_generic, moe_vd_mxfp4_generic), no fused multiply-add.

@@ -1,4 +1,4 @@
-// Helpers shared by the AVX2 kernels on the lane-per-row x8 layouts (quantk_x8_avx2.c, mxfp4_x8_avx2.c: 8 rows,
+// Helpers shared by the AVX2 kernels on the lane-per-row x8 layouts (quantk_x8_avx2.c, nib_x8_avx2.c: 8 rows,
 // one per 32-bit lane, so that 4 activations are one broadcast and no horizontal sum is needed), and the row-major
 // kernels' 4-row reductions that give the same per-row arithmetic (quant_avx2.c, quantk_avx2.c).
 #pragma once

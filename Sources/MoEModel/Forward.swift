@@ -115,6 +115,7 @@ extension Model {
         }
         // Offloaded experts: the cache is made at the first call, once this state is counted in the budget.
         let cache = try offload?.cache()
+        state.forcedRows = ForcedRouting.rows(rows.sequences)
 
         // Token embeddings → residual stream x [n, hidden].
         for (t, id) in tokens.enumerated() {
@@ -131,7 +132,7 @@ extension Model {
             try feedForward(layer: l, n: n, state: state, cache: cache)
         }
         rows.advance()
-        state.forcedRouting?.next += n
+        if state.forcedRows != nil { for sequence in rows.sequences { sequence.forcedRouting?.next += 1 } }
         cache?.countTokens(n)
 
         // Final norm and output head for the wanted positions.
@@ -381,9 +382,9 @@ extension Model {
                              experts: s.chosen + t * k, weights: s.chosenWeights + t * k)
             }
         }
-        if let forced = s.forcedRouting {
+        if let forced = s.forcedRows {
             for t in 0 ..< n {
-                let ids = forced.trace.experts(token: (forced.next + t) % forced.trace.tokens, layer: moeOrdinal[l])
+                let ids = forced.trace.experts(token: forced.tokens[t], layer: moeOrdinal[l])
                 for (j, x) in ids.enumerated() {
                     s.chosen[t * k + j] = Int32(x)
                     s.chosenWeights[t * k + j] = 1 / Float(k)
@@ -570,7 +571,7 @@ extension Model {
     /// where the router says nothing about the experts used.
     private func prefetchNextLayer(after l: Int, cache: ExpertCache, state s: InferenceState) {
         cache.prefetchAhead(after: l, next: nextMoELayer(after:)) { layer in
-            guard s.forcedRouting == nil, let router = layers[layer].router else { return nil }
+            guard s.forcedRows == nil, let router = layers[layer].router else { return nil }
             MatMul.run([MatMul.Product(router, x: s.xb, n: 1, y: s.predictProbs,
                                        xq: s.hiddenQ.activations(for: router, x: s.xb, n: 1))], pool: nil)
             Ops.softmax(s.predictProbs, n: config.expertCount)

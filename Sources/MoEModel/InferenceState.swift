@@ -19,6 +19,8 @@ public final class InferenceState: @unchecked Sendable {
     /// When set, every MoE layer uses the experts this trace recorded instead of its router's choice (a
     /// benchmark of the expert cache under real routing on a model whose own routing is not real).
     public var forcedRouting: ForcedRouting?
+    /// The trace token each row of the current forward call takes (set by the call from its rows' sequences).
+    var forcedRows: (trace: RoutingTrace, tokens: [Int])?
     /// Routed (token, expert) pairs and expert computations (each chosen expert once per batch) since
     /// creation: `routed - computed` is how many expert runs — weight reads — batching tokens together saved.
     public var expertCounts = (routed: 0, computed: 0)
@@ -188,12 +190,13 @@ public final class InferenceState: @unchecked Sendable {
     }
 }
 
-/// A routing trace replayed in place of the routers: token i of the run (counted over every forward call,
-/// wrapping at the trace's end) takes the trace's token i, every MoE layer its recorded experts with equal
-/// weights. What the model then writes is meaningless; what the expert cache does is real.
+/// A routing trace replayed in place of the routers: token i of a sequence's run (counted over every forward
+/// call, wrapping at the trace's end) takes the trace's token `next + i`, every MoE layer its recorded experts
+/// with equal weights. Each sequence carries its own; in a batch of several sequences (a server's slots) each
+/// row follows its sequence's. What the model then writes is meaningless; what the expert cache does is real.
 public struct ForcedRouting: Sendable {
     public let trace: RoutingTrace
-    /// The trace token the next processed token takes.
+    /// The trace token the next processed token takes (any value; taken modulo the trace's length).
     public var next = 0
 
     /// `trace` must have one layer per MoE layer of `model`, its expert count and its top-k.
@@ -205,5 +208,31 @@ public struct ForcedRouting: Sendable {
                 "it has \(trace.layers) layers × \(trace.experts) experts, top-\(trace.k); the model \(moeLayers) MoE layers × \(c.expertCount) experts, top-\(c.expertsPerToken)")
         }
         self.trace = trace
+    }
+
+    /// The same trace starting at the first token of document `n` (modulo the trace's documents).
+    public func startingAtDocument(_ n: Int) -> ForcedRouting {
+        var copy = self
+        let starts = trace.documentStarts
+        copy.next = starts.isEmpty ? 0 : starts[((n % starts.count) + starts.count) % starts.count]
+        return copy
+    }
+
+    /// Each row's trace token: the row's sequence's `next` plus the rows of that sequence before it in this
+    /// call. nil when no row's sequence is forced; a row whose sequence is not forced while others are is
+    /// a programming error.
+    static func rows(_ sequences: [InferenceState]) -> (trace: RoutingTrace, tokens: [Int])? {
+        guard let trace = sequences.first?.forcedRouting?.trace else {
+            precondition(sequences.allSatisfy { $0.forcedRouting == nil }, "forced routing on some rows of a batch only")
+            return nil
+        }
+        var seen: [ObjectIdentifier: Int] = [:]
+        let tokens = sequences.map { sequence -> Int in
+            guard let forced = sequence.forcedRouting else { preconditionFailure("forced routing on some rows of a batch only") }
+            let offset = seen[ObjectIdentifier(sequence), default: 0]
+            seen[ObjectIdentifier(sequence)] = offset + 1
+            return ((forced.next + offset) % trace.tokens + trace.tokens) % trace.tokens
+        }
+        return (trace, tokens)
     }
 }

@@ -29,12 +29,19 @@ public final class BatchScheduler: @unchecked Sendable {
     private var cancelRunning = false
     private var counters: SchedulerSnapshot
     private var thread: Thread?
+    /// Benchmark mode: routing forced from a trace; request r follows it from the trace's document r.
+    private let forcedRouting: ForcedRouting?
+    private var admitted = 0
 
     /// - slots: completions decoding together. contextLength: tokens (prompt + reply) per slot.
     /// - prefillChunk: most prompt tokens of one slot per step. queueLimit: requests waiting for a slot.
+    /// - forcedRouting: benchmark mode (the replies are meaningless): every request's tokens route as the
+    ///   trace's tokens from a document of its own, so concurrent requests share experts as real traffic
+    ///   of different texts would.
     public init(model: Model, slots: Int, contextLength: Int, threads: Int, precision: ActivationPrecision,
-                prefillChunk: Int = 64, queueLimit: Int = 64) {
+                prefillChunk: Int = 64, queueLimit: Int = 64, forcedRouting: ForcedRouting? = nil) {
         self.model = model
+        self.forcedRouting = forcedRouting
         slotCount = max(1, slots)
         self.contextLength = max(2, min(contextLength, model.config.maxPositions))
         self.prefillChunk = max(1, prefillChunk)
@@ -190,6 +197,10 @@ public final class BatchScheduler: @unchecked Sendable {
             job.reused = slots[best].cache.reuse(for: job.request.promptIds)
             job.fed = job.reused
             job.admitted = ContinuousClock.now
+            if let forcedRouting {
+                slots[best].cache.state.forcedRouting = forcedRouting.startingAtDocument(admitted)
+            }
+            admitted += 1
             job.continuation.yield(.admitted(reusedPromptTokens: job.reused))
             slots[best].job = job
         }

@@ -63,7 +63,6 @@ struct Serve: ParsableCommand {
         if let context, context < 16 { throw ValidationError("--context must be ≥ 16") }
         guard (try? maxBodyBytes()) != nil else { throw ValidationError("--max-body: give a size in bytes, or as 512KiB / 4MiB") }
         if let apiKey, apiKey.isEmpty { throw ValidationError("--api-key must not be empty") }
-        if offload.routingTrace != nil { throw ValidationError("--routing-trace makes meaningless text; it has no place in a server") }
     }
 
     func maxBodyBytes() throws -> Int {
@@ -78,8 +77,13 @@ struct Serve: ParsableCommand {
             let m = try Model(path: path, repack: compute.repackPolicy, offload: offload.settings())
             let prompt = try chatPrompt(model: m)
             let contextLength = min(context ?? min(m.config.maxPositions, 4096), m.config.maxPositions)
+            let forced = try offload.forcedRouting(for: m)
+            if forced != nil {
+                printErr("moe serve: routing forced from \(offload.routingTrace!), each request from a document of its own: " +
+                         "the replies are meaningless; the batching and the expert cache's work are real (a benchmark mode)")
+            }
             let scheduler = BatchScheduler(model: m, slots: parallel, contextLength: contextLength, threads: compute.threadCount,
-                                           precision: compute.activations, queueLimit: queue)
+                                           precision: compute.activations, queueLimit: queue, forcedRouting: forced)
             let id = URL(fileURLWithPath: path).lastPathComponent
             let server = OpenAIServer(scheduler: scheduler, chatPrompt: prompt, configuration: ServerConfiguration(
                 host: host, port: port, apiKey: apiKey, maxBodyBytes: try maxBodyBytes(), modelId: id, defaultSampling: sampling.options))

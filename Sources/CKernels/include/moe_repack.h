@@ -1,12 +1,13 @@
-// Q4_0 weights repacked 8 rows at a time ("x8") for the one-token matrix-vector product.
+// Q4_0 weights repacked 8 rows at a time ("x8") for the AVX2 level, one row per 32-bit lane.
 //
 // Layout, for each group of 8 rows g and each block index b (in that order, one sequential stream):
 //   16 bytes: the 8 rows' f16 scales d, rows 0…7;
-//   128 bytes: the codes as 4 × 32 bytes [row r qs | row r + 4 qs] for r = 0…3 (nibbles unchanged).
-// 144 bytes per (group, block): exactly the bytes of the 8 original blocks (8 × 18), reordered so that a
-// block step is one scale load and four 256-bit code loads instead of eight row streams and a gather of
-// scales. Measured (Tools/bench/q4x8_bench.c, one core): 91–95% of a streaming read, against 77–80% for
-// the row-major kernel. Results equal moe_matmul_q (Q4_0, one token) bit for bit.
+//   128 bytes: the codes as 4 × 32 bytes, vector v holding row r's qs[4v ..< 4v + 4] at 4r (nibbles unchanged:
+//   elements 4v … 4v + 3 of the 8 rows in the low nibbles of one load, 16 + 4v … in the high ones).
+// 144 bytes per (group, block): exactly the bytes of the 8 original blocks (8 × 18), reordered so that a block step
+// is one scale load and four 256-bit code loads, and 4 activations broadcast to the 8 lanes meet the 8 rows' codes
+// in one vpmaddubsw with no horizontal sum (nib_x8_avx2.c). Results equal moe_matmul_q (Q4_0) at the AVX2 level
+// bit for bit (the _generic functions: the generic level's).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
@@ -29,10 +30,9 @@ void moe_gemv_q4_0x8_generic(int64_t g0, int64_t g1, int64_t cols, const void *w
 void moe_mmq_q4_0x8(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_q4_0x8_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
-// MXFP4 weights repacked 8 rows at a time ("x8") for the AVX2 level: per group of 8 rows g and block b, the 8 rows'
-// E8M0 exponents (8 bytes, rows 0…7), then the codes as 4 × 32 bytes, vector v holding row r's qs[4v ..< 4v + 4] at
-// 4r (one row per 32-bit lane: elements 4v … 4v + 3 and 16 + 4v … of the 8 rows in one load): 136 bytes, the 8
-// original blocks' 8 × 17. Results equal moe_matmul_q (MXFP4) at the AVX2 level where
+// MXFP4 weights repacked 8 rows at a time ("x8") for the AVX2 level, as Q4_0's: per group of 8 rows g and block b,
+// the 8 rows' E8M0 exponents (8 bytes, rows 0…7), then the codes as 4 × 32 bytes, vector v holding row r's
+// qs[4v ..< 4v + 4] at 4r: 136 bytes, the 8 original blocks' 8 × 17. Results equal moe_matmul_q (MXFP4) at the AVX2 level where
 // the CPU has AVX2 (the SIMD functions), at the generic level otherwise (the _generic ones), bit for bit.
 size_t moe_mxfp4x8_bytes(int64_t rows, int64_t cols);
 void moe_repack_mxfp4x8(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
