@@ -75,8 +75,11 @@ extension Model {
     public func forward(batch: [(token: Int, sequence: InferenceState)], scratch: InferenceState,
                         logitRows: [Int]? = nil) throws -> UnsafeBufferPointer<Float> {
         guard !batch.isEmpty else { throw InferenceError.emptyInput }
-        guard batch.count <= scratch.maxBatch, batch.count <= scratch.logitRows else {
-            throw InferenceError.tooManyLogitRows(tokens: batch.count, logitRows: min(scratch.maxBatch, scratch.logitRows))
+        guard batch.count <= scratch.bufferRows else {
+            throw InferenceError.invalidBatch("\(batch.count) rows exceed the scratch state's \(scratch.bufferRows)")
+        }
+        guard (logitRows?.count ?? batch.count) <= scratch.logitRows else {
+            throw InferenceError.tooManyLogitRows(tokens: logitRows?.count ?? batch.count, logitRows: scratch.logitRows)
         }
         var rows = RowPlacement()
         var counts: [ObjectIdentifier: Int] = [:]
@@ -106,6 +109,10 @@ extension Model {
     /// The forward pass of `tokens` placed by `rows`, with the buffers of `state`.
     private func run(_ tokens: [Int], rows: RowPlacement, scratch state: InferenceState, logits wanted: LogitsWanted) throws -> UnsafeBufferPointer<Float> {
         let n = tokens.count
+        guard n <= state.bufferRows else {
+            throw InferenceError.invalidBatch(state.bufferRows == 0 ? "a sequence-only state holds no batch buffers: run its rows through forward(batch:scratch:)"
+                                                                    : "\(n) rows exceed the state's \(state.bufferRows)")
+        }
         let c = config
         let h = c.hiddenSize
         if case .rows(let r) = wanted {

@@ -8,6 +8,9 @@ import MoEStore
 public final class InferenceState: @unchecked Sendable {
     public let contextLength: Int
     public let maxBatch: Int
+    /// Rows the batch buffers hold: maxBatch, or 0 for a sequence-only state (`sequenceOnly:`), which keeps a
+    /// sequence's KV cache and position for `Model.forward(batch:scratch:)` and cannot run a forward call itself.
+    public let bufferRows: Int
     /// Positions whose logits one forward call can return (1 for generation; the window for perplexity).
     public let logitRows: Int
     /// Tokens already in the KV cache; the next token goes at this position.
@@ -92,12 +95,17 @@ public final class InferenceState: @unchecked Sendable {
     /// - maxBatch: most tokens one forward call processes at once (longer inputs are split).
     /// - logitRows: most positions whose logits one call returns (`.all` needs tokens.count ≤ logitRows).
     /// - threads: threads of the forward pass, clamped to 1 ... active processors (default: physical cores).
+    /// - sequenceOnly: allocate the KV cache alone (a server's slot, whose rows run in a scratch state's buffers);
+    ///   maxBatch then bounds the rows of this sequence in one batch (a sliding-window ring is sized for them).
     public init(config c: ModelConfig, contextLength: Int, maxBatch: Int = 512, logitRows: Int = 1,
-                threads: Int = ThreadPool.physicalCores, precision: ActivationPrecision = .f32) {
+                threads: Int = ThreadPool.physicalCores, precision: ActivationPrecision = .f32, sequenceOnly: Bool = false) {
         self.contextLength = contextLength
         self.maxBatch = max(1, maxBatch)
         self.logitRows = max(1, min(logitRows, self.maxBatch))
-        let maxBatch = self.maxBatch
+        bufferRows = sequenceOnly ? 0 : self.maxBatch
+        let kvBatch = self.maxBatch
+        let maxBatch = max(bufferRows, 1)   // rows of every batch buffer below
+        let logitRows = sequenceOnly ? 1 : self.logitRows
         pool = ThreadPool(threads: threads)
         let slots = maxBatch * max(c.expertsPerToken, 1)
         self.precision = precision
@@ -121,7 +129,7 @@ public final class InferenceState: @unchecked Sendable {
             allocs.append((p, n))
             return p
         }
-        kvSlots = (0 ..< c.layerCount).map { c.kvSlots(layer: $0, context: contextLength, maxBatch: maxBatch) }
+        kvSlots = (0 ..< c.layerCount).map { c.kvSlots(layer: $0, context: contextLength, maxBatch: kvBatch) }
         windowSize = c.latentAttention == nil ? c.slidingWindow?.window : nil
         kvFirstRow = kvSlots.reduce(into: [0]) { $0.append($0.last! + $1) }.dropLast()
         let kvRows = kvSlots.reduce(0, +)
@@ -137,7 +145,7 @@ public final class InferenceState: @unchecked Sendable {
         qNope = alloc(mla.map { maxBatch * c.headCount * $0.nopeDim } ?? 0)
         qAbsorbed = alloc(mla.map { maxBatch * c.headCount * ($0.kvLoraRank + $0.ropeDim) } ?? 0)
         latentOut = alloc(mla.map { maxBatch * c.headCount * $0.kvLoraRank } ?? 0)
-        scores = alloc(pool.threadCount * contextLength)
+        scores = alloc(sequenceOnly ? 0 : pool.threadCount * contextLength)
         ropeCos = alloc(c.rotaryDim / 2)
         ropeSin = alloc(c.rotaryDim / 2)
         ffnOut = alloc(maxBatch * c.hiddenSize)
@@ -152,7 +160,7 @@ public final class InferenceState: @unchecked Sendable {
         up = alloc(slots * maxFFN)
         expertOut = alloc(slots * c.hiddenSize)
         shGate = alloc(maxBatch)
-        logits = alloc(self.logitRows * c.vocabSize)
+        logits = alloc(sequenceOnly ? 0 : logitRows * c.vocabSize)
         chosen = .allocate(capacity: slots)
         slotToken = .allocate(capacity: slots)
         expertStart = .allocate(capacity: c.expertCount + 1)

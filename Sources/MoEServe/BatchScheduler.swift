@@ -50,10 +50,12 @@ public final class BatchScheduler: @unchecked Sendable {
         let context = max(2, min(contextLength, model.config.maxPositions)), chunk = max(1, prefillChunk)
         self.slots = (0 ..< max(1, slots)).map { i in
             Slot(index: i, cache: PromptCache(state: InferenceState(config: c, contextLength: context, maxBatch: chunk,
-                                                                   threads: 1, precision: precision)))
+                                                                   threads: 1, precision: precision, sequenceOnly: true)))
         }
+        // The scratch state computes every step: its buffers hold all slots' rows; a step draws at most one token
+        // per slot, so logits for one row per slot.
         let rows = max(1, slots) * chunk
-        scratch = InferenceState(config: c, contextLength: context, maxBatch: rows, logitRows: rows,
+        scratch = InferenceState(config: c, contextLength: context, maxBatch: rows, logitRows: max(1, slots),
                                  threads: threads, precision: precision)
         counters = SchedulerSnapshot(slots: slotCount, activeSlots: 0, queued: 0, requestsCompleted: 0, requestsRefused: 0,
                                      promptTokens: 0, reusedPromptTokens: 0, generatedTokens: 0, steps: 0, rows: 0,

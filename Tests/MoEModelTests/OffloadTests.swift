@@ -108,6 +108,50 @@ import TestSupport
     }
 }
 
+/// Forced routing in a batch of several sequences (moe serve --routing-trace): each row follows its own
+/// sequence's place in the trace, so the batch routes as each sequence would alone.
+struct ForcedRoutingBatchTests {
+    @Test(.enabled(if: SharedData.tiny != nil, "\(SharedData.skipMessage)"))
+    func eachSequenceFollowsItsOwnDocument() throws {
+        let trace = try RoutingTrace(sharedTrace: SharedData.tiny!)
+        try #require(trace.documentStarts.count > 3, "the trace has too few documents")
+        let m = try Model(path: OffloadTests.model)
+        let c = m.config
+        let forced = try ForcedRouting(trace: trace, model: m, path: "trace")
+        func sequence(document: Int) -> InferenceState {
+            let s = InferenceState(config: c, contextLength: 32, maxBatch: 4, logitRows: 4, threads: 1, precision: .q8)
+            s.forcedRouting = forced.startingAtDocument(document)
+            return s
+        }
+        #expect(forced.startingAtDocument(2).next == trace.documentStarts[2])
+        #expect(forced.startingAtDocument(trace.documentStarts.count + 1).next == trace.documentStarts[1])
+        let batched = [sequence(document: 1), sequence(document: 3)]
+        let alone = [sequence(document: 1), sequence(document: 3)]
+        let scratch = InferenceState(config: c, contextLength: 32, maxBatch: 8, logitRows: 8, threads: 1, precision: .q8)
+        scratch.routingLog = RoutingLog(layerCount: c.layerCount)
+        // One batch: two rows of sequence 0, three of sequence 1; then one row each.
+        let steps: [[(Int, Int)]] = [[(0, 5), (0, 6), (1, 7), (1, 8), (1, 9)], [(0, 10), (1, 11)]]
+        var row = 0
+        for step in steps {
+            let logits = Array(try m.forward(batch: step.map { (token: $0.1, sequence: batched[$0.0]) }, scratch: scratch))
+            var offsets = [0, 0]
+            for (r, (seq, token)) in step.enumerated() {
+                let traceToken = batched[seq].forcedRouting!.next - step.filter { $0.0 == seq }.count + offsets[seq]
+                offsets[seq] += 1
+                for l in 0 ..< c.layerCount {
+                    #expect(scratch.routingLog!.layers[l][row].experts == trace.experts(token: traceToken, layer: l).map(Int.init))
+                }
+                row += 1
+                let own = Array(try m.forward([token], state: alone[seq], logits: .all))
+                let diff = zip(logits[r * c.vocabSize ..< (r + 1) * c.vocabSize], own).map { abs($0 - $1) }.max()!
+                #expect(diff <= 1e-4, "row \(r): max difference \(diff)")
+            }
+        }
+        #expect(batched[0].forcedRouting!.next == trace.documentStarts[1] + 3)
+        #expect(batched[1].forcedRouting!.next == trace.documentStarts[3] + 4)
+    }
+}
+
 /// The round-2 architectures behind the expert cache: shared experts and dense layers stay resident, the
 /// routed experts come through the cache, and the logits are those of the mapped model, for every policy.
 @Suite(.enabled(if: SharedData.root.map { FileManager.default.fileExists(atPath: $0 + "/models/tiny-deepseek-v3") } ?? false,
