@@ -131,6 +131,8 @@ public final class RepackedRows: @unchecked Sendable {
     public let layout: Layout
     public let rows: Int, cols: Int
     public let base: UnsafeMutableRawPointer
+    /// Whether `base` is this object's allocation (a copy) or bytes repacked in place that others own.
+    private let ownsBytes: Bool
     /// Rows per group of the layout.
     public var groupRows: Int { layout.groupRows }
     /// Rows held in the layout: whole groups.
@@ -152,6 +154,7 @@ public final class RepackedRows: @unchecked Sendable {
         rowBytes = w.rowBytes
         let packed = w.rows / layout.groupRows * layout.groupRows
         base = .allocate(byteCount: max(1, packed * w.rowBytes), alignment: 64)
+        ownsBytes = true
         // A group's bytes are its rows' bytes, so the groups split across the cores: each part repacks its
         // rows into the same byte range (a large model's load reads and reorders every byte once).
         let groups = packed / layout.groupRows, perPart = max(1, (1 << 20) / max(1, layout.groupRows * w.rowBytes))
@@ -166,7 +169,40 @@ public final class RepackedRows: @unchecked Sendable {
         }
     }
 
-    deinit { base.deallocate() }
+    deinit { if ownsBytes { base.deallocate() } }
+
+    /// The layout a matrix of `type`, `rows` × `cols` can be repacked into in place for every product on 8-bit
+    /// activations on this CPU (`Layout.servesAll`), or nil.
+    public static func inPlaceLayout(type: TensorType, rows: Int, cols: Int) -> Layout? {
+        guard let layout = Layout.forType(type), layout.servesAll, rows >= layout.groupRows, cols <= layout.maxCols else { return nil }
+        return layout
+    }
+
+    /// Reorders `rows` row-major rows at `base` into `layout` where they lie: a group's bytes in the layout are
+    /// its rows' bytes, so each run of groups is copied aside (`scratch`, at least one group's bytes; a few
+    /// groups at a time stay in the core's caches) and repacked back; the rows after the last whole group stay
+    /// row-major. `RepackedRows(inPlace:…)` then multiplies them.
+    public static func repackInPlace(_ layout: Layout, base: UnsafeMutableRawPointer, rows: Int, cols: Int, rowBytes: Int,
+                                     scratch: UnsafeMutableRawBufferPointer) {
+        let groupBytes = layout.groupRows * rowBytes
+        precondition(scratch.count >= groupBytes, "RepackedRows.repackInPlace: scratch smaller than a group")
+        let groups = rows / layout.groupRows, perRun = scratch.count / groupBytes
+        var g = 0
+        while g < groups {
+            let n = min(perRun, groups - g)
+            let at = base + g * groupBytes
+            scratch.baseAddress!.copyMemory(from: at, byteCount: n * groupBytes)
+            layout.repack(Int64(n * layout.groupRows), Int64(cols), scratch.baseAddress, rowBytes, at)
+            g += n
+        }
+    }
+
+    /// Rows that `repackInPlace` reordered at `base` (kept alive by their owner): the packed groups first, the
+    /// rows after the last whole group row-major after them, as in the matrix.
+    public init(inPlace base: UnsafeRawPointer, layout: Layout, rows: Int, cols: Int, rowBytes: Int) {
+        self.base = UnsafeMutableRawPointer(mutating: base)
+        (self.layout, self.rows, self.cols, self.rowBytes, ownsBytes) = (layout, rows, cols, rowBytes, false)
+    }
 
     /// y[groupRows·g ..< groupRows·g'] = W x for groups g ..< g' (of `packedRows / groupRows`); `x`: one token's
     /// 8-bit activations (Q8_0 blocks for Q4_0 and MXFP4, Q8_K for Q4_K, Q3_K and IQ4_XS).

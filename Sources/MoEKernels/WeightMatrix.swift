@@ -84,6 +84,13 @@ public struct WeightMatrix: @unchecked Sendable {
         WeightMatrix(type: type, rows: rows, cols: cols, rowBytes: rowBytes, base: base, owner: owner)
     }
 
+    /// The same matrix at other bytes that `RepackedRows.repackInPlace` reordered into `layout` (nil: row-major).
+    public func rebased(to base: UnsafeRawPointer, repackedInPlace layout: RepackedRows.Layout?) -> WeightMatrix {
+        var copy = rebased(to: base)
+        if let layout { copy.packed = RepackedRows(inPlace: base, layout: layout, rows: rows, cols: cols, rowBytes: rowBytes) }
+        return copy
+    }
+
     private init(type: TensorType, rows: Int, cols: Int, rowBytes: Int, base: UnsafeRawPointer, owner: AnyObject?) {
         (self.type, self.rows, self.cols, self.rowBytes, self.base, self.owner, self.packed) = (type, rows, cols, rowBytes, base, owner, nil)
     }

@@ -121,7 +121,12 @@ extension Model {
             }
         }
         // Offloaded experts: the cache is made at the first call, once this state is counted in the budget.
-        let cache = try offload?.cache()
+        // Experts are repacked as they enter the cache when the first call computes on 8-bit activations (the
+        // kernels of the repacked layouts take no others).
+        let cache = try offload?.cache(repackInPlace: repack != .none && state.precision == .q8)
+        if let cache, cache.options.repackInPlace, state.precision != .q8 {
+            throw InferenceError.invalidBatch("the expert cache holds experts repacked for 8-bit activations; float activations need a model opened without repacking (--no-repack)")
+        }
         state.forcedRows = ForcedRouting.rows(rows.sequences)
 
         // Token embeddings → residual stream x [n, hidden].
@@ -486,7 +491,9 @@ extension Model {
                 let pointers = Dictionary(uniqueKeysWithValues: zip(requestOrder, ready))
                 experts = zip(group, experts).map { x, ex in
                     let p = pointers[x]!
-                    return ExpertWeights(gate: ex.gate.rebased(to: p.gate), up: ex.up.rebased(to: p.up), down: ex.down.rebased(to: p.down))
+                    return ExpertWeights(gate: ex.gate.rebased(to: p.gate, repackedInPlace: p.gateLayout),
+                                         up: ex.up.rebased(to: p.up, repackedInPlace: p.upLayout),
+                                         down: ex.down.rebased(to: p.down, repackedInPlace: p.downLayout))
                 }
             }
             defer { if let ticket { cache?.release(ticket) } }
@@ -497,11 +504,12 @@ extension Model {
             let ready = try lowBit.cache.wait(lowBit.ticket)
             let experts = try zip(lowBit.ids, ready).map { x, p in
                 let id = layout.id(layer: l, expert: x)
-                func matrix(_ part: Int, _ base: UnsafeRawPointer) throws -> WeightMatrix {
+                func matrix(_ part: Int, _ base: UnsafeRawPointer, _ packed: RepackedRows.Layout?) throws -> WeightMatrix {
                     let q = layout.part(id, part)
-                    return try WeightMatrix(type: q.type, rows: q.rows, cols: q.cols, base: base)
+                    return try WeightMatrix(type: q.type, rows: q.rows, cols: q.cols, base: base).rebased(to: base, repackedInPlace: packed)
                 }
-                return ExpertWeights(gate: try matrix(0, p.gate), up: try matrix(1, p.up), down: try matrix(2, p.down))
+                return ExpertWeights(gate: try matrix(0, p.gate, p.gateLayout), up: try matrix(1, p.up, p.upLayout),
+                                     down: try matrix(2, p.down, p.downLayout))
             }
             let lowQuantized = s.precision == .q8
             expertGroup(lowBit.ids, experts, layer: l, n: 1, state: s,

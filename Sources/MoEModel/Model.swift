@@ -16,6 +16,8 @@ public final class Model: Sendable {
     let rope: Rope
     /// Offloaded experts (nil: every expert read through the memory map, as the OS pages it in).
     public let offload: ExpertOffload?
+    /// Which matrices keep repacked rows; under offload, whether experts are repacked as they enter the cache.
+    public let repack: RepackPolicy
     /// For each layer, its index among the MoE layers (-1 for a dense layer): a routing trace's layer axis.
     let moeOrdinal: [Int]
 
@@ -23,7 +25,9 @@ public final class Model: Sendable {
     /// `repack`: which matrices keep their rows repacked (`RepackPolicy`). The default, `.replacing`, repacks only
     /// where the copy serves every product and the row-major pages are then released (one copy in memory: Q4_0,
     /// MXFP4, Q4_K, Q3_K and IQ4_XS where the AVX2 level runs, Q4_0 and MXFP4 where the AVX-512 one does); `.all` adds the decode-only layouts at the cost of a second copy
-    /// of those weights (as llama.cpp's default repacking does). Offloaded models repack only with `.all`.
+    /// of those weights (as llama.cpp's default repacking does). Offloaded models repack their resident weights only
+    /// with `.all`; their experts, unless `.none`, as they enter the expert cache, where the model computes on
+    /// 8-bit activations (`ExpertCacheOptions.repackInPlace`).
     ///
     /// `offload`: experts stay on disk and come through an expert cache held within `offload.budgetBytes`
     /// for the whole process; the other weights are copied into memory (`ResidentWeights`). Output is the
@@ -35,6 +39,7 @@ public final class Model: Sendable {
     public init(store: WeightStore, repack: RepackPolicy = .replacing, offload settings: OffloadSettings? = nil) throws {
         let c = store.config
         self.store = store
+        self.repack = repack
         config = c
         tokenizer = try Self.loadTokenizer(store)
         let resident = settings == nil ? nil : ResidentWeights()

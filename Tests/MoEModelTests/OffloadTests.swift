@@ -108,6 +108,34 @@ import TestSupport
     }
 }
 
+/// Experts repacked as they enter the cache (`ExpertCacheOptions.repackInPlace`, on for 8-bit activations unless
+/// the model is opened with `.none`): the same logits as the mapped model, whichever way the bytes are read.
+@Suite(.enabled(if: SharedData.tiny != nil, "\(SharedData.skipMessage)"))
+struct RepackInCacheTests {
+    static let q4_0 = (SharedData.tiny ?? "") + "/tiny-qwen3moe-Q4_0.gguf"
+
+    @Test(arguments: [ExpertCacheOptions.ReadMethod.threads, .auto], [8, 40])
+    func sameLogitsAsMapped(reads: ExpertCacheOptions.ReadMethod, experts: Int) throws {
+        let mapped = try OffloadTests.run(Model(path: Self.q4_0), steps: 6)
+        let rowMajor = try OffloadTests.run(Model(path: Self.q4_0, repack: .none), steps: 6)
+        #expect(mapped == rowMajor)   // (the x8/x16 layouts reproduce the row-major products)
+        let m = try Model(path: Self.q4_0, offload: OffloadSettings(maxExperts: experts, cache: ExpertCacheOptions(policy: .lfu, ioThreads: 2, reads: reads)))
+        #expect(try OffloadTests.run(m, steps: 6) == mapped)
+        let cache = try #require(m.offload?.existingCache)
+        #expect(cache.options.repackInPlace)
+        #expect(cache.stats.total.misses > experts)   // experts were evicted and read again
+        // A float-activation call on a cache of repacked experts is refused, not computed on reordered bytes.
+        #expect(throws: InferenceError.self) { try OffloadTests.run(m, steps: 1, precision: .f32) }
+    }
+
+    @Test func floatActivationsFirstKeepRowMajorExperts() throws {
+        let m = try Model(path: Self.q4_0, offload: OffloadSettings(maxExperts: 8))
+        let f32 = try OffloadTests.run(m, steps: 3, precision: .f32)
+        #expect(f32 == (try OffloadTests.run(Model(path: Self.q4_0), steps: 3, precision: .f32)))
+        #expect(try #require(m.offload?.existingCache).options.repackInPlace == false)
+    }
+}
+
 /// Forced routing in a batch of several sequences (moe serve --routing-trace): each row follows its own
 /// sequence's place in the trace, so the batch routes as each sequence would alone.
 struct ForcedRoutingBatchTests {

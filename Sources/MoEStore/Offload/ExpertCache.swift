@@ -1,5 +1,6 @@
 import Foundation
 import MoEFormats
+import MoEKernels
 
 /// Which experts the cache keeps, and whether it loads experts before they are asked for.
 public enum CachePolicyKind: String, CaseIterable, Sendable, Codable {
@@ -36,6 +37,10 @@ public struct ExpertCacheOptions: Sendable {
     public enum ReadMethod: String, Sendable, CaseIterable { case auto, uring, threads }
     /// Reads in flight at once through io_uring.
     public static let uringDepth = 32
+    /// Reorder each arriving expert's matrices in place into this CPU's repacked layout where one serves every
+    /// product on 8-bit activations (`RepackedRows.repackInPlace`: the same bytes, the same results, the faster
+    /// kernels); `Pointers` then name the layout. Only for models computing on 8-bit activations.
+    public var repackInPlace = false
 
     /// Threads started when `ioThreads` is nil: the most reads the adaptive limit lets run at once.
     public static let adaptiveIOThreads = 16
@@ -73,6 +78,8 @@ public final class ExpertCache: @unchecked Sendable {
     public let slotBytes: Int
     /// Offsets of the gate, up and down regions within a slot.
     private let regionOffset: [Int]
+    /// `arrived`'s scratch for the reads completed under the lock (io_uring, synchronous reads).
+    private let repackScratch: UnsafeMutableRawBufferPointer
     private let arena: UnsafeMutableRawPointer?   // nil when simulating
     private let arenaBytes: Int
     private let reader: ExpertFileReader?          // nil when simulating
@@ -164,6 +171,7 @@ public final class ExpertCache: @unchecked Sendable {
         regionOffset = [0, regions[0], regions[0] + regions[1]]
         slotBytes = regions.reduce(0, +)
         largestPart = layout.parts.map(\.count).max() ?? 0
+        repackScratch = .allocate(byteCount: options.repackInPlace ? Self.repackScratchBytes(layout) : 1, alignment: 64)
         compressedTier = options.compressedTierBytes > 0 ? CompressedTier(ids: layout.ids * 3, capacityBytes: options.compressedTierBytes) : nil
         arenaBytes = max(capacity * slotBytes, 1)
         if simulate {
@@ -215,6 +223,12 @@ public final class ExpertCache: @unchecked Sendable {
         }
     }
 
+    /// Scratch of one in-place repack: 64 KiB of groups at a time (in the core's caches), at least one group.
+    private static func repackScratchBytes(_ layout: ExpertLayout) -> Int {
+        let largestGroup = layout.parts.map { 16 * $0.count / max($0.rows, 1) }.max() ?? 0
+        return max(64 << 10, largestGroup)
+    }
+
     /// Bytes of the gate, up and down regions of a slot: each the largest such matrix, aligned for O_DIRECT.
     private static func regionBytes(_ layout: ExpertLayout) -> [Int] {
         (0 ..< 3).map { p in ExpertFileReader.regionBytes(count: (0 ..< layout.ids).map { layout.part($0, p).count }.max() ?? 0) }
@@ -229,6 +243,7 @@ public final class ExpertCache: @unchecked Sendable {
         while let uring, uring.inFlight > 0 { uring.reap(wait: true) { _, _ in } }
         #endif
         if let arena { munmap(arena, arenaBytes) }
+        repackScratch.deallocate()
     }
 
     /// Stops the I/O threads (they hold the cache alive until then).
@@ -246,9 +261,27 @@ public final class ExpertCache: @unchecked Sendable {
         fileprivate let ids: [Int]
     }
 
-    /// The three matrices' first bytes of one ready expert.
+    /// The three matrices' first bytes of one ready expert, and the layout each was repacked into in place
+    /// (nil: row-major; `WeightMatrix.rebased(to:repackedInPlace:)`).
     public struct Pointers: @unchecked Sendable {
         public let gate: UnsafeRawPointer, up: UnsafeRawPointer, down: UnsafeRawPointer
+        public let gateLayout: RepackedRows.Layout?, upLayout: RepackedRows.Layout?, downLayout: RepackedRows.Layout?
+    }
+
+    /// The layout part p of expert id is repacked into as it arrives (nil: it stays row-major).
+    private func inPlaceLayout(_ id: Int, _ p: Int) -> RepackedRows.Layout? {
+        guard options.repackInPlace else { return nil }
+        let part = layout.part(id, p)
+        return RepackedRows.inPlaceLayout(type: part.type, rows: part.rows, cols: part.cols)
+    }
+
+    /// After read `job` succeeded: its matrix reordered in place (`options.repackInPlace`), with `scratch`.
+    private func arrived(_ job: Int, scratch: UnsafeMutableRawBufferPointer) {
+        guard let packing = inPlaceLayout(job / 3, job % 3) else { return }
+        let part = layout.part(job / 3, job % 3)
+        let bytes = arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3] + ExpertFileReader.lead(offset: part.offset)
+        RepackedRows.repackInPlace(packing, base: bytes, rows: part.rows, cols: part.cols, rowBytes: part.count / max(part.rows, 1),
+                                   scratch: scratch)
     }
 
     /// Pins `experts` of `layer` (each one request, in this order) and queues the missing ones for loading.
@@ -371,7 +404,8 @@ public final class ExpertCache: @unchecked Sendable {
             func at(_ p: Int) -> UnsafeRawPointer {
                 base + regionOffset[p] + ExpertFileReader.lead(offset: layout.part(id, p).offset)
             }
-            return Pointers(gate: at(0), up: at(1), down: at(2))
+            return Pointers(gate: at(0), up: at(1), down: at(2),
+                            gateLayout: inPlaceLayout(id, 0), upLayout: inPlaceLayout(id, 1), downLayout: inPlaceLayout(id, 2))
         }
     }
 
@@ -564,7 +598,9 @@ public final class ExpertCache: @unchecked Sendable {
             let part = layout.part(job / 3, job % 3)
             if let d = reader!.directRead(file: part.file, offset: part.offset, count: part.count),
                uring.queue(fd: d.fd, into: region, length: d.length, offset: d.start, tag: UInt64(job)) { continue }
-            finishRead(job, failed: readNow(job, into: region), decompressed: false, seconds: nil)
+            let failed = readNow(job, into: region)
+            if failed == nil { arrived(job, scratch: repackScratch) }
+            finishRead(job, failed: failed, decompressed: false, seconds: nil)
         }
         uring.submit()
         #endif
@@ -583,6 +619,7 @@ public final class ExpertCache: @unchecked Sendable {
             if result < needed {
                 failed = readNow(job, into: arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3])
             }
+            if failed == nil { arrived(job, scratch: repackScratch) }
             finishRead(job, failed: failed, decompressed: false, seconds: nil)
         }
         submitReads()
@@ -593,7 +630,9 @@ public final class ExpertCache: @unchecked Sendable {
         // Per thread: a zstd context and a buffer for one compressed matrix (compressed tier only).
         let zstd = compressedTier == nil ? nil : ZstdContext()
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: compressedTier == nil ? 1 : Zstd.compressBound(largestPart), alignment: 64)
-        defer { scratch.deallocate() }
+        let ownRepackScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: options.repackInPlace ? Self.repackScratchBytes(layout) : 1,
+                                                                      alignment: 64)
+        defer { scratch.deallocate(); ownRepackScratch.deallocate() }
         monitor.lock()
         while true {
             while !stopping, demandQueue.isEmpty && prefetchQueue.isEmpty || reading >= readsInFlightLimit { monitor.waitWork() }
@@ -617,6 +656,7 @@ public final class ExpertCache: @unchecked Sendable {
             } catch {
                 failed = (error as? OffloadError) ?? .io(path: layout.files[part.file], what: "\(error)")
             }
+            if failed == nil { arrived(job, scratch: ownRepackScratch) }   // (the compressed copy stays row-major)
             let seconds = (ContinuousClock.now - started).seconds
             monitor.lock()
             finishRead(job, failed: failed, decompressed: decompressed, seconds: seconds)

@@ -128,12 +128,14 @@ public final class ExpertOffload: @unchecked Sendable {
 
     /// The cache, made on the first call: its slots are what the budget leaves after everything the process
     /// holds now (call it once the inference state exists), capped by `maxExperts` and the model's experts.
-    public func cache() throws -> ExpertCache {
+    /// `repackInPlace`: the first call's choice of `ExpertCacheOptions.repackInPlace` (for both caches).
+    public func cache(repackInPlace: Bool = false) throws -> ExpertCache {
         lock.lock()
         defer { lock.unlock() }
         if let made { return made }
         let slot = slotBytesEstimate
         var options = settings.cache
+        options.repackInPlace = repackInPlace
         var ratio: Double?
         if settings.compression != .off { ratio = try? measureCompression(level: options.compressionLevel) }
         // What the process holds now, after returning the allocator's freed memory to the system (a
