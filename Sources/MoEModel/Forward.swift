@@ -481,9 +481,13 @@ extension Model {
                 // One token whose experts fit one group: asked for in the router's order (the decode order of
                 // routing traces, which `CacheSimulator` replays), computed in ascending order.
                 let requestOrder = n == 1 && group.count == k ? (0 ..< k).map { Int(s.chosen[$0]) } : group
-                ticket = try cache.request(layer: l, experts: requestOrder)
+                // Experts loaded for a batch where each has two tokens or more on average are repacked as they
+                // arrive: the several-token kernels gain more than the reordering costs (one-token products
+                // gain less, and the reordering would sit on the decode step's critical path).
+                let repack = n * k >= 2 * e
+                ticket = try cache.request(layer: l, experts: requestOrder, repack: repack)
                 if !next.isEmpty {
-                    cache.prefetch(layer: l, experts: next)
+                    cache.prefetch(layer: l, experts: next, repack: repack)
                 } else if n == 1, cache.predictor != nil {
                     prefetchNextLayer(after: l, cache: cache, state: s)
                 }

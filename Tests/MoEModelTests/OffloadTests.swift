@@ -114,13 +114,29 @@ import TestSupport
 struct RepackInCacheTests {
     static let q4_0 = (SharedData.tiny ?? "") + "/tiny-qwen3moe-Q4_0.gguf"
 
+    /// Logits of prompts long enough that their experts are repacked as they load (≥ 2 tokens per expert on
+    /// average), each followed by decode steps, whose loads stay row-major: hits on both kinds of slot.
+    static func run(_ m: Model, precision: ActivationPrecision = .q8) throws -> [[Float]] {
+        let s = InferenceState(config: m.config, contextLength: 256, maxBatch: 128, threads: 2, precision: precision)
+        let long = (0 ..< 40).map { OffloadTests.prompt[$0 % OffloadTests.prompt.count] + $0 }
+        var out: [[Float]] = []
+        for round in 0 ..< 2 {
+            out.append(Array(try m.forward(long.map { ($0 + round) % m.config.vocabSize }, state: s)))
+            for _ in 0 ..< 4 {
+                let last = out.last!
+                out.append(Array(try m.forward([last.indices.max { last[$0] < last[$1] }!], state: s)))
+            }
+        }
+        return out
+    }
+
     @Test(arguments: [ExpertCacheOptions.ReadMethod.threads, .auto], [8, 40])
     func sameLogitsAsMapped(reads: ExpertCacheOptions.ReadMethod, experts: Int) throws {
-        let mapped = try OffloadTests.run(Model(path: Self.q4_0), steps: 6)
-        let rowMajor = try OffloadTests.run(Model(path: Self.q4_0, repack: .none), steps: 6)
+        let mapped = try Self.run(Model(path: Self.q4_0))
+        let rowMajor = try Self.run(Model(path: Self.q4_0, repack: .none))
         #expect(mapped == rowMajor)   // (the x8/x16 layouts reproduce the row-major products)
         let m = try Model(path: Self.q4_0, offload: OffloadSettings(maxExperts: experts, cache: ExpertCacheOptions(policy: .lfu, ioThreads: 2, reads: reads)))
-        #expect(try OffloadTests.run(m, steps: 6) == mapped)
+        #expect(try Self.run(m) == mapped)
         let cache = try #require(m.offload?.existingCache)
         #expect(cache.options.repackInPlace)
         #expect(cache.stats.total.misses > experts)   // experts were evicted and read again

@@ -37,9 +37,10 @@ public struct ExpertCacheOptions: Sendable {
     public enum ReadMethod: String, Sendable, CaseIterable { case auto, uring, threads }
     /// Reads in flight at once through io_uring.
     public static let uringDepth = 32
-    /// Reorder each arriving expert's matrices in place into this CPU's repacked layout where one serves every
-    /// product on 8-bit activations (`RepackedRows.repackInPlace`: the same bytes, the same results, the faster
-    /// kernels); `Pointers` then name the layout. Only for models computing on 8-bit activations.
+    /// Reorder the arriving experts that a request or prefetch asks so (`repack:`) in place into this CPU's
+    /// repacked layout, where one serves every product on 8-bit activations (`RepackedRows.repackInPlace`: the
+    /// same bytes, the same results, the faster several-token kernels); `Pointers` then name the layout. Only for
+    /// models computing on 8-bit activations.
     public var repackInPlace = false
 
     /// Threads started when `ioThreads` is nil: the most reads the adaptive limit lets run at once.
@@ -100,6 +101,7 @@ public final class ExpertCache: @unchecked Sendable {
     private var slot: [Int32]           // [ids] slot of a queued, loading or ready expert
     private var pins: [Int32]           // [ids] requests in flight that use the expert
     private var byPrefetch: [Bool]      // [ids] brought by a prediction, not yet requested
+    private var packed: [Bool]          // [ids] loaded to be repacked in place (`options.repackInPlace`, asked with `repack:`)
     /// [ids] a prefetched expert whose layer has not been requested since: no other prefetch may evict it
     /// (a demand load may, last). Prefetched experts enter at the policy's eviction end (`insertedCold`),
     /// so a wrong guess leaves first and a right one moves up when used: guesses do not push out experts
@@ -189,6 +191,7 @@ public final class ExpertCache: @unchecked Sendable {
         slot = Array(repeating: -1, count: ids)
         pins = Array(repeating: 0, count: ids)
         byPrefetch = Array(repeating: false, count: ids)
+        packed = Array(repeating: false, count: ids)
         isProtected = Array(repeating: false, count: ids)
         speculative = Array(repeating: [], count: layout.layers)
         partsDone = Array(repeating: 0, count: ids)
@@ -268,25 +271,25 @@ public final class ExpertCache: @unchecked Sendable {
         public let gateLayout: RepackedRows.Layout?, upLayout: RepackedRows.Layout?, downLayout: RepackedRows.Layout?
     }
 
-    /// The layout part p of expert id is repacked into as it arrives (nil: it stays row-major).
+    /// The layout part p of expert id is (or is to be) repacked into in its slot; nil: row-major (lock held).
     private func inPlaceLayout(_ id: Int, _ p: Int) -> RepackedRows.Layout? {
-        guard options.repackInPlace else { return nil }
+        guard options.repackInPlace, packed[id] else { return nil }
         let part = layout.part(id, p)
         return RepackedRows.inPlaceLayout(type: part.type, rows: part.rows, cols: part.cols)
     }
 
-    /// After read `job` succeeded: its matrix reordered in place (`options.repackInPlace`), with `scratch`.
-    private func arrived(_ job: Int, scratch: UnsafeMutableRawBufferPointer) {
-        guard let packing = inPlaceLayout(job / 3, job % 3) else { return }
+    /// After read `job` into `region` succeeded: its matrix reordered in place into `packing`, with `scratch`.
+    private func arrived(_ job: Int, region: UnsafeMutableRawPointer, packing: RepackedRows.Layout?, scratch: UnsafeMutableRawBufferPointer) {
+        guard let packing else { return }
         let part = layout.part(job / 3, job % 3)
-        let bytes = arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3] + ExpertFileReader.lead(offset: part.offset)
-        RepackedRows.repackInPlace(packing, base: bytes, rows: part.rows, cols: part.cols, rowBytes: part.count / max(part.rows, 1),
-                                   scratch: scratch)
+        RepackedRows.repackInPlace(packing, base: region + ExpertFileReader.lead(offset: part.offset), rows: part.rows, cols: part.cols,
+                                   rowBytes: part.count / max(part.rows, 1), scratch: scratch)
     }
 
     /// Pins `experts` of `layer` (each one request, in this order) and queues the missing ones for loading.
-    /// At most `capacity` experts may be pinned at once.
-    public func request(layer: Int, experts: [Int]) throws -> Ticket {
+    /// At most `capacity` experts may be pinned at once. `repack`: those loaded now are repacked as they arrive
+    /// (`ExpertCacheOptions.repackInPlace`; worth its time where several tokens share an expert's products).
+    public func request(layer: Int, experts: [Int], repack: Bool = false) throws -> Ticket {
         precondition(experts.count <= capacity, "ExpertCache: \(experts.count) experts pinned at once, capacity \(capacity)")
         let ids = experts.map { layout.id(layer: layer, expert: $0) }
         monitor.lock()
@@ -317,7 +320,7 @@ public final class ExpertCache: @unchecked Sendable {
             case .absent:
                 count(id) { $0.misses += 1 }
                 guard let s = try takeSlot(waiting: true) else { preconditionFailure("unreachable: waiting takeSlot") }
-                queued += startLoad(id, slot: s, demand: true)
+                queued += startLoad(id, slot: s, demand: true, repack: repack)
                 policy.inserted(id, at: time)
             }
             byPrefetch[id] = false
@@ -328,7 +331,7 @@ public final class ExpertCache: @unchecked Sendable {
 
     /// Starts loading `experts` of `layer` if they are absent and a slot can be had without waiting
     /// (free, or an unpinned expert to evict). Best effort: stops at the first expert that finds no slot.
-    public func prefetch(layer: Int, experts: [Int]) {
+    public func prefetch(layer: Int, experts: [Int], repack: Bool = false) {
         monitor.lock()
         defer { monitor.unlock() }
         if failure != nil || stopping { return }
@@ -341,7 +344,7 @@ public final class ExpertCache: @unchecked Sendable {
             isProtected[id] = true
             protectedCount += 1
             speculative[layer].append(id)
-            queued += startLoad(id, slot: s, demand: false)
+            queued += startLoad(id, slot: s, demand: false, repack: repack)
             policy.insertedCold(id, at: time)
             count(id) { $0.prefetches += 1 }
         }
@@ -436,8 +439,9 @@ public final class ExpertCache: @unchecked Sendable {
 
     /// Puts absent expert `id` in slot `s` and queues its three reads (demand or prefetch); a simulation
     /// loads it at once, counting its bytes as read. Returns the reads queued (under the lock).
-    private func startLoad(_ id: Int, slot s: Int32, demand: Bool) -> Int {
+    private func startLoad(_ id: Int, slot s: Int32, demand: Bool, repack: Bool) -> Int {
         slot[id] = s
+        packed[id] = repack
         if isSimulation {
             phase[id] = .ready
             let bytes = layout.bytes(of: id)
@@ -599,7 +603,7 @@ public final class ExpertCache: @unchecked Sendable {
             if let d = reader!.directRead(file: part.file, offset: part.offset, count: part.count),
                uring.queue(fd: d.fd, into: region, length: d.length, offset: d.start, tag: UInt64(job)) { continue }
             let failed = readNow(job, into: region)
-            if failed == nil { arrived(job, scratch: repackScratch) }
+            if failed == nil { arrived(job, region: region, packing: inPlaceLayout(job / 3, job % 3), scratch: repackScratch) }
             finishRead(job, failed: failed, decompressed: false, seconds: nil)
         }
         uring.submit()
@@ -616,10 +620,9 @@ public final class ExpertCache: @unchecked Sendable {
             let job = Int(tag), part = layout.part(job / 3, job % 3)
             let needed = reader!.directRead(file: part.file, offset: part.offset, count: part.count)?.needed ?? part.count
             var failed: OffloadError?
-            if result < needed {
-                failed = readNow(job, into: arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3])
-            }
-            if failed == nil { arrived(job, scratch: repackScratch) }
+            let region = arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3]
+            if result < needed { failed = readNow(job, into: region) }
+            if failed == nil { arrived(job, region: region, packing: inPlaceLayout(job / 3, job % 3), scratch: repackScratch) }
             finishRead(job, failed: failed, decompressed: false, seconds: nil)
         }
         submitReads()
@@ -638,6 +641,7 @@ public final class ExpertCache: @unchecked Sendable {
             while !stopping, demandQueue.isEmpty && prefetchQueue.isEmpty || reading >= readsInFlightLimit { monitor.waitWork() }
             if stopping { break }
             let (job, region, started) = startNextRead()
+            let packing = inPlaceLayout(job / 3, job % 3)
             monitor.unlock()
             let part = layout.part(job / 3, job % 3)
             var failed: OffloadError?
@@ -656,7 +660,7 @@ public final class ExpertCache: @unchecked Sendable {
             } catch {
                 failed = (error as? OffloadError) ?? .io(path: layout.files[part.file], what: "\(error)")
             }
-            if failed == nil { arrived(job, scratch: ownRepackScratch) }   // (the compressed copy stays row-major)
+            if failed == nil { arrived(job, region: region, packing: packing, scratch: ownRepackScratch) }   // (the compressed copy stays row-major)
             let seconds = (ContinuousClock.now - started).seconds
             monitor.lock()
             finishRead(job, failed: failed, decompressed: decompressed, seconds: seconds)
