@@ -14,8 +14,9 @@ struct ServeBench: AsyncParsableCommand {
         tokens of KV cache), warmed with one request, then for each client count C in --clients: C clients at
         once, each sending --requests streamed /v1/completions requests one after another (a prompt of
         --prompt-words words, different per request; max_tokens --gen-tokens, temperature 0, ignore_eos).
-        Reported per C: aggregate decode tokens/s (completion tokens of all requests ÷ wall time of the round),
-        time to first token and inter-token latency percentiles (p50/p90/p99, from the streamed chunks' arrival
+        Reported per C: aggregate tokens/s (completion tokens of all requests ÷ wall time of the round, prefill
+        and queueing included), decode tokens/s (C ÷ the mean gap between a stream's tokens: the streams' rate
+        while they decode together), time to first token and inter-token latency percentiles (p50/p90/p99, from the streamed chunks' arrival
         times), requests refused (HTTP 503: slots and queue full) and failed (anything else). For moe serve,
         its /metrics counters over each round: expert runs the routers asked for and those computed (the
         difference was saved by decoding the slots together), and with a memory budget the expert cache's
@@ -50,6 +51,9 @@ struct ServeBench: AsyncParsableCommand {
         let completionTokens: Int
         let seconds: Double
         let tokensPerSecond: Double
+        /// The streams' decode rate while they decode together: clients ÷ the mean gap between a stream's tokens
+        /// (no prefill or queueing in it; what batching does to a decode step).
+        let decodeTokensPerSecond: Double
         let ttft: Percentiles
         let interToken: Percentiles
         /// moe serve's /metrics counters over the round (nil for llama-server).
@@ -89,8 +93,8 @@ struct ServeBench: AsyncParsableCommand {
                     _ = try await Self.complete(http, server.url, prompt: Self.prompt(0, words: promptWords), tokens: 4)
                     for c in counts {
                         let round = try await runRound(http, server: server, engine: engine.name, clients: c)
-                        log(String(format: "%@ C=%d: %.2f tok/s aggregate, TTFT p50 %.3f s, ITL p50 %.3f s p99 %.3f s, %d refused, %d failed",
-                                   engine.name, c, round.tokensPerSecond, round.ttft.p50, round.interToken.p50, round.interToken.p99,
+                        log(String(format: "%@ C=%d: %.2f tok/s aggregate, %.2f decoding, TTFT p50 %.3f s, ITL p50 %.3f s p99 %.3f s, %d refused, %d failed",
+                                   engine.name, c, round.tokensPerSecond, round.decodeTokensPerSecond, round.ttft.p50, round.interToken.p50, round.interToken.p99,
                                    round.refused, round.failed) + (round.firstFailure.map { "; first failure: \($0)" } ?? ""))
                         rounds.append(round)
                     }
@@ -147,6 +151,7 @@ struct ServeBench: AsyncParsableCommand {
         }
         return Round(engine: engine, clients: c, requests: results.count, refused: refused, failed: results.count - ok.count - refused,
                      completionTokens: tokens, seconds: seconds, tokensPerSecond: Double(tokens) / seconds,
+                     decodeTokensPerSecond: Self.decodeRate(clients: c, gaps: ok.flatMap(\.gaps)),
                      ttft: Self.percentiles(ok.map(\.ttft)), interToken: Self.percentiles(ok.flatMap(\.gaps)), metrics: delta,
                      firstFailure: results.lazy.compactMap { r -> String? in
                          if case let .failure(e) = r, !(e is BenchError && "\(e)" == "\(BenchError.refused)") { return "\(e)" }
@@ -217,13 +222,19 @@ struct ServeBench: AsyncParsableCommand {
         return Percentiles(p50: p(0.5), p90: p(0.9), p99: p(0.99))
     }
 
+    /// clients ÷ mean inter-token gap (0 without gaps).
+    static func decodeRate(clients: Int, gaps: [Double]) -> Double {
+        let total = gaps.reduce(0, +)
+        return total > 0 ? Double(clients) * Double(gaps.count) / total : 0
+    }
+
     static func table(_ rounds: [Round]) -> String {
-        var lines = ["| engine | clients | requests (refused, failed) | tokens | s | aggregate tok/s | TTFT p50 / p90 s | ITL p50 / p90 / p99 ms |",
-                     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+        var lines = ["| engine | clients | requests (refused, failed) | tokens | s | aggregate tok/s | decode tok/s | TTFT p50 / p90 s | ITL p50 / p90 / p99 ms |",
+                     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         for r in rounds {
-            lines.append(String(format: "| %@ | %d | %d (%d, %d) | %d | %.1f | %.2f | %.3f / %.3f | %.0f / %.0f / %.0f |", r.engine, r.clients,
-                                r.requests, r.refused, r.failed, r.completionTokens, r.seconds, r.tokensPerSecond, r.ttft.p50, r.ttft.p90,
-                                r.interToken.p50 * 1000, r.interToken.p90 * 1000, r.interToken.p99 * 1000))
+            lines.append(String(format: "| %@ | %d | %d (%d, %d) | %d | %.1f | %.2f | %.2f | %.3f / %.3f | %.0f / %.0f / %.0f |", r.engine, r.clients,
+                                r.requests, r.refused, r.failed, r.completionTokens, r.seconds, r.tokensPerSecond, r.decodeTokensPerSecond,
+                                r.ttft.p50, r.ttft.p90, r.interToken.p50 * 1000, r.interToken.p90 * 1000, r.interToken.p99 * 1000))
         }
         return lines.joined(separator: "\n")
     }
