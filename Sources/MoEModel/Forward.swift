@@ -488,6 +488,8 @@ extension Model {
                 ticket = try cache.request(layer: l, experts: requestOrder, repack: repack)
                 if !next.isEmpty {
                     cache.prefetch(layer: l, experts: next, repack: repack)
+                } else if repack, !experimentNoBatch {
+                    prefetchNextLayer(after: l, batch: n, cache: cache, state: s)
                 } else if n == 1, cache.predictor != nil {
                     prefetchNextLayer(after: l, cache: cache, state: s)
                 }
@@ -596,6 +598,28 @@ extension Model {
             Ops.softmax(s.predictProbs, n: config.expertCount)
             return UnsafePointer(s.predictProbs)
         }
+    }
+
+    /// A batch of ≥ 2 tokens per expert (prefill) will use most of the next MoE layer's experts: those its
+    /// tokens choose there, as the next layer's router says on this layer's FFN input (or the forced trace
+    /// does), are loaded while this layer computes, under every policy. Their reads start once this layer's
+    /// own are done (`ExpertCache.prefetch`); unlike a decode guess, nearly all are used.
+    private func prefetchNextLayer(after l: Int, batch n: Int, cache: ExpertCache, state s: InferenceState) {
+        guard let target = nextMoELayer(after: l) else { return }
+        let e = config.expertCount, k = config.expertsPerToken
+        var wanted = [Bool](repeating: false, count: e)
+        if let forced = s.forcedRows {
+            for t in 0 ..< n { for x in forced.trace.experts(token: forced.tokens[t], layer: moeOrdinal[target]) { wanted[Int(x)] = true } }
+        } else if let router = layers[target].router {
+            // routerLogits: free once this layer's tokens are routed. [n, experts]
+            MatMul.run([MatMul.Product(router, x: s.xb, n: n, y: s.routerLogits,
+                                       xq: s.hiddenQ.activations(for: router, x: s.xb, n: n))], pool: s.pool)
+            for t in 0 ..< n {
+                let row = s.routerLogits + t * e
+                for x in ExpertPredictor.top((0 ..< e).map { row[$0] + (layers[target].routerLogitBias?[$0] ?? 0) }, k) { wanted[x] = true }
+            }
+        }
+        cache.prefetch(layer: target, experts: (0 ..< e).filter { wanted[$0] }, repack: true)
     }
 
     func nextMoELayer(after l: Int) -> Int? { moeOrdinal[(l + 1)...].firstIndex { $0 >= 0 } }

@@ -64,7 +64,7 @@ import TestSupport
         }
         // Adapted reads in flight stay between the floor and the threads started; a fixed count stays fixed.
         let limit = cache.readsInFlightLimit
-        if cache.readsThroughUring { #expect(limit == ExpertCacheOptions.uringDepth) } else if let n = ioThreads { #expect(limit == n) } else {
+        if cache.readsThroughUring { #expect(limit == max(ExpertCacheOptions.uringDepth, 3 * f.layout.experts)) } else if let n = ioThreads { #expect(limit == n) } else {
             #expect((ExpertCacheOptions.minimumReadsInFlight ... ExpertCacheOptions.adaptiveIOThreads).contains(limit))
         }
         let t = cache.stats.total

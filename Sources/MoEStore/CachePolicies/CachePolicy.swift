@@ -17,10 +17,14 @@ public protocol CachePolicy {
     mutating func victim(excluding excluded: (Int) -> Bool) -> Int?
     /// `id` left the cache.
     mutating func removed(_ id: Int)
+    /// A forecast of `layer`'s next choice: `probabilities[x]` for its expert x, summing to about top-k (the
+    /// predictive policy's; others ignore it).
+    mutating func forecast(layer: Int, probabilities: [Float])
 }
 
 extension CachePolicy {
     public mutating func insertedCold(_ id: Int, at time: Int) { inserted(id, at: time) }
+    public mutating func forecast(layer: Int, probabilities: [Float]) {}
 
     /// The resident expert to evict next. Only called when at least one expert is resident.
     public mutating func victim() -> Int { victim(excluding: { _ in false })! }

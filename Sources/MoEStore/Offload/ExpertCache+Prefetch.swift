@@ -21,7 +21,10 @@ extension ExpertCache {
     /// `widePrefetchCount` experts, the others top-k, each scaled down by the predictor's recent recall.
     ///
     /// With reads still queued the disk is the bottleneck: a wrong guess costs a whole read that a demand
-    /// load then waits behind, so only the next layer is guessed, and only its top-k.
+    /// load then waits behind, so only the next layer is guessed, and only its top-k. And the guesses read no
+    /// more than the disk can while the layers before the guessed one compute (`GuessWindow`), weighed by
+    /// the layer's share of used guesses (`prefetch(window:precision:)`): on a slow disk, where decode is
+    /// bound by the bytes read, a guess past that window only adds bytes.
     ///
     /// - next: the MoE layer after a layer (`next(-1)`: the first), nil past the last.
     /// - routerProbs: a layer's router applied to the current hidden state, softmaxed, or nil (no router
@@ -29,13 +32,23 @@ extension ExpertCache {
     /// Shared by the forward pass and the simulator (`CacheSimulator`), so both make the same guesses.
     public func prefetchAhead(after layer: Int, next: (Int) -> Int?, routerProbs: (Int) -> UnsafePointer<Float>?) {
         guard let predictor else { return }
+        // The eviction order's forecasts: this layer's next turn (the next token), and the next layer's (this one).
+        if layer >= 0, let f = predictor.forecast(layer: layer, crossLayer: false) { forecast(layer: layer, probabilities: f) }
+        if let target = next(layer), let f = predictor.forecast(layer: target, crossLayer: true) { forecast(layer: target, probabilities: f) }
+        if Experiment.noGuess { return }
         let busy = !isSimulation && ioBacklog > 0
         let k = layout.expertsPerToken
+        let allowance = guessAllowance()
+        var spent = 0
+        /// Bytes the disk can still read before the layer `distance` ahead asks; nil: not limited.
+        func window(_ distance: Int) -> Double? { allowance.map { $0.perLayer * Double(distance) - Double($0.pending + spent) } }
+        func precision(_ layer: Int) -> Double { guessPrecision(layer: layer).precision ?? 0.5 }
         var from = layer
         for distance in 1 ... (busy ? 1 : options.lookahead) {
             guard let target = next(from) else {
                 if distance == 1, let first = next(-1), guessesPay(layer: first) {
-                    prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: widePrefetchCount))
+                    prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: widePrefetchCount),
+                             window: window(1), precision: precision(first))
                 }
                 return
             }
@@ -48,8 +61,9 @@ extension ExpertCache {
                 continue
             }
             let count = predictor.worthwhile(wide ? widePrefetchCount : min(widePrefetchCount, k), layer: target)
-            prefetch(layer: target, experts: predictor.predict(layer: target, routerProbs: routerProbs(target), count: count,
-                                                               crossLayer: distance == 1))
+            spent += prefetch(layer: target, experts: predictor.predict(layer: target, routerProbs: routerProbs(target), count: count,
+                                                                        crossLayer: distance == 1),
+                              window: window(distance), precision: precision(target))
             from = target
         }
     }

@@ -103,6 +103,25 @@ public final class ExpertPredictor: @unchecked Sendable {
         return out
     }
 
+    /// The probability that each of `layer`'s experts is chosen at the layer's next turn (summing to top-k), from
+    /// the transition counts alone, mixed as `predict` mixes them: after the layer before it (`crossLayer`: the
+    /// layer observed last precedes `layer` directly) and after the layer's own last choice. nil before any
+    /// counts. For the cache's eviction order (`ForecastPolicy`); changes nothing the recall tracks.
+    public func forecast(layer l: Int, crossLayer: Bool) -> [Float]? {
+        let sources = [crossLayer ? transition(cross, crossRow, layer: l, from: lastLayer >= 0 ? lastChosen[lastLayer] : []) : [],
+                       transition(same, sameRow, layer: l, from: lastChosen[l])]
+        var out = [Float](repeating: 0, count: experts)
+        var total: Float = 0
+        for (s, dist) in sources.enumerated() where !dist.isEmpty {
+            let w = Float(max(recall[l][s + 1] * recall[l][s + 1], 1e-6))
+            total += w
+            for e in 0 ..< experts { out[e] += w * dist[e] }
+        }
+        guard total > 0 else { return nil }
+        let scale = Float(k) / total
+        return out.map { $0 * scale }
+    }
+
     /// The distribution over `layer`'s experts that the transition counts give after `from`.
     private func transition(_ counts: [Float], _ rows: [Float], layer l: Int, from: [Int]) -> [Float] {
         var dist = [Float](repeating: 0, count: experts)
@@ -119,7 +138,7 @@ public final class ExpertPredictor: @unchecked Sendable {
     }
 
     /// Indices of the `n` largest values, largest first (ties to the lower index).
-    static func top(_ v: [Float], _ n: Int) -> [Int] {
+    public static func top(_ v: [Float], _ n: Int) -> [Int] {
         Array(v.indices.sorted { v[$0] != v[$1] ? v[$0] > v[$1] : $0 < $1 }.prefix(n))
     }
 }
