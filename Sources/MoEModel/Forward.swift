@@ -488,7 +488,7 @@ extension Model {
                 ticket = try cache.request(layer: l, experts: requestOrder, repack: repack)
                 if !next.isEmpty {
                     cache.prefetch(layer: l, experts: next, repack: repack)
-                } else if repack, !experimentNoBatch {
+                } else if repack {
                     prefetchNextLayer(after: l, batch: n, cache: cache, state: s)
                 } else if n == 1, cache.predictor != nil {
                     prefetchNextLayer(after: l, cache: cache, state: s)

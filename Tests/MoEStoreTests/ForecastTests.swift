@@ -87,19 +87,22 @@ import TestSupport
         #expect(loaded(window: 0.9 * size, precision: 0) == 0)
     }
 
-    /// Through io_uring a guess queued while a request's reads are outstanding stays queued (it would share the
-    /// disk with them) until that request's experts are ready.
-    @Test func guessesReadAfterTheWaitingRequest() throws {
+    /// Through io_uring, on a disk that reads an expert slower than a layer computes, a guess queued while a
+    /// request's reads are outstanding stays queued (it would delay them) until that request's experts are ready;
+    /// on a disk that reads one within a layer's compute it reads at once.
+    @Test(arguments: [(1e6, true), (1e12, false)])
+    func guessesReadAfterTheWaitingRequest(bytesPerSecond: Double, heldBack: Bool) throws {
         let f = try ExpertCacheTests.Fixture()
         defer { f.dir.cleanup() }
         let cache = try ExpertCache(layout: f.layout, capacity: 8, options: ExpertCacheOptions(policy: .lfu, reads: .uring))
         defer { cache.shutdown() }
         try #require(cache.readsThroughUring, "io_uring unavailable here")
+        cache.measure(bytesPerSecond: bytesPerSecond, computeSeconds: 0.001)   // window: 1 kB or 1 GB; experts ≈ 10 kB
         let ticket = try cache.request(layer: 0, experts: [0, 1])
         cache.prefetch(layer: 1, experts: [2])
-        #expect(cache.guessReadsQueued == 3)   // the guess's three reads, held back
+        #expect(cache.guessReadsQueued == (heldBack ? 3 : 0))   // the guess's three reads, held back or in the ring
         let ready = try cache.wait(ticket)
-        #expect(cache.guessReadsQueued == 0)   // now in the ring
+        #expect(cache.guessReadsQueued == 0)   // in the ring
         for (e, p) in zip([0, 1], ready) { #expect(f.matches(f.layout.id(layer: 0, expert: e), p)) }
         cache.release(ticket)
         let guessed = try cache.request(layer: 1, experts: [2])

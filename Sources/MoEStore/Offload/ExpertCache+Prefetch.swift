@@ -35,7 +35,6 @@ extension ExpertCache {
         // The eviction order's forecasts: this layer's next turn (the next token), and the next layer's (this one).
         if layer >= 0, let f = predictor.forecast(layer: layer, crossLayer: false) { forecast(layer: layer, probabilities: f) }
         if let target = next(layer), let f = predictor.forecast(layer: target, crossLayer: true) { forecast(layer: target, probabilities: f) }
-        if Experiment.noGuess { return }
         let busy = !isSimulation && ioBacklog > 0
         let k = layout.expertsPerToken
         let allowance = guessAllowance()

@@ -138,10 +138,12 @@ public final class ExpertCache: @unchecked Sendable {
     private var lastRequest: ContinuousClock.Instant?
     private var readsSinceRequest = 0
     private var queuedAt: [ContinuousClock.Instant]   // [ids · 3] when each read was queued
-    /// [ids] requested and not yet ready: while any is, guesses wait in their queue (`guessesMayRead`), so that a
-    /// demand read never shares the disk with a guess queued after it.
+    /// [ids] requested and not yet ready, and their count and bytes: while the disk is busy with them, guesses
+    /// wait in their queue (`guessesMayRead`).
     private var isAwaited: [Bool]
     private var awaitedCount = 0
+    /// Bytes of an expert, on average over the model.
+    private let meanExpertBytes: Double
     /// [ids] loaded as a guess, its reads not all finished; `guessBytesPending`: their bytes not yet read.
     private var guessLoading: [Bool]
     private var guessBytesPending = 0
@@ -224,12 +226,13 @@ public final class ExpertCache: @unchecked Sendable {
         readsInFlightLimit = options.ioThreads ?? ExpertCacheOptions.minimumReadsInFlight
         queuedAt = Array(repeating: .now, count: ids * 3)
         isAwaited = Array(repeating: false, count: ids)
+        meanExpertBytes = Double(layout.totalBytes) / Double(max(ids, 1))
         guessLoading = Array(repeating: false, count: ids)
         #if os(Linux)
         if !simulate, compressedTier == nil, options.reads != .threads, let arena {
             // A chunk of whole slots, at most 1 GiB (a registered buffer's limit), so that no read crosses one.
             let chunk = max(1, (1 << 30) / max(slotBytes, 1)) * slotBytes
-            uring = UringReads(depth: Experiment.depth ?? max(ExpertCacheOptions.uringDepth, 3 * layout.experts), arena: arena, arenaBytes: arenaBytes,
+            uring = UringReads(depth: max(ExpertCacheOptions.uringDepth, 3 * layout.experts), arena: arena, arenaBytes: arenaBytes,
                                chunkBytes: chunk)
         } else {
             uring = nil
@@ -394,7 +397,7 @@ public final class ExpertCache: @unchecked Sendable {
     /// guesses' bytes still to be read. nil while unmeasured, or in a simulation.
     func guessAllowance() -> (perLayer: Double, pending: Int)? {
         monitor.withLock {
-            guard !isSimulation, !Experiment.noWindow, let perLayer = guessWindow.bytes(layers: 1) else { return nil }
+            guard !isSimulation, let perLayer = guessWindow.bytes(layers: 1) else { return nil }
             return (perLayer, guessBytesPending)
         }
     }
@@ -404,8 +407,13 @@ public final class ExpertCache: @unchecked Sendable {
         monitor.withLock { policy.forecast(layer: layer, probabilities: probabilities) }
     }
 
-    /// Whether a guess's read may start: not while a request waits on a read (lock held).
-    private var guessesMayRead: Bool { awaitedCount == 0 || Experiment.noPriority }
+    /// Whether a guess's read may start (lock held): not while a request waits on reads, if a guess takes the disk
+    /// longer than a layer's compute (`GuessWindow`: olmoe-like's 3.5 MB experts on a 1 GB/s disk, 1.5 ms a layer),
+    /// since read beside the request's it would delay them by as much. A guess the disk reads within a layer's
+    /// compute (the tiny model's experts) costs the request little and gains a head start: it reads at once.
+    private var guessesMayRead: Bool {
+        awaitedCount == 0 || guessWindow.bytes(layers: 1).map { meanExpertBytes <= $0 } ?? true
+    }
 
     /// Whether a read is waiting that may start now (lock held).
     private var readWaiting: Bool { !demandQueue.isEmpty || (!prefetchQueue.isEmpty && guessesMayRead) }
@@ -544,6 +552,17 @@ public final class ExpertCache: @unchecked Sendable {
             if let uring { return demandQueue.count + prefetchQueue.count + max(0, uring.inFlight - ExpertCacheOptions.minimumReadsInFlight) }
             #endif
             return demandQueue.count + prefetchQueue.count
+        }
+    }
+
+    /// Feeds the guess window one measurement as if observed: `bytesPerSecond` during a stall, then a layer's compute
+    /// of `computeSeconds` (for tests).
+    func measure(bytesPerSecond: Double, computeSeconds: Double) {
+        monitor.withLock {
+            guessWindow.stalled(bytes: Int(bytesPerSecond * 0.01), seconds: 0.01)
+            let t0 = ContinuousClock.now
+            guessWindow.ready(at: t0)
+            guessWindow.requested(at: t0 + .seconds(computeSeconds))
         }
     }
 
@@ -753,12 +772,3 @@ public final class ExpertCache: @unchecked Sendable {
         monitor.unlock()
     }
 }
-
-enum Experiment {
-    static let noPriority = ProcessInfo.processInfo.environment["X_NO_PRIORITY"] != nil
-    static let noWindow = ProcessInfo.processInfo.environment["X_NO_WINDOW"] != nil
-    static let noBatch = ProcessInfo.processInfo.environment["X_NO_BATCH"] != nil
-    static let depth = ProcessInfo.processInfo.environment["X_DEPTH"].flatMap { Int($0) }
-    static let noGuess = ProcessInfo.processInfo.environment["X_NO_GUESS"] != nil
-}
-public var experimentNoBatch: Bool { Experiment.noBatch }
