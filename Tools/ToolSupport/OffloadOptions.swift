@@ -24,14 +24,14 @@ public struct OffloadOptions: ParsableArguments {
     @Option(help: "Hold at most N experts in memory (for studies of cache behaviour; with or without --memory-budget).")
     public var cacheExperts: Int?
 
-    @Option(help: ArgumentHelp("Which experts stay: lru, lfu (decayed counts), or predictive (decayed-count eviction plus loading each next layer's predicted experts ahead).",
+    @Option(help: ArgumentHelp("Which experts stay: lru, lfu (decayed counts), or predictive (evicts what the transition forecast and decayed counts say is needed least; loads each next layer's predicted experts ahead, as many as the measured disk rate can read while the layers before compute).",
                                valueName: "lru|lfu|predictive"))
     public var cachePolicy: CachePolicyKind = .predictive
 
     @Option(help: "Threads reading experts from disk, each one read at a time. Default: 16 threads, of which as many read at once as this model needs (reads in flight = reads per layer × a read's time ÷ a layer's compute time, at least 4).")
     public var ioThreads: Int?
 
-    @Option(help: ArgumentHelp("How experts are read: auto (io_uring where the kernel allows it: up to 32 reads in flight submitted by the computing thread, no I/O threads; else threads), uring, or threads.",
+    @Option(help: ArgumentHelp("How experts are read: auto (io_uring where the kernel allows it: up to three reads per expert of a layer in flight, at least 32, submitted by the computing thread, no I/O threads; else threads), uring, or threads.",
                                valueName: "auto|uring|threads"))
     public var reads: ExpertCacheOptions.ReadMethod = .auto
 

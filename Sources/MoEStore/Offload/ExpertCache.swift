@@ -8,8 +8,9 @@ public enum CachePolicyKind: String, CaseIterable, Sendable, Codable {
     case lru
     /// Least frequently used, counts decayed so that the cache follows a change of topic; on demand only.
     case lfu
-    /// LFU eviction (decayed counts; guesses enter at the eviction end), plus prefetch of each next layer's predicted experts (`ExpertPredictor`) on the I/O
-    /// threads while the current layer computes.
+    /// Evicts by the predictor's forecast and decayed counts (`ForecastPolicy`; guesses enter ranked by their
+    /// earlier requests), and prefetches each next layer's predicted experts (`ExpertPredictor`) while the layers
+    /// before it compute, as many as the measured disk rate reads in that time (`GuessWindow`).
     case predictive
 }
 
@@ -138,8 +139,8 @@ public final class ExpertCache: @unchecked Sendable {
     private var lastRequest: ContinuousClock.Instant?
     private var readsSinceRequest = 0
     private var queuedAt: [ContinuousClock.Instant]   // [ids · 3] when each read was queued
-    /// [ids] requested and not yet ready, and their count and bytes: while the disk is busy with them, guesses
-    /// wait in their queue (`guessesMayRead`).
+    /// [ids] requested and not yet ready, and their count: while any is, guesses may wait in their queue
+    /// (`guessesMayRead`).
     private var isAwaited: [Bool]
     private var awaitedCount = 0
     /// Bytes of an expert, on average over the model.
@@ -360,7 +361,7 @@ public final class ExpertCache: @unchecked Sendable {
 
     /// Starts loading `experts` of `layer` if they are absent and a slot can be had without waiting
     /// (free, or an unpinned expert to evict). Best effort: stops at the first expert that finds no slot.
-    /// Their reads start once no request waits on a read.
+    /// Their reads may wait for a request's reads to finish (`guessesMayRead`).
     ///
     /// - window: bytes the disk can read before the guessed layer asks (`guessAllowance`); nil: no limit.
     ///   An expert of `bytes` is loaded while the window left before it exceeds `(1 - precision) · bytes`:
@@ -394,11 +395,12 @@ public final class ExpertCache: @unchecked Sendable {
     }
 
     /// What the guesses for the layers ahead may read (`GuessWindow`): bytes per layer of compute, less the
-    /// guesses' bytes still to be read. nil while unmeasured, or in a simulation.
+    /// guesses' bytes still to be read; none until both are measured (the first stalls and the first layer timed
+    /// bring that about, guesses or not). nil in a simulation, whose loads take no time: not limited.
     func guessAllowance() -> (perLayer: Double, pending: Int)? {
         monitor.withLock {
-            guard !isSimulation, let perLayer = guessWindow.bytes(layers: 1) else { return nil }
-            return (perLayer, guessBytesPending)
+            guard !isSimulation else { return nil }
+            return (guessWindow.bytes(layers: 1) ?? 0, guessBytesPending)
         }
     }
 
@@ -412,7 +414,7 @@ public final class ExpertCache: @unchecked Sendable {
     /// since read beside the request's it would delay them by as much. A guess the disk reads within a layer's
     /// compute (the tiny model's experts) costs the request little and gains a head start: it reads at once.
     private var guessesMayRead: Bool {
-        awaitedCount == 0 || guessWindow.bytes(layers: 1).map { meanExpertBytes <= $0 } ?? true
+        awaitedCount == 0 || guessWindow.bytes(layers: 1).map { meanExpertBytes <= $0 } ?? false
     }
 
     /// Whether a read is waiting that may start now (lock held).

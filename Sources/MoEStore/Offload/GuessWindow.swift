@@ -47,8 +47,8 @@ struct GuessWindow {
     /// Seconds of one layer's compute; nil before the first was timed.
     var computeSeconds: Double? { computeCount > 0 ? computeSum / computeCount : nil }
 
-    /// Bytes the disk can read in `layers` layers' compute; nil while unmeasured (guesses are then not limited:
-    /// a simulation, whose loads take no time, or the first layers of a run).
+    /// Bytes the disk can read in `layers` layers' compute; nil while unmeasured (the first layers of a run, or
+    /// the first step after a long prompt, whose layers computed too long to count).
     func bytes(layers: Int) -> Double? {
         guard let rate = diskRate, let compute = computeSeconds else { return nil }
         return rate * compute * Double(layers)
