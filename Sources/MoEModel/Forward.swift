@@ -602,8 +602,8 @@ extension Model {
 
     /// A batch of ≥ 2 tokens per expert (prefill) will use most of the next MoE layer's experts: those its
     /// tokens choose there, as the next layer's router says on this layer's FFN input (or the forced trace
-    /// does), are loaded while this layer computes, under every policy. Their reads start once this layer's
-    /// own are done (`ExpertCache.prefetch`); unlike a decode guess, nearly all are used.
+    /// does), are loaded while this layer computes, under every policy. Where the disk is the bottleneck their
+    /// reads wait for this layer's own (`ExpertCache.prefetch`); unlike a decode guess, nearly all are used.
     private func prefetchNextLayer(after l: Int, batch n: Int, cache: ExpertCache, state s: InferenceState) {
         guard let target = nextMoELayer(after: l) else { return }
         let e = config.expertCount, k = config.expertsPerToken
