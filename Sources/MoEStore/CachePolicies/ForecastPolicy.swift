@@ -5,9 +5,9 @@
 ///
 /// Belady's MIN evicts the expert needed furthest in the future; on route-16x64-top8 at 39% of the experts it
 /// hits 87% of requests where LFU hits 75% (decay ×0.3; 71% at ×0.9) and this policy 77%: frequency alone misses
-/// the topic of the moment, which the transition counts partly see. Both numbers are probabilities of a request at the layer's next token (a forecast sums
-/// to top-k over a layer's experts, as k · layers · count / all counts does), so experts of different layers
-/// compare. Among equal scores the least recently used goes first.
+/// the topic of the moment, which the transition counts partly see. Both numbers are probabilities of a request
+/// at the layer's next token (a forecast sums to top-k over a layer's experts, as k · layers · count / all counts
+/// does), so experts of different layers compare. Among equal scores the least recently used goes first.
 ///
 /// Residents are scanned at each eviction (a few hundred; a forecast changes every layer, so a heap would be
 /// rebuilt as often as it is read).

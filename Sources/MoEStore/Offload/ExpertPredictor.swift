@@ -88,15 +88,9 @@ public final class ExpertPredictor: @unchecked Sendable {
     /// applied to an earlier hidden state, softmaxed (`experts` values), or nil. `crossLayer`: whether the
     /// layer observed last precedes `layer` directly (its transition counts apply).
     public func predict(layer l: Int, routerProbs: UnsafePointer<Float>?, count: Int, crossLayer: Bool = true) -> [Int] {
-        var sources: [[Float]] = []
-        sources.append(routerProbs.map { p in (0 ..< experts).map { p[$0] } } ?? [])
-        sources.append(crossLayer ? transition(cross, crossRow, layer: l, from: lastLayer >= 0 ? lastChosen[lastLayer] : []) : [])
-        sources.append(transition(same, sameRow, layer: l, from: lastChosen[l]))
-        var score = [Float](repeating: 0, count: experts)
-        for (s, dist) in sources.enumerated() where !dist.isEmpty {
-            let w = Float(recall[l][s] * recall[l][s])   // squared: lean on the source that has been right
-            for e in 0 ..< experts { score[e] += w * dist[e] }
-        }
+        let sources = [routerProbs.map { p in (0 ..< experts).map { p[$0] } } ?? []] + transitions(layer: l, crossLayer: crossLayer)
+        // Weights squared: lean on the source that has been right.
+        let score = mix(sources) { Float(recall[l][$0] * recall[l][$0]) }.sum
         pending[l] = sources.map { $0.isEmpty ? [] : Self.top($0, k) }
         let out = Self.top(score, min(count, experts))
         pendingCombined[l] = out
@@ -108,18 +102,29 @@ public final class ExpertPredictor: @unchecked Sendable {
     /// layer observed last precedes `layer` directly) and after the layer's own last choice. nil before any
     /// counts. For the cache's eviction order (`ForecastPolicy`); changes nothing the recall tracks.
     public func forecast(layer l: Int, crossLayer: Bool) -> [Float]? {
-        let sources = [crossLayer ? transition(cross, crossRow, layer: l, from: lastLayer >= 0 ? lastChosen[lastLayer] : []) : [],
-                       transition(same, sameRow, layer: l, from: lastChosen[l])]
-        var out = [Float](repeating: 0, count: experts)
-        var total: Float = 0
+        let (sum, weights) = mix(transitions(layer: l, crossLayer: crossLayer)) { Float(max(recall[l][$0 + 1] * recall[l][$0 + 1], 1e-6)) }
+        guard weights > 0 else { return nil }
+        let scale = Float(k) / weights
+        return sum.map { $0 * scale }
+    }
+
+    /// `layer`'s cross-layer and same-layer transition distributions (`recall` sources 1 and 2), each empty where
+    /// it does not apply (`crossLayer` false, or no counts yet).
+    private func transitions(layer l: Int, crossLayer: Bool) -> [[Float]] {
+        [crossLayer ? transition(cross, crossRow, layer: l, from: lastLayer >= 0 ? lastChosen[lastLayer] : []) : [],
+         transition(same, sameRow, layer: l, from: lastChosen[l])]
+    }
+
+    /// Σ weight(s) · sources[s] over the non-empty sources, and the sum of their weights.
+    private func mix(_ sources: [[Float]], weight: (Int) -> Float) -> (sum: [Float], weights: Float) {
+        var sum = [Float](repeating: 0, count: experts)
+        var weights: Float = 0
         for (s, dist) in sources.enumerated() where !dist.isEmpty {
-            let w = Float(max(recall[l][s + 1] * recall[l][s + 1], 1e-6))
-            total += w
-            for e in 0 ..< experts { out[e] += w * dist[e] }
+            let w = weight(s)
+            weights += w
+            for e in 0 ..< experts { sum[e] += w * dist[e] }
         }
-        guard total > 0 else { return nil }
-        let scale = Float(k) / total
-        return out.map { $0 * scale }
+        return (sum, weights)
     }
 
     /// The distribution over `layer`'s experts that the transition counts give after `from`.
