@@ -457,17 +457,21 @@ extension Model {
         s.expertCounts.computed += used.count
         // Low-bit mode (decode only): the token's lower-weight experts that the cache does not hold are asked
         // of the low-bit cache, whose copies read fewer bytes; the rest as usual.
-        var lowBit: (ids: [Int], ticket: ExpertCache.Ticket, cache: ExpertCache)?
-        if n == 1, let cache, let low = offload?.lowBitCache, let rule = offload?.settings.lowBit {
+        var lowIds: [Int] = []
+        if n == 1, let cache, offload?.lowBitCache != nil, let rule = offload?.settings.lowBit {
             let byWeight = (0 ..< k).sorted { s.chosenWeights[$0] > s.chosenWeights[$1] }
-            let ids = byWeight.dropFirst(rule.fullRank(k: k)).map { Int(s.chosen[$0]) }
+            lowIds = byWeight.dropFirst(rule.fullRank(k: k)).map { Int(s.chosen[$0]) }
                 .filter { !cache.holds(layer: l, expert: $0) }.sorted()
-            if !ids.isEmpty {
-                lowBit = (ids, try low.request(layer: l, experts: ids), low)
-                used.removeAll { ids.contains($0) }
-            }
+            used.removeAll { lowIds.contains($0) }
         }
+        var lowBit: (ids: [Int], ticket: ExpertCache.Ticket, cache: ExpertCache)?
         defer { if let lowBit { lowBit.cache.release(lowBit.ticket) } }
+        // Asked after the full copies' request, so that the disk reads those first and the low-bit reads
+        // overlap their products.
+        func requestLowBit() throws {
+            guard lowBit == nil, !lowIds.isEmpty, let low = offload?.lowBitCache else { return }
+            lowBit = (lowIds, try low.request(layer: l, experts: lowIds), low)
+        }
         // At most half the cache's slots per group, so the next group can load while this one computes.
         let groupSize = cache.map { min($0.capacity, max(k, $0.capacity / 2)) } ?? used.count
         var g0 = 0
@@ -486,6 +490,7 @@ extension Model {
                 // gain less, and the reordering would sit on the decode step's critical path).
                 let repack = n * k >= 2 * e
                 ticket = try cache.request(layer: l, experts: requestOrder, repack: repack)
+                try requestLowBit()
                 if !next.isEmpty {
                     cache.prefetch(layer: l, experts: next, repack: repack)
                 } else if repack {
@@ -505,6 +510,7 @@ extension Model {
             defer { if let ticket { cache?.release(ticket) } }
             expertGroup(group, experts, layer: l, n: n, state: s, gateQ: gateQ, upQ: upQ, quantized: quantized)
         }
+        try requestLowBit()   // (every full copy was held: no group above)
         if let lowBit {
             let layout = lowBit.cache.layout
             let ready = try lowBit.cache.wait(lowBit.ticket)

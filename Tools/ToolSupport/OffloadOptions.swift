@@ -56,6 +56,10 @@ public struct OffloadOptions: ParsableArguments {
     @Option(help: "With --miss-precision low: how many of a token's experts, by mixing weight, always use the full copy (default: half of top-k).")
     public var fullPrecisionTop: Int?
 
+    @Option(help: ArgumentHelp("With --miss-precision low: the share of the experts' memory that holds companion copies (default 0.25; the rest holds full copies).",
+                               valueName: "fraction"))
+    public var lowBitShare: Double?
+
     @Flag(help: "Print the expert cache's statistics (per layer: hits, prefetch hits, misses, bytes read, stalls) on stderr.")
     public var cacheStats = false
 
@@ -74,9 +78,10 @@ public struct OffloadOptions: ParsableArguments {
         if let p = prefetch, p < 0 { throw ValidationError("--prefetch must be ≥ 0") }
         guard lookahead >= 1, lookahead <= 64 else { throw ValidationError("--lookahead must be between 1 and 64") }
         if missPrecision == .low, companion == nil { throw ValidationError("--miss-precision low needs --companion FILE (the model's experts in a smaller type)") }
-        if missPrecision == .exact, companion != nil || fullPrecisionTop != nil {
-            throw ValidationError("--companion and --full-precision-top take effect with --miss-precision low")
+        if missPrecision == .exact, companion != nil || fullPrecisionTop != nil || lowBitShare != nil {
+            throw ValidationError("--companion, --full-precision-top and --low-bit-share take effect with --miss-precision low")
         }
+        if let f = lowBitShare, !(f > 0 && f < 1) { throw ValidationError("--low-bit-share must be between 0 and 1 (exclusive)") }
         if let m = fullPrecisionTop, m < 0 { throw ValidationError("--full-precision-top must be ≥ 0") }
         if !enabled, missPrecision == .low { throw ValidationError("--miss-precision low needs --memory-budget or --cache-experts") }
         if !enabled, cachePolicy != .predictive || prefetch != nil || cacheStats {
@@ -96,7 +101,9 @@ public struct OffloadOptions: ParsableArguments {
         return OffloadSettings(budgetBytes: budget, maxExperts: cacheExperts,
                                cache: ExpertCacheOptions(policy: cachePolicy, ioThreads: ioThreads, prefetchCount: prefetch, lookahead: lookahead, reads: reads),
                                compression: compression,
-                               lowBit: missPrecision == .low ? companion.map { LowBitMisses(companion: $0, fullRank: fullPrecisionTop) } : nil)
+                               lowBit: missPrecision == .low ? companion.map {
+                                   LowBitMisses(companion: $0, fullRank: fullPrecisionTop, shareOfBudget: lowBitShare ?? LowBitMisses.defaultShare)
+                               } : nil)
     }
 
     /// The forced routing for `model`, if asked for (checked against the model's shape).

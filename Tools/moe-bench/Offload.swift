@@ -34,6 +34,9 @@ struct CompareOffloadOptions: ParsableArguments {
     @Option(help: ArgumentHelp("SwiftMoE low-bit engines: the token's experts by weight that always use the full copy (default: half of top-k).",
                                valueName: "n"))
     var fullPrecisionTop: Int?
+    @Option(help: ArgumentHelp("SwiftMoE low-bit engines: the share of the experts' memory that holds companion copies (default: the engine's).",
+                               valueName: "fraction"))
+    var lowBitShare: Double?
     @Option(help: ArgumentHelp("SwiftMoE, predictive policy: experts loaded ahead per layer.", valueName: "n"))
     var prefetch: Int?
     @Option(help: ArgumentHelp("SwiftMoE only: route every MoE layer by this recorded trace (a SwiftMoE trace file, binary or .json; or a trace.bin with its trace.json, or their folder); llama.cpp routes by its own router.",
@@ -99,7 +102,8 @@ struct CompareOffloadOptions: ParsableArguments {
                     out.append((name, withReads))
                     if let c = companion, policy != nil {
                         out.append((name + " low", withReads + ["--miss-precision", "low", "--companion", c]
-                                    + (fullPrecisionTop.map { ["--full-precision-top", "\($0)"] } ?? [])))
+                                    + (fullPrecisionTop.map { ["--full-precision-top", "\($0)"] } ?? [])
+                                    + (lowBitShare.map { ["--low-bit-share", "\($0)"] } ?? [])))
                     }
                 }
             }
@@ -114,6 +118,9 @@ struct CompareOffloadOptions: ParsableArguments {
         _ = try budgetBytes
         if !offloading, cachePolicies != nil || ioThreads != nil || prefetch != nil || reads != nil || companion != nil {
             throw ValidationError("--cache-policies, --io-threads, --reads, --companion and --prefetch need --memory-limit, --memory-budget or --cache-experts")
+        }
+        if companion == nil, fullPrecisionTop != nil || lowBitShare != nil {
+            throw ValidationError("--full-precision-top and --low-bit-share take effect with --companion")
         }
         guard diskMib >= 0 else { throw ValidationError("--disk-mib must be ≥ 0") }
         if let t = routingTrace, !FileManager.default.fileExists(atPath: t) {

@@ -59,6 +59,9 @@ struct Plan: ParsableCommand {
     var companion: String?
     @Option(help: "With --companion: how many of a token's experts, by mixing weight, always use the full copy (default: half of top-k).")
     var fullPrecisionTop: Int?
+    @Option(help: ArgumentHelp("With --companion: the share of the experts' memory that holds companion copies (default 0.25, as the engine's).",
+                               valueName: "fraction"))
+    var lowBitShare: Double?
     @Flag(help: "Print one JSON object instead of text.")
     var json = false
 
@@ -70,6 +73,8 @@ struct Plan: ParsableCommand {
         if diskBandwidth != "auto", (Double(diskBandwidth) ?? 0) <= 0 { throw ValidationError("--disk-bandwidth: auto or a positive number of MB/s") }
         if companion == nil, fullPrecisionTop != nil { throw ValidationError("--full-precision-top takes effect with --companion") }
         if let m = fullPrecisionTop, m < 0 { throw ValidationError("--full-precision-top must be ≥ 0") }
+        if companion == nil, lowBitShare != nil { throw ValidationError("--low-bit-share takes effect with --companion") }
+        if let f = lowBitShare, !(f > 0 && f < 1) { throw ValidationError("--low-bit-share must be between 0 and 1 (exclusive)") }
     }
 
     struct Prediction: Codable {
@@ -205,7 +210,8 @@ struct Plan: ParsableCommand {
                 let total = trace.layers * trace.experts
                 let lowSlotBytes = ExpertCache.slotBytes(for: lowLayout)
                 let lowExpertBytes = Double(lowLayout.maxExpertBytes)
-                let rule = LowBitMisses(companion: companion, fullRank: fullPrecisionTop)
+                let rule = LowBitMisses(companion: companion, fullRank: fullPrecisionTop,
+                                        shareOfBudget: lowBitShare ?? LowBitMisses.defaultShare)
                 let lowSimLayout = CacheSimulator.layout(for: trace, expertBytes: Int(lowExpertBytes))
                 // Low-bit mode where exact mode has `free` bytes of expert slots, split as ExpertOffload splits it.
                 func predictLowBit(free: Int, budget: Int, exact: Prediction) throws -> LowBitPrediction? {

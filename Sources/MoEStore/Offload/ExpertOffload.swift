@@ -34,7 +34,9 @@ public struct LowBitMisses: Sendable {
     public var fullRank: Int?
     /// Share of the memory left for experts that the low-bit cache gets.
     public var shareOfBudget: Double
-    public init(companion: String, fullRank: Int? = nil, shareOfBudget: Double = 0.25) {
+    /// The default `shareOfBudget`.
+    public static let defaultShare = 0.25
+    public init(companion: String, fullRank: Int? = nil, shareOfBudget: Double = defaultShare) {
         (self.companion, self.fullRank, self.shareOfBudget) = (companion, fullRank, shareOfBudget)
     }
     /// The full-copy ranks for top-`k` routing.

@@ -7,15 +7,16 @@ import Glibc
 /// the ring's depth, without a thread per read, so no I/O thread's wake-up takes time from the forward pass.
 ///
 /// The destination memory (the cache's slot arena) is registered with the kernel in chunks of at most
-/// 1 GiB where the kernel allows it (`read_fixed`: its pages are not pinned again per read); where it does
-/// not (RLIMIT_MEMLOCK without CAP_IPC_LOCK), plain reads into the same memory.
+/// 1 GiB once `registerArena()` has run (`read_fixed`: its pages are not pinned again per read); before it, or
+/// where the kernel refuses (RLIMIT_MEMLOCK without CAP_IPC_LOCK), plain reads into the same memory.
 final class UringReads {
     private let ring: OpaquePointer
     let depth: Int
-    /// Registered chunks: [base, base + chunkBytes) each; empty when registration was refused.
+    /// Registered chunks: [base, base + chunkBytes) each; 0 until registered, or when registration was refused.
     private let arena: UnsafeMutableRawPointer
+    private let arenaBytes: Int
     private let chunkBytes: Int
-    private let chunks: Int
+    private var chunks = 0
     /// Reads submitted whose completion has not been reaped.
     private(set) var inFlight = 0
     private var unsubmitted = 0
@@ -26,13 +27,22 @@ final class UringReads {
         guard let ring = moe_uring_create(UInt32(depth)) else { return nil }
         self.ring = ring
         self.depth = depth
-        self.arena = arena
+        (self.arena, self.arenaBytes, self.chunkBytes) = (arena, arenaBytes, chunkBytes)
+    }
+
+    /// Registers the arena with the kernel (pins its pages; fast once they are faulted in, seconds on a VM when
+    /// they are not). Safe beside reads in flight and beside `queue`/`submit` on another thread: the kernel
+    /// serializes them and no ring memory is written here. Returns whether the kernel accepted; `useRegistered`
+    /// then switches `queue` to fixed reads (under the caller's lock).
+    func registerArena() -> Bool {
         let count = (arenaBytes + chunkBytes - 1) / chunkBytes
         let bases: [UnsafeMutableRawPointer?] = (0 ..< count).map { arena + $0 * chunkBytes }
         let lengths = (0 ..< count).map { min(chunkBytes, arenaBytes - $0 * chunkBytes) }
-        let registered = moe_uring_register_buffers(ring, bases, lengths, UInt32(count)) == 0
-        (self.chunkBytes, self.chunks) = (chunkBytes, registered ? count : 0)
+        return moe_uring_register_buffers(ring, bases, lengths, UInt32(count)) == 0
     }
+
+    /// From now on reads are `read_fixed` into the registered chunks (after `registerArena()` returned true).
+    func useRegistered() { chunks = (arenaBytes + chunkBytes - 1) / chunkBytes }
 
     deinit { moe_uring_destroy(ring) }
 
