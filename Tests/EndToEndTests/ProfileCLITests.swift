@@ -113,6 +113,15 @@ struct ProfileCLITests {
         #expect(budgets.count == 8)
         // With every expert cached nothing misses, so nothing is computed from a low-bit copy but for the first touches.
         #expect((budgets.last?["low_bit_uses"] as? Double ?? 1) < uses)
+        // At the budget, each share of the memory for the low-bit copies: more share, more low-bit slots; the
+        // default share's figures are the budget's own; the fastest is named.
+        let shares = try #require(low["shares"] as? [[String: Any]])
+        #expect(shares.map { $0["share"] as? Double ?? 0 } == [0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9])
+        let lowSlotsByShare = shares.map { $0["low_bit_slots"] as? Int ?? 0 }
+        #expect(lowSlotsByShare == lowSlotsByShare.sorted() && lowSlotsByShare.first! < lowSlotsByShare.last!)
+        #expect(shares[1]["low_bit_slots"] as? Int == lowSlots && shares[1]["tokens_per_second"] as? Double == tps)
+        let best = try #require(low["best_share"] as? Double)
+        #expect(shares.allSatisfy { ($0["tokens_per_second"] as! Double) <= shares.first { $0["share"] as? Double == best }!["tokens_per_second"] as! Double })
         // A companion of another shape.
         let wrong = try Self.tool.run(["plan", "-m", Self.model, "--memory", "80MiB", "--trace", SharedData.tiny, "--tokens", "100",
                                        "--companion", SharedData.root + "/models/tiny-mixtral-spm"])

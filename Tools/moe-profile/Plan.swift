@@ -27,10 +27,12 @@ struct Plan: ParsableCommand {
           moe-profile plan -m olmoe-Q4_0.gguf --memory 1.5GiB --trace ../shared/traces/route-16x64-top8
 
         With --companion, also whether --miss-precision low pays: the trace is simulated again with the budget
-        split as the engine splits it (a quarter of the experts' memory for the companion's copies), the
-        lower-ranked misses read from the companion (its own expert size), at the same compute per token; at
-        the budget and at budgets from one layer's top-k to every expert, side by side with exact mode. It
-        predicts speed only: the perplexity cost is measured with moe-bench (Docs/BENCHMARKS.md).
+        split as the engine splits it (--low-bit-share of the experts' memory for the companion's copies, a
+        quarter by default), the lower-ranked misses read from the companion (its own expert size), at the same
+        compute per token; at the budget and at budgets from one layer's top-k to every expert, side by side
+        with exact mode; and at the budget for shares from 0.1 to 0.9, naming the fastest (skewed routing
+        favours full copies, near-uniform routing the low-bit ones). It predicts speed only: the perplexity cost
+        is measured with moe perplexity (Docs/BENCHMARKS.md).
           moe-profile plan -m olmoe-Q4_0.gguf --memory 1.5GiB --trace T --companion olmoe-companion-Q2_K.gguf
         """
     )
@@ -94,8 +96,13 @@ struct Plan: ParsableCommand {
     }
 
     /// --miss-precision low at one budget, beside exact mode at the same budget.
+    /// Shares of the experts' memory for the low-bit copies tried at the budget.
+    static let shares = [0.1, 0.25, 0.4, 0.5, 0.6, 0.75, 0.9]
+
     struct LowBitPrediction: Codable {
         var budgetBytes: Int
+        /// Share of the experts' memory given to the low-bit copies (`--low-bit-share`).
+        var share: Double
         var slots: Int
         var lowBitSlots: Int
         /// Share of requests computed from a low-bit copy.
@@ -107,7 +114,7 @@ struct Plan: ParsableCommand {
         var exactTokensPerSecond: Double
         var speedUp: Double
         enum CodingKeys: String, CodingKey {
-            case budgetBytes = "budget_bytes", slots, lowBitSlots = "low_bit_slots", lowBitUses = "low_bit_uses"
+            case budgetBytes = "budget_bytes", share, slots, lowBitSlots = "low_bit_slots", lowBitUses = "low_bit_uses"
             case servedWithoutWaiting = "served_without_waiting", demandBytesPerToken = "demand_bytes_per_token"
             case prefetchBytesPerToken = "prefetch_bytes_per_token", tokensPerSecond = "tokens_per_second"
             case exactTokensPerSecond = "exact_tokens_per_second", speedUp = "speed_up"
@@ -123,9 +130,13 @@ struct Plan: ParsableCommand {
         var budgets: [LowBitPrediction]
         /// The largest of `budgets` up to which low-bit is ≥ 1.1× exact at every one, nil if not at the smallest.
         var paysUpTo: Int?
+        /// At the budget, each of `Plan.shares` of the experts' memory for the low-bit copies (`--low-bit-share`).
+        var shares: [LowBitPrediction]
+        /// The fastest of `shares`.
+        var bestShare: Double?
         enum CodingKeys: String, CodingKey {
             case companion, fullRank = "full_rank", lowBitSlotBytes = "low_bit_slot_bytes", atBudget = "at_budget", budgets
-            case paysUpTo = "pays_up_to_budget_bytes"
+            case paysUpTo = "pays_up_to_budget_bytes", shares, bestShare = "best_share"
         }
     }
 
@@ -214,8 +225,9 @@ struct Plan: ParsableCommand {
                                         shareOfBudget: lowBitShare ?? LowBitMisses.defaultShare)
                 let lowSimLayout = CacheSimulator.layout(for: trace, expertBytes: Int(lowExpertBytes))
                 // Low-bit mode where exact mode has `free` bytes of expert slots, split as ExpertOffload splits it.
-                func predictLowBit(free: Int, budget: Int, exact: Prediction) throws -> LowBitPrediction? {
-                    let lowSlots = ExpertOffload.lowBitSlots(free: free, share: rule.shareOfBudget, lowSlotBytes: lowSlotBytes, lowLayout: lowLayout)
+                func predictLowBit(free: Int, budget: Int, exact: Prediction, share: Double? = nil) throws -> LowBitPrediction? {
+                    let share = share ?? rule.shareOfBudget
+                    let lowSlots = ExpertOffload.lowBitSlots(free: free, share: share, lowSlotBytes: lowSlotBytes, lowLayout: lowLayout)
                     let slots = min(total, (free - lowSlots * lowSlotBytes) / max(plan.slotBytes, 1))
                     guard slots >= trace.k else { return nil }
                     let s = try CacheSimulator.simulate(trace, layout: simLayout, policy: SimulatedPolicy(rawValue: policy.rawValue)!, capacity: slots,
@@ -226,7 +238,7 @@ struct Plan: ParsableCommand {
                     let prefetch = Double(t.prefetches) * expertBytes / n
                     let seconds = secondsPerToken(demand: demand, prefetch: prefetch)
                     let requests = Double(t.requests + low.requests)
-                    return LowBitPrediction(budgetBytes: budget, slots: slots, lowBitSlots: lowSlots,
+                    return LowBitPrediction(budgetBytes: budget, share: share, slots: slots, lowBitSlots: lowSlots,
                                             lowBitUses: requests > 0 ? Double(low.requests) / requests : 0,
                                             servedWithoutWaiting: requests > 0 ? Double(t.servedWithoutWaiting + low.servedWithoutWaiting) / requests : 0,
                                             demandBytesPerToken: demand, prefetchBytesPerToken: prefetch, tokensPerSecond: 1 / seconds,
@@ -240,8 +252,12 @@ struct Plan: ParsableCommand {
                         if let p = try predictLowBit(free: slots * plan.slotBytes, budget: budgetBytes(expertBytes: slots * plan.slotBytes),
                                                      exact: try predict(slots: slots)) { sweep.append(p) }
                     }
+                    // The split depends on how skewed the routing is: a few hot experts favour full copies, near-uniform
+                    // routing the low-bit copies' cache (more of them fit; see Docs/BENCHMARKS.md).
+                    let shares = try Self.shares.compactMap { try predictLowBit(free: free, budget: budget, exact: at, share: $0) }
                     lowBit = LowBitPlan(companion: companion, fullRank: rule.fullRank(k: trace.k), lowBitSlotBytes: lowSlotBytes,
-                                        atBudget: atLowBit, budgets: sweep, paysUpTo: sweep.prefix { $0.speedUp >= 1.1 }.last?.budgetBytes)
+                                        atBudget: atLowBit, budgets: sweep, paysUpTo: sweep.prefix { $0.speedUp >= 1.1 }.last?.budgetBytes,
+                                        shares: shares, bestShare: shares.max { $0.tokensPerSecond < $1.tokensPerSecond }?.share)
                 } else if !json {
                     printErr("--companion: the budget leaves too little for both caches (each needs one layer's top-\(trace.k))")
                 }
@@ -335,6 +351,11 @@ struct Plan: ParsableCommand {
             lines.append(lowLine(low.atBudget))
             lines.append("  at other budgets:")
             lines += low.budgets.map { "  " + lowLine($0) }
+            if let best = low.bestShare {
+                let each = low.shares.map { String(format: "%.2f → %.2f× (%.1f MB/token)", $0.share, $0.speedUp, $0.demandBytesPerToken / 1e6) }
+                lines.append("  share of the experts' memory for low-bit copies, at the budget: " + each.joined(separator: ", "))
+                lines.append(String(format: "  fastest: --low-bit-share %.2f", best))
+            }
             lines.append(low.paysUpTo.map { "low-bit pays (≥ 1.1× exact) at every budget up to \(ByteSize.format($0))" } ?? "low-bit does not pay (≥ 1.1× exact) at the smallest of these budgets")
         }
         return lines.joined(separator: "\n")
