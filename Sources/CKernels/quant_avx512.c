@@ -664,69 +664,123 @@ INLINE void x16_prefetch(const uint8_t *p, int bytes) {
     for (int l = 0; l < bytes; l += 64) _mm_prefetch((const char *)p + X16_AHEAD + l, _MM_HINT_T0);
 }
 
-// Byte lane k (0 ..< 4) of v (16 rows' bytes) as 16 int32 lanes.
-#define X16_BYTES32(v, k) _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32((v), (k)))
+// Q4_K x16, one row per 32-bit lane (moe_repack.h): a 64-byte load holds the same 4 elements of the 16 rows, so
+// the 4 activations are one broadcast and vpdpbusd leaves each row's sum in its own lane; a sub-block's 8 loads
+// add up in int32 and meet the 16 rows' scales (int32 lanes) in one multiply. No horizontal sum anywhere. Per row
+// and super-block the integer sum is exact, then acc = fma(d · dx, sum, acc) and acc = fma(-(dmin · dx), M, acc):
+// the row-major kernels' arithmetic, hence the same bits. Several tokens (≤ Q4X16_NT) share a step's decoded codes.
+enum { Q4X16_STEP = 16 * sizeof(block_q4_K), Q4X16_DMIN = 32, Q4X16_SC = 64, Q4X16_QS = 256, Q4X16_NT = 4 };
 
-// Q4_K sub-blocks 2j (low nibbles, activations y[0 ..< 32]) and 2j + 1 (high nibbles, y[32 ..< 64]) of 16 rows,
-// from code chunks 2j, 2j + 1 at `codes` (512 bytes); their scales sc_lo, sc_hi (one row per lane).
-INLINE __m512i q4_Kx16_pair(const uint8_t *codes, const int8_t *y, __m512i sc_lo, __m512i sc_hi, __m512i total) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i y0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)y));
-    const __m512i y1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 16)));
-    const __m512i z0 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 32)));
-    const __m512i z1 = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(y + 48)));
-    __m512i lo[4], hi[4];
-    for (int q = 0; q < 4; q++) {
-        const __m512i r0 = _mm512_loadu_si512((const void *)(codes + 64 * q));
-        const __m512i r1 = _mm512_loadu_si512((const void *)(codes + 256 + 64 * q));
-        lo[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(r0, m4), y0), _mm512_and_si512(r1, m4), y1);
-        hi[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(r0, 4), m4), z0),
-                                    _mm512_and_si512(_mm512_srli_epi16(r1, 4), m4), z1);
-    }
-    total = _mm512_add_epi32(total, _mm512_mullo_epi32(reduce4x4(lo[0], lo[1], lo[2], lo[3]), sc_lo));
-    return _mm512_add_epi32(total, _mm512_mullo_epi32(reduce4x4(hi[0], hi[1], hi[2], hi[3]), sc_hi));
+// The 16 rows' int16 pairs of the 4 scale (or minimum) bytes held in v at the x16 positions (moe_repack.h: 256-bit
+// half i / 2, 8 · (r / 4) + 4 · (i % 2) + r % 4): P[i] lane r = (b_i(r), b_i(r)) as two uint16.
+INLINE void q4_Kx16_pairs(__m512i v, __m512i P[4]) {
+    const __m512i a = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)), b = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1));
+    P[0] = _mm512_unpacklo_epi16(a, a);
+    P[1] = _mm512_unpackhi_epi16(a, a);
+    P[2] = _mm512_unpacklo_epi16(b, b);
+    P[3] = _mm512_unpackhi_epi16(b, b);
 }
 
-MOE_AVX512 void moe_gemv_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    enum { STEP = 16 * sizeof(block_q4_K) };
-    const int64_t nb = cols / QK_K;
-    const block_q8_K *x = vx;
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(63), top = _mm512_set1_epi8(0x30);
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * STEP;
-    for (int64_t g = g0; g < g1; g++) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += STEP) {
-            x16_prefetch(p, STEP);
-            // Scale bytes j = 0-3, 4-7, 8-11 (16 rows each per 128-bit lane) → the 6-bit scales and minima of
-            // sub-blocks 0-3 (lane k: sub-block k) and 4-7, as moe_get_scale_min_k4.
-            const __m512i v0 = _mm512_loadu_si512((const void *)(p + 64));
-            const __m512i v1 = _mm512_loadu_si512((const void *)(p + 128));
-            const __m512i v2 = _mm512_loadu_si512((const void *)(p + 192));
-            const __m512i sc0 = _mm512_and_si512(v0, m6), mn0 = _mm512_and_si512(v1, m6);
-            const __m512i sc1 = _mm512_or_si512(_mm512_and_si512(v2, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 2), top));
-            const __m512i mn1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v2, 4), m4), _mm512_and_si512(_mm512_srli_epi16(v1, 2), top));
-            const int8_t *qs = x[b].qs;
-            __m512i s = _mm512_setzero_si512();
-            s = q4_Kx16_pair(p + 256, qs, X16_BYTES32(sc0, 0), X16_BYTES32(sc0, 1), s);
-            s = q4_Kx16_pair(p + 768, qs + 64, X16_BYTES32(sc0, 2), X16_BYTES32(sc0, 3), s);
-            s = q4_Kx16_pair(p + 1280, qs + 128, X16_BYTES32(sc1, 0), X16_BYTES32(sc1, 1), s);
-            s = q4_Kx16_pair(p + 1792, qs + 192, X16_BYTES32(sc1, 2), X16_BYTES32(sc1, 3), s);
-            // M = Σ_k m_k (bsums[2k] + bsums[2k + 1])
-            const int16_t *bs = x[b].bsums;
-#define X16_MIN(v, k, sub) _mm512_mullo_epi32(X16_BYTES32(v, k), _mm512_set1_epi32(bs[2 * (sub)] + bs[2 * (sub) + 1]))
-            __m512i m = _mm512_add_epi32(X16_MIN(mn0, 0, 0), X16_MIN(mn0, 1, 1));
-            m = _mm512_add_epi32(m, _mm512_add_epi32(X16_MIN(mn0, 2, 2), X16_MIN(mn0, 3, 3)));
-            m = _mm512_add_epi32(m, _mm512_add_epi32(X16_MIN(mn1, 0, 4), X16_MIN(mn1, 1, 5)));
-            m = _mm512_add_epi32(m, _mm512_add_epi32(X16_MIN(mn1, 2, 6), X16_MIN(mn1, 3, 7)));
-#undef X16_MIN
-            const __m512i h = _mm512_loadu_si512((const void *)p); // row r: d | dmin << 16
-            const __m512 vx = _mm512_set1_ps(x[b].d);
-            const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)), vx);
-            const __m512 dm = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16))), vx);
-            acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
-            acc = _mm512_fnmadd_ps(dm, _mm512_cvtepi32_ps(m), acc);
+// 4 activation bytes broadcast to the 16 lanes.
+INLINE __m512i x16_bcast4(const int8_t *q) {
+    int32_t v;
+    memcpy(&v, q, 4);
+    return _mm512_set1_epi32(v);
+}
+
+INLINE void q4_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const *x, __m512 *acc) {
+    const __m512i v0 = _mm512_loadu_si512((const void *)(p + Q4X16_SC));
+    const __m512i v1 = _mm512_loadu_si512((const void *)(p + Q4X16_SC + 64));
+    const __m512i v2 = _mm512_loadu_si512((const void *)(p + Q4X16_SC + 128));
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(63), top = _mm512_set1_epi8(0x30), low16 = _mm512_set1_epi32(0xFFFF);
+    // as moe_get_scale_min_k4: sub-blocks 0-3 from bytes 0-3 (scales) and 4-7 (minima), 4-7 from 8-11 and the top bits
+    const __m512i sc03 = _mm512_and_si512(v0, m6), mn03 = _mm512_and_si512(v1, m6);
+    const __m512i sc47 = _mm512_or_si512(_mm512_and_si512(v2, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 2), top));
+    const __m512i mn47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v2, 4), m4), _mm512_and_si512(_mm512_srli_epi16(v1, 2), top));
+    __m512i S[8];
+    q4_Kx16_pairs(sc03, S);
+    q4_Kx16_pairs(sc47, S + 4);
+    for (int k = 0; k < 8; k++) S[k] = _mm512_and_si512(S[k], low16); // the scale as one int32 per row
+    // minima as pairs (m_k, m_k+1), k = 0, 2, 4, 6, one row per lane
+    __m512i M[4];
+    {
+        const __m512i a = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mn03)), b = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mn03, 1));
+        const __m512i c = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(mn47)), d = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(mn47, 1));
+        M[0] = _mm512_unpacklo_epi16(a, _mm512_bsrli_epi128(a, 8));
+        M[1] = _mm512_unpacklo_epi16(b, _mm512_bsrli_epi128(b, 8));
+        M[2] = _mm512_unpacklo_epi16(c, _mm512_bsrli_epi128(c, 8));
+        M[3] = _mm512_unpacklo_epi16(d, _mm512_bsrli_epi128(d, 8));
+    }
+    __m512i isum[Q4X16_NT], msum[Q4X16_NT];
+    for (int t = 0; t < nt; t++) {
+        // Σ y of the 8 sub-blocks of 32 as int16 (|.| ≤ 4096), pairs (k, k + 1) per 32-bit word
+        const __m128i s16 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x[t]->bsums), _mm_loadu_si128((const __m128i *)(x[t]->bsums + 8)));
+        int32_t bs[4];
+        _mm_storeu_si128((__m128i *)bs, s16);
+        __m512i m = _mm512_setzero_si512();
+        for (int i = 0; i < 4; i++) m = _mm512_dpwssd_epi32(m, M[i], _mm512_set1_epi32(bs[i]));
+        msum[t] = m;
+        isum[t] = _mm512_setzero_si512();
+    }
+    for (int c = 0; c < 4; c++) {
+        __m512i lo[Q4X16_NT], hi[Q4X16_NT];
+        for (int t = 0; t < nt; t++) lo[t] = hi[t] = _mm512_setzero_si512();
+        for (int g4 = 0; g4 < 8; g4++) {
+            const __m512i raw = _mm512_loadu_si512((const void *)(p + Q4X16_QS + 512 * c + 64 * g4));
+            const __m512i ql = _mm512_and_si512(raw, m4), qh = _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4);
+            for (int t = 0; t < nt; t++) {
+                lo[t] = _mm512_dpbusd_epi32(lo[t], ql, x16_bcast4(x[t]->qs + 64 * c + 4 * g4));
+                hi[t] = _mm512_dpbusd_epi32(hi[t], qh, x16_bcast4(x[t]->qs + 64 * c + 32 + 4 * g4));
+            }
         }
-        _mm512_storeu_ps(y + 16 * g, acc);
+        // |Σ q y| ≤ 32 · 15 · 128 per sub-block, times a 6-bit scale, 8 sub-blocks: within int32
+        for (int t = 0; t < nt; t++)
+            isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(lo[t], S[2 * c]), _mm512_mullo_epi32(hi[t], S[2 * c + 1])));
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + Q4X16_DMIN)));
+    for (int t = 0; t < nt; t++) {
+        const __m512 dx = _mm512_set1_ps(x[t]->d);
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, dx), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+        acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(dmin, dx), _mm512_cvtepi32_ps(msum[t]), acc[t]);
+    }
+}
+
+// Groups [g0, g1) × tokens [0, nt): Y[t · ldy + 16g + r]. One instance per token count (constant loops).
+INLINE void q4_Kx16_groups(const int nt, int64_t g0, int64_t g1, int64_t nb, const uint8_t *w, const uint8_t *X, size_t xs, float *Y,
+                           int64_t ldy) {
+    for (int64_t g = g0; g < g1; g++) {
+        const uint8_t *p = w + (size_t)g * (size_t)nb * Q4X16_STEP;
+        __m512 acc[Q4X16_NT];
+        for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
+        for (int64_t b = 0; b < nb; b++, p += Q4X16_STEP) {
+            x16_prefetch(p, Q4X16_STEP);
+            const block_q8_K *x[Q4X16_NT];
+            for (int t = 0; t < nt; t++) x[t] = (const block_q8_K *)(X + (size_t)t * xs) + b;
+            q4_Kx16_step(nt, p, x, acc);
+        }
+        for (int t = 0; t < nt; t++) _mm512_storeu_ps(Y + t * ldy + 16 * g, acc[t]);
+    }
+}
+
+MOE_AVX512 void moe_gemv_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
+    q4_Kx16_groups(1, g0, g1, cols / QK_K, w, x, 0, y, 0);
+}
+
+MOE_AVX512 void moe_mmq_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, float *Y, int64_t ldy) {
+    const int64_t nb = cols / QK_K;
+    const size_t xs = (size_t)nb * sizeof(block_q8_K);
+    for (int64_t g = g0; g < g1; g++) {
+        for (int64_t n0 = 0; n0 < N; n0 += Q4X16_NT) {
+            const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
+            float *Yn = Y + n0 * ldy;
+            switch (N - n0 < Q4X16_NT ? N - n0 : Q4X16_NT) {
+            case 4: q4_Kx16_groups(4, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
+            case 3: q4_Kx16_groups(3, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
+            case 2: q4_Kx16_groups(2, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
+            default: q4_Kx16_groups(1, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
+            }
+        }
     }
 }
 

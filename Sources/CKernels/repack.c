@@ -267,12 +267,19 @@ typedef void (*x16_map)(int pack, uint8_t *step, int r, void *blk);
 // acc + (row r's product with one Q8_K block), from its row-major block.
 typedef float (*x16_row)(const void *blk, const block_q8_K *x, float acc);
 
+// Q4_K x16, one row per 32-bit lane: d at 2r, dmin at 32 + 2r, scale byte j at the position of x16_scale, and for
+// chunk c (qs[32c ..< 32c + 32]) and g4 < 8 the 64 bytes at 256 + 512c + 64 g4 holding row r's qs[32c + 4 g4 ..< + 4] at 4r.
+static inline size_t x16_scale(size_t base, int j, int r) {
+    return base + 64 * (size_t)(j / 4) + 32 * (size_t)((j % 4) / 2) + 8 * (size_t)(r / 4) + 4 * (size_t)(j % 2) + (size_t)(r % 4);
+}
+
 static void q4_K_map(int pack, uint8_t *p, int r, void *vb) {
     block_q4_K *b = vb;
-    x16_move(pack, p + 4 * r, &b->d, 2);
-    x16_move(pack, p + 4 * r + 2, &b->dmin, 2);
-    for (int j = 0; j < K_SCALE_SIZE; j++) x16_move(pack, p + 64 + 16 * j + r, b->scales + j, 1);
-    for (int c = 0; c < 8; c++) x16_move(pack, p + x16_code(256, c, r), b->qs + 16 * c, 16);
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    x16_move(pack, p + 32 + 2 * r, &b->dmin, 2);
+    for (int j = 0; j < K_SCALE_SIZE; j++) x16_move(pack, p + x16_scale(64, j, r), b->scales + j, 1);
+    for (int c = 0; c < 4; c++)
+        for (int g4 = 0; g4 < 8; g4++) x16_move(pack, p + 256 + 512 * c + 64 * g4 + 4 * r, b->qs + 32 * c + 4 * g4, 4);
 }
 
 static float q4_K_row(const void *vb, const block_q8_K *x, float acc) {
@@ -354,6 +361,12 @@ static void gemv_super_generic(int n, size_t block, x16_map map, x16_row row, in
 
 _Static_assert(sizeof(block_q4_K) >= sizeof(block_iq4_xs) && sizeof(block_q4_K) >= sizeof(block_q3_K), "scratch block size");
 SUPER_X16(q4_K, block_q4_K)
+// Several tokens on the Q4_K x16 layout: each token's one-token product (the same bits).
+void moe_mmq_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    const size_t xs = (size_t)(cols / QK_K) * sizeof(block_q8_K);
+    for (int64_t t = 0; t < N; t++) moe_gemv_q4_Kx16_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
+}
+X16_DISPATCH_MMQ(moe_mmq_q4_Kx16, 1)
 SUPER_X16(iq4_xs, block_iq4_xs)
 SUPER_X16(q3_K, block_q3_K)
 

@@ -112,9 +112,10 @@ public final class RepackedRows: @unchecked Sendable {
         public static let q4_0x16 = Layout(name: "Q4_0 x16", type: .q4_0, groupRows: 16, maxCols: 1024 * 32, available: avx512InUse,
                                            repack: moe_repack_q4_0x16, multiply: moe_gemv_q4_0x16, multiplyGeneric: moe_gemv_q4_0x16_generic,
                                            multiplyTokens: moe_mmq_q4_0x16, multiplyTokensGeneric: moe_mmq_q4_0x16_generic)
-        /// Q4_K, 16 rows (AVX-512).
+        /// Q4_K, 16 rows (AVX-512), one row per 32-bit lane as the x8 layouts; serves several tokens too.
         public static let q4_Kx16 = Layout(name: "Q4_K x16", type: .q4_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
-                                           repack: moe_repack_q4_Kx16, multiply: moe_gemv_q4_Kx16, multiplyGeneric: moe_gemv_q4_Kx16_generic)
+                                           repack: moe_repack_q4_Kx16, multiply: moe_gemv_q4_Kx16, multiplyGeneric: moe_gemv_q4_Kx16_generic,
+                                           multiplyTokens: moe_mmq_q4_Kx16, multiplyTokensGeneric: moe_mmq_q4_Kx16_generic)
         /// Q3_K, 16 rows (AVX-512).
         public static let q3_Kx16 = Layout(name: "Q3_K x16", type: .q3_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q3_Kx16, multiply: moe_gemv_q3_Kx16, multiplyGeneric: moe_gemv_q3_Kx16_generic)
@@ -126,6 +127,17 @@ public final class RepackedRows: @unchecked Sendable {
 
         /// The layout for `type` where this CPU can use it.
         public static func forType(_ type: TensorType) -> Layout? { all.first { $0.type == type && $0.available() } }
+
+        /// Every layout of `type` whose SIMD kernels this CPU can execute (x8: AVX2; x16: AVX-512), whether or not
+        /// its products are the ones of the level in use: for `moe-bench kernels --every-layout`, which compares them.
+        public static func runnable(_ type: TensorType) -> [Layout] {
+            #if arch(x86_64)
+            let best = Kernels.levels.upperBound
+            return all.filter { $0.type == type && Kernels.simdActive && best >= ($0.groupRows == 16 ? 2 : 1) }
+            #else
+            return []
+            #endif
+        }
     }
 
     public let layout: Layout

@@ -24,6 +24,8 @@ struct KernelsCommand: ParsableCommand {
     @Option(help: "Total weight bytes per type, in MiB.") var megabytes = 512
     @Option(name: .shortAndLong, help: "Passes; the median is reported.") var reps = 7
     @Option(help: "Also write the results as JSON to this file.") var json: String?
+    @Flag(help: "Measure every repacked layout whose kernels this CPU runs (x8 with AVX2, x16 with AVX-512), not only the one the engine picks.")
+    var everyLayout = false
     @Option(help: "Types to measure, comma-separated (default: all of them).") var types = "q4_0,q8_0,q5_0,q5_1,iq4_nl,mxfp4,q4_k,q5_k,q6_k,q3_k,q2_k,iq4_xs"
 
     func validate() throws {
@@ -83,8 +85,10 @@ struct KernelsCommand: ParsableCommand {
                 // The same matrices repacked for the one-token kernels (Q4_0, MXFP4, Q4_K, Q3_K and IQ4_XS: 8 rows at a
                 // time where the AVX2 level runs, 16 where the AVX-512 one does), each pass splitting every matrix's row
                 // groups across the threads.
-                guard let layout = RepackedRows.Layout.forType(type), rows % layout.groupRows == 0, cols <= layout.maxCols else { continue }
-                let packed = try matrices.map { try RepackedRows($0, layout: layout) }, label = layout.name
+                let layouts = everyLayout ? RepackedRows.Layout.runnable(type) : RepackedRows.Layout.forType(type).map { [$0] } ?? []
+                for layout in layouts where rows % layout.groupRows == 0 && cols <= layout.maxCols {
+                let packed = try matrices.map { try RepackedRows($0, layout: layout) }
+                let label = layout.name + (layout.available() ? "" : " (not the level in use)")
                 let groups = rows / packed[0].groupRows
                 let pairsX8 = Self.pairs(reps, {
                     pool.run { w in
@@ -103,6 +107,7 @@ struct KernelsCommand: ParsableCommand {
                              ratio: Summary(pairsX8.map { $0.0 / $0.1 }).median)
                 results.append(x8)
                 print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", x8.type, x8.threads, x8.stream_gbs, x8.matvec_gbs, x8.ratio * 100))
+                }
             }
         }
         if let json {

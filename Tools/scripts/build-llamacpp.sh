@@ -53,9 +53,24 @@ fetch_source
 cd "$ROOT"
 python3 -m pip install -q cmake ninja scikit-build-core
 
-echo "== configuring and building ${TARGETS[*]} (GGML_NATIVE: tuned for this CPU)"
+# Tuned for this CPU (GGML_NATIVE), except on CPUs with AMX: there the vendored ggml's AMX matrix path faults
+# (SIGILL at its first `tilezero`, in llama-bench and llama-completion, for Q8_0, Q4_K, … on the Xeon these
+# machines have, although a plain C program that requests XTILEDATA runs AMX tiles there), so the build names
+# every other x86 feature of this CPU instead and leaves AMX out: llama.cpp's AVX-512 (VNNI, VBMI, BF16) paths.
+CPU_FLAGS=(-DGGML_NATIVE=ON)
+if grep -qw amx_tile /proc/cpuinfo 2>/dev/null; then
+  has() { grep -qw "$1" /proc/cpuinfo; }
+  onoff() { if has "$1"; then echo ON; else echo OFF; fi; }
+  CPU_FLAGS=(-DGGML_NATIVE=OFF -DGGML_SSE42=ON -DGGML_AVX=ON -DGGML_AVX2="$(onoff avx2)" -DGGML_FMA="$(onoff fma)"
+    -DGGML_F16C="$(onoff f16c)" -DGGML_BMI2="$(onoff bmi2)" -DGGML_AVX_VNNI="$(onoff avx_vnni)" -DGGML_AVX512="$(onoff avx512f)"
+    -DGGML_AVX512_VBMI="$(onoff avx512vbmi)" -DGGML_AVX512_VNNI="$(onoff avx512_vnni)" -DGGML_AVX512_BF16="$(onoff avx512_bf16)"
+    -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+  echo "== this CPU has AMX: building with its other features named, AMX left out (${CPU_FLAGS[*]})"
+fi
+
+echo "== configuring and building ${TARGETS[*]} (tuned for this CPU)"
 cmake -S src/vendor/llama.cpp -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DGGML_NATIVE=ON -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON \
+  "${CPU_FLAGS[@]}" -DLLAMA_CURL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=ON \
   -DLLAMA_BUILD_EXAMPLES=ON -DBUILD_SHARED_LIBS=OFF >build.log 2>&1 || { tail -20 build.log; exit 1; }
 cmake --build build --target "${TARGETS[@]}" -j "$(nproc)" >>build.log 2>&1 || { tail -30 build.log; exit 1; }
 

@@ -66,12 +66,18 @@ void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 void moe_mmq_mxfp4x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
-// Q4_K and IQ4_XS weights repacked 16 rows at a time for the AVX-512 one-token kernels, the bytes of the 16
-// original super-blocks reordered (no byte added). For each group g and super-block b, with codes in the
-// order the kernel loads them: chunk c (0 ..< 8, the row's qs[16c ..< 16c + 16]), then quad q = r % 4, then
-// r / 4: 64 bytes holding rows q, q + 4, q + 8, q + 12, 16 bytes each.
-//   Q4_K (2,304 bytes):   16 × 4 bytes (d, dmin of row r at 4r); 12 × 16 bytes (scale byte j of row r at
-//                         64 + 16j + r); 2,048 bytes of codes from 256.
+// Q4_K, IQ4_XS and Q3_K weights repacked 16 rows at a time for the AVX-512 kernels, the bytes of the 16 original
+// super-blocks reordered (no byte added), per group g and super-block b:
+//   Q4_K (2,304 bytes), one row per 32-bit lane: 16 × 2 bytes d (row r at 2r), 16 × 2 bytes dmin (at 32 + 2r);
+//                         the 12 scale bytes as 3 × 64 from 64: byte j of row r in vector j / 4, 256-bit half
+//                         (j % 4) / 2, at 8 · (r / 4) + 4 · (j % 2) + r % 4 within it (one widening and one unpack
+//                         make a sub-block's 16 rows' scales, row r in lane r); codes from 256: for chunk c (the
+//                         row's qs[32c ..< 32c + 32]: sub-blocks 2c, low nibbles, and 2c + 1) and g4 < 8, 64 bytes
+//                         holding row r's qs[32c + 4 g4 ..< + 4] at 4r. So one 64-byte load holds the same 4
+//                         elements of the 16 rows against one broadcast of 4 activations, and no lane is summed
+//                         across. Serves several tokens too (moe_mmq_q4_Kx16: the codes of a step decoded once).
+// IQ4_XS and Q3_K keep the codes in the order the one-token kernel loads them: chunk c (0 ..< 8, the row's
+// qs[16c ..< 16c + 16]), then quad q = r % 4, then r / 4: 64 bytes holding rows q, q + 4, q + 8, q + 12, 16 bytes each.
 //   IQ4_XS (2,176 bytes): 16 × 2 bytes d; 16 × 2 bytes scales_h (at 32 + 2r); 16 × 4 bytes scales_l (at
 //                         64 + 4r); 2,048 bytes of codes from 128.
 // x: one token as cols / 256 Q8_K blocks. Results equal the AVX-512 level's row-major products bit for bit;
@@ -80,6 +86,8 @@ size_t moe_q4_Kx16_bytes(int64_t rows, int64_t cols);
 void moe_repack_q4_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
 void moe_gemv_q4_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_q4_Kx16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 // Q3_K (1,760 bytes): 16 × 2 bytes d; 12 × 16 scale bytes (byte j of row r at 32 + 16j + r); hmask chunks 0-1
 //                       from 224; qs chunks 0-3 from 736 (the codes' order as above).
 size_t moe_q3_Kx16_bytes(int64_t rows, int64_t cols);
