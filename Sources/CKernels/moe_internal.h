@@ -177,6 +177,8 @@ void moe_mmq_q8_0_avx512(int64_t, int64_t, int64_t, const void *, size_t, const 
 void moe_gemv_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_mmq_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_gemv_q6_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_q6_Kx16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_gemv_q4_0x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_mmq_q4_0x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);

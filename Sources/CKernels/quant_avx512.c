@@ -668,8 +668,9 @@ INLINE void x16_prefetch(const uint8_t *p, int bytes) {
 // the 4 activations are one broadcast and vpdpbusd leaves each row's sum in its own lane; a sub-block's 8 loads
 // add up in int32 and meet the 16 rows' scales (int32 lanes) in one multiply. No horizontal sum anywhere. Per row
 // and super-block the integer sum is exact, then acc = fma(d · dx, sum, acc) and acc = fma(-(dmin · dx), M, acc):
-// the row-major kernels' arithmetic, hence the same bits. Several tokens (≤ Q4X16_NT) share a step's decoded codes.
-enum { Q4X16_STEP = 16 * sizeof(block_q4_K), Q4X16_DMIN = 32, Q4X16_SC = 64, Q4X16_QS = 256, Q4X16_NT = 4 };
+// the row-major kernels' arithmetic, hence the same bits. Several tokens (≤ X16_NT) share a step's decoded codes.
+enum { X16_NT = 4 }; // tokens that share a step's decoded codes
+enum { Q4X16_STEP = 16 * sizeof(block_q4_K), Q4X16_DMIN = 32, Q4X16_SC = 64, Q4X16_QS = 256 };
 
 // The 16 rows' int16 pairs of the 4 scale (or minimum) bytes held in v at the x16 positions (moe_repack.h: 256-bit
 // half i / 2, 8 · (r / 4) + 4 · (i % 2) + r % 4): P[i] lane r = (b_i(r), b_i(r)) as two uint16.
@@ -711,7 +712,7 @@ INLINE void q4_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
         M[2] = _mm512_unpacklo_epi16(c, _mm512_bsrli_epi128(c, 8));
         M[3] = _mm512_unpacklo_epi16(d, _mm512_bsrli_epi128(d, 8));
     }
-    __m512i isum[Q4X16_NT], msum[Q4X16_NT];
+    __m512i isum[X16_NT], msum[X16_NT];
     for (int t = 0; t < nt; t++) {
         // Σ y of the 8 sub-blocks of 32 as int16 (|.| ≤ 4096), pairs (k, k + 1) per 32-bit word
         const __m128i s16 = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)x[t]->bsums), _mm_loadu_si128((const __m128i *)(x[t]->bsums + 8)));
@@ -723,7 +724,7 @@ INLINE void q4_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
         isum[t] = _mm512_setzero_si512();
     }
     for (int c = 0; c < 4; c++) {
-        __m512i lo[Q4X16_NT], hi[Q4X16_NT];
+        __m512i lo[X16_NT], hi[X16_NT];
         for (int t = 0; t < nt; t++) lo[t] = hi[t] = _mm512_setzero_si512();
         for (int g4 = 0; g4 < 8; g4++) {
             const __m512i raw = _mm512_loadu_si512((const void *)(p + Q4X16_QS + 512 * c + 64 * g4));
@@ -746,43 +747,93 @@ INLINE void q4_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
     }
 }
 
-// Groups [g0, g1) × tokens [0, nt): Y[t · ldy + 16g + r]. One instance per token count (constant loops).
-INLINE void q4_Kx16_groups(const int nt, int64_t g0, int64_t g1, int64_t nb, const uint8_t *w, const uint8_t *X, size_t xs, float *Y,
-                           int64_t ldy) {
-    for (int64_t g = g0; g < g1; g++) {
-        const uint8_t *p = w + (size_t)g * (size_t)nb * Q4X16_STEP;
-        __m512 acc[Q4X16_NT];
-        for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += Q4X16_STEP) {
-            x16_prefetch(p, Q4X16_STEP);
-            const block_q8_K *x[Q4X16_NT];
-            for (int t = 0; t < nt; t++) x[t] = (const block_q8_K *)(X + (size_t)t * xs) + b;
-            q4_Kx16_step(nt, p, x, acc);
-        }
-        for (int t = 0; t < nt; t++) _mm512_storeu_ps(Y + t * ldy + 16 * g, acc[t]);
-    }
-}
+// Q6_K x16, one row per 32-bit lane (moe_repack.h): for half h and element quad lq, vectors A (ql[64h + 4lq …]),
+// B (ql[64h + 32 + 4lq …]) and H (qh[32h + 4lq …]) give the codes u = q (0 … 63) of elements 128h + 32j + 4lq + i,
+// j = 0 … 3 (A's low and high nibbles for j = 0, 2, B's for 1, 3; H's bit pairs 2j above them). A sub-block's 4
+// quads add up in int32 (vpdpbusd), lose 32 · Σy (bsums) and meet the 16 rows' scales in one multiply; per row and
+// super-block the exact sum, then acc = fma(d · dx, sum, acc): the row-major kernels' arithmetic, the same bits.
+enum { Q6X16_STEP = 16 * sizeof(block_q6_K), Q6X16_SC = 32, Q6X16_QS = 288 };
 
-MOE_AVX512 void moe_gemv_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) {
-    q4_Kx16_groups(1, g0, g1, cols / QK_K, w, x, 0, y, 0);
-}
-
-MOE_AVX512 void moe_mmq_q4_Kx16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, float *Y, int64_t ldy) {
-    const int64_t nb = cols / QK_K;
-    const size_t xs = (size_t)nb * sizeof(block_q8_K);
-    for (int64_t g = g0; g < g1; g++) {
-        for (int64_t n0 = 0; n0 < N; n0 += Q4X16_NT) {
-            const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;
-            float *Yn = Y + n0 * ldy;
-            switch (N - n0 < Q4X16_NT ? N - n0 : Q4X16_NT) {
-            case 4: q4_Kx16_groups(4, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
-            case 3: q4_Kx16_groups(3, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
-            case 2: q4_Kx16_groups(2, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
-            default: q4_Kx16_groups(1, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;
+INLINE void q6_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const *x, __m512 *acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m30 = _mm512_set1_epi8(0x30);
+    __m512i isum[X16_NT];
+    for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+    for (int h = 0; h < 2; h++) {
+#pragma clang loop unroll(full)
+        for (int half = 0; half < 2; half++) { // lq / 4: sub-blocks 8h + 2j + half
+            __m512i s[X16_NT][4];
+            for (int t = 0; t < nt; t++)
+                for (int j = 0; j < 4; j++) s[t][j] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+            for (int q = 0; q < 4; q++) {
+                const int lq = 4 * half + q;
+                const uint8_t *c = p + Q6X16_QS + 192 * (8 * h + lq);
+                const __m512i A = _mm512_loadu_si512((const void *)c), B = _mm512_loadu_si512((const void *)(c + 64)),
+                              H = _mm512_loadu_si512((const void *)(c + 128));
+                // u = nibble | (the bit pair shifted to bits 4-5): ternary a | (b & c) = 0xF8
+                const __m512i u[4] = {
+                    _mm512_ternarylogic_epi32(_mm512_and_si512(A, m4), _mm512_slli_epi16(H, 4), m30, 0xF8),
+                    _mm512_ternarylogic_epi32(_mm512_and_si512(B, m4), _mm512_slli_epi16(H, 2), m30, 0xF8),
+                    _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(A, 4), m4), H, m30, 0xF8),
+                    _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(B, 4), m4), _mm512_srli_epi16(H, 2), m30, 0xF8),
+                };
+                for (int t = 0; t < nt; t++)
+                    for (int j = 0; j < 4; j++) s[t][j] = _mm512_dpbusd_epi32(s[t][j], u[j], x16_bcast4(x[t]->qs + 128 * h + 32 * j + 4 * lq));
+            }
+            for (int j = 0; j < 4; j++) {
+                const int k = 8 * h + 2 * j + half;
+                const __m512i sc = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(p + Q6X16_SC + 16 * k)));
+                // |Σ (q − 32) y| ≤ 16 · 32 · 128 per sub-block, times |sc| ≤ 128, 16 sub-blocks: within int32
+                for (int t = 0; t < nt; t++)
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(_mm512_sub_epi32(s[t][j], _mm512_set1_epi32(32 * x[t]->bsums[k])), sc));
             }
         }
     }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[t]->d)), _mm512_cvtepi32_ps(isum[t]), acc[t]);
 }
+
+// Groups [g0, g1) × tokens [0, nt): Y[t · ldy + 16g + r], through T##x16_step (STEP bytes a super-block). One function
+// per type and token count, so the step's loops unroll with constant shifts.
+#define X16_LANE_GROUPS(T, STEP)                                                                                        \
+    INLINE void T##x16_groups(const int nt, int64_t g0, int64_t g1, int64_t nb, const uint8_t *w, const uint8_t *X,     \
+                              size_t xs, float *Y, int64_t ldy) {                                                        \
+        for (int64_t g = g0; g < g1; g++) {                                                                               \
+            const uint8_t *p = w + (size_t)g * (size_t)nb * (STEP);                                                       \
+            __m512 acc[X16_NT];                                                                                           \
+            for (int t = 0; t < nt; t++) acc[t] = _mm512_setzero_ps();                                                    \
+            for (int64_t b = 0; b < nb; b++, p += (STEP)) {                                                               \
+                x16_prefetch(p, (STEP));                                                                                  \
+                const block_q8_K *x[X16_NT];                                                                              \
+                for (int t = 0; t < nt; t++) x[t] = (const block_q8_K *)(X + (size_t)t * xs) + b;                        \
+                T##x16_step(nt, p, x, acc);                                                                               \
+            }                                                                                                             \
+            for (int t = 0; t < nt; t++) _mm512_storeu_ps(Y + t * ldy + 16 * g, acc[t]);                                  \
+        }                                                                                                                 \
+    }                                                                                                                     \
+    MOE_AVX512 void moe_gemv_##T##x16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) { \
+        T##x16_groups(1, g0, g1, cols / QK_K, w, x, 0, y, 0);                                                             \
+    }                                                                                                                     \
+    MOE_AVX512 void moe_mmq_##T##x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *X, \
+                                            float *Y, int64_t ldy) {                                                      \
+        const int64_t nb = cols / QK_K;                                                                                   \
+        const size_t xs = (size_t)nb * sizeof(block_q8_K);                                                                \
+        for (int64_t g = g0; g < g1; g++) {                                                                               \
+            for (int64_t n0 = 0; n0 < N; n0 += X16_NT) {                                                                  \
+                const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;                                                 \
+                float *Yn = Y + n0 * ldy;                                                                                 \
+                switch (N - n0 < X16_NT ? N - n0 : X16_NT) {                                                              \
+                case 4: T##x16_groups(4, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
+                case 3: T##x16_groups(3, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
+                case 2: T##x16_groups(2, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
+                default: T##x16_groups(1, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                      \
+                }                                                                                                         \
+            }                                                                                                             \
+        }                                                                                                                 \
+    }
+X16_LANE_GROUPS(q4_K, Q4X16_STEP)
+X16_LANE_GROUPS(q6_K, Q6X16_STEP)
 
 MOE_AVX512 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
     enum { STEP = 16 * sizeof(block_iq4_xs) };
@@ -1114,20 +1165,7 @@ MOE_AVX512 float moe_vd_q6_K_avx512(int64_t n, const void *vw, const void *vx) {
     const block_q6_K *w = vw;
     const block_q8_K *x = vx;
     float acc = 0.0f;
-    for (int64_t b = 0; b < n / QK_K; b++) {
-        int s = 0;
-        for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w[b].ql + 64 * h, *qh = w[b].qh + 32 * h;
-            for (int l = 0; l < 32; l++) {
-                const int e = 128 * h + l;
-                const int q0 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32, q1 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32, q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                s += w[b].scales[e / 16] * q0 * x[b].qs[e] + w[b].scales[(e + 32) / 16] * q1 * x[b].qs[e + 32]
-                   + w[b].scales[(e + 64) / 16] * q2 * x[b].qs[e + 64] + w[b].scales[(e + 96) / 16] * q3 * x[b].qs[e + 96];
-            }
-        }
-        acc = fmaf(h2f(w[b].d) * x[b].d, (float)s, acc);
-    }
+    for (int64_t b = 0; b < n / QK_K; b++) acc = fmaf(h2f(w[b].d) * x[b].d, (float)moe_q6_K_isum(&w[b], &x[b]), acc);
     return acc;
 }
 

@@ -33,6 +33,23 @@ static inline int moe_q3_K_isum(const block_q3_K *w, const block_q8_K *x) {
     return s;
 }
 
+// The exact integer sum Σ_k sc_k Σ_{l in k} (q_l − 32) y_l of a Q6_K block against a Q8_K block (the product is
+// d·dx times it): the AVX-512 level's scalar dot and the x16 layout's reference share it.
+static inline int moe_q6_K_isum(const block_q6_K *w, const block_q8_K *x) {
+    int s = 0;
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = w->ql + 64 * h, *qh = w->qh + 32 * h;
+        for (int l = 0; l < 32; l++) {
+            const int e = 128 * h + l;
+            const int q0 = ((ql[l] & 0x0F) | (((qh[l] >> 0) & 3) << 4)) - 32, q1 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32, q3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            s += w->scales[e / 16] * q0 * x->qs[e] + w->scales[(e + 32) / 16] * q1 * x->qs[e + 32]
+               + w->scales[(e + 64) / 16] * q2 * x->qs[e + 64] + w->scales[(e + 96) / 16] * q3 * x->qs[e + 96];
+        }
+    }
+    return s;
+}
+
 // The 8 six-bit scales of an IQ4_XS block, unbiased (ls - 32, in -32 ... 31).
 static inline void moe_iq4xs_scales(const block_iq4_xs *b, int8_t out[8]) {
     for (int ib = 0; ib < 8; ib++) {

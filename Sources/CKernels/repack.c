@@ -316,6 +316,27 @@ static float q3_K_row(const void *vb, const block_q8_K *x, float acc) {
     return fmaf(moe_half_to_float(b->d) * x->d, (float)moe_q3_K_isum(b, x), acc);
 }
 
+// Q6_K x16, one row per 32-bit lane: d at 2r; scale k (int8) at 32 + 16k + r; for half h and element quad lq < 8 three
+// 64-byte vectors at 288 + 192 (8h + lq): row r's ql[64h + 4lq ..< + 4], ql[64h + 32 + 4lq ..< + 4] and qh[32h + 4lq ..< + 4] at 4r.
+static void q6_K_map(int pack, uint8_t *p, int r, void *vb) {
+    block_q6_K *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    for (int k = 0; k < 16; k++) x16_move(pack, p + 32 + 16 * k + r, b->scales + k, 1);
+    for (int h = 0; h < 2; h++) {
+        for (int lq = 0; lq < 8; lq++) {
+            uint8_t *v = p + 288 + 192 * (8 * h + lq) + 4 * r;
+            x16_move(pack, v, b->ql + 64 * h + 4 * lq, 4);
+            x16_move(pack, v + 64, b->ql + 64 * h + 32 + 4 * lq, 4);
+            x16_move(pack, v + 128, b->qh + 32 * h + 4 * lq, 4);
+        }
+    }
+}
+
+static float q6_K_row(const void *vb, const block_q8_K *x, float acc) {
+    const block_q6_K *b = vb;
+    return fmaf(moe_half_to_float(b->d) * x->d, (float)moe_q6_K_isum(b, x), acc);
+}
+
 // `block`: bytes of one row's super-block (a step is `n` of them: 16 rows, or 8 for the x8 layouts below).
 static void repack_super(int n, size_t block, x16_map map, int64_t rows, int64_t cols, const void *src, size_t src_row_bytes,
                          void *dst) {
@@ -335,7 +356,7 @@ static void gemv_super_generic(int n, size_t block, x16_map map, x16_row row, in
                                const void *vx, float *y) {
     const int64_t nb = cols / QK_K;
     const block_q8_K *x = vx;
-    _Alignas(16) uint8_t blk[sizeof(block_q4_K)]; // the largest of the three
+    _Alignas(16) uint8_t blk[sizeof(block_q6_K)]; // the largest of the four
     for (int64_t g = g0; g < g1; g++) {
         float acc[16] = {0};
         uint8_t *p = (uint8_t *)w + (size_t)g * (size_t)nb * (size_t)n * block;
@@ -359,14 +380,20 @@ static void gemv_super_generic(int n, size_t block, x16_map map, x16_row row, in
     }                                                                                                                \
     X16_DISPATCH_GEMV(moe_gemv_##name##x16, 1)
 
-_Static_assert(sizeof(block_q4_K) >= sizeof(block_iq4_xs) && sizeof(block_q4_K) >= sizeof(block_q3_K), "scratch block size");
+_Static_assert(sizeof(block_q6_K) >= sizeof(block_q4_K) && sizeof(block_q6_K) >= sizeof(block_iq4_xs) && sizeof(block_q6_K) >= sizeof(block_q3_K),
+               "scratch block size");
 SUPER_X16(q4_K, block_q4_K)
-// Several tokens on the Q4_K x16 layout: each token's one-token product (the same bits).
-void moe_mmq_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
-    const size_t xs = (size_t)(cols / QK_K) * sizeof(block_q8_K);
-    for (int64_t t = 0; t < N; t++) moe_gemv_q4_Kx16_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);
-}
-X16_DISPATCH_MMQ(moe_mmq_q4_Kx16, 1)
+SUPER_X16(q6_K, block_q6_K)
+// Several tokens on the Q4_K and Q6_K x16 layouts: each token's one-token product (the same bits).
+#define SUPER_X16_TOKENS(name)                                                                                       \
+    void moe_mmq_##name##x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x,  \
+                                     float *y, int64_t ldy) {                                                        \
+        const size_t xs = (size_t)(cols / QK_K) * sizeof(block_q8_K);                                                \
+        for (int64_t t = 0; t < N; t++) moe_gemv_##name##x16_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy); \
+    }                                                                                                                \
+    X16_DISPATCH_MMQ(moe_mmq_##name##x16, 1)
+SUPER_X16_TOKENS(q4_K)
+SUPER_X16_TOKENS(q6_K)
 SUPER_X16(iq4_xs, block_iq4_xs)
 SUPER_X16(q3_K, block_q3_K)
 

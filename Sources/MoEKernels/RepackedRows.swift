@@ -116,6 +116,10 @@ public final class RepackedRows: @unchecked Sendable {
         public static let q4_Kx16 = Layout(name: "Q4_K x16", type: .q4_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q4_Kx16, multiply: moe_gemv_q4_Kx16, multiplyGeneric: moe_gemv_q4_Kx16_generic,
                                            multiplyTokens: moe_mmq_q4_Kx16, multiplyTokensGeneric: moe_mmq_q4_Kx16_generic)
+        /// Q6_K, 16 rows (AVX-512), one row per 32-bit lane; serves several tokens too (the K-quant mixes' other type).
+        public static let q6_Kx16 = Layout(name: "Q6_K x16", type: .q6_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
+                                           repack: moe_repack_q6_Kx16, multiply: moe_gemv_q6_Kx16, multiplyGeneric: moe_gemv_q6_Kx16_generic,
+                                           multiplyTokens: moe_mmq_q6_Kx16, multiplyTokensGeneric: moe_mmq_q6_Kx16_generic)
         /// Q3_K, 16 rows (AVX-512).
         public static let q3_Kx16 = Layout(name: "Q3_K x16", type: .q3_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q3_Kx16, multiply: moe_gemv_q3_Kx16, multiplyGeneric: moe_gemv_q3_Kx16_generic)
@@ -123,7 +127,7 @@ public final class RepackedRows: @unchecked Sendable {
         public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                              repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)
 
-        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x8, .mxfp4x16, .q4_Kx8, .q4_Kx16, .q3_Kx8, .q3_Kx16, .iq4_xsx8, .iq4_xsx16]
+        public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x8, .mxfp4x16, .q4_Kx8, .q4_Kx16, .q6_Kx16, .q3_Kx8, .q3_Kx16, .iq4_xsx8, .iq4_xsx16]
 
         /// The layout for `type` where this CPU can use it.
         public static func forType(_ type: TensorType) -> Layout? { all.first { $0.type == type && $0.available() } }

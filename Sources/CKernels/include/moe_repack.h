@@ -66,7 +66,7 @@ void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 void moe_mmq_mxfp4x16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
-// Q4_K, IQ4_XS and Q3_K weights repacked 16 rows at a time for the AVX-512 kernels, the bytes of the 16 original
+// Q4_K, Q6_K, IQ4_XS and Q3_K weights repacked 16 rows at a time for the AVX-512 kernels, the bytes of the 16 original
 // super-blocks reordered (no byte added), per group g and super-block b:
 //   Q4_K (2,304 bytes), one row per 32-bit lane: 16 × 2 bytes d (row r at 2r), 16 × 2 bytes dmin (at 32 + 2r);
 //                         the 12 scale bytes as 3 × 64 from 64: byte j of row r in vector j / 4, 256-bit half
@@ -76,6 +76,11 @@ void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, c
 //                         holding row r's qs[32c + 4 g4 ..< + 4] at 4r. So one 64-byte load holds the same 4
 //                         elements of the 16 rows against one broadcast of 4 activations, and no lane is summed
 //                         across. Serves several tokens too (moe_mmq_q4_Kx16: the codes of a step decoded once).
+//   Q6_K (3,360 bytes), one row per 32-bit lane: 16 × 2 bytes d; the 16 int8 scales from 32 (scale k of row r at
+//                         32 + 16k + r); from 288, for half h and element quad lq < 8, three 64-byte vectors at
+//                         288 + 192 (8h + lq) holding row r's ql[64h + 4lq ..< + 4], ql[64h + 32 + 4lq ..< + 4] and
+//                         qh[32h + 4lq ..< + 4] at 4r: the 16 codes of elements 128h + 32j + 4lq + i (j, i < 4) of the
+//                         16 rows. Serves several tokens too (moe_mmq_q6_Kx16).
 // IQ4_XS and Q3_K keep the codes in the order the one-token kernel loads them: chunk c (0 ..< 8, the row's
 // qs[16c ..< 16c + 16]), then quad q = r % 4, then r / 4: 64 bytes holding rows q, q + 4, q + 8, q + 12, 16 bytes each.
 //   IQ4_XS (2,176 bytes): 16 × 2 bytes d; 16 × 2 bytes scales_h (at 32 + 2r); 16 × 4 bytes scales_l (at
@@ -88,6 +93,12 @@ void moe_gemv_q4_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const
 void moe_gemv_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_mmq_q4_Kx16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_q4_Kx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+size_t moe_q6_Kx16_bytes(int64_t rows, int64_t cols);
+void moe_repack_q6_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
+void moe_gemv_q6_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_gemv_q6_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_q6_Kx16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_q6_Kx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 // Q3_K (1,760 bytes): 16 × 2 bytes d; 12 × 16 scale bytes (byte j of row r at 32 + 16j + r); hmask chunks 0-1
 //                       from 224; qs chunks 0-3 from 736 (the codes' order as above).
 size_t moe_q3_Kx16_bytes(int64_t rows, int64_t cols);
