@@ -794,6 +794,68 @@ INLINE void q6_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
     for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[t]->d)), _mm512_cvtepi32_ps(isum[t]), acc[t]);
 }
 
+// Q3_K x16, one row per 32-bit lane (moe_repack.h): the codes u = q + 4 (0 … 7) as nibble triples, so one triple of
+// 64-byte loads decodes into the 8 planes of 4 elements × 16 rows (20 operations, the x8 layout's scheme at 512 bits).
+// A sub-block's 4 planes add up in int32 (vpdpbusd), lose 4 · Σy (bsums) and meet the 16 rows' scales in one multiply;
+// per row and super-block the exact sum, then acc = fma(d · dx, sum, acc): the row-major kernels' arithmetic.
+enum { Q3X16_STEP = 16 * sizeof(block_q3_K), Q3X16_SC = 32, Q3X16_CODES = 224 };
+
+INLINE void q3_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const *x, __m512 *acc) {
+    // Scale bytes j = 0-3, 4-7, 8-11 (16 rows each per 128-bit lane) → the 16 six-bit scales minus 32, lane k of
+    // sc[m] holding sub-block 4m + k (as moe_q3k_scales).
+    const __m512i v0 = _mm512_loadu_si512((const void *)(p + Q3X16_SC));
+    const __m512i v1 = _mm512_loadu_si512((const void *)(p + Q3X16_SC + 64));
+    const __m512i v2 = _mm512_loadu_si512((const void *)(p + Q3X16_SC + 128));
+    const __m512i lo4 = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), bias = _mm512_set1_epi8(32);
+    const __m512i sc[4] = {
+        _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(v0, lo4), _mm512_and_si512(_mm512_slli_epi16(v2, 4), top)), bias),
+        _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(v1, lo4), _mm512_and_si512(_mm512_slli_epi16(v2, 2), top)), bias),
+        _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 4), lo4), _mm512_and_si512(v2, top)), bias),
+        _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v1, 4), lo4), _mm512_and_si512(_mm512_srli_epi16(v2, 2), top)), bias),
+    };
+    // sub-block k's scales as int32, row r in lane r: sc[k / 4], 128-bit lane k % 4
+#define Q3X16_SC32(m, k) _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(sc[m], k))
+    const __m512i S[16] = {Q3X16_SC32(0, 0), Q3X16_SC32(0, 1), Q3X16_SC32(0, 2), Q3X16_SC32(0, 3), Q3X16_SC32(1, 0), Q3X16_SC32(1, 1),
+                           Q3X16_SC32(1, 2), Q3X16_SC32(1, 3), Q3X16_SC32(2, 0), Q3X16_SC32(2, 1), Q3X16_SC32(2, 2), Q3X16_SC32(2, 3),
+                           Q3X16_SC32(3, 0), Q3X16_SC32(3, 1), Q3X16_SC32(3, 2), Q3X16_SC32(3, 3)};
+#undef Q3X16_SC32
+    const __m512i m7 = _mm512_set1_epi8(7), m88 = _mm512_set1_epi8((char)0x88);
+    __m512i isum[X16_NT];
+    for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+    for (int q = 0; q < 8; q++) {
+        const uint8_t *c = p + Q3X16_CODES + 192 * q;
+        const __m512i A = _mm512_loadu_si512((const void *)c), B = _mm512_loadu_si512((const void *)(c + 64)),
+                      C = _mm512_loadu_si512((const void *)(c + 128));
+        // planes 6 and 7: bits 3 and 7 of A, B, C gathered as bits 3, 2, 1 and 7, 6, 5 (16-bit shifts of masked
+        // bytes never cross into the next byte)
+        const __m512i w = _mm512_or_si512(_mm512_and_si512(A, m88), _mm512_or_si512(_mm512_srli_epi16(_mm512_and_si512(B, m88), 1),
+                                                                                   _mm512_srli_epi16(_mm512_and_si512(C, m88), 2)));
+        const __m512i u[8] = {
+            _mm512_and_si512(A, m7), _mm512_and_si512(_mm512_srli_epi16(A, 4), m7),
+            _mm512_and_si512(B, m7), _mm512_and_si512(_mm512_srli_epi16(B, 4), m7),
+            _mm512_and_si512(C, m7), _mm512_and_si512(_mm512_srli_epi16(C, 4), m7),
+            _mm512_and_si512(_mm512_srli_epi16(w, 1), m7), _mm512_and_si512(_mm512_srli_epi16(w, 5), m7),
+        };
+        // sub-blocks 2q (planes 0-3) and 2q + 1 (planes 4-7)
+        const __m512i s0 = S[2 * q], s1 = S[2 * q + 1];
+        for (int t = 0; t < nt; t++) {
+            const int8_t *y = x[t]->qs + 32 * q;
+            __m512i P0 = _mm512_setzero_si512(), P1 = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+            for (int pl = 0; pl < 4; pl++) {
+                P0 = _mm512_dpbusd_epi32(P0, u[pl], x16_bcast4(y + 4 * pl));
+                P1 = _mm512_dpbusd_epi32(P1, u[pl + 4], x16_bcast4(y + 16 + 4 * pl));
+            }
+            P0 = _mm512_sub_epi32(P0, _mm512_set1_epi32(4 * x[t]->bsums[2 * q]));
+            P1 = _mm512_sub_epi32(P1, _mm512_set1_epi32(4 * x[t]->bsums[2 * q + 1]));
+            isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(P0, s0), _mm512_mullo_epi32(P1, s1)));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[t]->d)), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+}
+
 // Groups [g0, g1) × tokens [0, nt): Y[t · ldy + 16g + r], through T##x16_step (STEP bytes a super-block). One function
 // per type and token count, so the step's loops unroll with constant shifts.
 #define X16_LANE_GROUPS(T, STEP)                                                                                        \
@@ -834,6 +896,7 @@ INLINE void q6_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
     }
 X16_LANE_GROUPS(q4_K, Q4X16_STEP)
 X16_LANE_GROUPS(q6_K, Q6X16_STEP)
+X16_LANE_GROUPS(q3_K, Q3X16_STEP)
 
 MOE_AVX512 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
     enum { STEP = 16 * sizeof(block_iq4_xs) };
@@ -871,76 +934,6 @@ MOE_AVX512 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, 
             }
             const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), _mm512_set1_ps(x[b].d));
             acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
-        }
-        _mm512_storeu_ps(y + 16 * g, acc);
-    }
-}
-
-// Q3_K sub-block 8h + 2j + e of 16 rows (x16 layout at p): codes q2 + 4·hbit (0 … 7) from qs chunk 2h + e and
-// hmask chunk e, against the sub-block's 16 activations; the 16 rows' Σ v y (the offset 4 taken out as 4 Σy,
-// bsums[k]) times their scales `sc` (one row per lane), added to s.
-INLINE __m512i q3_Kx16_sub(const uint8_t *p, const block_q8_K *x, int h, int j, int e, __m512i sc, __m512i s) {
-    const int k = 8 * h + 2 * j + e, bit = 4 * h + j;
-    const __m512i m3 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(4);
-    const __m512i y = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(x->qs + 16 * k)));
-    __m512i a[4];
-    for (int q = 0; q < 4; q++) {
-        const __m512i hm = _mm512_loadu_si512((const void *)(p + 224 + 64 * (4 * e + q)));
-        const __m512i qs = _mm512_loadu_si512((const void *)(p + 736 + 64 * (4 * (2 * h + e) + q)));
-        const __m512i high = bit >= 2 ? _mm512_and_si512(_mm512_srli_epi16(hm, bit - 2), m4) : _mm512_and_si512(_mm512_slli_epi16(hm, 2 - bit), m4);
-        const __m512i codes = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(qs, 2 * j), m3), high);
-        a[q] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), codes, y);
-    }
-    const __m512i u = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(4 * x->bsums[k]));
-    return _mm512_add_epi32(s, _mm512_mullo_epi32(u, sc));
-}
-
-// Byte lane k (0 ..< 4) of v (16 rows' signed bytes) as 16 int32 lanes.
-#define X16_SBYTES32(v, k) _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32((v), (k)))
-
-INLINE __m512 q3_Kx16_step(const uint8_t *p, const block_q8_K *x, __m512 acc) {
-    // Scale bytes j = 0-3, 4-7, 8-11 (16 rows each per 128-bit lane) → the 16 six-bit scales minus 32, lane k of
-    // sc[m] holding sub-block 4m + k (as moe_q3k_scales).
-    const __m512i v0 = _mm512_loadu_si512((const void *)(p + 32));
-    const __m512i v1 = _mm512_loadu_si512((const void *)(p + 96));
-    const __m512i v2 = _mm512_loadu_si512((const void *)(p + 160));
-    const __m512i lo4 = _mm512_set1_epi8(0x0F), top = _mm512_set1_epi8(0x30), bias = _mm512_set1_epi8(32);
-    const __m512i sc0 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(v0, lo4), _mm512_and_si512(_mm512_slli_epi16(v2, 4), top)), bias);
-    const __m512i sc1 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(v1, lo4), _mm512_and_si512(_mm512_slli_epi16(v2, 2), top)), bias);
-    const __m512i sc2 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v0, 4), lo4), _mm512_and_si512(v2, top)), bias);
-    const __m512i sc3 = _mm512_sub_epi8(_mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v1, 4), lo4), _mm512_and_si512(_mm512_srli_epi16(v2, 2), top)), bias);
-    __m512i s = _mm512_setzero_si512();
-    // sub-block k = 8h + 2j + e: sc[k / 4], lane k % 4
-    s = q3_Kx16_sub(p, x, 0, 0, 0, X16_SBYTES32(sc0, 0), s);
-    s = q3_Kx16_sub(p, x, 0, 0, 1, X16_SBYTES32(sc0, 1), s);
-    s = q3_Kx16_sub(p, x, 0, 1, 0, X16_SBYTES32(sc0, 2), s);
-    s = q3_Kx16_sub(p, x, 0, 1, 1, X16_SBYTES32(sc0, 3), s);
-    s = q3_Kx16_sub(p, x, 0, 2, 0, X16_SBYTES32(sc1, 0), s);
-    s = q3_Kx16_sub(p, x, 0, 2, 1, X16_SBYTES32(sc1, 1), s);
-    s = q3_Kx16_sub(p, x, 0, 3, 0, X16_SBYTES32(sc1, 2), s);
-    s = q3_Kx16_sub(p, x, 0, 3, 1, X16_SBYTES32(sc1, 3), s);
-    s = q3_Kx16_sub(p, x, 1, 0, 0, X16_SBYTES32(sc2, 0), s);
-    s = q3_Kx16_sub(p, x, 1, 0, 1, X16_SBYTES32(sc2, 1), s);
-    s = q3_Kx16_sub(p, x, 1, 1, 0, X16_SBYTES32(sc2, 2), s);
-    s = q3_Kx16_sub(p, x, 1, 1, 1, X16_SBYTES32(sc2, 3), s);
-    s = q3_Kx16_sub(p, x, 1, 2, 0, X16_SBYTES32(sc3, 0), s);
-    s = q3_Kx16_sub(p, x, 1, 2, 1, X16_SBYTES32(sc3, 1), s);
-    s = q3_Kx16_sub(p, x, 1, 3, 0, X16_SBYTES32(sc3, 2), s);
-    s = q3_Kx16_sub(p, x, 1, 3, 1, X16_SBYTES32(sc3, 3), s);
-    const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), _mm512_set1_ps(x->d));
-    return _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
-}
-
-MOE_AVX512 void moe_gemv_q3_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    enum { STEP = 16 * sizeof(block_q3_K) };
-    const int64_t nb = cols / QK_K;
-    const block_q8_K *x = vx;
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * STEP;
-    for (int64_t g = g0; g < g1; g++) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += STEP) {
-            x16_prefetch(p, STEP);
-            acc = q3_Kx16_step(p, &x[b], acc);
         }
         _mm512_storeu_ps(y + 16 * g, acc);
     }

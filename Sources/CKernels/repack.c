@@ -303,12 +303,15 @@ static float iq4_xs_row(const void *vb, const block_q8_K *x, float acc) {
     return fmaf(moe_half_to_float(b->d) * x->d, (float)moe_iq4_xs_isum(b, x), acc);
 }
 
+// Q3_K x16, one row per 32-bit lane: d at 2r, scale byte j at 32 + 16j + r, the codes as nibble triples of 64-byte
+// vectors from 224 (q3_K_triples).
+static void q3_K_triples(int pack, uint8_t *codes, int width, int r, block_q3_K *b);
 static void q3_K_map(int pack, uint8_t *p, int r, void *vb) {
     block_q3_K *b = vb;
     x16_move(pack, p + 2 * r, &b->d, 2);
     for (int j = 0; j < 12; j++) x16_move(pack, p + 32 + 16 * j + r, b->scales + j, 1);
-    for (int c = 0; c < 2; c++) x16_move(pack, p + x16_code(224, c, r), b->hmask + 16 * c, 16);
-    for (int c = 0; c < 4; c++) x16_move(pack, p + x16_code(736, c, r), b->qs + 16 * c, 16);
+    if (!pack) memset(b->hmask, 0, sizeof b->hmask), memset(b->qs, 0, sizeof b->qs);
+    q3_K_triples(pack, p + 224, 64, r, b);
 }
 
 static float q3_K_row(const void *vb, const block_q8_K *x, float acc) {
@@ -394,6 +397,7 @@ SUPER_X16(q6_K, block_q6_K)
     X16_DISPATCH_MMQ(moe_mmq_##name##x16, 1)
 SUPER_X16_TOKENS(q4_K)
 SUPER_X16_TOKENS(q6_K)
+SUPER_X16_TOKENS(q3_K)
 SUPER_X16(iq4_xs, block_iq4_xs)
 SUPER_X16(q3_K, block_q3_K)
 
@@ -410,17 +414,15 @@ static inline int q3_K_code(const block_q3_K *b, int e) {
     return ((b->qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3) | (((b->hmask[e % 32] >> (e / 32)) & 1) << 2);
 }
 
-// Q3_K x8 codes (moe_repack.h): triple q of vectors A, B, C; row r's byte i (i < 4) of each carries the codes of
-// elements 32q + 4p + i for the planes p = 0 … 7: planes 0/1 in A's nibbles, 2/3 in B's, 4/5 in C's (3 bits each),
-// and planes 6 and 7 bit by bit in the nibbles' top bits (bit 3 and 7): A the code's bit 2, B bit 1, C bit 0.
-static void q3_K_x8_map(int pack, uint8_t *p, int r, void *vb) {
-    block_q3_K *b = vb;
-    x16_move(pack, p + 2 * r, &b->d, 2);
-    for (int j = 0; j < 12; j++) x16_move(pack, p + x8_scale(16, j, r), b->scales + j, 1);
-    if (!pack) memset(b->hmask, 0, sizeof b->hmask), memset(b->qs, 0, sizeof b->qs);
+// Q3_K codes as nibble triples (moe_repack.h), for the x8 (vectors of 32 bytes) and x16 (64) layouts: triple q of vectors
+// A, B, C at `codes` + 3 · width · q; row r's byte i (i < 4) of each carries the codes of elements 32q + 4p + i for the
+// planes p = 0 … 7: planes 0/1 in A's nibbles, 2/3 in B's, 4/5 in C's (3 bits each), and planes 6 and 7 bit by bit in
+// the nibbles' top bits (bit 3 and 7): A the code's bit 2, B bit 1, C bit 0. Unpacking ORs into a zeroed block.
+static void q3_K_triples(int pack, uint8_t *codes, int width, int r, block_q3_K *b) {
     for (int q = 0; q < 8; q++) {
         for (int i = 0; i < 4; i++) {
-            uint8_t *abc[3] = {p + 112 + 96 * q + 4 * r + i, p + 112 + 96 * q + 32 + 4 * r + i, p + 112 + 96 * q + 64 + 4 * r + i};
+            uint8_t *abc[3];
+            for (int v = 0; v < 3; v++) abc[v] = codes + (size_t)(3 * q + v) * (size_t)width + 4 * (size_t)r + (size_t)i;
             if (pack) {
                 int u[8];
                 for (int pl = 0; pl < 8; pl++) u[pl] = q3_K_code(b, 32 * q + 4 * pl + i);
@@ -440,6 +442,14 @@ static void q3_K_x8_map(int pack, uint8_t *p, int r, void *vb) {
             }
         }
     }
+}
+
+static void q3_K_x8_map(int pack, uint8_t *p, int r, void *vb) {
+    block_q3_K *b = vb;
+    x16_move(pack, p + 2 * r, &b->d, 2);
+    for (int j = 0; j < 12; j++) x16_move(pack, p + x8_scale(16, j, r), b->scales + j, 1);
+    if (!pack) memset(b->hmask, 0, sizeof b->hmask), memset(b->qs, 0, sizeof b->qs);
+    q3_K_triples(pack, p + 112, 32, r, b);
 }
 
 static void q4_K_x8_map(int pack, uint8_t *p, int r, void *vb) {

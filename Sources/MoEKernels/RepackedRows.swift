@@ -120,9 +120,10 @@ public final class RepackedRows: @unchecked Sendable {
         public static let q6_Kx16 = Layout(name: "Q6_K x16", type: .q6_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q6_Kx16, multiply: moe_gemv_q6_Kx16, multiplyGeneric: moe_gemv_q6_Kx16_generic,
                                            multiplyTokens: moe_mmq_q6_Kx16, multiplyTokensGeneric: moe_mmq_q6_Kx16_generic)
-        /// Q3_K, 16 rows (AVX-512).
+        /// Q3_K, 16 rows (AVX-512), one row per 32-bit lane with the x8 layout's nibble triples; serves several tokens too.
         public static let q3_Kx16 = Layout(name: "Q3_K x16", type: .q3_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
-                                           repack: moe_repack_q3_Kx16, multiply: moe_gemv_q3_Kx16, multiplyGeneric: moe_gemv_q3_Kx16_generic)
+                                           repack: moe_repack_q3_Kx16, multiply: moe_gemv_q3_Kx16, multiplyGeneric: moe_gemv_q3_Kx16_generic,
+                                           multiplyTokens: moe_mmq_q3_Kx16, multiplyTokensGeneric: moe_mmq_q3_Kx16_generic)
         /// IQ4_XS, 16 rows (AVX-512).
         public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                              repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)

@@ -81,7 +81,7 @@ void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, c
 //                         288 + 192 (8h + lq) holding row r's ql[64h + 4lq ..< + 4], ql[64h + 32 + 4lq ..< + 4] and
 //                         qh[32h + 4lq ..< + 4] at 4r: the 16 codes of elements 128h + 32j + 4lq + i (j, i < 4) of the
 //                         16 rows. Serves several tokens too (moe_mmq_q6_Kx16).
-// IQ4_XS and Q3_K keep the codes in the order the one-token kernel loads them: chunk c (0 ..< 8, the row's
+// IQ4_XS keeps the codes in the order the one-token kernel loads them: chunk c (0 ..< 8, the row's
 // qs[16c ..< 16c + 16]), then quad q = r % 4, then r / 4: 64 bytes holding rows q, q + 4, q + 8, q + 12, 16 bytes each.
 //   IQ4_XS (2,176 bytes): 16 × 2 bytes d; 16 × 2 bytes scales_h (at 32 + 2r); 16 × 4 bytes scales_l (at
 //                         64 + 4r); 2,048 bytes of codes from 128.
@@ -99,12 +99,15 @@ void moe_gemv_q6_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const
 void moe_gemv_q6_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_mmq_q6_Kx16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_mmq_q6_Kx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
-// Q3_K (1,760 bytes): 16 × 2 bytes d; 12 × 16 scale bytes (byte j of row r at 32 + 16j + r); hmask chunks 0-1
-//                       from 224; qs chunks 0-3 from 736 (the codes' order as above).
+// Q3_K (1,760 bytes), one row per 32-bit lane: 16 × 2 bytes d; 12 × 16 scale bytes (byte j of row r at 32 + 16j + r);
+//                       from 224 the codes as the x8 layout's nibble triples (below) with 64-byte vectors: triple q at
+//                       224 + 192q, row r's bytes at 4r. Serves several tokens too (moe_mmq_q3_Kx16).
 size_t moe_q3_Kx16_bytes(int64_t rows, int64_t cols);
 void moe_repack_q3_Kx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
 void moe_gemv_q3_Kx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_q3_Kx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_q3_Kx16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_q3_Kx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 size_t moe_iq4_xsx16_bytes(int64_t rows, int64_t cols);
 void moe_repack_iq4_xsx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
 void moe_gemv_iq4_xsx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
