@@ -185,6 +185,7 @@ void moe_mmq_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 float moe_vd_q4_0_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q4_0_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 void moe_gemv_q3_Kx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_mmq_q3_Kx16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 float moe_vd_q6_K_avx512(int64_t n, const void *w, const void *x);

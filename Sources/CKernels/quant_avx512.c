@@ -856,6 +856,47 @@ INLINE void q3_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
     for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[t]->d)), _mm512_cvtepi32_ps(isum[t]), acc[t]);
 }
 
+// IQ4_XS x16, one row per 32-bit lane (moe_repack.h): a 64-byte load holds the same 4 code bytes of the 16 rows; the
+// table (as v + 128, unsigned) turns low and high nibbles into the values of 4 elements each, vpdpbusd adds a
+// sub-block's 32 products per row in int32 (128 · Σy taken out), and one multiply meets the 16 rows' scales.
+enum { XSX16_STEP = 16 * sizeof(block_iq4_xs), XSX16_SH = 32, XSX16_SL = 64, XSX16_QS = 128 };
+
+INLINE void iq4_xsx16_step(const int nt, const uint8_t *p, const block_q8_K *const *x, __m512 *acc) {
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl), _mm_set1_epi8((char)0x80)));
+    const __m512i sh = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + XSX16_SH))); // scales_h per row
+    const __m512i sl = _mm512_loadu_si512((const void *)(p + XSX16_SL));                          // scales_l per row
+    __m512i isum[X16_NT];
+    for (int t = 0; t < nt; t++) isum[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+    for (int ib = 0; ib < 8; ib++) {
+        // ls = (4 bits of scales_l | 2 bits of scales_h << 4) - 32, as moe_iq4xs_scales
+        const __m512i ls = _mm512_sub_epi32(
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(sl, 4 * ib), _mm512_set1_epi32(0x0F)),
+                            _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sh, 2 * ib), _mm512_set1_epi32(3)), 4)),
+            _mm512_set1_epi32(32));
+        __m512i P[X16_NT];
+        for (int t = 0; t < nt; t++) P[t] = _mm512_setzero_si512();
+#pragma clang loop unroll(full)
+        for (int g4 = 0; g4 < 4; g4++) {
+            const __m512i raw = _mm512_loadu_si512((const void *)(p + XSX16_QS + 256 * ib + 64 * g4));
+            const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(raw, m4));
+            const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4));
+            for (int t = 0; t < nt; t++) {
+                P[t] = _mm512_dpbusd_epi32(P[t], lo, x16_bcast4(x[t]->qs + 32 * ib + 4 * g4));
+                P[t] = _mm512_dpbusd_epi32(P[t], hi, x16_bcast4(x[t]->qs + 32 * ib + 16 + 4 * g4));
+            }
+        }
+        // Σ (v + 128) y − 128 Σ y: the sub-block's Σ v y, exact; |.| ≤ 32 · 127 · 128, times |ls| ≤ 32, 8 sub-blocks
+        for (int t = 0; t < nt; t++) {
+            const __m512i sub = _mm512_sub_epi32(P[t], _mm512_set1_epi32(128 * (x[t]->bsums[2 * ib] + x[t]->bsums[2 * ib + 1])));
+            isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(sub, ls));
+        }
+    }
+    const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    for (int t = 0; t < nt; t++) acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(x[t]->d)), _mm512_cvtepi32_ps(isum[t]), acc[t]);
+}
+
 // Groups [g0, g1) × tokens [0, nt): Y[t · ldy + 16g + r], through T##x16_step (STEP bytes a super-block). One function
 // per type and token count, so the step's loops unroll with constant shifts.
 #define X16_LANE_GROUPS(T, STEP)                                                                                        \
@@ -897,47 +938,8 @@ INLINE void q3_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
 X16_LANE_GROUPS(q4_K, Q4X16_STEP)
 X16_LANE_GROUPS(q6_K, Q6X16_STEP)
 X16_LANE_GROUPS(q3_K, Q3X16_STEP)
+X16_LANE_GROUPS(iq4_xs, XSX16_STEP)
 
-MOE_AVX512 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *vx, float *y) {
-    enum { STEP = 16 * sizeof(block_iq4_xs) };
-    const int64_t nb = cols / QK_K;
-    const block_q8_K *x = vx;
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m512i table = _mm512_broadcast_i32x4(_mm_add_epi8(_mm_loadu_si128((const __m128i *)moe_kvalues_iq4nl), _mm_set1_epi8((char)0x80)));
-    const uint8_t *p = (const uint8_t *)w + (size_t)g0 * (size_t)nb * STEP;
-    for (int64_t g = g0; g < g1; g++) {
-        __m512 acc = _mm512_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += STEP) {
-            x16_prefetch(p, STEP);
-            const __m512i sh = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p + 32))); // scales_h per row
-            const __m512i sl = _mm512_loadu_si512((const void *)(p + 64));                          // scales_l per row
-            const int8_t *qs = x[b].qs;
-            const int16_t *bs = x[b].bsums;
-            __m512i s = _mm512_setzero_si512();
-            for (int ib = 0; ib < 8; ib++) {
-                const __m512i ls = _mm512_sub_epi32(
-                    _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(sl, 4 * ib), _mm512_set1_epi32(0x0F)),
-                                    _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(sh, 2 * ib), _mm512_set1_epi32(3)), 4)),
-                    _mm512_set1_epi32(32));
-                const __m512i ylo = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(qs + 32 * ib)));
-                const __m512i yhi = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(qs + 32 * ib + 16)));
-                __m512i a[4];
-                for (int q = 0; q < 4; q++) {
-                    const __m512i raw = _mm512_loadu_si512((const void *)(p + 128 + 256 * ib + 64 * q));
-                    const __m512i lo = _mm512_shuffle_epi8(table, _mm512_and_si512(raw, m4));
-                    const __m512i hi = _mm512_shuffle_epi8(table, _mm512_and_si512(_mm512_srli_epi16(raw, 4), m4));
-                    a[q] = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), lo, ylo), hi, yhi);
-                }
-                // Σ (v + 128) y − 128 Σ y: the sub-block's Σ v y, exact
-                const __m512i sub = _mm512_sub_epi32(reduce4x4(a[0], a[1], a[2], a[3]), _mm512_set1_epi32(128 * (bs[2 * ib] + bs[2 * ib + 1])));
-                s = _mm512_add_epi32(s, _mm512_mullo_epi32(sub, ls));
-            }
-            const __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)), _mm512_set1_ps(x[b].d));
-            acc = _mm512_fmadd_ps(dd, _mm512_cvtepi32_ps(s), acc);
-        }
-        _mm512_storeu_ps(y + 16 * g, acc);
-    }
-}
 
 // mr ≤ 4 rows × nr ≤ 4 tokens, as tile_q4_K.
 static MOE_AVX512 void tile_iq4_xs(int mr, int nr, int64_t nb, const uint8_t *W, size_t ws, const uint8_t *X, size_t xs,

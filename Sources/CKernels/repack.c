@@ -258,9 +258,6 @@ void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 // Each type is one map between a row's super-block and its place in a x16 step (`x16_map`): the repack runs it one
 // way, the scalar reference the other way before the row-major block's exact integer sum.
 
-// Offset of row r's 16 code bytes number `chunk` in a x16 super-block step whose codes start at `base`:
-// chunk-major, then quad r % 4, then r / 4 (the order the kernel loads 4 rows × 16 bytes).
-static inline size_t x16_code(size_t base, int chunk, int r) { return base + (size_t)(4 * chunk + (r & 3)) * 64 + 16 * (size_t)(r >> 2); }
 
 
 typedef void (*x16_map)(int pack, uint8_t *step, int r, void *blk);
@@ -290,12 +287,15 @@ static float q4_K_row(const void *vb, const block_q8_K *x, float acc) {
     return fmaf(-(moe_half_to_float(b->dmin) * x->d), (float)m, acc);
 }
 
+// IQ4_XS x16, one row per 32-bit lane: d at 2r, scales_h at 32 + 2r, scales_l at 64 + 4r; for sub-block ib and g4 < 4
+// the 64 bytes at 128 + 256 ib + 64 g4 holding row r's qs[16 ib + 4 g4 ..< + 4] at 4r.
 static void iq4_xs_map(int pack, uint8_t *p, int r, void *vb) {
     block_iq4_xs *b = vb;
     x16_move(pack, p + 2 * r, &b->d, 2);
     x16_move(pack, p + 32 + 2 * r, &b->scales_h, 2);
     x16_move(pack, p + 64 + 4 * r, b->scales_l, 4);
-    for (int c = 0; c < 8; c++) x16_move(pack, p + x16_code(128, c, r), b->qs + 16 * c, 16);
+    for (int ib = 0; ib < 8; ib++)
+        for (int g4 = 0; g4 < 4; g4++) x16_move(pack, p + 128 + 256 * ib + 64 * g4 + 4 * r, b->qs + 16 * ib + 4 * g4, 4);
 }
 
 static float iq4_xs_row(const void *vb, const block_q8_K *x, float acc) {
@@ -398,6 +398,7 @@ SUPER_X16(q6_K, block_q6_K)
 SUPER_X16_TOKENS(q4_K)
 SUPER_X16_TOKENS(q6_K)
 SUPER_X16_TOKENS(q3_K)
+SUPER_X16_TOKENS(iq4_xs)
 SUPER_X16(iq4_xs, block_iq4_xs)
 SUPER_X16(q3_K, block_q3_K)
 

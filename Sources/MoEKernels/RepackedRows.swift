@@ -124,9 +124,10 @@ public final class RepackedRows: @unchecked Sendable {
         public static let q3_Kx16 = Layout(name: "Q3_K x16", type: .q3_K, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
                                            repack: moe_repack_q3_Kx16, multiply: moe_gemv_q3_Kx16, multiplyGeneric: moe_gemv_q3_Kx16_generic,
                                            multiplyTokens: moe_mmq_q3_Kx16, multiplyTokensGeneric: moe_mmq_q3_Kx16_generic)
-        /// IQ4_XS, 16 rows (AVX-512).
+        /// IQ4_XS, 16 rows (AVX-512), one row per 32-bit lane; serves several tokens too.
         public static let iq4_xsx16 = Layout(name: "IQ4_XS x16", type: .iq4_xs, groupRows: 16, maxCols: Int(Int32.max), available: avx512InUse,
-                                             repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic)
+                                             repack: moe_repack_iq4_xsx16, multiply: moe_gemv_iq4_xsx16, multiplyGeneric: moe_gemv_iq4_xsx16_generic,
+                                             multiplyTokens: moe_mmq_iq4_xsx16, multiplyTokensGeneric: moe_mmq_iq4_xsx16_generic)
 
         public static let all: [Layout] = [.q4_0x8, .q4_0x16, .mxfp4x8, .mxfp4x16, .q4_Kx8, .q4_Kx16, .q6_Kx16, .q3_Kx8, .q3_Kx16, .iq4_xsx8, .iq4_xsx16]
 

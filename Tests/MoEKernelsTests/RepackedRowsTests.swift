@@ -124,7 +124,7 @@ private func checkOneToken(_ name: String, rows: Int, cols: Int, seed: UInt64, l
     }
 }
 
-/// The layouts that serve prefill too (Q4_0 and MXFP4 x8 and x16, the K-quant x8 layouts, Q4_K, Q6_K and Q3_K x16): several tokens at once equal the AVX-512 level's
+/// The layouts that serve prefill too (Q4_0 and MXFP4 x8 and x16, the K-quant x8 and x16 layouts): several tokens at once equal the AVX-512 level's
 /// row-major tiles bit for bit (and the scalar reference equals the one-token reference per token), any split.
 @Suite struct RepackedTokensTests {
     @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 16, 1024 * 32),
@@ -133,7 +133,8 @@ private func checkOneToken(_ name: String, rows: Int, cols: Int, seed: UInt64, l
                       ("Q3_K x8", 16, 3 * 256), ("Q3_K x8", 24, 2048), ("Q4_K x8", 16, 3 * 256), ("Q4_K x8", 24, 2048),
                       ("IQ4_XS x8", 16, 3 * 256), ("IQ4_XS x8", 24, 2048), ("Q4_K x16", 32, 3 * 256), ("Q4_K x16", 48, 2048),
                       ("Q4_K x16", 16, 40 * 256), ("Q6_K x16", 32, 3 * 256), ("Q6_K x16", 48, 2048), ("Q6_K x16", 16, 40 * 256),
-                      ("Q3_K x16", 32, 3 * 256), ("Q3_K x16", 48, 2048), ("Q3_K x16", 16, 40 * 256)],
+                      ("Q3_K x16", 32, 3 * 256), ("Q3_K x16", 48, 2048), ("Q3_K x16", 16, 40 * 256),
+                      ("IQ4_XS x16", 32, 5 * 256), ("IQ4_XS x16", 48, 2048), ("IQ4_XS x16", 16, 40 * 256)],
           [2, 3, 4, 5, 9])
     func matchesRowMajorTiles(layout c: (String, Int, Int), tokens n: Int) throws {
         let (name, rows, cols) = c

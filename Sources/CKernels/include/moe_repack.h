@@ -112,6 +112,8 @@ size_t moe_iq4_xsx16_bytes(int64_t rows, int64_t cols);
 void moe_repack_iq4_xsx16(int64_t rows, int64_t cols, const void *src, size_t src_row_bytes, void *dst);
 void moe_gemv_iq4_xsx16(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
 void moe_gemv_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);
+void moe_mmq_iq4_xsx16(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+void moe_mmq_iq4_xsx16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 
 
 // Q3_K, Q4_K and IQ4_XS weights repacked 8 rows at a time for the AVX2 level (one token and several), the bytes of the 8 original
