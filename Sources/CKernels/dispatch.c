@@ -9,6 +9,7 @@
 
 typedef float (*moe_dot_fn)(const float *, const float *, int64_t);
 typedef void (*moe_gemm_fn)(int64_t, int64_t, int64_t, const float *, const float *, float *, int64_t);
+typedef void (*moe_wsum_fn)(float *, const float *, const float *, int64_t, int64_t, int64_t, int64_t, int64_t);
 
 // Table slots: every ggml type number with kernels (the largest is MXFP4's 39). Entry points check a type
 // has a block size (moe_type_block_size) or an activation type before they index a table with it.
@@ -18,6 +19,7 @@ typedef struct {
     moe_dequant_fn dq[MOE_TYPE_SLOTS]; // indexed by ggml type; NULL = unsupported
     moe_dot_fn dot;
     moe_gemm_fn gemm;
+    moe_wsum_fn wsum;
     moe_quant_fn quant[MOE_TYPE_SLOTS]; // by activation type (F32, Q8_0, Q8_1, Q8_K)
     moe_vdot_fn vdot[MOE_TYPE_SLOTS];   // by weight type
     moe_mmq_fn mmq[MOE_TYPE_SLOTS];     // by weight type; NULL: by dot products
@@ -59,6 +61,7 @@ static void init_impls(void) {
     g->dq[MOE_TYPE_MXFP4] = moe_dq_mxfp4_generic;
     g->dot = moe_dot_f32_generic;
     g->gemm = moe_gemm_f32_generic;
+    g->wsum = moe_weighted_rows_f32_generic;
     g->quant[MOE_TYPE_F32] = moe_qa_f32_generic;
     g->quant[MOE_TYPE_Q8_0] = moe_qa_q8_0_generic;
     g->quant[MOE_TYPE_Q8_1] = moe_qa_q8_1_generic;
@@ -102,6 +105,7 @@ static void init_impls(void) {
         s->dq[MOE_TYPE_MXFP4] = moe_dq_mxfp4_avx2;
         s->dot = moe_dot_f32_avx2;
         s->gemm = moe_gemm_f32_avx2;
+        s->wsum = moe_weighted_rows_f32_avx2;
         s->quant[MOE_TYPE_Q8_0] = moe_qa_q8_0_avx2;
         s->quant[MOE_TYPE_Q8_1] = moe_qa_q8_1_avx2;
         s->quant[MOE_TYPE_Q8_K] = moe_qa_q8_K_avx2;
@@ -254,6 +258,11 @@ int moe_dequantize_row(uint32_t t, const void *src, float *dst, int64_t n) { ret
 int moe_dequantize_row_generic(uint32_t t, const void *src, float *dst, int64_t n) { return dequant_with(generic(), t, src, dst, n); }
 
 float moe_dot_f32(const float *a, const float *b, int64_t n) { return active()->dot(a, b, n); }
+
+void moe_weighted_rows_f32(float *out, const float *p, const float *rows, int64_t stride, int64_t ring, int64_t first, int64_t last,
+                           int64_t n) {
+    active()->wsum(out, p, rows, stride, ring, first, last, n);
+}
 
 void moe_gemm_f32(int64_t M, int64_t N, int64_t K, const float *W, const float *X, float *Y, int64_t ldy) {
     if (M > 0 && N > 0) active()->gemm(M, N, K, W, X, Y, ldy);

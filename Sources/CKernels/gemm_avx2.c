@@ -45,6 +45,37 @@ MOE_AVX2 float moe_dot_f32_avx2(const float *a, const float *b, int64_t n) {
     return hsum8(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
 }
 
+// Attention's weighted sum of value rows: 64 output floats stay in 8 registers while the rows stream past (the loop
+// it replaces loaded and stored `out` once per row), then 8 at a time, then the tail; per element out + p·v in j
+// order with a separate multiply and add, as the generic function.
+MOE_AVX2 void moe_weighted_rows_f32_avx2(float *out, const float *p, const float *rows, int64_t stride, int64_t ring, int64_t first,
+                                         int64_t last, int64_t n) {
+    int64_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m256 a[8];
+        for (int k = 0; k < 8; k++) a[k] = _mm256_setzero_ps();
+        for (int64_t j = first; j <= last; j++) {
+            const float *v = rows + (j % ring) * stride + i;
+            const __m256 pj = _mm256_set1_ps(p[j]);
+            for (int k = 0; k < 8; k++) a[k] = _mm256_add_ps(a[k], _mm256_mul_ps(pj, _mm256_loadu_ps(v + 8 * k)));
+        }
+        for (int k = 0; k < 8; k++) _mm256_storeu_ps(out + i + 8 * k, a[k]);
+    }
+    for (; i + 8 <= n; i += 8) {
+        __m256 a = _mm256_setzero_ps();
+        for (int64_t j = first; j <= last; j++) a = _mm256_add_ps(a, _mm256_mul_ps(_mm256_set1_ps(p[j]), _mm256_loadu_ps(rows + (j % ring) * stride + i)));
+        _mm256_storeu_ps(out + i, a);
+    }
+    for (; i < n; i++) {
+        float a = 0.0f;
+        for (int64_t j = first; j <= last; j++) {
+            const float t = p[j] * rows[(j % ring) * stride + i];
+            a = a + t;
+        }
+        out[i] = a;
+    }
+}
+
 // One mr × nr block over kc values of k. W, X point at k = k0 of the block's first row / token;
 // rows are K floats apart. add: accumulate into Y (later k chunks) instead of storing.
 // Small blocks would wait on the FMA latency (4 cycles) with so few accumulators, so they keep

@@ -122,6 +122,8 @@ void moe_dq_q4_K_avx2(const void *src, float *dst, int64_t n);
 void moe_dq_q5_K_avx2(const void *src, float *dst, int64_t n);
 void moe_dq_q6_K_avx2(const void *src, float *dst, int64_t n);
 float moe_dot_f32_avx2(const float *a, const float *b, int64_t n);
+void moe_weighted_rows_f32_avx2(float *out, const float *p, const float *rows, int64_t stride, int64_t ring, int64_t first, int64_t last,
+                                int64_t n);
 void moe_gemm_f32_avx2(int64_t M, int64_t N, int64_t K, const float *W, const float *X, float *Y, int64_t ldy);
 #endif
 

@@ -33,6 +33,15 @@ public enum Kernels {
     public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         moe_dot_f32(a, b, Int64(count))
     }
+
+    /// out[0 ..< count] = Σ_{j = first … last} weights[j] · rows[(j % ring) · stride ..< + count]: attention's sum of
+    /// cached values. Each element is summed in j order as out + w·v (multiply, then add), the bits of the plain loop
+    /// on every CPU; the SIMD code keeps 64 outputs in registers while the rows stream past.
+    @inline(__always)
+    public static func weightedRows(into out: UnsafeMutablePointer<Float>, weights: UnsafePointer<Float>, rows: UnsafePointer<Float>,
+                                    stride: Int, ring: Int, first: Int, last: Int, count: Int) {
+        moe_weighted_rows_f32(out, weights, rows, Int64(stride), Int64(ring), Int64(first), Int64(last), Int64(count))
+    }
 }
 
 /// Problems with weights handed to the kernels.

@@ -261,13 +261,9 @@ extension Model {
             } else {
                 Ops.softmax(scores + first, n: pos + 1 - first)
             }
-            let out = s.attnOut + t * qDim + hh * hd
-            out.update(repeating: 0, count: hd)
-            for j in first ... pos {
-                let vj = values + (j % ring) * kvDim + kvOff
-                let p = scores[j]
-                for i in 0 ..< hd { out[i] += p * vj[i] }
-            }
+            // out = Σ_j p_j · v_j over the cached values (in C: the head's output stays in registers).
+            Kernels.weightedRows(into: s.attnOut + t * qDim + hh * hd, weights: scores, rows: values + kvOff, stride: kvDim, ring: ring,
+                                 first: first, last: pos, count: hd)
         }
     }
 
@@ -323,13 +319,8 @@ extension Model {
             let q = s.qAbsorbed + (t * heads + hh) * row
             for j in 0 ... pos { scores[j] = Kernels.dot(q, cache + j * row, count: row) * scale }
             Ops.softmax(scores, n: pos + 1)
-            let out = s.latentOut + (hh * n + t) * m.kvLoraRank
-            out.update(repeating: 0, count: m.kvLoraRank)
-            for j in 0 ... pos {
-                let cj = cache + j * row
-                let p = scores[j]
-                for i in 0 ..< m.kvLoraRank { out[i] += p * cj[i] }
-            }
+            Kernels.weightedRows(into: s.latentOut + (hh * n + t) * m.kvLoraRank, weights: scores, rows: cache, stride: row, ring: pos + 1,
+                                 first: 0, last: pos, count: m.kvLoraRank)
         }
         // Each head's value: v_b[h] · Σ p c, into attnOut [n, heads * valueDim].
         let vDim = heads * m.valueDim

@@ -46,4 +46,28 @@ import Testing
             #expect(abs(Double(v) - ref[0]) <= 1e-6 * absSum[0], "n=\(n): \(v) vs \(ref[0])")
         }
     }
+
+    /// Attention's weighted sum of cached value rows: the SIMD and generic entry points give exactly the bits of the
+    /// plain loop (out[i] += p · v[i], j in order), for head sizes on and off the 64- and 8-float blocks, a ring
+    /// that wraps (first > 0, positions past the slots) and rows wider than the head (stride > count).
+    @Test(arguments: [(128, 512, 1024, 0, 300), (64, 256, 7, 2, 20), (100, 100, 1000, 0, 999), (7, 9, 5, 3, 11), (512, 576, 40, 0, 39)])
+    func weightedRowsMatchThePlainLoop(_ c: (count: Int, stride: Int, ring: Int, first: Int, last: Int)) {
+        var rng = SeededRNG(seed: UInt64(c.count * 31 + c.last))
+        let rows = (0 ..< c.ring * c.stride).map { _ in Float.random(in: -2 ... 2, using: &rng) }
+        let p = (0 ... c.last).map { _ in Float.random(in: 0 ... 1, using: &rng) }
+        var expected = [Float](repeating: 0, count: c.count)
+        for j in c.first ... c.last {
+            for i in 0 ..< c.count { expected[i] += p[j] * rows[(j % c.ring) * c.stride + i] }
+        }
+        for generic in [false, true] {
+            var out = [Float](repeating: .nan, count: c.count + 1)
+            if generic {
+                moe_weighted_rows_f32_generic(&out, p, rows, Int64(c.stride), Int64(c.ring), Int64(c.first), Int64(c.last), Int64(c.count))
+            } else {
+                moe_weighted_rows_f32(&out, p, rows, Int64(c.stride), Int64(c.ring), Int64(c.first), Int64(c.last), Int64(c.count))
+            }
+            #expect(out[..<c.count].map(\.bitPattern) == expected.map(\.bitPattern), "generic \(generic) \(c)")
+            #expect(out[c.count].isNaN, "wrote past count")
+        }
+    }
 }

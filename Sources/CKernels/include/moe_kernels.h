@@ -27,6 +27,13 @@ int moe_dequantize_row_generic(uint32_t ggml_type, const void *src, float *dst, 
 // ---- dot product and matrix product, float32 in, float32 accumulation ----
 float moe_dot_f32(const float *a, const float *b, int64_t n);
 float moe_dot_f32_generic(const float *a, const float *b, int64_t n);
+// out[0 ..< n] = Σ_{j = first … last} p[j] · rows[(j % ring) · stride + 0 ..< n] (attention's weighted sum of
+// cached values, ring = the cache's slots): each element summed j in order as out + p·v (a multiply, then an add: no
+// fused multiply-add), so every level gives the bits of that plain loop.
+void moe_weighted_rows_f32(float *out, const float *p, const float *rows, int64_t stride, int64_t ring, int64_t first, int64_t last,
+                           int64_t n);
+void moe_weighted_rows_f32_generic(float *out, const float *p, const float *rows, int64_t stride, int64_t ring, int64_t first,
+                                   int64_t last, int64_t n);
 
 // Y[n*ldy + m] = Σ_k W[m*K + k] · X[n*K + k] for m < M, n < N.
 // W: M weight rows of K floats; X: N token vectors of K floats; Y: N rows with stride ldy (≥ M).
