@@ -669,7 +669,7 @@ INLINE void x16_prefetch(const uint8_t *p, int bytes) {
 // add up in int32 and meet the 16 rows' scales (int32 lanes) in one multiply. No horizontal sum anywhere. Per row
 // and super-block the integer sum is exact, then acc = fma(d · dx, sum, acc) and acc = fma(-(dmin · dx), M, acc):
 // the row-major kernels' arithmetic, hence the same bits. Several tokens (≤ X16_NT) share a step's decoded codes.
-enum { X16_NT = 4 }; // tokens that share a step's decoded codes
+enum { X16_NT = 8 }; // most tokens that share a step's decoded codes (per type: X16_LANE_GROUPS' nt_max)
 enum { Q4X16_STEP = 16 * sizeof(block_q4_K), Q4X16_DMIN = 32, Q4X16_SC = 64, Q4X16_QS = 256 };
 
 // The 16 rows' int16 pairs of the 4 scale (or minimum) bytes held in v at the x16 positions (moe_repack.h: 256-bit
@@ -899,7 +899,7 @@ INLINE void iq4_xsx16_step(const int nt, const uint8_t *p, const block_q8_K *con
 
 // Groups [g0, g1) × tokens [0, nt): Y[t · ldy + 16g + r], through T##x16_step (STEP bytes a super-block). One function
 // per type and token count, so the step's loops unroll with constant shifts.
-#define X16_LANE_GROUPS(T, STEP)                                                                                        \
+#define X16_LANE_GROUPS(T, STEP, NT)                                                                                        \
     INLINE void T##x16_groups(const int nt, int64_t g0, int64_t g1, int64_t nb, const uint8_t *w, const uint8_t *X,     \
                               size_t xs, float *Y, int64_t ldy) {                                                        \
         for (int64_t g = g0; g < g1; g++) {                                                                               \
@@ -923,10 +923,14 @@ INLINE void iq4_xsx16_step(const int nt, const uint8_t *p, const block_q8_K *con
         const int64_t nb = cols / QK_K;                                                                                   \
         const size_t xs = (size_t)nb * sizeof(block_q8_K);                                                                \
         for (int64_t g = g0; g < g1; g++) {                                                                               \
-            for (int64_t n0 = 0; n0 < N; n0 += X16_NT) {                                                                  \
+            for (int64_t n0 = 0; n0 < N; n0 += (NT)) {                                                                    \
                 const uint8_t *Xn = (const uint8_t *)X + (size_t)n0 * xs;                                                 \
                 float *Yn = Y + n0 * ldy;                                                                                 \
-                switch (N - n0 < X16_NT ? N - n0 : X16_NT) {                                                              \
+                switch (N - n0 < (NT) ? N - n0 : (NT)) {                                                                  \
+                case 8: T##x16_groups(8, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
+                case 7: T##x16_groups(7, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
+                case 6: T##x16_groups(6, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
+                case 5: T##x16_groups(5, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
                 case 4: T##x16_groups(4, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
                 case 3: T##x16_groups(3, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
                 case 2: T##x16_groups(2, g, g + 1, nb, w, Xn, xs, Yn, ldy); break;                                       \
@@ -935,10 +939,10 @@ INLINE void iq4_xsx16_step(const int nt, const uint8_t *p, const block_q8_K *con
             }                                                                                                             \
         }                                                                                                                 \
     }
-X16_LANE_GROUPS(q4_K, Q4X16_STEP)
-X16_LANE_GROUPS(q6_K, Q6X16_STEP)
-X16_LANE_GROUPS(q3_K, Q3X16_STEP)
-X16_LANE_GROUPS(iq4_xs, XSX16_STEP)
+X16_LANE_GROUPS(q4_K, Q4X16_STEP, 8)
+X16_LANE_GROUPS(q6_K, Q6X16_STEP, 8)
+X16_LANE_GROUPS(q3_K, Q3X16_STEP, 4)
+X16_LANE_GROUPS(iq4_xs, XSX16_STEP, 4)
 
 
 // mr ≤ 4 rows × nr ≤ 4 tokens, as tile_q4_K.
