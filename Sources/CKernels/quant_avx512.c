@@ -941,7 +941,7 @@ INLINE void iq4_xsx16_step(const int nt, const uint8_t *p, const block_q8_K *con
     }
 X16_LANE_GROUPS(q4_K, Q4X16_STEP, 8)
 X16_LANE_GROUPS(q6_K, Q6X16_STEP, 8)
-X16_LANE_GROUPS(q3_K, Q3X16_STEP, 4)
+X16_LANE_GROUPS(q3_K, Q3X16_STEP, 8)
 X16_LANE_GROUPS(iq4_xs, XSX16_STEP, 4)
 
 
