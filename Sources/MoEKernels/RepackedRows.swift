@@ -8,11 +8,12 @@ public enum RepackPolicy: String, Sendable, CaseIterable {
     /// Row-major rows only.
     case none
     /// Where a layout serves every product on 8-bit activations (on AVX2 machines the x8 layouts of Q4_0, MXFP4,
-    /// Q4_K, Q3_K and IQ4_XS; where the AVX-512 kernels run, Q4_0, MXFP4, Q4_K and Q6_K x16), its copy replaces the row-major
-    /// rows: their file pages are released once repacked, so memory holds one copy. Other types stay row-major.
+    /// Q4_K, Q3_K and IQ4_XS; where the AVX-512 kernels run, the x16 layouts of Q4_0, MXFP4, Q4_K, Q6_K, Q3_K and IQ4_XS),
+    /// its copy replaces the row-major rows: their file pages are released once repacked, so memory holds one copy.
+    /// Other types stay row-major.
     case replacing
-    /// Also the layouts that serve decode only (Q3_K and IQ4_XS x16, on AVX-512 machines), which keep the
-    /// row-major rows for prefill: a second copy of those weights in memory.
+    /// Also layouts that serve decode only, which keep the row-major rows for prefill (a second copy). Every layout
+    /// of today serves prefill too, so this equals `replacing`.
     case all
 }
 

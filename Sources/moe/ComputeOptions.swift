@@ -15,7 +15,7 @@ struct ComputeOptions: ParsableArguments {
 
     var threadCount: Int { threads ?? ThreadPool.physicalCores }
 
-    @Flag(help: "Also keep weights repacked for the one-token kernels where the copy serves decode only (Q3_K and IQ4_XS, 16 rows at a time, where the AVX-512 kernels run): faster decode, but a second copy of those weights in memory (as llama.cpp's default repacking). Without it, Q4_0, MXFP4, Q4_K, Q3_K and IQ4_XS (8 rows at a time, AVX2) or Q4_0, MXFP4, Q4_K and Q6_K (16, AVX-512) are still repacked, replacing the row-major rows (one copy); `moe inspect --cpu` lists them.")
+    @Flag(help: "Also keep a second, decode-only repacked copy where a layout serves decode only. Every layout of this release serves prefill too (Q4_0, MXFP4, Q4_K, Q3_K and IQ4_XS 8 rows at a time with AVX2; Q4_0, MXFP4, Q4_K, Q6_K, Q3_K and IQ4_XS 16 at a time with AVX-512), so they are repacked by default, replacing the row-major rows (one copy), and this flag adds nothing; `moe inspect --cpu` lists them.")
     var repack = false
 
     @Flag(name: .customLong("no-repack"), help: "Use every weight in place through the memory map (no repacked copy).")
