@@ -24,8 +24,8 @@ public final class Model: Sendable {
     /// Opens a GGUF file or a Hugging Face folder and resolves every tensor the forward pass needs.
     /// `repack`: which matrices keep their rows repacked (`RepackPolicy`). The default, `.replacing`, repacks only
     /// where the copy serves every product and the row-major pages are then released (one copy in memory: Q4_0,
-    /// MXFP4, Q4_K, Q3_K and IQ4_XS where the AVX2 level runs, Q4_0 and MXFP4 where the AVX-512 one does); `.all` adds the decode-only layouts at the cost of a second copy
-    /// of those weights (as llama.cpp's default repacking does). Offloaded models repack their resident weights only
+    /// MXFP4, Q4_K, Q3_K and IQ4_XS where the AVX2 level runs; Q4_0, MXFP4, Q4_K, Q6_K, Q3_K and IQ4_XS where the AVX-512
+    /// one does); `.all` would add decode-only layouts at the cost of a second copy (none exists today). Offloaded models repack their resident weights only
     /// with `.all`; their experts, unless `.none`, as they enter the expert cache, where the model computes on
     /// 8-bit activations (`ExpertCacheOptions.repackInPlace`).
     ///

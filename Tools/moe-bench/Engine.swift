@@ -46,7 +46,7 @@ struct EngineCommand: ParsableCommand {
     @Option(name: .shortAndLong, help: "Threads (default: physical cores).") var threads = ThreadPool.physicalCores
     @Option(help: "Seed of the random prompt.") var seed: UInt64 = 1
     @Option(help: "Activations: q8 (integer kernels) or f32.") var activations: ActivationPrecision = .q8
-    @Flag(help: "Also keep the decode-only repacked copies (moe --repack: a second copy in memory).") var repack = false
+    @Flag(help: "Also keep decode-only repacked copies (moe --repack: a second copy in memory; no layout is decode-only today).") var repack = false
     @Flag(name: .customLong("no-repack"), help: "No repacked copy (moe --no-repack).") var noRepack = false
     @OptionGroup(title: "Memory budget and expert cache") var offload: OffloadOptions
 
