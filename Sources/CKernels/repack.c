@@ -258,8 +258,6 @@ void moe_mmq_q4_0x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 // Each type is one map between a row's super-block and its place in a x16 step (`x16_map`): the repack runs it one
 // way, the scalar reference the other way before the row-major block's exact integer sum.
 
-
-
 typedef void (*x16_map)(int pack, uint8_t *step, int r, void *blk);
 // acc + (row r's product with one Q8_K block), from its row-major block.
 typedef float (*x16_row)(const void *blk, const block_q8_K *x, float acc);
@@ -387,7 +385,7 @@ _Static_assert(sizeof(block_q6_K) >= sizeof(block_q4_K) && sizeof(block_q6_K) >=
                "scratch block size");
 SUPER_X16(q4_K, block_q4_K)
 SUPER_X16(q6_K, block_q6_K)
-// Several tokens on the Q4_K and Q6_K x16 layouts: each token's one-token product (the same bits).
+// Several tokens on the K-quant x16 layouts: each token's one-token product (the same bits).
 #define SUPER_X16_TOKENS(name)                                                                                       \
     void moe_mmq_##name##x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x,  \
                                      float *y, int64_t ldy) {                                                        \
