@@ -70,43 +70,39 @@ struct KernelsCommand: ParsableCommand {
                 }
                 // Stream and matvec passes alternate, and the ratio is taken pass by pair, so a burst of
                 // load from elsewhere on the machine hits both sides of a ratio alike.
-                let pairs = Self.pairs(reps, {
+                // The streaming read of the same bytes, split across the threads as the products are.
+                let streamPass = {
                     pool.run { w in
                         let per = (bytes / pool.threadCount + 4095) & ~4095
                         let lo = min(bytes, w * per), hi = min(bytes, lo + per)
                         if hi > lo { Self.sink &+= Kernels.streamSum(buffer + lo, count: hi - lo) }
                     }
-                }, { MatMul.run(products, pool: pool) })
+                }
+                let pairs = Self.pairs(reps, streamPass, { MatMul.run(products, pool: pool) })
                 let stream = Summary(pairs.map(\.0)).median, matvec = Summary(pairs.map(\.1)).median
                 let row = Row(type: type.description, threads: pool.threadCount, stream_gbs: Double(bytes) / stream / 1e9,
                               matvec_gbs: Double(bytes) / matvec / 1e9, ratio: Summary(pairs.map { $0.0 / $0.1 }).median)
                 results.append(row)
                 print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", row.type, row.threads, row.stream_gbs, row.matvec_gbs, row.ratio * 100))
-                // The same matrices repacked for the one-token kernels (Q4_0, MXFP4, Q4_K, Q3_K and IQ4_XS: 8 rows at a
-                // time where the AVX2 level runs, 16 where the AVX-512 one does), each pass splitting every matrix's row
-                // groups across the threads.
+                // The same matrices repacked for the one-token kernels (8 rows at a time where the AVX2 level runs, 16 where
+                // the AVX-512 one does; with --every-layout each layout this CPU can run), each pass splitting every
+                // matrix's row groups across the threads.
                 let layouts = everyLayout ? RepackedRows.Layout.runnable(type) : RepackedRows.Layout.forType(type).map { [$0] } ?? []
                 for layout in layouts where rows % layout.groupRows == 0 && cols <= layout.maxCols {
-                let packed = try matrices.map { try RepackedRows($0, layout: layout) }
-                let label = layout.name + (layout.available() ? "" : " (not the level in use)")
-                let groups = rows / packed[0].groupRows
-                let pairsX8 = Self.pairs(reps, {
-                    pool.run { w in
-                        let per = (bytes / pool.threadCount + 4095) & ~4095
-                        let lo = min(bytes, w * per), hi = min(bytes, lo + per)
-                        if hi > lo { Self.sink &+= Kernels.streamSum(buffer + lo, count: hi - lo) }
-                    }
-                }, {
-                    pool.run { w in
-                        let g0 = groups * w / pool.threadCount, g1 = groups * (w + 1) / pool.threadCount
-                        for (i, m) in packed.enumerated() { m.multiply(groups: g0 ..< g1, x: xq.row(0), y: y + i * rows) }
-                    }
-                })
-                let x8 = Row(type: label, threads: pool.threadCount, stream_gbs: Double(bytes) / Summary(pairsX8.map(\.0)).median / 1e9,
-                             matvec_gbs: Double(bytes) / Summary(pairsX8.map(\.1)).median / 1e9,
-                             ratio: Summary(pairsX8.map { $0.0 / $0.1 }).median)
-                results.append(x8)
-                print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", x8.type, x8.threads, x8.stream_gbs, x8.matvec_gbs, x8.ratio * 100))
+                    let packed = try matrices.map { try RepackedRows($0, layout: layout) }
+                    let label = layout.name + (layout.available() ? "" : " (not the level in use)")
+                    let groups = rows / packed[0].groupRows
+                    let pairsPacked = Self.pairs(reps, streamPass, {
+                        pool.run { w in
+                            let g0 = groups * w / pool.threadCount, g1 = groups * (w + 1) / pool.threadCount
+                            for (i, m) in packed.enumerated() { m.multiply(groups: g0 ..< g1, x: xq.row(0), y: y + i * rows) }
+                        }
+                    })
+                    let r = Row(type: label, threads: pool.threadCount, stream_gbs: Double(bytes) / Summary(pairsPacked.map(\.0)).median / 1e9,
+                                matvec_gbs: Double(bytes) / Summary(pairsPacked.map(\.1)).median / 1e9,
+                                ratio: Summary(pairsPacked.map { $0.0 / $0.1 }).median)
+                    results.append(r)
+                    print(String(format: "| %@ | %d | %.1f | %.1f | %.0f%% |", r.type, r.threads, r.stream_gbs, r.matvec_gbs, r.ratio * 100))
                 }
             }
         }
