@@ -653,11 +653,9 @@ static MOE_AVX512 void gemv16_iq4_xs(int64_t nb, const uint8_t *W, size_t ws, co
 }
 
 // ---------------------------------------------------------------------------------------------
-// Q4_K and IQ4_XS in the x16 layouts (moe_repack.h): gemv16's integer sums with the rows in the lanes from the
-// start. Four quads (4 rows × 16 code bytes each) against one sub-block's activations fold by reduce4x4 into the
-// 16 rows' sums for that sub-block, one lane per row; times the 16 rows' scales for the sub-block they add up
-// to each row's exact super-block total, which meets its float scales as in gemv16_q4_K / gemv16_iq4_xs (hence
-// the same bits). One sequential stream, read X16_AHEAD bytes ahead.
+// The K-quant x16 layouts (Q4_K, Q6_K, Q3_K, IQ4_XS; moe_repack.h), one row per 32-bit lane: per row and super-block
+// the exact integer sum of the row-major kernels, then their float steps (hence the same bits). A group of 16 rows is
+// one sequential stream, read X16_AHEAD bytes ahead.
 enum { X16_AHEAD = 4608 }; // two Q4_K steps: best of 2.3 … 16 KiB on an AMD Zen 4, where T0, T1, T2, NTA did alike; into L2
                             // (T1) 5–8% faster than T0 on an Intel Xeon (Sapphire Rapids) at 1.2, 4.6, 9.2, 18.4 KiB alike
 
@@ -670,17 +668,18 @@ INLINE void x16_prefetch(const uint8_t *p, int bytes) {
 // add up in int32 and meet the 16 rows' scales (int32 lanes) in one multiply. No horizontal sum anywhere. Per row
 // and super-block the integer sum is exact, then acc = fma(d · dx, sum, acc) and acc = fma(-(dmin · dx), M, acc):
 // the row-major kernels' arithmetic, hence the same bits. Several tokens (≤ X16_NT) share a step's decoded codes.
-enum { X16_NT = 8 }; // most tokens that share a step's decoded codes (per type: X16_LANE_GROUPS' nt_max)
+enum { X16_NT = 8 }; // most tokens that share a step's decoded codes (each type's count: X16_LANE_GROUPS' NT)
 enum { Q4X16_STEP = 16 * sizeof(block_q4_K), Q4X16_DMIN = 32, Q4X16_SC = 64, Q4X16_QS = 256 };
 
-// The 16 rows' int16 pairs of the 4 scale (or minimum) bytes held in v at the x16 positions (moe_repack.h: 256-bit
-// half i / 2, 8 · (r / 4) + 4 · (i % 2) + r % 4): P[i] lane r = (b_i(r), b_i(r)) as two uint16.
-INLINE void q4_Kx16_pairs(__m512i v, __m512i P[4]) {
+// The 16 rows' 4 scale bytes held in v at the x16 positions (moe_repack.h: 256-bit half i / 2, 8 · (r / 4) +
+// 4 · (i % 2) + r % 4) as int32: S[i] lane r = b_i(r) (one widening, then an unpack with zeros).
+INLINE void q4_Kx16_scales(__m512i v, __m512i S[4]) {
     const __m512i a = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(v)), b = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64(v, 1));
-    P[0] = _mm512_unpacklo_epi16(a, a);
-    P[1] = _mm512_unpackhi_epi16(a, a);
-    P[2] = _mm512_unpacklo_epi16(b, b);
-    P[3] = _mm512_unpackhi_epi16(b, b);
+    const __m512i z = _mm512_setzero_si512();
+    S[0] = _mm512_unpacklo_epi16(a, z);
+    S[1] = _mm512_unpackhi_epi16(a, z);
+    S[2] = _mm512_unpacklo_epi16(b, z);
+    S[3] = _mm512_unpackhi_epi16(b, z);
 }
 
 // 4 activation bytes broadcast to the 16 lanes.
@@ -694,15 +693,14 @@ INLINE void q4_Kx16_step(const int nt, const uint8_t *p, const block_q8_K *const
     const __m512i v0 = _mm512_loadu_si512((const void *)(p + Q4X16_SC));
     const __m512i v1 = _mm512_loadu_si512((const void *)(p + Q4X16_SC + 64));
     const __m512i v2 = _mm512_loadu_si512((const void *)(p + Q4X16_SC + 128));
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(63), top = _mm512_set1_epi8(0x30), low16 = _mm512_set1_epi32(0xFFFF);
+    const __m512i m4 = _mm512_set1_epi8(0x0F), m6 = _mm512_set1_epi8(63), top = _mm512_set1_epi8(0x30);
     // as moe_get_scale_min_k4: sub-blocks 0-3 from bytes 0-3 (scales) and 4-7 (minima), 4-7 from 8-11 and the top bits
     const __m512i sc03 = _mm512_and_si512(v0, m6), mn03 = _mm512_and_si512(v1, m6);
     const __m512i sc47 = _mm512_or_si512(_mm512_and_si512(v2, m4), _mm512_and_si512(_mm512_srli_epi16(v0, 2), top));
     const __m512i mn47 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(v2, 4), m4), _mm512_and_si512(_mm512_srli_epi16(v1, 2), top));
     __m512i S[8];
-    q4_Kx16_pairs(sc03, S);
-    q4_Kx16_pairs(sc47, S + 4);
-    for (int k = 0; k < 8; k++) S[k] = _mm512_and_si512(S[k], low16); // the scale as one int32 per row
+    q4_Kx16_scales(sc03, S);
+    q4_Kx16_scales(sc47, S + 4);
     // minima as pairs (m_k, m_k+1), k = 0, 2, 4, 6, one row per lane
     __m512i M[4];
     {
