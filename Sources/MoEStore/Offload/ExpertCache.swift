@@ -135,6 +135,10 @@ public final class ExpertCache: @unchecked Sendable {
     private var stalls: [Double] = []
     /// Reads under way, and how many may be at once (fixed with `ioThreads`, else adapted).
     private var reading = 0
+    /// With io_uring: threads that read the matrices repacked as they arrive (0: none, the ring reads all), and
+    /// those reads under way on them.
+    private let packThreads: Int
+    private var threadReading = 0
     public private(set) var readsInFlightLimit: Int
     /// Exponential averages for the adaptive limit: seconds of one read, seconds from queueing a read to its
     /// start (a thread's wake-up, and any wait for a free one), seconds between two requests (a layer's
@@ -253,8 +257,11 @@ public final class ExpertCache: @unchecked Sendable {
             uring = nil
         }
         if let uring { readsInFlightLimit = uring.depth }
-        let threads = simulate || uring != nil ? 0 : options.ioThreadCount
+        // Beside io_uring, a few threads read what is repacked as it arrives (`Reads.packed`).
+        packThreads = uring != nil && options.repackInPlace ? ExpertCacheOptions.minimumReadsInFlight : 0
+        let threads = simulate ? 0 : uring != nil ? packThreads : options.ioThreadCount
         #else
+        packThreads = 0
         let threads = simulate ? 0 : options.ioThreadCount
         #endif
         #if os(Linux)
@@ -265,8 +272,9 @@ public final class ExpertCache: @unchecked Sendable {
             t.start()
         }
         #endif
+        let threadReads: Reads = packThreads > 0 ? .packed : .any
         for i in 0 ..< threads {
-            let t = Thread { [self] in ioLoop() }
+            let t = Thread { [self] in ioLoop(threadReads) }
             t.name = "expert-io-\(i)"
             t.stackSize = 256 << 10
             t.start()
@@ -380,7 +388,7 @@ public final class ExpertCache: @unchecked Sendable {
             isAwaited[id] = true
             awaitedCount += 1
         }
-        wakeReaders(queued)
+        wakeReaders(queued, packed: repack)
         return Ticket(layer: layer, experts: experts, ids: ids)
     }
 
@@ -415,7 +423,7 @@ public final class ExpertCache: @unchecked Sendable {
             policy.insertedCold(id, at: time)
             count(id) { $0.prefetches += 1 }
         }
-        wakeReaders(queued)
+        wakeReaders(queued, packed: repack)
         return bytes
     }
 
@@ -442,16 +450,17 @@ public final class ExpertCache: @unchecked Sendable {
         awaitedCount == 0 || guessWindow.bytes(layers: 1).map { meanExpertBytes <= $0 } ?? false
     }
 
-    /// Whether a read is waiting that may start now (lock held).
-    private var readWaiting: Bool { !demandQueue.isEmpty || (!prefetchQueue.isEmpty && guessesMayRead) }
-
     /// Wakes one idle I/O thread per new read (lock held), not all of them: with many threads on few cores a
     /// broadcast per request costs the forward pass their wake-ups. A thread waits only when both queues are
     /// empty, so a read queued while every thread is busy is taken when one finishes.
-    private func wakeReaders(_ jobs: Int) {
+    /// `packed`: whether the new reads are repacked as they arrive (beside io_uring, threads read those).
+    private func wakeReaders(_ jobs: Int, packed: Bool) {
         readsSinceRequest += jobs
         #if os(Linux)
-        if uring != nil { return submitReads() }
+        if uring != nil {
+            if packed { for _ in 0 ..< min(jobs, packThreads) { monitor.signalWork() } }
+            return submitReads()
+        }
         #endif
         for _ in 0 ..< min(jobs, max(0, readsInFlightLimit - reading)) { monitor.signalWork() }
     }
@@ -658,16 +667,47 @@ public final class ExpertCache: @unchecked Sendable {
     // MARK: - Reads
 
     /// Waits (lock held) until some read has finished: reaps the ring, or sleeps until an I/O thread signals.
+    /// With reads on both (a batch's repacked matrices on threads, a guess's on the ring), the lock is released
+    /// while waiting, for the threads, and the ring is looked at every 0.2 ms.
     private func awaitRead() {
         #if os(Linux)
-        if uring != nil { return reapReads(wait: true) }
+        if let uring {
+            guard threadReading > 0 || nextJob(.packed) != nil else { return reapReads(wait: true) }
+            reapReads(wait: false)
+            if uring.inFlight == 0 { return monitor.waitDone() }
+            return monitor.waitDone(seconds: 0.000_2)
+        }
         #endif
         monitor.waitDone()
     }
 
-    /// Takes the next read off the queues (demand first) and marks its expert loading (lock held).
-    private func startNextRead() -> (job: Int, region: UnsafeMutableRawPointer, started: ContinuousClock.Instant) {
-        let job = demandQueue.isEmpty ? prefetchQueue.removeFirst() : demandQueue.removeFirst()
+    /// Which reads a reader takes: every read (I/O threads without io_uring), or beside io_uring the matrices
+    /// repacked as they arrive (threads: the reorder then overlaps the forward pass's compute, where the
+    /// ring's reads are reaped and reordered by the computing thread itself between layers) or the others
+    /// (the ring: no thread's wake-up per read).
+    enum Reads { case any, packed, plain }
+
+    /// Whether `job` is a read of kind `reads` (lock held).
+    private func isRead(_ job: Int, _ reads: Reads) -> Bool {
+        switch reads {
+        case .any: return true
+        case .packed: return packed[job / 3]
+        case .plain: return !packed[job / 3]
+        }
+    }
+
+    /// Where the next read of kind `reads` that may start now is (demand first; guesses as `guessesMayRead`
+    /// allows), or nil (lock held).
+    private func nextJob(_ reads: Reads) -> (demand: Bool, index: Int)? {
+        if let i = demandQueue.firstIndex(where: { isRead($0, reads) }) { return (true, i) }
+        if guessesMayRead, let i = prefetchQueue.firstIndex(where: { isRead($0, reads) }) { return (false, i) }
+        return nil
+    }
+
+    /// Takes the next read of kind `reads` off the queues and marks its expert loading (lock held; one must wait).
+    private func startNextRead(_ reads: Reads) -> (job: Int, region: UnsafeMutableRawPointer, started: ContinuousClock.Instant) {
+        let next = nextJob(reads)!
+        let job = next.demand ? demandQueue.remove(at: next.index) : prefetchQueue.remove(at: next.index)
         reading += 1
         let started = ContinuousClock.now
         startDelay = 0.95 * startDelay + 0.05 * (started - queuedAt[job]).seconds
@@ -701,6 +741,8 @@ public final class ExpertCache: @unchecked Sendable {
                 // The last awaited read: guesses held back may start (io_uring: `reapReads` submits them).
                 if awaitedCount == 0, !readsThroughUring {
                     for _ in 0 ..< min(prefetchQueue.count, max(0, readsInFlightLimit - reading)) { monitor.signalWork() }
+                } else if awaitedCount == 0, packThreads > 0 {
+                    for _ in 0 ..< min(prefetchQueue.count { packed[$0 / 3] }, packThreads - threadReading) { monitor.signalWork() }
                 }
             }
             if failure != nil {
@@ -733,8 +775,9 @@ public final class ExpertCache: @unchecked Sendable {
     private func submitReads() {
         #if os(Linux)
         guard let uring else { return }
-        while readWaiting, uring.inFlight < uring.depth {
-            let (job, region, _) = startNextRead()
+        let reads: Reads = packThreads > 0 ? .plain : .any
+        while uring.inFlight < uring.depth, nextJob(reads) != nil {
+            let (job, region, _) = startNextRead(reads)
             let part = layout.part(job / 3, job % 3)
             if let d = reader!.directRead(file: part.file, offset: part.offset, count: part.count),
                uring.queue(fd: d.fd, into: region, length: d.length, offset: d.start, tag: UInt64(job)) { continue }
@@ -805,7 +848,8 @@ public final class ExpertCache: @unchecked Sendable {
     }
     #endif
 
-    private func ioLoop() {
+    /// An I/O thread: reads of kind `reads`, one at a time.
+    private func ioLoop(_ reads: Reads) {
         // Per thread: a zstd context and a buffer for one compressed matrix (compressed tier only).
         let zstd = compressedTier == nil ? nil : ZstdContext()
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: compressedTier == nil ? 1 : Zstd.compressBound(largestPart), alignment: 64)
@@ -814,9 +858,11 @@ public final class ExpertCache: @unchecked Sendable {
         defer { scratch.deallocate(); ownRepackScratch.deallocate() }
         monitor.lock()
         while true {
-            while !stopping, !readWaiting || reading >= readsInFlightLimit { monitor.waitWork() }
+            // (Beside io_uring the ring's reads count in `reading`: the threads' own number is their limit.)
+            while !stopping, nextJob(reads) == nil || (reads == .any && reading >= readsInFlightLimit) { monitor.waitWork() }
             if stopping { break }
-            let (job, region, started) = startNextRead()
+            let (job, region, started) = startNextRead(reads)
+            threadReading += 1
             let packing = inPlaceLayout(job / 3, job % 3)
             monitor.unlock()
             let part = layout.part(job / 3, job % 3)
@@ -839,6 +885,7 @@ public final class ExpertCache: @unchecked Sendable {
             if failed == nil { arrived(job, region: region, packing: packing, scratch: ownRepackScratch) }   // (the compressed copy stays row-major)
             let seconds = (ContinuousClock.now - started).seconds
             monitor.lock()
+            threadReading -= 1
             finishRead(job, failed: failed, decompressed: decompressed, seconds: seconds)
         }
         monitor.unlock()

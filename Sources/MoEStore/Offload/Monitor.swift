@@ -38,5 +38,13 @@ final class Monitor: @unchecked Sendable {
     func signalWork(all: Bool = false) { if all { pthread_cond_broadcast(workCond) } else { pthread_cond_signal(workCond) } }
     /// Waits (lock held) until a load may have finished.
     func waitDone() { pthread_cond_wait(doneCond, mutex) }
+    /// Waits (lock held) until a load may have finished, or `seconds` have passed.
+    func waitDone(seconds: Double) {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)   // (the condition's clock)
+        let ns = Int(now.tv_nsec) + Int(seconds * 1e9)
+        var until = timespec(tv_sec: now.tv_sec + ns / 1_000_000_000, tv_nsec: ns % 1_000_000_000)
+        pthread_cond_timedwait(doneCond, mutex, &until)
+    }
     func broadcastDone() { pthread_cond_broadcast(doneCond) }
 }
