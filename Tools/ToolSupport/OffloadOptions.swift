@@ -31,7 +31,7 @@ public struct OffloadOptions: ParsableArguments {
     @Option(help: "Threads reading experts from disk, each one read at a time. Default: 16 threads, of which as many read at once as this model needs (reads in flight = reads per layer × a read's time ÷ a layer's compute time, at least 4).")
     public var ioThreads: Int?
 
-    @Option(help: ArgumentHelp("How experts are read: auto (io_uring where the kernel allows it: up to three reads per expert of a layer in flight, at least 32, submitted by the computing thread, no I/O threads; else threads), uring, or threads.",
+    @Option(help: ArgumentHelp("How experts are read: auto (io_uring where the kernel allows it: up to three reads per expert of a layer in flight, at least 32, submitted by the computing thread; a prompt's repacked experts on four threads; else threads), uring, or threads.",
                                valueName: "auto|uring|threads"))
     public var reads: ExpertCacheOptions.ReadMethod = .auto
 
