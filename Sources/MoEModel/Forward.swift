@@ -588,7 +588,8 @@ extension Model {
     /// layer's router is applied to this layer's FFN input (`s.xb`), except under a forced routing trace,
     /// where the router says nothing about the experts used.
     private func prefetchNextLayer(after l: Int, cache: ExpertCache, state s: InferenceState) {
-        cache.prefetchAhead(after: l, next: nextMoELayer(after:)) { layer in
+        let fullRank = offload?.lowBitCache == nil ? nil : offload?.settings.lowBit?.fullRank(k: config.expertsPerToken)
+        cache.prefetchAhead(after: l, next: nextMoELayer(after:), fullRank: fullRank) { layer in
             guard s.forcedRows == nil, let router = layers[layer].router else { return nil }
             MatMul.run([MatMul.Product(router, x: s.xb, n: 1, y: s.predictProbs,
                                        xq: s.hiddenQ.activations(for: router, x: s.xb, n: 1))], pool: nil)

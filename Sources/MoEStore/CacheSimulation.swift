@@ -129,10 +129,11 @@ extension CacheSimulator {
         lowOptions.policy = .lfu
         let lowCache = lowBit.map { ExpertCache(simulating: $0.layout, capacity: $0.capacity, options: lowOptions) }
         let next: (Int) -> Int? = { $0 + 1 < trace.layers ? $0 + 1 : nil }
+        let fullRank = lowBit?.fullRank
         // The forward pass's group size: at most half the slots, at least top-k.
         let groupSize = min(each, max(trace.k, each / 2))
         for t in range {
-            caches[0].prefetchAhead(after: -1, next: next, routerProbs: { _ in nil })
+            caches[0].prefetchAhead(after: -1, next: next, fullRank: fullRank, routerProbs: { _ in nil })
             for l in 0 ..< trace.layers {
                 let cache = caches[perLayer ? l : 0]
                 var chosen = trace.experts(token: t, layer: l).map(Int.init)
@@ -147,7 +148,7 @@ extension CacheSimulator {
                     }
                 }
                 defer { if let lowTicket { lowCache!.release(lowTicket) } }
-                if chosen.isEmpty { cache.prefetchAhead(after: l, next: next, routerProbs: { _ in nil }) }
+                if chosen.isEmpty { cache.prefetchAhead(after: l, next: next, fullRank: fullRank, routerProbs: { _ in nil }) }
                 let groups: [[Int]]
                 if grouping == .single {
                     groups = chosen.map { [$0] }
@@ -163,7 +164,7 @@ extension CacheSimulator {
                         // The forward pass loads a layer's next group while this one computes.
                         if grouping == .layer { cache.prefetch(layer: l, experts: groups[g + 1]) }
                     } else {
-                        cache.prefetchAhead(after: l, next: next, routerProbs: { _ in nil })
+                        cache.prefetchAhead(after: l, next: next, fullRank: fullRank, routerProbs: { _ in nil })
                     }
                     cache.release(ticket)
                 }

@@ -27,10 +27,15 @@ extension ExpertCache {
     /// bound by the bytes read, a guess past that window only adds bytes.
     ///
     /// - next: the MoE layer after a layer (`next(-1)`: the first), nil past the last.
+    /// - fullRank: low-bit mode's full-copy ranks (`LowBitMisses`): only a layer's first `fullRank` predicted
+    ///   experts are guessed. The others, guessed as full copies, would be computed from those (a held expert is
+    ///   not computed low-bit), so that low-bit mode read as many bytes as exact mode (olmoe-like Q4_0 under
+    ///   1.5 GiB: 273–280 MB a token against LFU's 167, 0.78× its decode); guessed as companion copies, they
+    ///   crowded the small low-bit cache (212–221 MB, 0.76–0.89×). Guessing the first only: 176–178 MB, 1.05×.
     /// - routerProbs: a layer's router applied to the current hidden state, softmaxed, or nil (no router
     ///   information: a forced routing trace, or a simulation). Called only for layers predicted.
     /// Shared by the forward pass and the simulator (`CacheSimulator`), so both make the same guesses.
-    public func prefetchAhead(after layer: Int, next: (Int) -> Int?, routerProbs: (Int) -> UnsafePointer<Float>?) {
+    public func prefetchAhead(after layer: Int, next: (Int) -> Int?, fullRank: Int? = nil, routerProbs: (Int) -> UnsafePointer<Float>?) {
         guard let predictor else { return }
         // The eviction order's forecasts: this layer's next turn (the next token), and the next layer's (this one).
         if layer >= 0, let f = predictor.forecast(layer: layer, crossLayer: false) { forecast(layer: layer, probabilities: f) }
@@ -42,12 +47,16 @@ extension ExpertCache {
         /// Bytes the disk can still read before the layer `distance` ahead asks; nil: not limited.
         func window(_ distance: Int) -> Double? { allowance.map { $0.perLayer * Double(distance) - Double($0.pending + spent) } }
         func precision(_ layer: Int) -> Double { guessPrecision(layer: layer).precision ?? 0.5 }
+        /// Loads `predicted` (most likely first) for `target` within the window; returns the bytes queued.
+        func guess(_ target: Int, _ predicted: [Int], window: Double?, precision: Double) -> Int {
+            prefetch(layer: target, experts: Array(predicted.prefix(fullRank ?? predicted.count)), window: window, precision: precision)
+        }
         var from = layer
         for distance in 1 ... (busy ? 1 : options.lookahead) {
             guard let target = next(from) else {
                 if distance == 1, let first = next(-1), guessesPay(layer: first) {
-                    prefetch(layer: first, experts: predictor.predict(layer: first, routerProbs: nil, count: widePrefetchCount),
-                             window: window(1), precision: precision(first))
+                    _ = guess(first, predictor.predict(layer: first, routerProbs: nil, count: widePrefetchCount),
+                              window: window(1), precision: precision(first))
                 }
                 return
             }
@@ -60,9 +69,8 @@ extension ExpertCache {
                 continue
             }
             let count = predictor.worthwhile(wide ? widePrefetchCount : min(widePrefetchCount, k), layer: target)
-            spent += prefetch(layer: target, experts: predictor.predict(layer: target, routerProbs: routerProbs(target), count: count,
-                                                                        crossLayer: distance == 1),
-                              window: window(distance), precision: precision(target))
+            spent += guess(target, predictor.predict(layer: target, routerProbs: routerProbs(target), count: count, crossLayer: distance == 1),
+                           window: window(distance), precision: precision(target))
             from = target
         }
     }
