@@ -672,7 +672,11 @@ public final class ExpertCache: @unchecked Sendable {
     private func awaitRead() {
         #if os(Linux)
         if let uring {
-            guard threadReading > 0 || nextJob(.packed) != nil else { return reapReads(wait: true) }
+            let packedWaiting = nextJob(.packed) != nil
+            guard threadReading > 0 || packedWaiting else { return reapReads(wait: true) }
+            // A guess's read that a request moved to the demand queue queued nothing new, so no thread was woken
+            // for it; the threads may all be asleep.
+            if packedWaiting { monitor.signalWork() }
             reapReads(wait: false)
             if uring.inFlight == 0 { return monitor.waitDone() }
             return monitor.waitDone(seconds: 0.000_2)
