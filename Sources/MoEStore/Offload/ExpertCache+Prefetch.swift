@@ -49,7 +49,8 @@ extension ExpertCache {
         func precision(_ layer: Int) -> Double { guessPrecision(layer: layer).precision ?? 0.5 }
         /// Loads `predicted` (most likely first) for `target` within the window; returns the bytes queued.
         func guess(_ target: Int, _ predicted: [Int], window: Double?, precision: Double) -> Int {
-            prefetch(layer: target, experts: Array(predicted.prefix(fullRank ?? predicted.count)), window: window, precision: precision)
+            let limit = fullRank.map { $0 < k ? $0 : predicted.count } ?? predicted.count   // (every rank full: exact mode's guesses)
+            return prefetch(layer: target, experts: Array(predicted.prefix(limit)), window: window, precision: precision)
         }
         var from = layer
         for distance in 1 ... (busy ? 1 : options.lookahead) {
