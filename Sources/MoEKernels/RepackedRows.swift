@@ -197,15 +197,6 @@ public final class RepackedRows: @unchecked Sendable {
         return layout
     }
 
-    /// Writes `rows` row-major rows at `src` into `dst` in `layout`, as `repackInPlace` leaves them at its `base`
-    /// (the rows after the last whole group copied row-major): for a matrix read into a buffer of its own, which
-    /// spares `repackInPlace`'s copy aside.
-    public static func repack(_ layout: Layout, from src: UnsafeRawPointer, to dst: UnsafeMutableRawPointer, rows: Int, cols: Int, rowBytes: Int) {
-        let packedRows = rows / layout.groupRows * layout.groupRows
-        if packedRows > 0 { layout.repack(Int64(packedRows), Int64(cols), src, rowBytes, dst) }
-        (dst + packedRows * rowBytes).copyMemory(from: src + packedRows * rowBytes, byteCount: (rows - packedRows) * rowBytes)
-    }
-
     /// Reorders `rows` row-major rows at `base` into `layout` where they lie: a group's bytes in the layout are
     /// its rows' bytes, so each run of groups is copied aside (`scratch`, at least one group's bytes; a few
     /// groups at a time stay in the core's caches) and repacked back; the rows after the last whole group stay

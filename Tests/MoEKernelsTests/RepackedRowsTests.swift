@@ -193,31 +193,3 @@ private func checkOneToken(_ name: String, rows: Int, cols: Int, seed: UInt64, l
         }
     }
 }
-
-/// `RepackedRows.repack(from:to:)` (a matrix read into a buffer of its own, repacked into its slot) leaves the bytes
-/// that `repackInPlace` leaves, the rows past the last whole group included, for every layout.
-@Suite struct RepackIntoTests {
-    @Test(arguments: RepackedRows.Layout.all.map(\.name))
-    func sameBytesAsInPlace(name: String) throws {
-        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
-        let cols = layout.type.blockSize == 32 ? 17 * 32 : 3 * 256
-        let rows = 3 * layout.groupRows + 5   // three groups and a tail of row-major rows
-        var rng = SeededRNG(seed: UInt64(rows * 7 + cols))
-        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
-        let rowBytes = w.count / rows
-        var inPlace = w
-        inPlace.withUnsafeMutableBytes { b in
-            let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: layout.groupRows * rowBytes, alignment: 64)
-            defer { scratch.deallocate() }
-            RepackedRows.repackInPlace(layout, base: b.baseAddress!, rows: rows, cols: cols, rowBytes: rowBytes, scratch: scratch)
-        }
-        var into = [UInt8](repeating: 0xA5, count: w.count)
-        w.withUnsafeBytes { src in
-            into.withUnsafeMutableBytes { dst in
-                RepackedRows.repack(layout, from: src.baseAddress!, to: dst.baseAddress!, rows: rows, cols: cols, rowBytes: rowBytes)
-            }
-        }
-        #expect(into == inPlace)
-        #expect(into != w)   // (the groups were reordered)
-    }
-}

@@ -859,12 +859,7 @@ public final class ExpertCache: @unchecked Sendable {
         let scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: compressedTier == nil ? 1 : Zstd.compressBound(largestPart), alignment: 64)
         let ownRepackScratch = UnsafeMutableRawBufferPointer.allocate(byteCount: options.repackInPlace ? Self.repackScratchBytes(layout) : 1,
                                                                       alignment: 64)
-        // A matrix to be repacked is read here (O_DIRECT alignment) and repacked into its slot: one pass over
-        // its bytes fewer than reading into the slot and reordering there (`arrived`).
-        let readBuffer = UnsafeMutableRawBufferPointer.allocate(
-            byteCount: options.repackInPlace && compressedTier == nil ? ExpertFileReader.regionBytes(count: largestPart) : 1,
-            alignment: ExpertFileReader.alignment)
-        defer { scratch.deallocate(); ownRepackScratch.deallocate(); readBuffer.deallocate() }
+        defer { scratch.deallocate(); ownRepackScratch.deallocate() }
         monitor.lock()
         while true {
             // (Beside io_uring the ring's reads count in `reading`: the threads' own number is their limit.)
@@ -881,13 +876,6 @@ public final class ExpertCache: @unchecked Sendable {
             do {
                 if let tier = compressedTier, let zstd, try tier.decompress(job, into: bytes, context: zstd) {
                     decompressed = true
-                } else if compressedTier == nil, let packing {
-                    failed = readNow(job, into: readBuffer.baseAddress!)
-                    let lead = ExpertFileReader.lead(offset: part.offset)
-                    if failed == nil {
-                        RepackedRows.repack(packing, from: readBuffer.baseAddress! + lead, to: bytes.baseAddress!, rows: part.rows, cols: part.cols,
-                                            rowBytes: part.count / max(part.rows, 1))
-                    }
                 } else {
                     failed = readNow(job, into: region)
                     if failed == nil, let tier = compressedTier, let zstd {
@@ -898,9 +886,7 @@ public final class ExpertCache: @unchecked Sendable {
             } catch {
                 failed = (error as? OffloadError) ?? .io(path: layout.files[part.file], what: "\(error)")
             }
-            if failed == nil, compressedTier != nil {   // (the compressed copy stays row-major)
-                arrived(job, region: region, packing: packing, scratch: ownRepackScratch)
-            }
+            if failed == nil { arrived(job, region: region, packing: packing, scratch: ownRepackScratch) }   // (the compressed copy stays row-major)
             let seconds = (ContinuousClock.now - started).seconds
             monitor.lock()
             threadReading -= 1
