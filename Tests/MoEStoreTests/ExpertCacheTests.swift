@@ -65,7 +65,8 @@ import TestSupport
             }
         }
         try requests(300)
-        // io_uring: the arena is registered in the background (reads before it are plain); the rest read fixed.
+        // io_uring: the arena is registered in the background once every slot was read into (reads before it are
+        // plain); the rest read fixed.
         if cache.readsThroughUring {
             let deadline = ContinuousClock.now + .seconds(10)
             while !cache.readsRegistered, ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.001) }
