@@ -480,7 +480,7 @@ extension Model {
                 // arrive: the several-token kernels gain more than the reordering costs (one-token products
                 // gain less, and the reordering would sit on the decode step's critical path).
                 let repack = n * k >= 2 * e
-                ticket = try cache.request(layer: l, experts: requestOrder, repack: repack, pool: s.pool)
+                ticket = try cache.request(layer: l, experts: requestOrder, repack: repack)
                 try requestLowBit()
                 if !next.isEmpty {
                     cache.prefetch(layer: l, experts: next, repack: repack)
@@ -489,7 +489,7 @@ extension Model {
                 } else if n == 1, cache.predictor != nil {
                     prefetchNextLayer(after: l, cache: cache, state: s)
                 }
-                let ready = try cache.wait(ticket!, pool: s.pool)
+                let ready = try cache.wait(ticket!)
                 let pointers = Dictionary(uniqueKeysWithValues: zip(requestOrder, ready))
                 experts = zip(group, experts).map { x, ex in
                     let p = pointers[x]!

@@ -86,10 +86,6 @@ public final class ExpertCache: @unchecked Sendable {
     private let regionOffset: [Int]
     /// `arrived`'s scratch for the reads completed under the lock (io_uring, synchronous reads).
     private let repackScratch: UnsafeMutableRawBufferPointer
-    /// io_uring: the caller's thread pool during `request` and `wait` (lock held), which repacks the reads reaped
-    /// there in parallel, and a scratch per worker beyond the first (made at first use).
-    private var callerPool: ThreadPool?
-    private var workerScratch: [UnsafeMutableRawBufferPointer] = []
     private let arena: UnsafeMutableRawPointer?   // nil when simulating
     private let arenaBytes: Int
     private let reader: ExpertFileReader?          // nil when simulating
@@ -302,7 +298,6 @@ public final class ExpertCache: @unchecked Sendable {
         #endif
         if let arena { munmap(arena, arenaBytes) }
         repackScratch.deallocate()
-        for s in workerScratch { s.deallocate() }
     }
 
     /// Stops the I/O threads (they hold the cache alive until then).
@@ -345,13 +340,11 @@ public final class ExpertCache: @unchecked Sendable {
     /// Pins `experts` of `layer` (each one request, in this order) and queues the missing ones for loading.
     /// At most `capacity` experts may be pinned at once. `repack`: those loaded now are repacked as they arrive
     /// (`ExpertCacheOptions.repackInPlace`; worth its time where several tokens share an expert's products).
-    /// `pool`: the caller's threads, idle during the call, which repack the reads it reaps (io_uring).
-    public func request(layer: Int, experts: [Int], repack: Bool = false, pool: ThreadPool? = nil) throws -> Ticket {
+    public func request(layer: Int, experts: [Int], repack: Bool = false) throws -> Ticket {
         precondition(experts.count <= capacity, "ExpertCache: \(experts.count) experts pinned at once, capacity \(capacity)")
         let ids = experts.map { layout.id(layer: layer, expert: $0) }
         monitor.lock()
-        callerPool = pool
-        defer { callerPool = nil; monitor.unlock() }
+        defer { monitor.unlock() }
         if let failure { throw failure }
         reapReads(wait: false)
         guessWindow.requested(at: .now)
@@ -490,12 +483,10 @@ public final class ExpertCache: @unchecked Sendable {
     }
 
     /// Waits until every expert of `ticket` is ready; their matrices' first bytes, in the ticket's order.
-    /// `pool`: as for `request`.
-    public func wait(_ ticket: Ticket, pool: ThreadPool? = nil) throws -> [Pointers] {
+    public func wait(_ ticket: Ticket) throws -> [Pointers] {
         precondition(!isSimulation, "ExpertCache: wait on a simulated cache")
         monitor.lock()
-        callerPool = pool
-        defer { callerPool = nil; monitor.unlock() }
+        defer { monitor.unlock() }
         var start: ContinuousClock.Instant?
         let bytesBefore = bytesFinished
         while failure == nil, ticket.ids.contains(where: { phase[$0] != .ready }) {
@@ -799,36 +790,18 @@ public final class ExpertCache: @unchecked Sendable {
     private func reapReads(wait: Bool) {
         #if os(Linux)
         guard let uring else { return }
-        var reaped: [(job: Int, region: UnsafeMutableRawPointer, failed: OffloadError?)] = []
         uring.reap(wait: wait) { tag, result in
             let job = Int(tag), part = layout.part(job / 3, job % 3)
             let needed = reader!.directRead(file: part.file, offset: part.offset, count: part.count)?.needed ?? part.count
             var failed: OffloadError?
             let region = arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3]
             if result < needed { failed = readNow(job, into: region) }
-            reaped.append((job, region, failed))
+            // (With `repackInPlace` the pack threads read what is repacked: the ring's reads stay as read.)
+            if failed == nil { arrived(job, region: region, packing: inPlaceLayout(job / 3, job % 3), scratch: repackScratch) }
+            finishRead(job, failed: failed, decompressed: false, seconds: nil)
         }
-        repackReaped(reaped.filter { $0.failed == nil }.compactMap { r in inPlaceLayout(r.job / 3, r.job % 3).map { (r.job, r.region, $0) } })
-        for r in reaped { finishRead(r.job, failed: r.failed, decompressed: false, seconds: nil) }
         submitReads()
         #endif
-    }
-
-    /// Repacks reaped reads (lock held): on the caller's pool when it has one and there are several (a prompt's
-    /// batch reaps a layer's matrices at a time, ≈ 0.2 GB for olmoe-like, which one thread reorders in tens of
-    /// milliseconds while the other cores idle), else on this thread.
-    private func repackReaped(_ jobs: [(job: Int, region: UnsafeMutableRawPointer, packing: RepackedRows.Layout)]) {
-        guard let pool = callerPool, pool.threadCount > 1, jobs.count > 1 else {
-            for j in jobs { arrived(j.job, region: j.region, packing: j.packing, scratch: repackScratch) }
-            return
-        }
-        while workerScratch.count < pool.threadCount - 1 {
-            workerScratch.append(.allocate(byteCount: Self.repackScratchBytes(layout), alignment: 64))
-        }
-        let scratch = [repackScratch] + workerScratch
-        pool.forEach(jobs.count) { i, worker in
-            arrived(jobs[i].job, region: jobs[i].region, packing: jobs[i].packing, scratch: scratch[worker])
-        }
     }
 
     #if os(Linux)
