@@ -130,12 +130,15 @@ struct RepackInCacheTests {
         return out
     }
 
-    @Test(arguments: [ExpertCacheOptions.ReadMethod.threads, .auto], [8, 40])
-    func sameLogitsAsMapped(reads: ExpertCacheOptions.ReadMethod, experts: Int) throws {
+    /// (`.auto` is io_uring where the kernel allows it, with threads beside the ring for the repacked reads; the
+    /// predictive policy adds the ring's guesses, which a prompt's batch may then ask for.)
+    @Test(arguments: [(ExpertCacheOptions.ReadMethod.threads, 8, CachePolicyKind.lfu), (.threads, 40, .lfu), (.auto, 8, .lfu), (.auto, 40, .lfu),
+                      (.auto, 8, .predictive), (.auto, 40, .predictive)])
+    func sameLogitsAsMapped(reads: ExpertCacheOptions.ReadMethod, experts: Int, policy: CachePolicyKind) throws {
         let mapped = try Self.run(Model(path: Self.q4_0))
         let rowMajor = try Self.run(Model(path: Self.q4_0, repack: .none))
         #expect(mapped == rowMajor)   // (the x8/x16 layouts reproduce the row-major products)
-        let m = try Model(path: Self.q4_0, offload: OffloadSettings(maxExperts: experts, cache: ExpertCacheOptions(policy: .lfu, ioThreads: 2, reads: reads)))
+        let m = try Model(path: Self.q4_0, offload: OffloadSettings(maxExperts: experts, cache: ExpertCacheOptions(policy: policy, ioThreads: 2, reads: reads)))
         #expect(try Self.run(m) == mapped)
         let cache = try #require(m.offload?.existingCache)
         #expect(cache.options.repackInPlace)
