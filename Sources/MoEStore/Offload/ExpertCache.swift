@@ -84,8 +84,6 @@ public final class ExpertCache: @unchecked Sendable {
     public let slotBytes: Int
     /// Offsets of the gate, up and down regions within a slot.
     private let regionOffset: [Int]
-    /// `arrived`'s scratch for the reads completed under the lock (io_uring, synchronous reads).
-    private let repackScratch: UnsafeMutableRawBufferPointer
     private let arena: UnsafeMutableRawPointer?   // nil when simulating
     private let arenaBytes: Int
     private let reader: ExpertFileReader?          // nil when simulating
@@ -205,7 +203,6 @@ public final class ExpertCache: @unchecked Sendable {
         regionOffset = [0, regions[0], regions[0] + regions[1]]
         slotBytes = regions.reduce(0, +)
         largestPart = layout.parts.map(\.count).max() ?? 0
-        repackScratch = .allocate(byteCount: options.repackInPlace ? Self.repackScratchBytes(layout) : 1, alignment: 64)
         compressedTier = options.compressedTierBytes > 0 ? CompressedTier(ids: layout.ids * 3, capacityBytes: options.compressedTierBytes) : nil
         arenaBytes = max(capacity * slotBytes, 1)
         if simulate {
@@ -297,7 +294,6 @@ public final class ExpertCache: @unchecked Sendable {
         while let uring, uring.inFlight > 0 { uring.reap(wait: true) { _, _ in } }
         #endif
         if let arena { munmap(arena, arenaBytes) }
-        repackScratch.deallocate()
     }
 
     /// Stops the I/O threads (they hold the cache alive until then).
@@ -777,7 +773,6 @@ public final class ExpertCache: @unchecked Sendable {
             if let d = reader!.directRead(file: part.file, offset: part.offset, count: part.count),
                uring.queue(fd: d.fd, into: region, length: d.length, offset: d.start, tag: UInt64(job)) { continue }
             let failed = readNow(job, into: region)
-            if failed == nil { arrived(job, region: region, packing: inPlaceLayout(job / 3, job % 3), scratch: repackScratch) }
             finishRead(job, failed: failed, decompressed: false, seconds: nil)
         }
         uring.submit()
@@ -796,8 +791,7 @@ public final class ExpertCache: @unchecked Sendable {
             var failed: OffloadError?
             let region = arena! + Int(slot[job / 3]) * slotBytes + regionOffset[job % 3]
             if result < needed { failed = readNow(job, into: region) }
-            // (With `repackInPlace` the pack threads read what is repacked: the ring's reads stay as read.)
-            if failed == nil { arrived(job, region: region, packing: inPlaceLayout(job / 3, job % 3), scratch: repackScratch) }
+            // (What is repacked as it arrives is read by the pack threads, never through the ring.)
             finishRead(job, failed: failed, decompressed: false, seconds: nil)
         }
         submitReads()
