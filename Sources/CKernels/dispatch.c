@@ -163,6 +163,7 @@ static void init_impls(void) {
         v->mmq[MOE_TYPE_IQ4_XS] = moe_mmq_iq4_xs_avx512;
         v->features = "avx512 vnni (q4_0, q8_0, mxfp4, q4_K, q6_K, q3_K, iq4_xs) avx2 fma f16c";
         best_level = 2;
+        moe_amx_setup();
     }
 #elif MOE_NEON
     s->dq[MOE_TYPE_F16] = moe_dq_f16_neon;

@@ -131,6 +131,16 @@ X8_DISPATCH_GEMV(moe_gemv_q4_0x8, cols / QK4_0 <= 1024) // activation terms on t
         if (moe_kernels_best_level() >= 2 && (fits)) name##_avx512(g0, g1, N, cols, w, x, y, ldy);        \
         else name##_generic(g0, g1, N, cols, w, x, y, ldy);                                               \
     }
+// Where the CPU has AMX, AMX_MIN_TOKENS or more tokens go through tiles (tiles_amx.c, the same bits).
+enum { AMX_MIN_TOKENS = 9 }; // below, the AVX-512 kernel (4 tokens a pass) is as fast: the tiles unpack B per call
+#define X16_DISPATCH_MMQ_AMX(name, fits)                                                                  \
+    void name(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) { \
+        if (moe_kernels_best_level() >= 2 && (fits)) {                                                    \
+            if (N >= AMX_MIN_TOKENS && moe_kernels_amx() && name##_amx(g0, g1, N, cols, w, x, y, ldy)) return; \
+            name##_avx512(g0, g1, N, cols, w, x, y, ldy);                                                 \
+        } else                                                                                            \
+            name##_generic(g0, g1, N, cols, w, x, y, ldy);                                                \
+    }
 #else
 #define X16_DISPATCH_GEMV(name, fits)                                                                     \
     void name(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y) { name##_generic(g0, g1, cols, w, x, y); }
@@ -138,6 +148,7 @@ X8_DISPATCH_GEMV(moe_gemv_q4_0x8, cols / QK4_0 <= 1024) // activation terms on t
     void name(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) { \
         name##_generic(g0, g1, N, cols, w, x, y, ldy);                                                    \
     }
+#define X16_DISPATCH_MMQ_AMX X16_DISPATCH_MMQ
 #endif
 
 // Several tokens on the x8 layout (bit for bit the AVX2 or generic level's row-major products).
@@ -243,8 +254,8 @@ X16_DISPATCH_GEMV(moe_gemv_q4_0x16, cols / 32 <= 1024)
 
 // Several tokens (N Q8_0 rows one after another, cols / 32 blocks each) on the x16 layouts:
 // Y[t · ldy + r] for the rows r of groups [g0, g1), bit for bit the one-token products of each token.
-X16_DISPATCH_MMQ(moe_mmq_mxfp4x16, cols / 32 <= 1024)
-X16_DISPATCH_MMQ(moe_mmq_q4_0x16, cols / 32 <= 1024)
+X16_DISPATCH_MMQ_AMX(moe_mmq_mxfp4x16, cols / 32 <= 1024)
+X16_DISPATCH_MMQ_AMX(moe_mmq_q4_0x16, cols / 32 <= 1024)
 void moe_mmq_mxfp4x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
     const size_t xs = (size_t)(cols / 32) * sizeof(block_q8_0);
     for (int64_t t = 0; t < N; t++) gemv_nibx16_generic(1, g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy);

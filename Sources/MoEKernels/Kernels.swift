@@ -16,6 +16,14 @@ public enum Kernels {
         moe_kernels_level_features(Int32(level)).map { String(cString: $0) }
     }
 
+    /// True when the several-token products on the Q4_0 and MXFP4 x16 layouts (prefill) run on AMX tiles: the CPU has
+    /// AMX-INT8, Linux granted the tile state, and neither `SWIFTMOE_AMX=0` nor `useAMX(false)` turned them off.
+    /// The tiles give the AVX-512 kernels' bits, so this changes speed only.
+    public static var amxActive: Bool { moe_kernels_amx() != 0 }
+
+    /// Turns the AMX tiles on or off (process-wide; for benchmarks and tests). No effect where the CPU lacks them.
+    public static func useAMX(_ on: Bool) { moe_kernels_use_amx(on ? 1 : 0) }
+
     /// True when SIMD code is in use (the CPU supports it and `forceGeneric` is off).
     public static var simdActive: Bool { moe_kernels_simd_active() != 0 }
 

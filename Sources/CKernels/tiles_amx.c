@@ -1,0 +1,217 @@
+// AMX (Intel Advanced Matrix Extensions: AMX-TILE + AMX-INT8, Sapphire Rapids and later) for several tokens on the
+// Q4_0 and MXFP4 x16 layouts (moe_repack.h): the prefill products of the one-copy layouts.
+//
+// The AVX-512 several-token kernel (quant_avx512.c, mmq_nibx16) spends most of prefill in vpdpbusd and the
+// transpose-and-add trees that bring each (row, token)'s partial sums to one lane. A tile multiply does the whole
+// block product for 16 tokens × 16 rows in one instruction:
+//
+//   per group g (16 rows), block b (32 columns) and 16 tokens:
+//     C (16 tokens × 16 rows, int32) = A (16 tokens × 32 int8: the activations' codes, loaded in place with the
+//                                         token stride) · B (32 × 16 int8: the rows' values, 4 columns per dword)
+//     acc[t] = fma(dw_b · dx_{t,b}, (float)C[t], acc[t])                  (16 rows in one vector per token)
+//
+// C is the exact integer sum Σ v·y of the block (Q4_0: v = q − 8; MXFP4: v = the table value), equal to the AVX-512
+// kernels' Σ (v + off)·y − off·Σy, and the float step is theirs, in block order: every output has the bits of
+// the AVX-512 one-token product (moe_gemv_q4_0x16 / moe_gemv_mxfp4x16), whatever the batch.
+//
+// B is unpacked once per group into a per-thread buffer (nb × 512 bytes) and serves every token tile: the x16
+// step's quad q (rows q, q + 4, q + 8, q + 12, 16 code bytes each) becomes, after a 4 × 4 dword transpose within
+// 128-bit lanes, one 64-byte tile row per 4 columns with row n's 4 values at bytes 4n … 4n + 3 (the layout
+// TDPBSSD reads). A tail of fewer than 16 tokens is copied into a zero-padded buffer, so the tile shapes never
+// change within a call.
+//
+// Measured on one core of a Sapphire Rapids Xeon (3.2 GHz, 1024 × 2048, 256 tokens): ≈ 69 cycles a block product,
+// of which the tile instructions alone take ≈ 46 (two tile loads, the multiply and the 1 KiB store of C at K = 32,
+// half a tile's depth: each block's scales must meet its integer sums before the next block) and the scaling ≈ 29;
+// 2.7× the AVX-512 kernel. Tried without gain: a second pair of products in flight, scaling the pair stored one
+// iteration earlier, the activations copied into contiguous A tiles.
+//
+// Linux gives a process the AMX tile state only after arch_prctl(ARCH_REQ_XCOMP_PERM, XTILEDATA); moe_amx_setup
+// asks once, process-wide, and the kernels are used only if the CPU (CPUID leaf 7), the OS (XCR0 bits 17 and 18)
+// and that request all agree.
+#include "moe_internal.h"
+#include "moe_kernels.h"
+#include "quant32.h"
+
+#if MOE_X86 && defined(__linux__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#pragma STDC FP_CONTRACT OFF
+
+#define MOE_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
+
+enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
+
+static atomic_int amx_available; // the CPU, the OS and the permission request agree (set once)
+static atomic_int amx_enabled = 1; // moe_kernels_use_amx
+
+// The palette-1 tile configuration (64 bytes, the layout LDTILECFG reads).
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_config;
+_Static_assert(sizeof(tile_config) == 64, "LDTILECFG reads 64 bytes");
+
+// Tiles: two products in flight (C0/A0/B0 for an even block, C1/A1/B1 for the next).
+enum { TC0 = 0, TC1 = 1, TA0 = 2, TA1 = 3, TB0 = 4, TB1 = 5 };
+
+int moe_amx_setup(void) {
+    const char *env = getenv("SWIFTMOE_AMX"); // "0": never ask (the AVX-512 kernels run instead)
+    if (env != NULL && strcmp(env, "0") == 0) return 0;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    if (!(d & (1u << 24)) || !(d & (1u << 25))) return 0; // AMX-TILE, AMX-INT8
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return 0; // OSXSAVE: xgetbv is allowed
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if ((lo & (3u << 17)) != (3u << 17)) return 0; // XTILECFG and XTILEDATA enabled by the OS
+    if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) != 0) return 0;
+    atomic_store(&amx_available, 1);
+    return 1;
+}
+
+int moe_kernels_amx(void) { return moe_kernels_best_level() >= 2 && atomic_load_explicit(&amx_available, memory_order_relaxed) && atomic_load_explicit(&amx_enabled, memory_order_relaxed); }
+void moe_kernels_use_amx(int on) { atomic_store(&amx_enabled, on != 0); }
+
+enum { NIB_Q4_0, NIB_MXFP4 };
+
+// Group g's B tiles (nb × 512 bytes at B) and scales (nb × 16 floats at dw) from its x16 steps at p.
+static MOE_AMX void unpack_group(int kind, const uint8_t *p, int64_t nb, int8_t *B, float *dw) {
+    const int head = kind == NIB_MXFP4 ? 16 : 32;
+    const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    int8_t t[16];
+    for (int i = 0; i < 16; i++) t[i] = moe_kvalues_mxfp4[i];
+    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
+    for (int64_t b = 0; b < nb; b++, p += head + 256) {
+        if (kind == NIB_Q4_0) _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)));
+        else
+            for (int r = 0; r < 16; r++) dw[16 * b + r] = moe_e8m0_to_float_half(p[r]);
+        const __m512i v0 = _mm512_loadu_si512((const void *)(p + head)), v1 = _mm512_loadu_si512((const void *)(p + head + 64));
+        const __m512i v2 = _mm512_loadu_si512((const void *)(p + head + 128)), v3 = _mm512_loadu_si512((const void *)(p + head + 192));
+        // 128-bit lane k of quad q: row q + 4k's code bytes, dword j = bytes 4j … 4j + 3. After the transpose, dword
+        // 4k + q of T[j] is that dword of row 4k + q: columns 4j … 4j + 3 (low nibbles) and 16 + 4j … (high).
+        const __m512i t0 = _mm512_unpacklo_epi32(v0, v1), t1 = _mm512_unpacklo_epi32(v2, v3);
+        const __m512i t2 = _mm512_unpackhi_epi32(v0, v1), t3 = _mm512_unpackhi_epi32(v2, v3);
+        const __m512i T[4] = {_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1), _mm512_unpacklo_epi64(t2, t3),
+                              _mm512_unpackhi_epi64(t2, t3)};
+        int8_t *out = B + 512 * b;
+        for (int j = 0; j < 4; j++) {
+            __m512i lo = _mm512_and_si512(T[j], m4), hi = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
+            if (kind == NIB_Q4_0) {
+                lo = _mm512_sub_epi8(lo, eight);
+                hi = _mm512_sub_epi8(hi, eight);
+            } else {
+                lo = _mm512_shuffle_epi8(table, lo);
+                hi = _mm512_shuffle_epi8(table, hi);
+            }
+            _mm512_storeu_si512((void *)(out + 64 * j), lo);
+            _mm512_storeu_si512((void *)(out + 64 * (4 + j)), hi);
+        }
+    }
+}
+
+// acc[t] += dw · dx[t] · C[t] for the 16 tokens of one block's product (C: 16 rows of 16 int32).
+#define AMX_ACCUMULATE(C, dwv, dxb)                                                                                    \
+    for (int t = 0; t < 16; t++)                                                                                       \
+        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dwv, _mm512_set1_ps((dxb)[t])), _mm512_cvtepi32_ps(_mm512_load_si512((const void *)((C) + 16 * t))), acc[t]);
+
+static MOE_AMX int mmq_nibx16_amx(int kind, int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *vx, float *Y, int64_t ldy) {
+    const int64_t nb = cols / 32, tiles = (N + 15) / 16, tail = N % 16;
+    const size_t xs = (size_t)nb * sizeof(block_q8_0), step = 16 * (kind == NIB_MXFP4 ? sizeof(block_mxfp4) : sizeof(block_q4_0));
+    const uint8_t *X = vx;
+    // Scratch (slot 2): B tiles | dw | dx per tile and block (16 tokens, 0 past N) | C (2 × 1 KiB) | padded tail tokens.
+    const size_t bBytes = (size_t)nb * 512, dwBytes = (size_t)nb * 64, dxBytes = (size_t)(tiles * nb) * 64, cBytes = 2048;
+    const size_t padBytes = tail ? 16 * xs : 0;
+    uint8_t *s = moe_thread_scratch(2, bBytes + dwBytes + dxBytes + cBytes + padBytes);
+    if (s == NULL) return 0;
+    int8_t *B = (int8_t *)s;
+    float *dw = (float *)(s + bBytes), *dx = (float *)(s + bBytes + dwBytes);
+    int32_t *C = (int32_t *)(s + bBytes + dwBytes + dxBytes);
+    uint8_t *pad = s + bBytes + dwBytes + dxBytes + cBytes;
+    for (int64_t tile = 0; tile < tiles; tile++)
+        for (int64_t b = 0; b < nb; b++)
+            for (int t = 0; t < 16; t++) {
+                const int64_t n = 16 * tile + t;
+                dx[(tile * nb + b) * 16 + t] = n < N ? moe_half_to_float(((const block_q8_0 *)(X + (size_t)n * xs))[b].d) : 0.0f;
+            }
+    if (tail) {
+        memset(pad, 0, padBytes);
+        memcpy(pad, X + (size_t)(N - tail) * xs, (size_t)tail * xs);
+    }
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int i = TC0; i <= TC1; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64; // 16 tokens × 16 int32
+    for (int i = TA0; i <= TA1; i++) cfg.rows[i] = 16, cfg.colsb[i] = 32; // 16 tokens × 32 int8
+    for (int i = TB0; i <= TB1; i++) cfg.rows[i] = 8, cfg.colsb[i] = 64;  // 8 × (16 rows × 4 int8)
+    _tile_loadconfig(&cfg);
+    for (int64_t g = g0; g < g1; g++) {
+        unpack_group(kind, (const uint8_t *)w + (size_t)g * (size_t)nb * step, nb, B, dw);
+        for (int64_t tile = 0; tile < tiles; tile++) {
+            const int mt = tile == tiles - 1 && tail ? (int)tail : 16;
+            const uint8_t *A = (mt < 16 ? pad : X + (size_t)(16 * tile) * xs) + offsetof(block_q8_0, qs);
+            const float *dxt = dx + tile * nb * 16;
+            __m512 acc[16];
+            for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+            int64_t b = 0;
+            for (; b + 2 <= nb; b += 2) {
+                _tile_loadd(TA0, A + (size_t)b * sizeof(block_q8_0), (long)xs);
+                _tile_loadd(TB0, B + 512 * b, 64);
+                _tile_zero(TC0);
+                _tile_dpbssd(TC0, TA0, TB0);
+                _tile_loadd(TA1, A + (size_t)(b + 1) * sizeof(block_q8_0), (long)xs);
+                _tile_loadd(TB1, B + 512 * (b + 1), 64);
+                _tile_zero(TC1);
+                _tile_dpbssd(TC1, TA1, TB1);
+                _tile_stored(TC0, C, 64);
+                _tile_stored(TC1, C + 256, 64);
+                const __m512 dw0 = _mm512_loadu_ps(dw + 16 * b), dw1 = _mm512_loadu_ps(dw + 16 * (b + 1));
+                AMX_ACCUMULATE(C, dw0, dxt + 16 * b)
+                AMX_ACCUMULATE(C + 256, dw1, dxt + 16 * (b + 1))
+            }
+            if (b < nb) {
+                _tile_loadd(TA0, A + (size_t)b * sizeof(block_q8_0), (long)xs);
+                _tile_loadd(TB0, B + 512 * b, 64);
+                _tile_zero(TC0);
+                _tile_dpbssd(TC0, TA0, TB0);
+                _tile_stored(TC0, C, 64);
+                const __m512 dw0 = _mm512_loadu_ps(dw + 16 * b);
+                AMX_ACCUMULATE(C, dw0, dxt + 16 * b)
+            }
+            // Constant indices after unrolling: a store loop bounded by mt would keep acc[] in memory.
+#pragma clang loop unroll(full)
+            for (int t = 0; t < 16; t++)
+                if (t < mt) _mm512_storeu_ps(Y + (16 * tile + t) * ldy + 16 * g, acc[t]);
+        }
+    }
+    _tile_release();
+    return 1;
+}
+
+int moe_mmq_q4_0x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    return mmq_nibx16_amx(NIB_Q4_0, g0, g1, N, cols, w, x, y, ldy);
+}
+int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    return mmq_nibx16_amx(NIB_MXFP4, g0, g1, N, cols, w, x, y, ldy);
+}
+
+#else
+int moe_amx_setup(void) { return 0; }
+int moe_kernels_amx(void) { return 0; }
+void moe_kernels_use_amx(int on) { (void)on; }
+int moe_mmq_q4_0x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    (void)g0, (void)g1, (void)N, (void)cols, (void)w, (void)x, (void)y, (void)ldy;
+    return 0;
+}
+int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
+    (void)g0, (void)g1, (void)N, (void)cols, (void)w, (void)x, (void)y, (void)ldy;
+    return 0;
+}
+#endif

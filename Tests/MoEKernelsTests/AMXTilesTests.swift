@@ -1,0 +1,53 @@
+import CKernels
+import Foundation
+import MoEFormats
+import Testing
+@testable import MoEKernels
+
+/// The AMX tiles (tiles_amx.c) behind the several-token products on the Q4_0 and MXFP4 x16 layouts: bit for bit the
+/// one-token AVX-512 product of every token, for token counts around the 16-token tile (full tiles, a padded tail,
+/// fewer than a tile), an odd block count (the unpaired last block), any group split; and equal to the AVX-512
+/// several-token kernel with the tiles turned off. Runs where the CPU has AMX (an Intel Xeon of the Sapphire Rapids
+/// family or later); elsewhere the dispatched products never reach the tiles.
+@Suite(.serialized, .enabled(if: Kernels.amxActive, "this CPU (or SWIFTMOE_AMX=0) leaves the AMX tiles unused"))
+struct AMXTilesTests {
+    @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("Q4_0 x16", 16, 1024 * 32),
+                      ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 48, 2048), ("MXFP4 x16", 16, 1024 * 32)],
+          [9, 15, 16, 17, 40, 64])
+    func equalsOneTokenProducts(layout c: (String, Int, Int), tokens n: Int) throws {
+        let (name, rows, cols) = c
+        let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
+        var rng = SeededRNG(seed: UInt64(rows * 131 + cols * 7 + n))
+        let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
+        let xq = quantizeActs(.q8_0, (0 ..< n).flatMap { _ in randomActivations(cols, rng: &rng) }, generic: false)
+        let xBytes = xq.count / n
+        try w.withUnsafeBytes { wb in
+            let packed = try RepackedRows(try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!), layout: layout)
+            let groups = rows / 16
+            func several(splits: [Int]) -> [Float] {
+                var y = [Float](repeating: .nan, count: rows * n)
+                xq.withUnsafeBytes { xb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
+                            packed.multiply(groups: g0 ..< g1, tokens: n, x: xb.baseAddress!, y: yb.baseAddress!, ldy: rows, generic: false)
+                        }
+                    }
+                }
+                return y
+            }
+            var perToken = [Float](repeating: .nan, count: rows * n)
+            xq.withUnsafeBytes { xb in
+                perToken.withUnsafeMutableBufferPointer { yb in
+                    for t in 0 ..< n { packed.multiply(groups: 0 ..< groups, x: xb.baseAddress! + t * xBytes, y: yb.baseAddress! + t * rows) }
+                }
+            }
+            let expected = perToken.map(\.bitPattern)
+            for splits in [[0, groups], [0, 1, groups]] {
+                #expect(several(splits: splits).map(\.bitPattern) == expected, "\(name) \(rows)×\(cols) n=\(n) tiles \(splits)")
+            }
+            Kernels.useAMX(false)
+            defer { Kernels.useAMX(true) }
+            #expect(several(splits: [0, groups]).map(\.bitPattern) == expected, "\(name) \(rows)×\(cols) n=\(n) AVX-512")
+        }
+    }
+}
