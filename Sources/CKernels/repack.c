@@ -131,13 +131,11 @@ X8_DISPATCH_GEMV(moe_gemv_q4_0x8, cols / QK4_0 <= 1024) // activation terms on t
         if (moe_kernels_best_level() >= 2 && (fits)) name##_avx512(g0, g1, N, cols, w, x, y, ldy);        \
         else name##_generic(g0, g1, N, cols, w, x, y, ldy);                                               \
     }
-// Where the CPU has AMX, AMX_MIN_TOKENS or more tokens go through tiles (tiles_amx.c, the same bits).
-enum { AMX_MIN_TOKENS = 9 }; // below, the AVX-512 kernel (4 tokens a pass) is as fast: the tiles unpack B per call
+// Where the CPU has AMX, batches go through tiles first (tiles_amx.c, the same bits; it declines short ones).
 #define X16_DISPATCH_MMQ_AMX(name, fits)                                                                  \
     void name(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) { \
         if (moe_kernels_best_level() >= 2 && (fits)) {                                                    \
-            if (N >= AMX_MIN_TOKENS && moe_kernels_amx() && name##_amx(g0, g1, N, cols, w, x, y, ldy)) return; \
-            name##_avx512(g0, g1, N, cols, w, x, y, ldy);                                                 \
+            if (!name##_amx(g0, g1, N, cols, w, x, y, ldy)) name##_avx512(g0, g1, N, cols, w, x, y, ldy);  \
         } else                                                                                            \
             name##_generic(g0, g1, N, cols, w, x, y, ldy);                                                \
     }

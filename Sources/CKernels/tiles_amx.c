@@ -82,38 +82,77 @@ void moe_kernels_use_amx(int on) { atomic_store(&amx_enabled, on != 0); }
 
 enum { NIB_Q4_0, NIB_MXFP4 };
 
-// Group g's B tiles (nb × 512 bytes at B) and scales (nb × 16 floats at dw) from its x16 steps at p.
-static MOE_AMX void unpack_group(int kind, const uint8_t *p, int64_t nb, int8_t *B, float *dw) {
-    const int head = kind == NIB_MXFP4 ? 16 : 32;
+// One block's B tile (512 bytes at out) from its 4 quads (quad q: rows q, q + 4, q + 8, q + 12 in 128-bit lanes 0 … 3,
+// 16 code bytes each, as the x16 layout stores them). Dword j of a row's 16 bytes holds columns 4j … 4j + 3 (low
+// nibbles) and 16 + 4j … (high); after a 4 × 4 dword transpose within 128-bit lanes, dword 4k + q of T[j] is that
+// dword of row 4k + q, so T[j]'s low nibbles are B's tile row j and its high nibbles tile row 4 + j.
+static inline __attribute__((always_inline)) MOE_AMX void quads_to_tile(int kind, __m512i v0, __m512i v1, __m512i v2, __m512i v3,
+                                                                        __m512i table, int8_t *out) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
+    const __m512i t0 = _mm512_unpacklo_epi32(v0, v1), t1 = _mm512_unpacklo_epi32(v2, v3);
+    const __m512i t2 = _mm512_unpackhi_epi32(v0, v1), t3 = _mm512_unpackhi_epi32(v2, v3);
+    const __m512i T[4] = {_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1), _mm512_unpacklo_epi64(t2, t3),
+                          _mm512_unpackhi_epi64(t2, t3)};
+    for (int j = 0; j < 4; j++) {
+        __m512i lo = _mm512_and_si512(T[j], m4), hi = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
+        if (kind == NIB_Q4_0) {
+            lo = _mm512_sub_epi8(lo, eight);
+            hi = _mm512_sub_epi8(hi, eight);
+        } else {
+            lo = _mm512_shuffle_epi8(table, lo);
+            hi = _mm512_shuffle_epi8(table, hi);
+        }
+        _mm512_storeu_si512((void *)(out + 64 * j), lo);
+        _mm512_storeu_si512((void *)(out + 64 * (4 + j)), hi);
+    }
+}
+
+static inline __attribute__((always_inline)) MOE_AMX __m512i mxfp4_table(void) {
     int8_t t[16];
     for (int i = 0; i < 16; i++) t[i] = moe_kvalues_mxfp4[i];
-    const __m512i table = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
-    for (int64_t b = 0; b < nb; b++, p += head + 256) {
-        if (kind == NIB_Q4_0) _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)));
-        else
-            for (int r = 0; r < 16; r++) dw[16 * b + r] = moe_e8m0_to_float_half(p[r]);
-        const __m512i v0 = _mm512_loadu_si512((const void *)(p + head)), v1 = _mm512_loadu_si512((const void *)(p + head + 64));
-        const __m512i v2 = _mm512_loadu_si512((const void *)(p + head + 128)), v3 = _mm512_loadu_si512((const void *)(p + head + 192));
-        // 128-bit lane k of quad q: row q + 4k's code bytes, dword j = bytes 4j … 4j + 3. After the transpose, dword
-        // 4k + q of T[j] is that dword of row 4k + q: columns 4j … 4j + 3 (low nibbles) and 16 + 4j … (high).
-        const __m512i t0 = _mm512_unpacklo_epi32(v0, v1), t1 = _mm512_unpacklo_epi32(v2, v3);
-        const __m512i t2 = _mm512_unpackhi_epi32(v0, v1), t3 = _mm512_unpackhi_epi32(v2, v3);
-        const __m512i T[4] = {_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1), _mm512_unpacklo_epi64(t2, t3),
-                              _mm512_unpackhi_epi64(t2, t3)};
-        int8_t *out = B + 512 * b;
-        for (int j = 0; j < 4; j++) {
-            __m512i lo = _mm512_and_si512(T[j], m4), hi = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
-            if (kind == NIB_Q4_0) {
-                lo = _mm512_sub_epi8(lo, eight);
-                hi = _mm512_sub_epi8(hi, eight);
-            } else {
-                lo = _mm512_shuffle_epi8(table, lo);
-                hi = _mm512_shuffle_epi8(table, hi);
-            }
-            _mm512_storeu_si512((void *)(out + 64 * j), lo);
-            _mm512_storeu_si512((void *)(out + 64 * (4 + j)), hi);
+    return _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)t));
+}
+
+// Where a call's 16-row groups come from: x16 steps (group g at base + g · nb · 16 blocks), or row-major rows
+// (group g = rows 16g … 16g + 15 at base + 16g · ws, ws bytes apart).
+typedef struct {
+    const uint8_t *base;
+    size_t ws; // 0: the x16 layout
+} amx_rows;
+
+// Group g's B tiles (nb × 512 bytes at B) and scales (nb × 16 floats at dw).
+static MOE_AMX void unpack_group(int kind, amx_rows src, int64_t g, int64_t nb, int8_t *B, float *dw) {
+    const size_t block = kind == NIB_MXFP4 ? sizeof(block_mxfp4) : sizeof(block_q4_0), head = block - 16;
+    const __m512i table = mxfp4_table();
+    if (src.ws == 0) {
+        const uint8_t *p = src.base + (size_t)g * (size_t)nb * 16 * block;
+        for (int64_t b = 0; b < nb; b++, p += 16 * block) { // 16 scales (head bytes each), then the 4 quads
+            if (kind == NIB_Q4_0) _mm512_storeu_ps(dw + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)));
+            else
+                for (int r = 0; r < 16; r++) dw[16 * b + r] = moe_e8m0_to_float_half(p[r]);
+            const uint8_t *q = p + 16 * head;
+            quads_to_tile(kind, _mm512_loadu_si512((const void *)q), _mm512_loadu_si512((const void *)(q + 64)),
+                          _mm512_loadu_si512((const void *)(q + 128)), _mm512_loadu_si512((const void *)(q + 192)), table, B + 512 * b);
         }
+        return;
+    }
+    const uint8_t *rows = src.base + (size_t)(16 * g) * src.ws;
+    const size_t ws = src.ws;
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *blk = rows + (size_t)b * block;
+        for (int r = 0; r < 16; r++) {
+            const uint8_t *h = blk + (size_t)r * ws;
+            dw[16 * b + r] = kind == NIB_Q4_0 ? moe_half_to_float((uint16_t)(h[0] | h[1] << 8)) : moe_e8m0_to_float_half(h[0]);
+        }
+        __m512i v[4]; // quad q: the codes of rows q, q + 4, q + 8, q + 12
+        for (int q = 0; q < 4; q++) {
+            const uint8_t *c = blk + (size_t)q * ws + head;
+            __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)c));
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(c + 4 * ws)), 1);
+            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(c + 8 * ws)), 2);
+            v[q] = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(c + 12 * ws)), 3);
+        }
+        quads_to_tile(kind, v[0], v[1], v[2], v[3], table, B + 512 * b);
     }
 }
 
@@ -122,9 +161,11 @@ static MOE_AMX void unpack_group(int kind, const uint8_t *p, int64_t nb, int8_t 
     for (int t = 0; t < 16; t++)                                                                                       \
         acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dwv, _mm512_set1_ps((dxb)[t])), _mm512_cvtepi32_ps(_mm512_load_si512((const void *)((C) + 16 * t))), acc[t]);
 
-static MOE_AMX int mmq_nibx16_amx(int kind, int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *vx, float *Y, int64_t ldy) {
+// Y[t · ldy + 16g + r] for the rows r of groups [g0, g1) and tokens t < N (Q8_0 rows xs bytes apart at vx). 0 when
+// there was no scratch memory (nothing written).
+static MOE_AMX int products_amx(int kind, amx_rows src, int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *vx, size_t xs,
+                                float *Y, int64_t ldy) {
     const int64_t nb = cols / 32, tiles = (N + 15) / 16, tail = N % 16;
-    const size_t xs = (size_t)nb * sizeof(block_q8_0), step = 16 * (kind == NIB_MXFP4 ? sizeof(block_mxfp4) : sizeof(block_q4_0));
     const uint8_t *X = vx;
     // Scratch (slot 2): B tiles | dw | dx per tile and block (16 tokens, 0 past N) | C (2 × 1 KiB) | padded tail tokens.
     const size_t bBytes = (size_t)nb * 512, dwBytes = (size_t)nb * 64, dxBytes = (size_t)(tiles * nb) * 64, cBytes = 2048;
@@ -153,7 +194,7 @@ static MOE_AMX int mmq_nibx16_amx(int kind, int64_t g0, int64_t g1, int64_t N, i
     for (int i = TB0; i <= TB1; i++) cfg.rows[i] = 8, cfg.colsb[i] = 64;  // 8 × (16 rows × 4 int8)
     _tile_loadconfig(&cfg);
     for (int64_t g = g0; g < g1; g++) {
-        unpack_group(kind, (const uint8_t *)w + (size_t)g * (size_t)nb * step, nb, B, dw);
+        unpack_group(kind, src, g, nb, B, dw);
         for (int64_t tile = 0; tile < tiles; tile++) {
             const int mt = tile == tiles - 1 && tail ? (int)tail : 16;
             const uint8_t *A = (mt < 16 ? pad : X + (size_t)(16 * tile) * xs) + offsetof(block_q8_0, qs);
@@ -195,14 +236,49 @@ static MOE_AMX int mmq_nibx16_amx(int kind, int64_t g0, int64_t g1, int64_t N, i
     return 1;
 }
 
+// Below AMX_MIN_TOKENS tokens the AVX-512 kernels (4 tokens a pass) are as fast: the tiles unpack B once per call.
+enum { AMX_MIN_TOKENS = 9 };
+
+// The x16 layouts: 1 when the tiles computed the products, 0 when the caller's AVX-512 kernel should.
 int moe_mmq_q4_0x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
-    return mmq_nibx16_amx(NIB_Q4_0, g0, g1, N, cols, w, x, y, ldy);
+    const amx_rows src = {w, 0};
+    return N >= AMX_MIN_TOKENS && moe_kernels_amx() &&
+           products_amx(NIB_Q4_0, src, g0, g1, N, cols, x, (size_t)(cols / 32) * sizeof(block_q8_0), y, ldy);
 }
 int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
-    return mmq_nibx16_amx(NIB_MXFP4, g0, g1, N, cols, w, x, y, ldy);
+    const amx_rows src = {w, 0};
+    return N >= AMX_MIN_TOKENS && moe_kernels_amx() &&
+           products_amx(NIB_MXFP4, src, g0, g1, N, cols, x, (size_t)(cols / 32) * sizeof(block_q8_0), y, ldy);
+}
+
+// Row-major Q4_0 and MXFP4 (the weights a budget leaves mapped, e.g. attention's): the 16-row groups through the tiles,
+// the rows past the last whole group and short batches through the AVX-512 kernel (the same bits).
+
+static void rows_amx(int kind, moe_mmq_fn avx512, int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
+                     float *Y, int64_t ldy) {
+    int64_t done = 0;
+    if (N >= AMX_MIN_TOKENS && M >= 16 && moe_kernels_amx()) {
+        const amx_rows src = {W, ws};
+        if (products_amx(kind, src, 0, M / 16, N, K, X, xs, Y, ldy)) done = M / 16 * 16;
+    }
+    if (done < M) avx512(M - done, N, K, (const uint8_t *)W + (size_t)done * ws, ws, X, xs, Y + done, ldy);
+}
+void moe_mmq_q4_0_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
+    rows_amx(NIB_Q4_0, moe_mmq_q4_0_avx512, M, N, K, W, ws, X, xs, Y, ldy);
+}
+void moe_mmq_mxfp4_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
+    rows_amx(NIB_MXFP4, moe_mmq_mxfp4_avx512, M, N, K, W, ws, X, xs, Y, ldy);
 }
 
 #else
+#if MOE_X86
+void moe_mmq_q4_0_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
+    moe_mmq_q4_0_avx512(M, N, K, W, ws, X, xs, Y, ldy);
+}
+void moe_mmq_mxfp4_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
+    moe_mmq_mxfp4_avx512(M, N, K, W, ws, X, xs, Y, ldy);
+}
+#endif
 int moe_amx_setup(void) { return 0; }
 int moe_kernels_amx(void) { return 0; }
 void moe_kernels_use_amx(int on) { (void)on; }
@@ -215,3 +291,4 @@ int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const 
     return 0;
 }
 #endif
+

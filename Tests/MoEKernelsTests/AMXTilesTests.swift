@@ -8,7 +8,8 @@ import Testing
 /// one-token AVX-512 product of every token, for token counts around the 16-token tile (full tiles, a padded tail,
 /// fewer than a tile), an odd block count (the unpaired last block), any group split; and equal to the AVX-512
 /// several-token kernel with the tiles turned off. Runs where the CPU has AMX (an Intel Xeon of the Sapphire Rapids
-/// family or later); elsewhere the dispatched products never reach the tiles.
+/// family or later); elsewhere the dispatched products never reach the tiles. One serialized suite: its tests turn the
+/// tiles off and on for the whole process.
 @Suite(.serialized, .enabled(if: Kernels.amxActive, "this CPU (or SWIFTMOE_AMX=0) leaves the AMX tiles unused"))
 struct AMXTilesTests {
     @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("Q4_0 x16", 16, 1024 * 32),
@@ -49,5 +50,33 @@ struct AMXTilesTests {
             defer { Kernels.useAMX(true) }
             #expect(several(splits: [0, groups]).map(\.bitPattern) == expected, "\(name) \(rows)×\(cols) n=\(n) AVX-512")
         }
+    }
+
+    /// Row-major Q4_0 and MXFP4 (the weights a memory budget leaves mapped): the dispatched product sends the whole 16-row
+    /// groups of a batch through the tiles and the rest through the AVX-512 kernel; the bits equal the AVX-512 kernel's
+    /// alone (tiles off), rows not a multiple of 16 and token counts around the tile alike.
+    @Test(arguments: [(TensorType.q4_0, 16, 17 * 32), (.q4_0, 40, 2048), (.mxfp4, 48, 17 * 32), (.mxfp4, 24, 2048)], [9, 16, 17, 40])
+    func equalsAVX512(matrix c: (TensorType, Int, Int), tokens n: Int) throws {
+        let (type, rows, cols) = c
+        var rng = SeededRNG(seed: UInt64(rows * 37 + cols + n))
+        let w = randomWeights(type, rows: rows, cols: cols, rng: &rng)
+        let xq = quantizeActs(.q8_0, (0 ..< n).flatMap { _ in randomActivations(cols, rng: &rng) }, generic: false)
+        let rowBytes = w.count / rows
+        func product() -> [UInt32] {
+            var y = [Float](repeating: .nan, count: rows * n)
+            w.withUnsafeBytes { wb in
+                xq.withUnsafeBytes { xb in
+                    y.withUnsafeMutableBufferPointer { yb in
+                        #expect(moe_matmul_q(type.rawValue, Int64(rows), Int64(n), Int64(cols), wb.baseAddress, rowBytes, xb.baseAddress,
+                                             yb.baseAddress, Int64(rows)) == 0)
+                    }
+                }
+            }
+            return y.map(\.bitPattern)
+        }
+        let tiles = product()
+        Kernels.useAMX(false)
+        defer { Kernels.useAMX(true) }
+        #expect(tiles == product(), "\(type) \(rows)×\(cols) n=\(n)")
     }
 }
