@@ -20,7 +20,8 @@ public final class Checkpoint: @unchecked Sendable {
     /// Tensor types an input may hold: quantizing from an already quantized file would compound errors.
     public static let inputTypes: Set<TensorType> = [.f32, .f16, .bf16]
 
-    public init(path: String) throws {
+    /// `acceptQuantized`: any type the kernels dequantize may be read (`QuantizeOptions.acceptQuantizedInput`).
+    public init(path: String, acceptQuantized: Bool = false) throws {
         self.path = path
         store = try WeightStore(path: path)
         var opened: [String: InputFile] = [:]
@@ -31,7 +32,7 @@ public final class Checkpoint: @unchecked Sendable {
             return f
         }
         func segment(_ t: TensorView) throws -> SourceTensor.Segment {
-            guard Self.inputTypes.contains(t.type) else {
+            guard Self.inputTypes.contains(t.type) || acceptQuantized && t.type.isSupported else {
                 throw QuantizeError.unsupported(path: t.file.path, reason: "tensor '\(t.name)' is \(t.type); the input must be F32, F16 or BF16 (requantizing a quantized file compounds its errors)")
             }
             let offset = t.bytes.baseAddress.map { $0 - t.file.base! } ?? 0

@@ -36,6 +36,9 @@ public struct QuantizeOptions: Sendable {
     public var chatTemplate: String?
     /// Keys added to the output's metadata (a companion pair's `swiftmoe.source_fingerprint`).
     public var extraMetadata: [(String, GGUFValue)] = []
+    /// Accept an input whose tensors are quantized (read dequantized): only to write a companion of the model file
+    /// itself (`moe-quantize --companion-only`), where requantizing is the point; otherwise it compounds errors.
+    public var acceptQuantizedInput = false
 
     public init(rules: TypeRules, threads: Int) {
         self.rules = rules
@@ -64,7 +67,7 @@ public final class QuantizeJob: @unchecked Sendable {
     public let plan: [PlannedTensor]
 
     public init(input: String, options: QuantizeOptions) throws {
-        checkpoint = try Checkpoint(path: input)
+        checkpoint = try Checkpoint(path: input, acceptQuantized: options.acceptQuantizedInput)
         var options = options
         options.rules.model = Self.mixModel(checkpoint)
         self.options = options

@@ -29,7 +29,7 @@ public struct SourceTensor: Sendable {
 
     public let name: String
     public let shape: [Int]
-    /// The stored type of every segment (F32, F16 or BF16).
+    /// The stored type of every segment (F32, F16 or BF16; any dequantizable type for `--companion-only`).
     public let type: TensorType
     /// The input rows, in order; with `transpose`, rows of `transpose.cols` values, else of `rowLength`.
     public let segments: [Segment]
@@ -39,10 +39,10 @@ public struct SourceTensor: Sendable {
     public var rowCount: Int { shape.dropLast().reduce(1, *) }
     public var elementCount: Int { shape.reduce(1, *) }
     /// Bytes of one output row as the input stores it.
-    public var rowBytes: Int { rowLength * type.blockBytes }
+    public var rowBytes: Int { rowLength / type.blockSize * type.blockBytes }
     public var byteCount: Int { rowCount * rowBytes }
     /// Bytes of one input row (differs from `rowBytes` only when transposed).
-    var sourceRowBytes: Int { (transpose?.cols ?? rowLength) * type.blockBytes }
+    var sourceRowBytes: Int { (transpose?.cols ?? rowLength) / type.blockSize * type.blockBytes }
 
     /// The same tensor under another name (GLM-4.5's `post_attention_norm`) or shape of the same row-major
     /// values (a `[1, n]` bias stored as `[n]`).

@@ -71,6 +71,27 @@ struct LowBitMissTests {
         #expect(one != (try OffloadTests.reference.get()), "no low-bit copy changed the output")
     }
 
+    /// A companion made from the quantized model file itself (`moe-quantize MODEL OUT --companion-only q4_0`): accepted,
+    /// and its copies serve the low-rank misses as the checkpoint-made one does.
+    @Test func aCompanionOfTheModelFileServesIt() throws {
+        let dir = try TempDir("low-bit-own")
+        defer { dir.cleanup() }
+        let path = dir.file("companion-only.gguf")
+        var rules = TypeRules.uniform(.q8_0)
+        rules.expertsForced = .q4_0
+        var options = QuantizeOptions(rules: rules, threads: 2)
+        options.acceptQuantizedInput = true
+        try QuantizeJob(input: OffloadTests.model, options: options).write(to: path)
+        let m = try Model(path: OffloadTests.model, offload: OffloadSettings(maxExperts: 8, cache: ExpertCacheOptions(policy: .lfu),
+                                                                             lowBit: LowBitMisses(companion: path, fullRank: nil)))
+        let got = try OffloadTests.run(m), reference = try OffloadTests.reference.get()
+        #expect(got[0] == reference[0])
+        #expect((m.offload?.lowBitCache?.stats.total.requests ?? 0) > 0)
+        for (a, b) in zip(got, reference).dropFirst() {
+            #expect(zip(a, b).map { abs($0 - $1) }.max()! < 0.25 * b.map(abs).max()!)
+        }
+    }
+
     @Test func aCompanionThatDoesNotMatchIsRefused() throws {
         func refusal(_ path: String) -> String? {
             do {

@@ -49,7 +49,7 @@ public struct OffloadOptions: ParsableArguments {
                                valueName: "exact|low"))
     public var missPrecision: MissPrecision = .exact
 
-    @Option(help: ArgumentHelp("With --miss-precision low: the same model with its experts in a smaller type (e.g. moe-quantize SRC companion.gguf --type q2_k); checked against the model's shapes.",
+    @Option(help: ArgumentHelp("With --miss-precision low: the same model with its experts in a smaller type (moe-quantize SRC model.gguf --companion q2_k=companion.gguf from the checkpoint, or moe-quantize model.gguf companion.gguf --companion-only q2_k from the model file); checked against the model's shapes.",
                                valueName: "file"))
     public var companion: String?
 

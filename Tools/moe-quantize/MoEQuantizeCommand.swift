@@ -54,6 +54,7 @@ struct MoEQuantizeCommand: ParsableCommand {
           moe-quantize ckpt/ out.gguf --type q4_0 --rounding reference   # llama-quantize's bytes
           moe-quantize ckpt/ out.gguf --type q4_0 --dry-run              # print the plan only
           moe-quantize model-bf16.gguf out.gguf --type q8_0 --chat-template chat.jinja
+          moe-quantize model-Q4_K_M.gguf companion-Q2_K.gguf --companion-only q2_k   # for moe --miss-precision low
         """
     )
 
@@ -107,6 +108,11 @@ struct MoEQuantizeCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write a companion file for `moe --miss-precision low`: the same model with its routed experts in TYPE (q2_k, q3_k, iq4_xs, q4_0 …), written after OUTPUT with the same options.",
                                valueName: "TYPE=FILE"))
     var companion: String?
+
+    @Option(name: .customLong("companion-only"),
+            help: ArgumentHelp("Write only a companion of INPUT, the model file you run (quantized tensors allowed): OUTPUT holds INPUT's routed experts requantized to TYPE (q2_k, q3_k, iq4_xs …) and the rest in Q8_0 (moe reads only a companion's experts). For when the checkpoint the model came from is not at hand; the two roundings compound, so measure with `moe perplexity --miss-precision low`.",
+                               valueName: "TYPE"))
+    var companionOnly: String?
 
     @Flag(help: "Replace OUTPUT if it exists.") var force = false
     @Flag(name: .customLong("dry-run"), help: "Print the plan (each tensor's type and size) and write nothing.") var dryRun = false
@@ -166,6 +172,19 @@ struct MoEQuantizeCommand: ParsableCommand {
         return r
     }
 
+    /// `--companion-only TYPE`: the routed experts in TYPE, everything else Q8_0 (norms and routers F32 as always).
+    private func companionOnlyRules() throws -> TypeRules {
+        let given = [("--type", type), ("--preset", preset), ("--attn-type", attnType), ("--embed-type", embedType), ("--output-type", outputType),
+                     ("--shared-type", sharedType), ("--companion", companion), ("--calibration", calibration)].filter { $0.1 != nil }.map(\.0)
+        guard given.isEmpty, tensorType.isEmpty else {
+            throw ValidationError("--companion-only sets every type itself; drop \((given + (tensorType.isEmpty ? [] : ["--tensor-type"])).joined(separator: ", "))")
+        }
+        var r = TypeRules.uniform(.q8_0)
+        r.expertsForced = try parseType(companionOnly ?? "", "--companion-only")
+        if let routerType { r.router = try parseType(routerType, "--router-type") }
+        return r
+    }
+
     private func quantize() throws {
         guard (1 ... ThreadPool.maxThreads).contains(threads) else {
             throw ValidationError("--threads must be 1…\(ThreadPool.maxThreads), not \(threads)")
@@ -178,7 +197,7 @@ struct MoEQuantizeCommand: ParsableCommand {
         if calibration != nil, roundingMode == .reference {
             throw ValidationError("--calibration weights the optimal rounding; it has no effect with --rounding reference")
         }
-        var options = QuantizeOptions(rules: try rules(), threads: threads)
+        var options = QuantizeOptions(rules: try companionOnly == nil ? rules() : companionOnlyRules(), threads: threads)
         options.rounding = roundingMode
         guard (0 ... OptimalQuantize.maxEffort).contains(effort) else {
             throw ValidationError("--effort must be 0…\(OptimalQuantize.maxEffort), not \(effort)")
@@ -209,7 +228,12 @@ struct MoEQuantizeCommand: ParsableCommand {
                 try checkOutput(c.path)
             }
         }
-        if let c = companionJob {
+        if companionOnly != nil, let forced = options.rules.expertsForced {
+            // The input's own `swiftmoe.source_fingerprint`, if it has one, is copied with its metadata: the pair matches.
+            options.acceptQuantizedInput = true
+            options.extraMetadata = [(CompanionKeys.expertType, .string(forced.description.lowercased()))]
+            try write(options, to: output)
+        } else if let c = companionJob {
             // Both files carry the input's fingerprint: `moe --companion` refuses a pair that differs.
             let fingerprint = try QuantizeJob(input: input, options: options).sourceFingerprint()
             options.extraMetadata = [(CompanionKeys.sourceFingerprint, .string(fingerprint))]
