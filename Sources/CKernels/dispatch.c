@@ -152,7 +152,7 @@ static void init_impls(void) {
         v->mmq[MOE_TYPE_MXFP4] = moe_mmq_mxfp4_amx; // AMX tiles where they run, else moe_mmq_mxfp4_avx512
         v->mmq[MOE_TYPE_Q4_K] = moe_mmq_q4_K_avx512;
         v->vdot[MOE_TYPE_Q8_0] = moe_vd_q8_0_avx512;
-        v->mmq[MOE_TYPE_Q8_0] = moe_mmq_q8_0_avx512;
+        v->mmq[MOE_TYPE_Q8_0] = moe_mmq_q8_0_amx; // AMX tiles where they run, else moe_mmq_q8_0_avx512
         v->vdot[MOE_TYPE_Q4_0] = moe_vd_q4_0_avx512;
         v->mmq[MOE_TYPE_Q4_0] = moe_mmq_q4_0_amx; // AMX tiles where they run, else moe_mmq_q4_0_avx512
         v->vdot[MOE_TYPE_Q6_K] = moe_vd_q6_K_avx512;
@@ -163,7 +163,7 @@ static void init_impls(void) {
         v->mmq[MOE_TYPE_IQ4_XS] = moe_mmq_iq4_xs_avx512;
         v->features = "avx512 vnni (q4_0, q8_0, mxfp4, q4_K, q6_K, q3_K, iq4_xs) avx2 fma f16c";
         best_level = 2;
-        if (moe_amx_setup()) v->features = "avx512 vnni (q4_0, q8_0, mxfp4, q4_K, q6_K, q3_K, iq4_xs) amx-int8 (q4_0, mxfp4: batches) avx2 fma f16c";
+        if (moe_amx_setup()) v->features = "avx512 vnni (q4_0, q8_0, mxfp4, q4_K, q6_K, q3_K, iq4_xs) amx-int8 (q4_0, mxfp4, q8_0: batches) avx2 fma f16c";
     }
 #elif MOE_NEON
     s->dq[MOE_TYPE_F16] = moe_dq_f16_neon;

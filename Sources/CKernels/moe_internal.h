@@ -189,9 +189,10 @@ void moe_mmq_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 int moe_amx_setup(void); // once, from the dispatch tables' set-up: 1 when AMX may be used
 int moe_mmq_q4_0x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
-// Row-major Q4_0 and MXFP4 (moe_mmq_fn): the tiles where they run, the AVX-512 kernel for the rest.
+// Row-major Q4_0, MXFP4 and Q8_0 (moe_mmq_fn): the tiles where they run, the AVX-512 kernel for the rest.
 void moe_mmq_q4_0_amx(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_mmq_mxfp4_amx(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
+void moe_mmq_q8_0_amx(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 float moe_vd_q4_0_avx512(int64_t n, const void *w, const void *x);
 void moe_mmq_q4_0_avx512(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_gemv_iq4_xsx16_avx512(int64_t g0, int64_t g1, int64_t cols, const void *w, const void *x, float *y);

@@ -80,19 +80,27 @@ int moe_amx_setup(void) {
 int moe_kernels_amx(void) { return moe_kernels_best_level() >= 2 && atomic_load_explicit(&amx_available, memory_order_relaxed) && atomic_load_explicit(&amx_enabled, memory_order_relaxed); }
 void moe_kernels_use_amx(int on) { atomic_store(&amx_enabled, on != 0); }
 
-enum { NIB_Q4_0, NIB_MXFP4 };
+enum { NIB_Q4_0, NIB_MXFP4, Q8_0 }; // Q8_0: row-major only (it has no x16 layout)
 
-// One block's B tile (512 bytes at out) from its 4 quads (quad q: rows q, q + 4, q + 8, q + 12 in 128-bit lanes 0 … 3,
-// 16 code bytes each, as the x16 layout stores them). Dword j of a row's 16 bytes holds columns 4j … 4j + 3 (low
-// nibbles) and 16 + 4j … (high); after a 4 × 4 dword transpose within 128-bit lanes, dword 4k + q of T[j] is that
-// dword of row 4k + q, so T[j]'s low nibbles are B's tile row j and its high nibbles tile row 4 + j.
+// 4 quads (quad q: rows q, q + 4, q + 8, q + 12 in 128-bit lanes 0 … 3, 16 bytes each, as the x16 layout stores
+// them) → T[j]: dword j of each of the 16 rows, row n at dword n. A 4 × 4 dword transpose within 128-bit lanes: dword
+// 4k + q of T[j] is dword j of row q + 4k.
+static inline __attribute__((always_inline)) MOE_AMX void transpose_quads(__m512i v0, __m512i v1, __m512i v2, __m512i v3, __m512i T[4]) {
+    const __m512i t0 = _mm512_unpacklo_epi32(v0, v1), t1 = _mm512_unpacklo_epi32(v2, v3);
+    const __m512i t2 = _mm512_unpackhi_epi32(v0, v1), t3 = _mm512_unpackhi_epi32(v2, v3);
+    T[0] = _mm512_unpacklo_epi64(t0, t1);
+    T[1] = _mm512_unpackhi_epi64(t0, t1);
+    T[2] = _mm512_unpacklo_epi64(t2, t3);
+    T[3] = _mm512_unpackhi_epi64(t2, t3);
+}
+
+// One 4-bit block's B tile (512 bytes at out) from its 4 quads of code bytes. Dword j of a row's 16 bytes holds
+// columns 4j … 4j + 3 (low nibbles) and 16 + 4j … (high): T[j]'s low nibbles are tile row j, its high nibbles row 4 + j.
 static inline __attribute__((always_inline)) MOE_AMX void quads_to_tile(int kind, __m512i v0, __m512i v1, __m512i v2, __m512i v3,
                                                                         __m512i table, int8_t *out) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
-    const __m512i t0 = _mm512_unpacklo_epi32(v0, v1), t1 = _mm512_unpacklo_epi32(v2, v3);
-    const __m512i t2 = _mm512_unpackhi_epi32(v0, v1), t3 = _mm512_unpackhi_epi32(v2, v3);
-    const __m512i T[4] = {_mm512_unpacklo_epi64(t0, t1), _mm512_unpackhi_epi64(t0, t1), _mm512_unpacklo_epi64(t2, t3),
-                          _mm512_unpackhi_epi64(t2, t3)};
+    __m512i T[4];
+    transpose_quads(v0, v1, v2, v3, T);
     for (int j = 0; j < 4; j++) {
         __m512i lo = _mm512_and_si512(T[j], m4), hi = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
         if (kind == NIB_Q4_0) {
@@ -105,6 +113,14 @@ static inline __attribute__((always_inline)) MOE_AMX void quads_to_tile(int kind
         _mm512_storeu_si512((void *)(out + 64 * j), lo);
         _mm512_storeu_si512((void *)(out + 64 * (4 + j)), hi);
     }
+}
+
+// Rows r, r + 4, r + 8, r + 12's 16 bytes at p + r · ws (r = the quad), in 128-bit lanes 0 … 3.
+static inline __attribute__((always_inline)) MOE_AMX __m512i load_quad(const uint8_t *p, size_t ws) {
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 4 * ws)), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 8 * ws)), 2);
+    return _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 12 * ws)), 3);
 }
 
 static inline __attribute__((always_inline)) MOE_AMX __m512i mxfp4_table(void) {
@@ -122,7 +138,8 @@ typedef struct {
 
 // Group g's B tiles (nb × 512 bytes at B) and scales (nb × 16 floats at dw).
 static MOE_AMX void unpack_group(int kind, amx_rows src, int64_t g, int64_t nb, int8_t *B, float *dw) {
-    const size_t block = kind == NIB_MXFP4 ? sizeof(block_mxfp4) : sizeof(block_q4_0), head = block - 16;
+    const size_t block = kind == NIB_MXFP4 ? sizeof(block_mxfp4) : kind == Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
+    const size_t head = kind == NIB_MXFP4 ? 1 : 2; // bytes of a row's scale before its codes
     const __m512i table = mxfp4_table();
     if (src.ws == 0) {
         const uint8_t *p = src.base + (size_t)g * (size_t)nb * 16 * block;
@@ -142,17 +159,19 @@ static MOE_AMX void unpack_group(int kind, amx_rows src, int64_t g, int64_t nb, 
         const uint8_t *blk = rows + (size_t)b * block;
         for (int r = 0; r < 16; r++) {
             const uint8_t *h = blk + (size_t)r * ws;
-            dw[16 * b + r] = kind == NIB_Q4_0 ? moe_half_to_float((uint16_t)(h[0] | h[1] << 8)) : moe_e8m0_to_float_half(h[0]);
+            dw[16 * b + r] = kind == NIB_MXFP4 ? moe_e8m0_to_float_half(h[0]) : moe_half_to_float((uint16_t)(h[0] | h[1] << 8));
         }
-        __m512i v[4]; // quad q: the codes of rows q, q + 4, q + 8, q + 12
-        for (int q = 0; q < 4; q++) {
-            const uint8_t *c = blk + (size_t)q * ws + head;
-            __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)c));
-            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(c + 4 * ws)), 1);
-            z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(c + 8 * ws)), 2);
-            v[q] = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(c + 12 * ws)), 3);
+        if (kind == Q8_0) { // 32 signed codes a row: dwords 0 … 3 are tile rows 0 … 3, dwords 4 … 7 rows 4 … 7
+            for (int half = 0; half < 2; half++) {
+                const uint8_t *c = blk + head + 16 * half;
+                __m512i T[4];
+                transpose_quads(load_quad(c, ws), load_quad(c + ws, ws), load_quad(c + 2 * ws, ws), load_quad(c + 3 * ws, ws), T);
+                for (int j = 0; j < 4; j++) _mm512_storeu_si512((void *)(B + 512 * b + 64 * (4 * half + j)), T[j]);
+            }
+            continue;
         }
-        quads_to_tile(kind, v[0], v[1], v[2], v[3], table, B + 512 * b);
+        const uint8_t *c = blk + head;
+        quads_to_tile(kind, load_quad(c, ws), load_quad(c + ws, ws), load_quad(c + 2 * ws, ws), load_quad(c + 3 * ws, ws), table, B + 512 * b);
     }
 }
 
@@ -269,6 +288,9 @@ void moe_mmq_q4_0_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws,
 void moe_mmq_mxfp4_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
     rows_amx(NIB_MXFP4, moe_mmq_mxfp4_avx512, M, N, K, W, ws, X, xs, Y, ldy);
 }
+void moe_mmq_q8_0_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
+    rows_amx(Q8_0, moe_mmq_q8_0_avx512, M, N, K, W, ws, X, xs, Y, ldy);
+}
 
 #else
 #if MOE_X86
@@ -277,6 +299,9 @@ void moe_mmq_q4_0_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws,
 }
 void moe_mmq_mxfp4_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
     moe_mmq_mxfp4_avx512(M, N, K, W, ws, X, xs, Y, ldy);
+}
+void moe_mmq_q8_0_amx(int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs, float *Y, int64_t ldy) {
+    moe_mmq_q8_0_avx512(M, N, K, W, ws, X, xs, Y, ldy);
 }
 #endif
 int moe_amx_setup(void) { return 0; }

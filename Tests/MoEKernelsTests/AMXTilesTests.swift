@@ -52,10 +52,11 @@ struct AMXTilesTests {
         }
     }
 
-    /// Row-major Q4_0 and MXFP4 (the weights a memory budget leaves mapped): the dispatched product sends the whole 16-row
+    /// Row-major Q4_0, MXFP4 and Q8_0 (the weights a memory budget leaves mapped, and Q8_0 everywhere): the dispatched product sends the whole 16-row
     /// groups of a batch through the tiles and the rest through the AVX-512 kernel; the bits equal the AVX-512 kernel's
     /// alone (tiles off), rows not a multiple of 16 and token counts around the tile alike.
-    @Test(arguments: [(TensorType.q4_0, 16, 17 * 32), (.q4_0, 40, 2048), (.mxfp4, 48, 17 * 32), (.mxfp4, 24, 2048)], [9, 16, 17, 40])
+    @Test(arguments: [(TensorType.q4_0, 16, 17 * 32), (.q4_0, 40, 2048), (.mxfp4, 48, 17 * 32), (.mxfp4, 24, 2048), (.q8_0, 32, 17 * 32), (.q8_0, 40, 2048)],
+          [9, 16, 17, 40])
     func equalsAVX512(matrix c: (TensorType, Int, Int), tokens n: Int) throws {
         let (type, rows, cols) = c
         var rng = SeededRNG(seed: UInt64(rows * 37 + cols + n))
