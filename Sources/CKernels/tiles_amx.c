@@ -1,5 +1,6 @@
 // AMX (Intel Advanced Matrix Extensions: AMX-TILE + AMX-INT8, Sapphire Rapids and later) for several tokens on the
-// Q4_0 and MXFP4 x16 layouts (moe_repack.h): the prefill products of the one-copy layouts.
+// Q4_0 and MXFP4 x16 layouts (moe_repack.h), the prefill products of the one-copy layouts, and on row-major Q4_0,
+// MXFP4 and Q8_0 (the weights a memory budget leaves mapped; Q8_0 files).
 //
 // The AVX-512 several-token kernel (quant_avx512.c, mmq_nibx16) spends most of prefill in vpdpbusd and the
 // transpose-and-add trees that bring each (row, token)'s partial sums to one lane. A tile multiply does the whole
@@ -10,12 +11,13 @@
 //                                         token stride) · B (32 × 16 int8: the rows' values, 4 columns per dword)
 //     acc[t] = fma(dw_b · dx_{t,b}, (float)C[t], acc[t])                  (16 rows in one vector per token)
 //
-// C is the exact integer sum Σ v·y of the block (Q4_0: v = q − 8; MXFP4: v = the table value), equal to the AVX-512
+// C is the exact integer sum Σ v·y of the block (Q4_0: v = q − 8; MXFP4: v = the table value; Q8_0: v), equal to the AVX-512
 // kernels' Σ (v + off)·y − off·Σy, and the float step is theirs, in block order: every output has the bits of
 // the AVX-512 one-token product (moe_gemv_q4_0x16 / moe_gemv_mxfp4x16), whatever the batch.
 //
 // B is unpacked once per group into a per-thread buffer (nb × 512 bytes) and serves every token tile: the x16
-// step's quad q (rows q, q + 4, q + 8, q + 12, 16 code bytes each) becomes, after a 4 × 4 dword transpose within
+// step's quad q (rows q, q + 4, q + 8, q + 12, 16 code bytes each; row-major rows are gathered into the same quads)
+// becomes, after a 4 × 4 dword transpose within
 // 128-bit lanes, one 64-byte tile row per 4 columns with row n's 4 values at bytes 4n … 4n + 3 (the layout
 // TDPBSSD reads). A tail of fewer than 16 tokens is copied into a zero-padded buffer, so the tile shapes never
 // change within a call.
