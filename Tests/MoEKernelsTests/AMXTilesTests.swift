@@ -25,17 +25,7 @@ struct AMXTilesTests {
         try w.withUnsafeBytes { wb in
             let packed = try RepackedRows(try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!), layout: layout)
             let groups = rows / 16
-            func several(splits: [Int]) -> [Float] {
-                var y = [Float](repeating: .nan, count: rows * n)
-                xq.withUnsafeBytes { xb in
-                    y.withUnsafeMutableBufferPointer { yb in
-                        for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
-                            packed.multiply(groups: g0 ..< g1, tokens: n, x: xb.baseAddress!, y: yb.baseAddress!, ldy: rows, generic: false)
-                        }
-                    }
-                }
-                return y
-            }
+            func several(splits: [Int]) -> [Float] { severalTokens(packed, xq, rows: rows, tokens: n, splits: splits, generic: false) }
             var perToken = [Float](repeating: .nan, count: rows * n)
             xq.withUnsafeBytes { xb in
                 perToken.withUnsafeMutableBufferPointer { yb in

@@ -18,6 +18,19 @@ func oneToken(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, splits: [Int], g
     return got
 }
 
+/// `n` tokens' products through `packed` at once (`ldy` = rows), group ranges split at `splits`.
+func severalTokens(_ packed: RepackedRows, _ xq: [UInt8], rows: Int, tokens n: Int, splits: [Int], generic: Bool) -> [Float] {
+    var y = [Float](repeating: .nan, count: rows * n)
+    xq.withUnsafeBytes { xb in
+        y.withUnsafeMutableBufferPointer { yb in
+            for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
+                packed.multiply(groups: g0 ..< g1, tokens: n, x: xb.baseAddress!, y: yb.baseAddress!, ldy: rows, generic: generic)
+            }
+        }
+    }
+    return y
+}
+
 /// The x8 repacked Q4_0 and MXFP4 kernels (`RepackedRows.Layout.q4_0x8`, `.mxfp4x8`, moe_repack.h) against the row-major
 /// one-token product: the SIMD kernel bit for bit (same integer sums, lanes and float operations), the scalar reference
 /// bit for bit against the scalar row-major path; any row-group split gives the same outputs.
@@ -148,15 +161,7 @@ private func checkOneToken(_ name: String, rows: Int, cols: Int, seed: UInt64, l
             let m = try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!)
             let packed = try RepackedRows(m, layout: layout)
             func run(generic: Bool, splits: [Int]) -> [Float] {
-                var y = [Float](repeating: .nan, count: rows * n)
-                xq.withUnsafeBytes { xb in
-                    y.withUnsafeMutableBufferPointer { yb in
-                        for (g0, g1) in zip(splits, splits.dropFirst()) where g1 > g0 {
-                            packed.multiply(groups: g0 ..< g1, tokens: n, x: xb.baseAddress!, y: yb.baseAddress!, ldy: rows, generic: generic)
-                        }
-                    }
-                }
-                return y
+                severalTokens(packed, xq, rows: rows, tokens: n, splits: splits, generic: generic)
             }
             // The one-token kernel per token (SIMD and scalar reference alike): the same bits.
             let xBytes = xq.count / n
