@@ -9,6 +9,17 @@
 #define MOE_X86 1
 #define MOE_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define MOE_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
+// AMX tiles (tiles_amx.c, and Q4_K's in quant_avx512.c): the AVX-512 set plus AMX-TILE/AMX-INT8.
+#define MOE_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx2,fma,f16c,bmi2")))
+// The palette-1 tile configuration (64 bytes, the layout LDTILECFG reads).
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} moe_tile_config;
+_Static_assert(sizeof(moe_tile_config) == 64, "LDTILECFG reads 64 bytes");
+// Batches below this many tokens stay on the AVX-512 kernels (as fast there: the tiles unpack weights per call).
+#define MOE_AMX_MIN_TOKENS 9
 #endif
 #if defined(__ARM_NEON) && defined(__aarch64__)
 #define MOE_NEON 1
@@ -189,6 +200,7 @@ void moe_mmq_mxfp4x16_avx512(int64_t g0, int64_t g1, int64_t N, int64_t cols, co
 int moe_amx_setup(void); // once, from the dispatch tables' set-up: 1 when AMX may be used
 int moe_mmq_q4_0x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
+int moe_mmq_q4_Kx16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy);
 // Row-major Q4_0, MXFP4 and Q8_0 (moe_mmq_fn): the tiles where they run, the AVX-512 kernel for the rest.
 void moe_mmq_q4_0_amx(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);
 void moe_mmq_mxfp4_amx(int64_t, int64_t, int64_t, const void *, size_t, const void *, size_t, float *, int64_t);

@@ -395,17 +395,17 @@ _Static_assert(sizeof(block_q6_K) >= sizeof(block_q4_K) && sizeof(block_q6_K) >=
 SUPER_X16(q4_K, block_q4_K)
 SUPER_X16(q6_K, block_q6_K)
 // Several tokens on the K-quant x16 layouts: each token's one-token product (the same bits).
-#define SUPER_X16_TOKENS(name)                                                                                       \
+#define SUPER_X16_TOKENS(name, DISPATCH)                                                                             \
     void moe_mmq_##name##x16_generic(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x,  \
                                      float *y, int64_t ldy) {                                                        \
         const size_t xs = (size_t)(cols / QK_K) * sizeof(block_q8_K);                                                \
         for (int64_t t = 0; t < N; t++) moe_gemv_##name##x16_generic(g0, g1, cols, w, (const uint8_t *)x + (size_t)t * xs, y + t * ldy); \
     }                                                                                                                \
-    X16_DISPATCH_MMQ(moe_mmq_##name##x16, 1)
-SUPER_X16_TOKENS(q4_K)
-SUPER_X16_TOKENS(q6_K)
-SUPER_X16_TOKENS(q3_K)
-SUPER_X16_TOKENS(iq4_xs)
+    DISPATCH(moe_mmq_##name##x16, 1)
+SUPER_X16_TOKENS(q4_K, X16_DISPATCH_MMQ_AMX) // AMX tiles where they run (quant_avx512.c)
+SUPER_X16_TOKENS(q6_K, X16_DISPATCH_MMQ)
+SUPER_X16_TOKENS(q3_K, X16_DISPATCH_MMQ)
+SUPER_X16_TOKENS(iq4_xs, X16_DISPATCH_MMQ)
 SUPER_X16(iq4_xs, block_iq4_xs)
 SUPER_X16(q3_K, block_q3_K)
 

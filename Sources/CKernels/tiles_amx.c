@@ -46,20 +46,10 @@
 
 #pragma STDC FP_CONTRACT OFF
 
-#define MOE_AMX __attribute__((target("amx-tile,amx-int8,avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
-
 enum { ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18 };
 
 static atomic_int amx_available; // the CPU, the OS and the permission request agree (set once)
 static atomic_int amx_enabled = 1; // moe_kernels_use_amx
-
-// The palette-1 tile configuration (64 bytes, the layout LDTILECFG reads).
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} tile_config;
-_Static_assert(sizeof(tile_config) == 64, "LDTILECFG reads 64 bytes");
 
 // Tiles: two products in flight (C0/A0/B0 for an even block, C1/A1/B1 for the next).
 enum { TC0 = 0, TC1 = 1, TA0 = 2, TA1 = 3, TB0 = 4, TB1 = 5 };
@@ -207,7 +197,7 @@ static MOE_AMX int products_amx(int kind, amx_rows src, int64_t g0, int64_t g1, 
         memset(pad, 0, padBytes);
         memcpy(pad, X + (size_t)(N - tail) * xs, (size_t)tail * xs);
     }
-    tile_config cfg;
+    moe_tile_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int i = TC0; i <= TC1; i++) cfg.rows[i] = 16, cfg.colsb[i] = 64; // 16 tokens × 16 int32
@@ -257,18 +247,16 @@ static MOE_AMX int products_amx(int kind, amx_rows src, int64_t g0, int64_t g1, 
     return 1;
 }
 
-// Below AMX_MIN_TOKENS tokens the AVX-512 kernels (4 tokens a pass) are as fast: the tiles unpack B once per call.
-enum { AMX_MIN_TOKENS = 9 };
 
 // The x16 layouts: 1 when the tiles computed the products, 0 when the caller's AVX-512 kernel should.
 int moe_mmq_q4_0x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
     const amx_rows src = {w, 0};
-    return N >= AMX_MIN_TOKENS && moe_kernels_amx() &&
+    return N >= MOE_AMX_MIN_TOKENS && moe_kernels_amx() &&
            products_amx(NIB_Q4_0, src, g0, g1, N, cols, x, (size_t)(cols / 32) * sizeof(block_q8_0), y, ldy);
 }
 int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const void *w, const void *x, float *y, int64_t ldy) {
     const amx_rows src = {w, 0};
-    return N >= AMX_MIN_TOKENS && moe_kernels_amx() &&
+    return N >= MOE_AMX_MIN_TOKENS && moe_kernels_amx() &&
            products_amx(NIB_MXFP4, src, g0, g1, N, cols, x, (size_t)(cols / 32) * sizeof(block_q8_0), y, ldy);
 }
 
@@ -278,7 +266,7 @@ int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const 
 static void rows_amx(int kind, moe_mmq_fn avx512, int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
                      float *Y, int64_t ldy) {
     int64_t done = 0;
-    if (N >= AMX_MIN_TOKENS && M >= 16 && moe_kernels_amx()) {
+    if (N >= MOE_AMX_MIN_TOKENS && M >= 16 && moe_kernels_amx()) {
         const amx_rows src = {W, ws};
         if (products_amx(kind, src, 0, M / 16, N, K, X, xs, Y, ldy)) done = M / 16 * 16;
     }

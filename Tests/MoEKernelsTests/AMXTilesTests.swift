@@ -4,7 +4,8 @@ import MoEFormats
 import Testing
 @testable import MoEKernels
 
-/// The AMX tiles (tiles_amx.c) behind the several-token products on the Q4_0 and MXFP4 x16 layouts: bit for bit the
+/// The AMX tiles (tiles_amx.c; Q4_K's in quant_avx512.c) behind the several-token products on the Q4_0, MXFP4 and Q4_K
+/// x16 layouts: bit for bit the
 /// one-token AVX-512 product of every token, for token counts around the 16-token tile (full tiles, a padded tail,
 /// fewer than a tile), an odd block count (the unpaired last block), any group split; and equal to the AVX-512
 /// several-token kernel with the tiles turned off. Runs where the CPU has AMX (an Intel Xeon of the Sapphire Rapids
@@ -13,14 +14,16 @@ import Testing
 @Suite(.serialized, .enabled(if: Kernels.amxActive, "this CPU (or SWIFTMOE_AMX=0) leaves the AMX tiles unused"))
 struct AMXTilesTests {
     @Test(arguments: [("Q4_0 x16", 32, 17 * 32), ("Q4_0 x16", 48, 2048), ("Q4_0 x16", 16, 1024 * 32),
-                      ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 48, 2048), ("MXFP4 x16", 16, 1024 * 32)],
+                      ("MXFP4 x16", 32, 17 * 32), ("MXFP4 x16", 48, 2048), ("MXFP4 x16", 16, 1024 * 32),
+                      ("Q4_K x16", 32, 3 * 256), ("Q4_K x16", 48, 2048), ("Q4_K x16", 16, 40 * 256)],
           [9, 15, 16, 17, 40, 64])
     func equalsOneTokenProducts(layout c: (String, Int, Int), tokens n: Int) throws {
         let (name, rows, cols) = c
         let layout = try #require(RepackedRows.Layout.all.first { $0.name == name })
         var rng = SeededRNG(seed: UInt64(rows * 131 + cols * 7 + n))
         let w = randomWeights(layout.type, rows: rows, cols: cols, rng: &rng)
-        let xq = quantizeActs(.q8_0, (0 ..< n).flatMap { _ in randomActivations(cols, rng: &rng) }, generic: false)
+        let xq = quantizeActs(layout.type.blockSize == 32 ? .q8_0 : .q8_K, (0 ..< n).flatMap { _ in randomActivations(cols, rng: &rng) },
+                              generic: false)
         let xBytes = xq.count / n
         try w.withUnsafeBytes { wb in
             let packed = try RepackedRows(try WeightMatrix(type: layout.type, rows: rows, cols: cols, base: wb.baseAddress!), layout: layout)
