@@ -163,7 +163,7 @@ static void init_impls(void) {
         v->mmq[MOE_TYPE_IQ4_XS] = moe_mmq_iq4_xs_avx512;
         v->features = "avx512 vnni (q4_0, q8_0, mxfp4, q4_K, q6_K, q3_K, iq4_xs) avx2 fma f16c";
         best_level = 2;
-        if (moe_amx_setup()) v->features = "avx512 vnni (q4_0, q8_0, mxfp4, q4_K, q6_K, q3_K, iq4_xs) amx-int8 (q4_0, mxfp4, q8_0: batches) avx2 fma f16c";
+        if (moe_amx_setup()) v->features = "avx512 vnni (q4_0, q8_0, mxfp4, q4_K, q6_K, q3_K, iq4_xs) amx-int8 (q4_0, mxfp4, q8_0, q4_K: batches) avx2 fma f16c";
     }
 #elif MOE_NEON
     s->dq[MOE_TYPE_F16] = moe_dq_f16_neon;

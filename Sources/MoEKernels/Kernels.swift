@@ -16,7 +16,7 @@ public enum Kernels {
         moe_kernels_level_features(Int32(level)).map { String(cString: $0) }
     }
 
-    /// True when the several-token products (prefill) on Q4_0, MXFP4 and Q8_0 weights run on AMX tiles: the CPU has
+    /// True when the several-token products (prefill) on Q4_0, MXFP4, Q8_0 and Q4_K weights run on AMX tiles: the CPU has
     /// AMX-INT8, Linux granted the tile state, and neither `SWIFTMOE_AMX=0` nor `useAMX(false)` turned them off.
     /// The tiles give the AVX-512 kernels' bits, so this changes speed only.
     public static var amxActive: Bool { moe_kernels_amx() != 0 }

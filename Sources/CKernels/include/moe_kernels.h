@@ -44,7 +44,7 @@ void moe_gemm_f32_generic(int64_t M, int64_t N, int64_t K, const float *W, const
 // Non-zero: every dispatched entry point uses the generic code (process-wide; for benchmarks and
 // debugging — tests that compare paths call the `_generic` functions directly instead).
 void moe_kernels_force_generic(int on);
-// Non-zero when the several-token products on Q4_0, MXFP4 (x16 and row-major) and Q8_0 use AMX tiles (tiles_amx.c): the CPU has
+// Non-zero when the several-token products on Q4_0, MXFP4 (x16 and row-major), Q8_0 and Q4_K x16 use AMX tiles (tiles_amx.c): the CPU has
 // AMX-INT8, Linux granted the tile state, SWIFTMOE_AMX is not "0" and moe_kernels_use_amx did not turn them off.
 // The tiles give the AVX-512 kernels' bits, so this changes speed only.
 int moe_kernels_amx(void);
