@@ -229,7 +229,7 @@ extension LlamaCpp {
         defer { dir.cleanup() }
         let (outPath, errPath) = (dir.file("stdout"), dir.file("stderr"))
         let args = [completion!, "-m", model, "-p", prompt, "-n", "\(tokens)", "--temp", "0", "--ignore-eos", "-no-cnv", "--no-display-prompt",
-                    "-ctk", "f32", "-ctv", "f32", "-c", "256", "-t", "2", "--no-warmup", "-s", "1"]
+                    "-ctk", "f32", "-ctv", "f32", "-c", "256", "-t", "1", "--no-warmup", "-s", "1"] // one thread: llama-completion 0.3.36 with two sometimes exits 0 having written nothing
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
