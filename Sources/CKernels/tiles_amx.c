@@ -132,7 +132,7 @@ typedef struct {
 static MOE_AMX void unpack_group(int kind, amx_rows src, int64_t g, int64_t nb, int8_t *B, float *dw) {
     const size_t block = kind == NIB_MXFP4 ? sizeof(block_mxfp4) : kind == Q8_0 ? sizeof(block_q8_0) : sizeof(block_q4_0);
     const size_t head = kind == NIB_MXFP4 ? 1 : 2; // bytes of a row's scale before its codes
-    const __m512i table = mxfp4_table();
+    const __m512i table = kind == NIB_MXFP4 ? mxfp4_table() : _mm512_setzero_si512(); // (MXFP4's values only)
     if (src.ws == 0) {
         const uint8_t *p = src.base + (size_t)g * (size_t)nb * 16 * block;
         for (int64_t b = 0; b < nb; b++, p += 16 * block) { // 16 scales (head bytes each), then the 4 quads
@@ -212,16 +212,16 @@ static MOE_AMX int products_amx(int kind, amx_rows src, int64_t g0, int64_t g1, 
             const float *dxt = dx + tile * nb * 16;
             __m512 acc[16];
             for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+            // Block blk's product into tile tc (tile numbers must be constants, hence a macro).
+#define AMX_PRODUCT(tc, ta, tb, blk)                                                                                   \
+    _tile_loadd(ta, A + (size_t)(blk) * sizeof(block_q8_0), (long)xs);                                                 \
+    _tile_loadd(tb, B + 512 * (blk), 64);                                                                              \
+    _tile_zero(tc);                                                                                                    \
+    _tile_dpbssd(tc, ta, tb);
             int64_t b = 0;
             for (; b + 2 <= nb; b += 2) {
-                _tile_loadd(TA0, A + (size_t)b * sizeof(block_q8_0), (long)xs);
-                _tile_loadd(TB0, B + 512 * b, 64);
-                _tile_zero(TC0);
-                _tile_dpbssd(TC0, TA0, TB0);
-                _tile_loadd(TA1, A + (size_t)(b + 1) * sizeof(block_q8_0), (long)xs);
-                _tile_loadd(TB1, B + 512 * (b + 1), 64);
-                _tile_zero(TC1);
-                _tile_dpbssd(TC1, TA1, TB1);
+                AMX_PRODUCT(TC0, TA0, TB0, b)
+                AMX_PRODUCT(TC1, TA1, TB1, b + 1)
                 _tile_stored(TC0, C, 64);
                 _tile_stored(TC1, C + 256, 64);
                 const __m512 dw0 = _mm512_loadu_ps(dw + 16 * b), dw1 = _mm512_loadu_ps(dw + 16 * (b + 1));
@@ -229,10 +229,7 @@ static MOE_AMX int products_amx(int kind, amx_rows src, int64_t g0, int64_t g1, 
                 AMX_ACCUMULATE(C + 256, dw1, dxt + 16 * (b + 1))
             }
             if (b < nb) {
-                _tile_loadd(TA0, A + (size_t)b * sizeof(block_q8_0), (long)xs);
-                _tile_loadd(TB0, B + 512 * b, 64);
-                _tile_zero(TC0);
-                _tile_dpbssd(TC0, TA0, TB0);
+                AMX_PRODUCT(TC0, TA0, TB0, b)
                 _tile_stored(TC0, C, 64);
                 const __m512 dw0 = _mm512_loadu_ps(dw + 16 * b);
                 AMX_ACCUMULATE(C, dw0, dxt + 16 * b)
@@ -260,7 +257,7 @@ int moe_mmq_mxfp4x16_amx(int64_t g0, int64_t g1, int64_t N, int64_t cols, const 
            products_amx(NIB_MXFP4, src, g0, g1, N, cols, x, (size_t)(cols / 32) * sizeof(block_q8_0), y, ldy);
 }
 
-// Row-major Q4_0 and MXFP4 (the weights a budget leaves mapped, e.g. attention's): the 16-row groups through the tiles,
+// Row-major Q4_0, MXFP4 and Q8_0 (the weights a budget leaves mapped, e.g. attention's; Q8_0 files): the 16-row groups through the tiles,
 // the rows past the last whole group and short batches through the AVX-512 kernel (the same bits).
 
 static void rows_amx(int kind, moe_mmq_fn avx512, int64_t M, int64_t N, int64_t K, const void *W, size_t ws, const void *X, size_t xs,
